@@ -1,0 +1,78 @@
+"""LiveKit Agents plugin for open-weight LLMs: LiveKit Inference (Gemma 4) and self-hosted servers.
+
+    import livekit_plugins_hosted as hosted
+    session = AgentSession(llm="google/gemma-4-31b-it")        # resolves to hosted.LLM
+    llm = hosted.LLM(model="google/gemma-4-31b-it", extra_kwargs={"temperature": 0.7})
+    llm = hosted.LLM.self_hosted(model="google/gemma-3-270m", base_url="http://127.0.0.1:8080/v1")
+
+Importing the package registers the plugin and makes ``AgentSession(llm="<id>")`` and
+``Agent(llm="<id>")`` resolve the catalogue's hosted ids to :class:`LLM`; every other string
+goes to the framework as before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from livekit.agents import Plugin, inference
+
+from .backends import BACKENDS, Backend
+from .llm import LLM, LLMStream
+from .log import logger
+from .models import (
+    HostedModels,
+    LocalModels,
+    ModelInfo,
+    get_model,
+    is_hosted_model,
+    list_models,
+    register_model,
+)
+from .params import ModelParams
+from .version import __version__
+
+__all__ = [
+    "BACKENDS",
+    "LLM",
+    "Backend",
+    "HostedModels",
+    "LLMStream",
+    "LocalModels",
+    "ModelInfo",
+    "ModelParams",
+    "__version__",
+    "get_model",
+    "is_hosted_model",
+    "list_models",
+    "register_model",
+]
+
+
+def _install_descriptor_hook() -> None:
+    """Wrap ``inference.llm_from_model_string`` so hosted ids resolve to :class:`LLM`.
+
+    The framework looks the function up on the module at call time and keeps no registry, so a
+    wrapper is the one way in. It delegates every id it does not own, and wraps only once.
+    """
+    current = inference.llm_from_model_string
+    if getattr(current, "__hosted_hook__", False):
+        return
+
+    def llm_from_model_string(model: str) -> Any:
+        if is_hosted_model(model):
+            return LLM(model)
+        return current(model)
+
+    llm_from_model_string.__hosted_hook__ = True  # type: ignore[attr-defined]
+    llm_from_model_string.__wrapped__ = current  # type: ignore[attr-defined]
+    llm_from_model_string.__doc__ = current.__doc__
+    inference.llm_from_model_string = llm_from_model_string
+
+
+class HostedPlugin(Plugin):
+    def __init__(self) -> None:
+        super().__init__(__name__, __version__, __package__ or __name__, logger)
+
+
+_install_descriptor_hook()
+Plugin.register_plugin(HostedPlugin())

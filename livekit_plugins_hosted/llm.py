@@ -1,0 +1,422 @@
+"""``LLM`` and ``LLMStream``: the I/O around the parameter model and the stream parser.
+
+Exceptions reaching the caller (the framework's family, from ``livekit.agents``)::
+
+    ValueError                bad parameters or missing credentials; raised before any request
+    APIError
+     ├── APIStatusError       the server answered 4xx/5xx (4xx other than 408/429 not retried),
+     │                        or sent an error event inside the stream
+     ├── APITimeoutError      no byte for ``conn_options.timeout`` seconds
+     └── APIConnectionError   refused, reset, or the stream ended before the completion did
+
+Every ``APIError`` raised after any text or tool call reached the caller has
+``retryable=False``: a retry then would make the agent say it twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, Literal, cast
+
+import httpx2 as httpx
+import openai
+from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError, llm
+from livekit.agents.llm import ToolChoice
+from livekit.agents.llm import utils as llm_utils
+from livekit.agents.types import (
+    DEFAULT_API_CONNECT_OPTIONS,
+    NOT_GIVEN,
+    APIConnectOptions,
+    NotGivenOr,
+)
+from livekit.agents.utils import is_given
+
+from . import auth
+from .backends import LIVEKIT, Backend, get_backend
+from .log import logger
+from .models import HostedModels, ModelInfo, get_model
+from .params import ModelParams, build_request, merge, validate
+from .parsing import ChunkParser, SSEDecoder, StreamError, decode_event
+
+_CONNECT_TIMEOUT = 15.0
+_POOL = httpx.Limits(max_connections=250, max_keepalive_connections=50, keepalive_expiry=120)
+
+
+@dataclasses.dataclass
+class _Options:
+    model: str
+    info: ModelInfo
+    params: ModelParams
+    backend: Backend
+    provider: str | None
+    strict_tool_schema: bool
+
+
+class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
+    """An open-weight model on LiveKit Inference, or on any OpenAI-compatible server.
+
+    ``LLM(model=...)`` talks to LiveKit Inference with a token signed from the LiveKit API key
+    and secret; :meth:`self_hosted` talks to a server of your own.
+    """
+
+    def __init__(
+        self,
+        model: HostedModels | str,
+        *,
+        provider: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        extra_kwargs: Mapping[str, Any] | None = None,
+        strict_tool_schema: bool = False,
+        client: openai.AsyncClient | None = None,
+    ) -> None:
+        """Use ``model`` on LiveKit Inference.
+
+        Args:
+            model: a model id, e.g. ``"google/gemma-4-31b-it"``.
+            provider: ask the gateway for a specific provider (``X-LiveKit-Inference-Provider``).
+            base_url: the gateway; default ``LIVEKIT_INFERENCE_URL`` or LiveKit Cloud's.
+            api_key, api_secret: default ``LIVEKIT_INFERENCE_API_KEY/SECRET``, then
+                ``LIVEKIT_API_KEY/SECRET``; missing raises ``ValueError`` naming them.
+            extra_kwargs: model parameters, names as in the parameter reference; validated now.
+            strict_tool_schema: send tool schemas in OpenAI's strict form (some open-weight
+                servers reject it, so it is off by default).
+            client: an ``openai.AsyncClient`` to use; it is never closed by this object.
+        """
+        super().__init__()
+        url = auth.gateway_url(base_url)
+        auth.check_secure_url(url)
+        key, secret = auth.resolve_credentials(api_key, api_secret)
+        self._token: auth.InferenceToken | None = auth.InferenceToken(key, secret)
+        headers = {"User-Agent": auth.USER_AGENT}
+        if provider:
+            headers[auth.HEADER_PROVIDER] = provider
+        self._setup(
+            model=model,
+            base_url=url,
+            api_key=self._token.aget,
+            headers=headers,
+            backend=LIVEKIT,
+            provider=provider,
+            extra_kwargs=extra_kwargs,
+            strict_tool_schema=strict_tool_schema,
+            client=client,
+        )
+
+    @classmethod
+    def self_hosted(
+        cls,
+        model: str,
+        *,
+        base_url: str,
+        api_key: str | None = None,
+        extra_kwargs: Mapping[str, Any] | None = None,
+        backend: str = "openai-compatible",
+        strict_tool_schema: bool = False,
+        client: openai.AsyncClient | None = None,
+    ) -> LLM:
+        """Use ``model`` on any OpenAI-compatible server (vLLM, SGLang, llama.cpp, Ollama).
+
+        Args:
+            model: the id the server knows the model by.
+            base_url: the server's OpenAI API root, e.g. ``"http://127.0.0.1:8080/v1"``.
+            api_key: a plain bearer key, or ``None`` to send no ``Authorization`` header.
+            extra_kwargs: model parameters, validated now and checked against ``backend``.
+            backend: which engine serves ``base_url``, so that every parameter is sent in the
+                form it honours or refused before sending (see the README's engine table).
+        """
+        self = cls.__new__(cls)
+        llm.LLM.__init__(self)
+        self._token = None
+        self._setup(
+            model=model,
+            base_url=base_url,
+            api_key=api_key,
+            headers={"User-Agent": auth.USER_AGENT},
+            backend=get_backend(backend),
+            provider=None,
+            extra_kwargs=extra_kwargs,
+            strict_tool_schema=strict_tool_schema,
+            client=client,
+        )
+        return self
+
+    def _setup(
+        self,
+        *,
+        model: str,
+        base_url: str,
+        api_key: Any,
+        headers: dict[str, str],
+        backend: Backend,
+        provider: str | None,
+        extra_kwargs: Mapping[str, Any] | None,
+        strict_tool_schema: bool,
+        client: openai.AsyncClient | None,
+    ) -> None:
+        if not model or not isinstance(model, str):
+            raise ValueError(f"model must be a non-empty string, got {model!r}")
+        params = validate(extra_kwargs)
+        backend.check(params)
+        info = get_model(model)
+        self._opts = _Options(
+            model=model,
+            info=info,
+            params=params,
+            backend=backend,
+            provider=provider,
+            strict_tool_schema=strict_tool_schema,
+        )
+        self._warn_dropped()
+        self._base_url = base_url
+        self._headers = headers
+        self._owns_client = client is None
+        if client is None:
+            client = openai.AsyncClient(
+                # the SDK insists on a key; with none given, the header is omitted below
+                api_key=api_key or "unused",
+                base_url=base_url,
+                max_retries=0,  # the framework owns retries
+                http_client=httpx.AsyncClient(
+                    timeout=httpx.Timeout(
+                        DEFAULT_API_CONNECT_OPTIONS.timeout, connect=_CONNECT_TIMEOUT
+                    ),
+                    limits=_POOL,
+                ),
+            )
+        self._client = client
+        if not api_key:
+            # no Authorization header at all rather than an empty bearer token
+            self._headers["Authorization"] = cast(str, openai.omit)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(model={self._opts.model!r}, base_url={self._base_url!r}, "
+            f"backend={self._opts.backend.name!r}, provider={self._opts.provider!r})"
+        )
+
+    @property
+    def model(self) -> str:
+        """The model id requests are sent for."""
+        return self._opts.model
+
+    @property
+    def provider(self) -> str:
+        """``"livekit"`` on LiveKit Inference, else the self-hosted backend's name."""
+        return "livekit" if self._token is not None else self._opts.backend.name
+
+    @property
+    def base_url(self) -> str:
+        """The server's OpenAI API root."""
+        return self._base_url
+
+    @property
+    def extra_kwargs(self) -> dict[str, Any]:
+        """The persistent model parameters, as given (a copy)."""
+        return self._opts.params.given()
+
+    def update_options(
+        self,
+        *,
+        model: NotGivenOr[HostedModels | str] = NOT_GIVEN,
+        extra_kwargs: NotGivenOr[Mapping[str, Any]] = NOT_GIVEN,
+    ) -> None:
+        """Change the model and/or replace the persistent parameters (validated first).
+
+        ``extra_kwargs`` replaces the persistent dict; pass ``{}`` to clear it. Takes effect on
+        the next ``chat()``.
+        """
+        opts = self._opts
+        if is_given(model) and (not model or not isinstance(model, str)):
+            raise ValueError(f"model must be a non-empty string, got {model!r}")
+        params = validate(extra_kwargs) if is_given(extra_kwargs) else opts.params
+        opts.backend.check(params)
+        if is_given(model):
+            opts.model, opts.info = model, get_model(model)
+        opts.params = params
+        self._warn_dropped()
+
+    def _warn_dropped(self) -> None:
+        dropped = sorted(n for n in self._opts.params.given() if self._opts.info.drops(n))
+        if dropped:
+            logger.warning(
+                "model %s does not support %s; they will not be sent",
+                self._opts.model,
+                ", ".join(dropped),
+            )
+
+    def chat(
+        self,
+        *,
+        chat_ctx: llm.ChatContext,
+        tools: list[llm.Tool] | None = None,
+        conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS,
+        parallel_tool_calls: NotGivenOr[bool] = NOT_GIVEN,
+        tool_choice: NotGivenOr[ToolChoice] = NOT_GIVEN,
+        response_format: NotGivenOr[Any] = NOT_GIVEN,
+        extra_kwargs: NotGivenOr[Mapping[str, Any]] = NOT_GIVEN,
+    ) -> LLMStream:
+        """Start one completion. Per-call values win over the persistent ``extra_kwargs``.
+
+        Raises ``ValueError`` (before anything is sent) for invalid parameters.
+        """
+        opts = self._opts
+        params = opts.params
+        per_call: dict[str, Any] = dict(extra_kwargs) if is_given(extra_kwargs) else {}
+        if is_given(parallel_tool_calls):
+            per_call["parallel_tool_calls"] = parallel_tool_calls
+        if is_given(tool_choice):
+            per_call["tool_choice"] = tool_choice
+        if per_call:
+            params = merge(params, validate(per_call, what="chat(...)"))
+            opts.backend.check(params)
+        sdk_kwargs, extra_body = build_request(
+            params, model=opts.info, backend=opts.backend, has_tools=bool(tools)
+        )
+        if is_given(response_format):
+            sdk_kwargs["response_format"] = llm_utils.to_openai_response_format(response_format)
+        return LLMStream(
+            self,
+            chat_ctx=chat_ctx,
+            tools=tools or [],
+            conn_options=conn_options,
+            sdk_kwargs=sdk_kwargs,
+            extra_body=extra_body,
+        )
+
+    async def _prewarm_impl(self) -> None:
+        # a token-free GET that leaves a warm keep-alive connection (DNS + TLS done)
+        await self._client.models.list(extra_headers=self._headers)
+
+    async def aclose(self) -> None:
+        """Cancel a prewarm in flight and close the HTTP client if this object created it."""
+        await super().aclose()
+        if self._owns_client:
+            await self._client.close()
+
+
+class LLMStream(llm.LLMStream):
+    """One completion's stream of ``llm.ChatChunk``; the framework retries ``_run``."""
+
+    def __init__(
+        self,
+        llm_v: LLM,
+        *,
+        chat_ctx: llm.ChatContext,
+        tools: list[llm.Tool],
+        conn_options: APIConnectOptions,
+        sdk_kwargs: dict[str, Any],
+        extra_body: dict[str, Any],
+    ) -> None:
+        super().__init__(llm_v, chat_ctx=chat_ctx, tools=tools, conn_options=conn_options)
+        self._owner = llm_v
+        opts = llm_v._opts
+        self._model = opts.model
+        self._think_tags = opts.info.think_tags
+        self._strict = opts.strict_tool_schema
+        self._estimate_usage = not opts.backend.streams_usage
+        self._sdk_kwargs = sdk_kwargs
+        self._extra_body = extra_body
+        self._timeout = httpx.Timeout(conn_options.timeout, connect=_CONNECT_TIMEOUT)
+
+    async def _run(self) -> None:
+        owner = self._owner
+        parser = ChunkParser(self._think_tags, estimate_usage=self._estimate_usage)
+        emitted = False
+        send = self._event_ch.send_nowait
+        try:
+            messages, _ = self._chat_ctx.to_provider_format("openai")
+            tools = (
+                llm.ToolContext(self._tools).parse_function_tools("openai", strict=self._strict)
+                if self._tools
+                else None
+            )
+            headers = {**owner._headers, **auth.job_headers()}
+            async with owner._client.chat.completions.with_streaming_response.create(
+                messages=cast(Any, messages),
+                model=self._model,
+                stream=True,
+                stream_options={"include_usage": True},
+                tools=cast(Any, tools) if tools else openai.omit,
+                extra_headers=headers,
+                extra_body=self._extra_body or None,
+                timeout=self._timeout,
+                **self._sdk_kwargs,
+            ) as response:
+                decoder = SSEDecoder()
+                done = False
+                async for line in response.http_response.aiter_lines():
+                    event = decoder.feed(line)
+                    if event is None:
+                        continue
+                    obj = decode_event(*event)
+                    if obj is None:
+                        done = True
+                        break
+                    for chunk in parser.feed(obj):
+                        if not emitted and chunk.delta is not None:
+                            emitted = True
+                        send(chunk)
+                if not done and (event := decoder.flush()) is not None:
+                    obj = decode_event(*event)
+                    done = obj is None
+                    if obj is not None:
+                        for chunk in parser.feed(obj):
+                            emitted = emitted or chunk.delta is not None
+                            send(chunk)
+                if not done and not parser.finished:
+                    raise StreamError("the stream ended before the completion finished")
+                for chunk in parser.finish():
+                    emitted = emitted or chunk.delta is not None
+                    send(chunk)
+        except openai.APIStatusError as e:
+            if e.status_code == 429:
+                _log_quota(e.response.headers, self._model, e.request_id)
+            raise APIStatusError(
+                _status_message(e),
+                status_code=e.status_code,
+                request_id=e.request_id,
+                body=e.body,
+                retryable=not emitted,
+            ) from None
+        except (openai.APITimeoutError, httpx.TimeoutException) as e:
+            raise APITimeoutError(
+                f"no response from {owner._base_url} within {self._conn_options.timeout}s",
+                retryable=not emitted,
+            ) from e
+        except (openai.APIConnectionError, httpx.TransportError) as e:
+            raise APIConnectionError(
+                f"connection to {owner._base_url} failed: {type(e).__name__}",
+                retryable=not emitted,
+            ) from e
+        except StreamError as e:
+            if e.status_code is not None:
+                raise APIStatusError(
+                    e.message, status_code=e.status_code, body=e.body, retryable=not emitted
+                ) from None
+            raise APIConnectionError(e.message, retryable=not emitted) from None
+
+
+def _status_message(e: openai.APIStatusError) -> str:
+    body = e.body
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return f"{e.status_code}: {err['message']}"
+        if isinstance(err, str):
+            return f"{e.status_code}: {err}"
+    return f"{e.status_code}: {e.message}"
+
+
+def _log_quota(headers: httpx.Headers, model: str, request_id: str | None) -> None:
+    quota = {field: v for h, field in auth.QUOTA_HEADERS.items() if (v := headers.get(h))}
+    logger.warning(
+        "rate limited by LiveKit Inference (429) %s",
+        " ".join(f"{k}={v}" for k, v in quota.items()) or "(no quota headers)",
+        extra={"model": model, "request_id": request_id, **quota},
+    )
+
+
+__all__ = ["LLM", "APIError", "LLMStream"]

@@ -1,0 +1,229 @@
+"""Pure stream parsing: SSE lines to JSON events, events to ``llm.ChatChunk``.
+
+Nothing here does I/O, so the rules that matter are tested directly: thinking text never
+reaches ``content`` (tags split across chunks, ``reasoning``/``reasoning_content`` fields),
+tool calls assemble from fragments (parallel calls, several in one chunk), only choice 0 is
+spoken, usage is read with cached and reasoning tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from livekit.agents import llm
+from livekit.agents.llm.utils import ThinkingTokenFilter, strip_thinking_tokens
+
+
+class StreamError(Exception):
+    """The server sent something that is not a valid completion stream."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, body: object = None):
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.body = body
+
+
+class SSEDecoder:
+    """Server-sent events, line by line (the lines come without their line ending).
+
+    ``feed`` returns an event's data when a blank line ends it; comments and fields other than
+    ``data`` and ``event`` are ignored; multi-line ``data`` is joined with ``\\n``.
+    """
+
+    __slots__ = ("_data", "_event")
+
+    def __init__(self) -> None:
+        self._data: list[str] = []
+        self._event = ""
+
+    def feed(self, line: str) -> tuple[str, str] | None:
+        """Take one line; return ``(event, data)`` when an event is complete."""
+        if not line:
+            if not self._data:
+                self._event = ""
+                return None
+            data = self._data[0] if len(self._data) == 1 else "\n".join(self._data)
+            event, self._event, self._data = self._event, "", []
+            return event, data
+        if line[0] == ":":
+            return None
+        name, _, value = line.partition(":")
+        if value[:1] == " ":
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        return None
+
+    def flush(self) -> tuple[str, str] | None:
+        """An event left without its closing blank line at the end of the stream."""
+        return self.feed("")
+
+
+def decode_event(event: str, data: str) -> dict[str, Any] | None:
+    """The JSON object of one event; ``None`` for ``[DONE]``; ``StreamError`` if malformed."""
+    if data == "[DONE]":
+        return None
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        raise StreamError(f"malformed stream event (not JSON): {data[:200]!r}") from None
+    if not isinstance(obj, dict):
+        raise StreamError(f"malformed stream event (not an object): {data[:200]!r}")
+    if event == "error" or "error" in obj:
+        err = obj.get("error", obj)
+        message = err.get("message") if isinstance(err, dict) else str(err)
+        code = err.get("code") if isinstance(err, dict) else None
+        status = code if isinstance(code, int) else None
+        raise StreamError(f"error event in stream: {message}", status_code=status, body=obj)
+    return obj
+
+
+@dataclass
+class _ToolCall:
+    id: str
+    name: str
+    arguments: str
+    extra: dict[str, Any] | None
+
+
+def _chunk(id: str, content: str | None, tool_calls: list[llm.FunctionToolCall]) -> llm.ChatChunk:
+    # model_construct: every field is ours and already of the right type, so pydantic's
+    # validation would only cost time on the hot path.
+    return llm.ChatChunk.model_construct(
+        id=id,
+        delta=llm.ChoiceDelta.model_construct(
+            role="assistant", content=content, tool_calls=tool_calls, extra=None
+        ),
+        usage=None,
+    )
+
+
+class ChunkParser:
+    """Turns ``chat.completion.chunk`` objects into ``llm.ChatChunk``; one per attempt."""
+
+    def __init__(self, think_tags: tuple[str, str], *, estimate_usage: bool = False) -> None:
+        self._thinking = ThinkingTokenFilter(*think_tags)
+        self._tools: dict[int, _ToolCall] = {}
+        self._id = ""
+        self._usage_seen = False
+        self._estimate_usage = estimate_usage
+        self._content_deltas = 0
+        self.finished = False
+        """Whether a finish reason for choice 0 was seen."""
+
+    @property
+    def id(self) -> str:
+        """The provider's completion id (a generated one if it sends none)."""
+        if not self._id:
+            self._id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        return self._id
+
+    def feed(self, obj: dict[str, Any]) -> list[llm.ChatChunk]:
+        """The chunks one stream object yields (often one, sometimes none)."""
+        if not self._id and (cid := obj.get("id")):
+            self._id = str(cid)
+        out: list[llm.ChatChunk] = []
+        for choice in obj.get("choices") or ():
+            # with n > 1 only choice 0 is spoken: never a mix of alternatives
+            if choice.get("index", 0) != 0:
+                continue
+            out.extend(self._choice(choice))
+        usage = obj.get("usage")
+        if usage:
+            self._usage_seen = True
+            out.append(self._usage(usage))
+        return out
+
+    def finish(self) -> list[llm.ChatChunk]:
+        """Flush at the end of the stream: pending tool calls, held-back text, estimated usage."""
+        out: list[llm.ChatChunk] = []
+        tail = strip_thinking_tokens(None, self._thinking, final=True)
+        calls = self._take_tool_calls()
+        if tail or calls:
+            out.append(_chunk(self.id, tail or None, calls))
+        if self._estimate_usage and not self._usage_seen and self._content_deltas:
+            # the server sent no usage: one content delta is one token on the engines that do
+            # this (llama.cpp streams token by token); prompt tokens are unknown
+            n = self._content_deltas
+            out.append(
+                llm.ChatChunk(
+                    id=self.id,
+                    usage=llm.CompletionUsage(completion_tokens=n, prompt_tokens=0, total_tokens=n),
+                )
+            )
+        return out
+
+    def _choice(self, choice: dict[str, Any]) -> list[llm.ChatChunk]:
+        delta = choice.get("delta") or {}
+        finish = choice.get("finish_reason")
+        raw = delta.get("content")
+        # "reasoning"/"reasoning_content" carry thinking: never spoken, so never read here
+        content = (
+            strip_thinking_tokens(raw, self._thinking, final=finish is not None)
+            if raw is not None or finish is not None
+            else None
+        )
+        if raw:
+            self._content_deltas += 1
+        for tc in delta.get("tool_calls") or ():
+            self._add_tool_fragment(tc)
+        calls: list[llm.FunctionToolCall] = []
+        if finish is not None:
+            self.finished = True
+            calls = self._take_tool_calls()
+        if content or calls:
+            return [_chunk(self.id, content or None, calls)]
+        return []
+
+    def _add_tool_fragment(self, tc: dict[str, Any]) -> None:
+        index = tc.get("index")
+        if not isinstance(index, int):
+            index = len(self._tools)
+        fn = tc.get("function") or {}
+        call = self._tools.get(index)
+        if call is None:
+            call = _ToolCall(
+                id=tc.get("id") or f"call_{uuid.uuid4().hex[:24]}",
+                name=fn.get("name") or "",
+                arguments="",
+                extra=tc.get("extra_content"),
+            )
+            self._tools[index] = call
+        else:
+            if fn.get("name") and not call.name:
+                call.name = fn["name"]
+        if args := fn.get("arguments"):
+            call.arguments += args if isinstance(args, str) else json.dumps(args)
+
+    def _take_tool_calls(self) -> list[llm.FunctionToolCall]:
+        calls = [
+            llm.FunctionToolCall(
+                name=c.name, arguments=c.arguments or "{}", call_id=c.id, extra=c.extra
+            )
+            for _, c in sorted(self._tools.items())
+            if c.name
+        ]
+        self._tools.clear()
+        return calls
+
+    def _usage(self, usage: dict[str, Any]) -> llm.ChatChunk:
+        prompt_details = usage.get("prompt_tokens_details") or {}
+        completion_details = usage.get("completion_tokens_details") or {}
+        completion = usage.get("completion_tokens") or 0
+        prompt = usage.get("prompt_tokens") or 0
+        return llm.ChatChunk(
+            id=self.id,
+            usage=llm.CompletionUsage(
+                completion_tokens=completion,
+                prompt_tokens=prompt,
+                prompt_cached_tokens=prompt_details.get("cached_tokens") or 0,
+                reasoning_tokens=completion_details.get("reasoning_tokens") or 0,
+                total_tokens=usage.get("total_tokens") or completion + prompt,
+            ),
+        )

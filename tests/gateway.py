@@ -1,0 +1,190 @@
+"""A real HTTP server on loopback standing for the LiveKit Inference gateway.
+
+It stands at the network edge only: it verifies the bearer JWT with the API secret (as the
+gateway does: signature, issuer, expiry, the inference grant), records every request, and
+answers each one from a queue of scripted replies (by default a short streamed completion).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from livekit import api
+
+API_KEY = "APItestkey"
+API_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+
+
+def completion_chunks(
+    text_parts: list[str],
+    *,
+    id: str = "chatcmpl-test-1",
+    finish_reason: str = "stop",
+    usage: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The chunks of a streamed completion that says ``text_parts`` one part per chunk."""
+    chunks: list[dict[str, Any]] = [
+        {
+            "id": id,
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "m",
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": part}}],
+        }
+        for part in text_parts
+    ]
+    chunks.append(
+        {
+            "id": id,
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "m",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason}],
+        }
+    )
+    chunks.append(
+        {
+            "id": id,
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "m",
+            "choices": [],
+            "usage": usage
+            or {
+                "prompt_tokens": 11,
+                "completion_tokens": len(text_parts),
+                "total_tokens": 11 + len(text_parts),
+            },
+        }
+    )
+    return chunks
+
+
+@dataclass
+class Reply:
+    """One scripted answer: a status with a JSON body, or a 200 SSE stream of events."""
+
+    status: int = 200
+    events: list[dict[str, Any] | str] = field(default_factory=list)
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_between: float = 0.0
+    done: bool = True
+    stall_after: int | None = None
+    """Stop sending (but keep the connection open) after this many events."""
+
+    @classmethod
+    def text(cls, *parts: str, **kw: Any) -> Reply:
+        return cls(events=list(completion_chunks(list(parts))), **kw)
+
+    @classmethod
+    def error(cls, status: int, message: str = "error", **kw: Any) -> Reply:
+        return cls(status=status, body={"error": {"message": message, "type": "error"}}, **kw)
+
+
+@dataclass
+class Recorded:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any] | None
+    claims: api.Claims | None
+
+
+class Gateway:
+    """The loopback gateway; use as ``async with Gateway() as gw: gw.url``."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str = API_KEY,
+        api_secret: str = API_SECRET,
+        verify_jwt: bool = True,
+        default: Callable[[dict[str, Any]], Reply] | None = None,
+    ) -> None:
+        self._verifier = api.TokenVerifier(api_key, api_secret)
+        self._verify = verify_jwt
+        self.replies: list[Reply] = []
+        self.requests: list[Recorded] = []
+        self.disconnects = 0
+        self._default = default or (lambda _body: Reply.text("Hello", " from", " the", " gateway."))
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> Gateway:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._completions)
+        app.router.add_get("/v1/models", self._models)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}/v1"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+    def _auth(self, request: web.Request) -> tuple[api.Claims | None, web.Response | None]:
+        if not self._verify:
+            return None, None
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            return None, web.json_response({"error": {"message": "missing token"}}, status=401)
+        try:
+            claims = self._verifier.verify(header.removeprefix("Bearer "))
+        except Exception as e:  # any verification failure is a 401, as at the gateway
+            return None, web.json_response(
+                {"error": {"message": f"bad token: {type(e).__name__}"}}, status=401
+            )
+        if not (claims.inference and claims.inference.perform):
+            return None, web.json_response({"error": {"message": "no inference grant"}}, status=403)
+        return claims, None
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        claims, denied = self._auth(request)
+        self.requests.append(Recorded(request.path, dict(request.headers), None, claims))
+        if denied is not None:
+            return denied
+        return web.json_response(
+            {"object": "list", "data": [{"id": "google/gemma-4-31b-it", "object": "model"}]}
+        )
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        claims, denied = self._auth(request)
+        self.requests.append(Recorded(request.path, dict(request.headers), body, claims))
+        if denied is not None:
+            return denied
+        reply = self.replies.pop(0) if self.replies else self._default(body)
+        if reply.status != 200:
+            return web.json_response(reply.body or {}, status=reply.status, headers=reply.headers)
+        resp = web.StreamResponse(
+            status=200, headers={"Content-Type": "text/event-stream", **reply.headers}
+        )
+        await resp.prepare(request)
+        try:
+            for i, ev in enumerate(reply.events):
+                if reply.stall_after is not None and i >= reply.stall_after:
+                    await asyncio.sleep(3600)
+                data = ev if isinstance(ev, str) else json.dumps(ev)
+                await resp.write(f"data: {data}\n\n".encode())
+                if reply.delay_between:
+                    await asyncio.sleep(reply.delay_between)
+            if reply.done:
+                await resp.write(b"data: [DONE]\n\n")
+        except (ConnectionResetError, asyncio.CancelledError):
+            self.disconnects += 1
+            raise
+        return resp
+
+    @property
+    def bodies(self) -> list[dict[str, Any]]:
+        """The JSON bodies of the completion requests, in order."""
+        return [r.body for r in self.requests if r.body is not None]
