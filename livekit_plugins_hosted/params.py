@@ -145,7 +145,7 @@ class ModelParams(BaseModel):
                 raise ValueError(f"stop={self.stop!r} is invalid: allowed {ALLOWED['stop']}")
         if self.logit_bias is not None:
             for token, bias in self.logit_bias.items():
-                if not token.isdigit() or not -100 <= bias <= 100:
+                if not (token.isascii() and token.isdigit()) or not -100 <= bias <= 100:
                     allowed = ALLOWED["logit_bias"]
                     raise ValueError(
                         f"logit_bias[{token!r}]={bias!r} is invalid: allowed {allowed}"

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 from livekit import api
+from multidict import CIMultiDict
 
 API_KEY = "APItestkey"
 API_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
@@ -90,7 +91,8 @@ class Reply:
 @dataclass
 class Recorded:
     path: str
-    headers: dict[str, str]
+    headers: CIMultiDict[str]
+    """Case-insensitive, as HTTP headers are."""
     body: dict[str, Any] | None
     claims: api.Claims | None
 
@@ -114,12 +116,17 @@ class Gateway:
         self._default = default or (lambda _body: Reply.text("Hello", " from", " the", " gateway."))
         self._runner: web.AppRunner | None = None
         self.url = ""
+        self._closing = asyncio.Event()
 
     async def __aenter__(self) -> Gateway:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._completions)
         app.router.add_get("/v1/models", self._models)
-        self._runner = web.AppRunner(app, access_log=None)
+        # handler_cancellation: a client that hangs up cancels its handler, as a real server
+        # notices the disconnect; shutdown_timeout bounds teardown.
+        self._runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -129,6 +136,7 @@ class Gateway:
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._runner is not None
+        self._closing.set()
         await self._runner.cleanup()
 
     def _auth(self, request: web.Request) -> tuple[api.Claims | None, web.Response | None]:
@@ -149,7 +157,7 @@ class Gateway:
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
         claims, denied = self._auth(request)
-        self.requests.append(Recorded(request.path, dict(request.headers), None, claims))
+        self.requests.append(Recorded(request.path, CIMultiDict(request.headers), None, claims))
         if denied is not None:
             return denied
         return web.json_response(
@@ -159,7 +167,7 @@ class Gateway:
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         claims, denied = self._auth(request)
-        self.requests.append(Recorded(request.path, dict(request.headers), body, claims))
+        self.requests.append(Recorded(request.path, CIMultiDict(request.headers), body, claims))
         if denied is not None:
             return denied
         reply = self.replies.pop(0) if self.replies else self._default(body)
@@ -172,7 +180,8 @@ class Gateway:
         try:
             for i, ev in enumerate(reply.events):
                 if reply.stall_after is not None and i >= reply.stall_after:
-                    await asyncio.sleep(3600)
+                    await self._closing.wait()  # silent until the client or the test gives up
+                    break
                 data = ev if isinstance(ev, str) else json.dumps(ev)
                 await resp.write(f"data: {data}\n\n".encode())
                 if reply.delay_between:

@@ -1,0 +1,194 @@
+"""Faults from the server reach the caller as the framework's APIError family, retried only
+while nothing has been said."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import Any
+
+import pytest
+from livekit.agents import (
+    APIConnectionError,
+    APIConnectOptions,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    llm,
+)
+
+import livekit_plugins_hosted as hosted
+from livekit_plugins_hosted import parsing
+from tests.gateway import API_KEY, API_SECRET, Gateway, Reply, completion_chunks
+
+FAST_RETRY = APIConnectOptions(max_retry=2, retry_interval=0.0, timeout=5)
+NO_RETRY = APIConnectOptions(max_retry=0, timeout=5)
+
+
+def _ctx() -> llm.ChatContext:
+    ctx = llm.ChatContext()
+    ctx.add_message(role="user", content="Hello")
+    return ctx
+
+
+def _llm(gw: Gateway, **kw: Any) -> hosted.LLM:
+    return hosted.LLM(
+        "google/gemma-4-31b-it", base_url=gw.url, api_key=API_KEY, api_secret=API_SECRET, **kw
+    )
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 408])
+async def test_transient_status_is_retried_and_spoken_once(gateway: Gateway, status: int) -> None:
+    """A 5xx/408 before any content is retried by the framework; the reply is heard once."""
+    gateway.replies.append(Reply.error(status, "upstream hiccup"))
+    model = _llm(gateway)
+    result = await model.chat(chat_ctx=_ctx(), conn_options=FAST_RETRY).collect()
+    assert result.text == "Hello from the gateway."
+    assert len(gateway.bodies) == 2
+    await model.aclose()
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+async def test_client_errors_are_not_retried(gateway: Gateway, status: int) -> None:
+    """A 4xx (other than 408/429) fails at once with the server's message, no retry."""
+    gateway.replies.append(Reply.error(status, "bad request: unknown field"))
+    model = _llm(gateway)
+    with pytest.raises(APIStatusError) as info:
+        await model.chat(chat_ctx=_ctx(), conn_options=FAST_RETRY).collect()
+    assert info.value.status_code == status and info.value.retryable is False
+    assert "bad request: unknown field" in info.value.message
+    assert len(gateway.bodies) == 1
+    await model.aclose()
+
+
+async def test_fault_after_content_is_never_retried(gateway: Gateway) -> None:
+    """A stream that breaks after text was emitted is not retried: no double speech."""
+    chunks = completion_chunks(["Hello", " there"])[:2]
+    gateway.replies.append(Reply(events=[*chunks, "{not json"], done=False))
+    model = _llm(gateway)
+    seen: list[str] = []
+    with pytest.raises(APIError) as info:
+        async for chunk in model.chat(chat_ctx=_ctx(), conn_options=FAST_RETRY):
+            if chunk.delta and chunk.delta.content:
+                seen.append(chunk.delta.content)
+    assert info.value.retryable is False
+    assert "".join(seen) == "Hello there"
+    assert len(gateway.bodies) == 1
+    await model.aclose()
+
+
+async def test_stream_cut_before_finish_is_a_connection_error(gateway: Gateway) -> None:
+    """A stream that ends without [DONE] or a finish reason is an error, not a silent stop."""
+    chunks = completion_chunks(["Partial"])[:1]
+    gateway.replies.append(Reply(events=chunks, done=False))
+    model = _llm(gateway)
+    with pytest.raises(APIConnectionError, match="ended before"):
+        await model.chat(chat_ctx=_ctx(), conn_options=NO_RETRY).collect()
+    await model.aclose()
+
+
+async def test_error_event_inside_stream(gateway: Gateway) -> None:
+    """An {"error": ...} event in the stream becomes an APIStatusError with its code."""
+    gateway.replies.append(
+        Reply(events=[{"error": {"message": "model overloaded", "code": 503}}], done=False)
+    )
+    model = _llm(gateway)
+    with pytest.raises(APIStatusError, match="model overloaded") as info:
+        await model.chat(chat_ctx=_ctx(), conn_options=NO_RETRY).collect()
+    assert info.value.status_code == 503
+    await model.aclose()
+
+
+async def test_rate_limit_logs_quota_headers(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 429 is logged with the gateway's quota figures so the user can see which limit hit."""
+    gateway.replies.append(
+        Reply.error(
+            429,
+            "rate limited",
+            headers={"X-LiveKit-Inference-RPM-Limit": "60", "X-LiveKit-Inference-RPM-Used": "60"},
+        )
+    )
+    model = _llm(gateway)
+    with (
+        caplog.at_level(logging.WARNING, logger="livekit.plugins.hosted"),
+        pytest.raises(APIStatusError) as info,
+    ):
+        await model.chat(chat_ctx=_ctx(), conn_options=NO_RETRY).collect()
+    assert info.value.status_code == 429
+    assert "rpm_limit=60" in caplog.text and "rpm_used=60" in caplog.text
+    await model.aclose()
+
+
+async def test_connection_refused_is_retryable_connection_error() -> None:
+    """Nothing listening: APIConnectionError, retryable (the framework may try again)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    model = hosted.LLM.self_hosted("m", base_url=f"http://127.0.0.1:{port}/v1")
+    with pytest.raises(APIConnectionError) as info:
+        await model.chat(chat_ctx=_ctx(), conn_options=NO_RETRY).collect()
+    assert info.value.retryable is True
+    await model.aclose()
+
+
+async def test_stall_before_first_chunk_times_out(gateway: Gateway) -> None:
+    """A server that goes silent ends the attempt within conn_options.timeout."""
+    gateway.replies.append(Reply(events=completion_chunks(["x"]), stall_after=0))
+    model = _llm(gateway)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    with pytest.raises(APITimeoutError):
+        await model.chat(
+            chat_ctx=_ctx(), conn_options=APIConnectOptions(max_retry=0, timeout=0.5)
+        ).collect()
+    assert loop.time() - start < 3.0
+    await model.aclose()
+
+
+async def test_stall_after_content_times_out_non_retryable(gateway: Gateway) -> None:
+    """A stall between chunks after text was spoken fails without a retry."""
+    gateway.replies.append(Reply(events=completion_chunks(["one", "two"]), stall_after=1))
+    model = _llm(gateway)
+    with pytest.raises(APITimeoutError) as info:
+        await model.chat(
+            chat_ctx=_ctx(), conn_options=APIConnectOptions(max_retry=2, timeout=0.5)
+        ).collect()
+    assert info.value.retryable is False
+    assert len(gateway.bodies) == 1
+    await model.aclose()
+
+
+async def test_programming_errors_are_not_disguised(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in the plugin surfaces as itself, not as a retryable 'connection error'."""
+
+    def broken(self: parsing.ChunkParser, obj: dict[str, Any]) -> list[llm.ChatChunk]:
+        raise TypeError("bug in parser")
+
+    monkeypatch.setattr(parsing.ChunkParser, "feed", broken)
+    model = _llm(gateway)
+    with pytest.raises(TypeError, match="bug in parser"):
+        await model.chat(chat_ctx=_ctx(), conn_options=FAST_RETRY).collect()
+    assert len(gateway.bodies) == 1
+    await model.aclose()
+
+
+async def test_cancellation_closes_the_response(gateway: Gateway) -> None:
+    """Interrupting a reply closes the HTTP stream: the server sees the disconnect."""
+    gateway.replies.append(Reply(events=completion_chunks(["a"] * 50), delay_between=0.05))
+    model = _llm(gateway)
+    stream = model.chat(chat_ctx=_ctx(), conn_options=NO_RETRY)
+    async for chunk in stream:
+        if chunk.delta and chunk.delta.content:
+            break
+    await stream.aclose()
+    for _ in range(40):
+        if gateway.disconnects:
+            break
+        await asyncio.sleep(0.025)
+    assert gateway.disconnects == 1
+    await model.aclose()
