@@ -255,8 +255,18 @@ def build_request(
     if not has_tools:
         values.pop("tool_choice", None)
         values.pop("parallel_tool_calls", None)
+    if (
+        values.get("continue_final_message") is True
+        and "add_generation_prompt" not in values
+        and "continue_final_message" not in backend.omitted
+    ):
+        # the servers default add_generation_prompt to true and refuse it together with
+        # continue_final_message, so continuing means saying both
+        values["add_generation_prompt"] = False
     sdk: dict[str, Any] = {}
     for name, value in values.items():
+        if name in backend.omitted:
+            continue
         if model.drops(name):
             logger.debug(
                 "dropping parameter the model does not support",
