@@ -42,8 +42,11 @@ class Backend:
 
     def check(self, params: ModelParams) -> None:
         """Raise ``ValueError`` for a set parameter this backend would not honour."""
+        if not self.refusals:
+            return
+        values = params.given()
         for rule in self.refusals:
-            value = getattr(params, rule.name)
+            value = values.get(rule.name)
             if value is not None and not rule.accepts(value):
                 raise ValueError(
                     f"{rule.name}={value!r} is not supported by the {self.name} backend: "

@@ -1,0 +1,385 @@
+"""The measurements: each section interleaves the peers, rotating their order every round.
+
+Every loop is bounded twice: by a count (from :class:`Config`) and by a time budget (a
+section that runs out of time stops early and says so); every stream by ``stream_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+import tracemalloc
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from . import server
+from .peers import Peer, local_engine_factory, local_peers
+
+T = TypeVar("T")
+
+
+@dataclass
+class Config:
+    chunks: int = 200
+    """Content chunks of a CPU stream."""
+    gap_us: int = 500
+    """Server pause between chunks of a CPU stream (so each chunk is its own read, as with
+    a real model; 0 writes them back to back)."""
+    cpu_streams: int = 40
+    """CPU streams per peer per run."""
+    latency_chunks: int = 10
+    latency_gap_us: int = 2000
+    latency_streams: int = 150
+    """Sequential first-content samples per peer per run (the concurrency-1 figure)."""
+    concurrency: tuple[int, ...] = (1, 50, 200)
+    bursts: int = 2
+    """Bursts per concurrency level per peer per run."""
+    idle_instances: int = 20
+    live_streams: int = 40
+    """Streams held open at once (at most 50: the built-in plugins' connection pool)."""
+    local: bool = True
+    local_rounds: int = 15
+    local_max_tokens: int = 8
+    warmup: int = 3
+    stream_timeout: float = 30.0
+    section_budget: float = 150.0
+    """Seconds a section may take in one run before it stops early."""
+
+
+@dataclass
+class RunResult:
+    figures: dict[str, dict[str, float]] = field(default_factory=dict)
+    """peer -> figure -> value."""
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    streams: int = 0
+
+    def put(self, peer: str, figure: str, value: float | None) -> None:
+        if value is not None:
+            self.figures.setdefault(peer, {})[figure] = value
+
+
+def pct(xs: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0..100), linear interpolation; ``None`` for no data."""
+    if not xs:
+        return None
+    s = sorted(xs)
+    k = (len(s) - 1) * q / 100.0
+    lo = int(k)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def rotated(items: Sequence[T], r: int) -> list[T]:
+    r %= len(items)
+    return [*items[r:], *items[:r]]
+
+
+class Budget:
+    def __init__(self, seconds: float, what: str, result: RunResult) -> None:
+        self._end = time.monotonic() + seconds
+        self._what = what
+        self._result = result
+        self._noted = False
+
+    def out(self) -> bool:
+        if time.monotonic() < self._end:
+            return False
+        if not self._noted:
+            self._noted = True
+            self._result.notes.append(f"{self._what}: time budget reached, stopped early")
+        return True
+
+
+async def timed_stream(peer: Peer, inst: Any, timeout: float) -> tuple[str, float | None]:
+    """The full text of one stream and the seconds from the call to its first content."""
+    parts: list[str] = []
+    first: float | None = None
+    async with asyncio.timeout(timeout):
+        t0 = time.perf_counter()
+        async for piece in peer.stream(inst):
+            if first is None:
+                first = time.perf_counter() - t0
+            parts.append(piece)
+    return "".join(parts), first
+
+
+class Runner:
+    def __init__(
+        self, base: str, peers: Sequence[Peer], cfg: Config, log: Callable[[str], None]
+    ) -> None:
+        self.base = base
+        self.peers = list(peers)
+        self.cfg = cfg
+        self.log = log
+        self.result = RunResult()
+        self._instances: dict[tuple[str, str], Any] = {}
+
+    # -- helpers --
+
+    def _url(self, n: int, gap_us: int, *, hold: bool = False) -> str:
+        return server.url(self.base, n, gap_us, hold=hold)
+
+    async def _instance(self, peer: Peer, url: str) -> Any:
+        inst = self._instances.get((peer.key, url))
+        if inst is None:
+            inst = peer.make(url)
+            self._instances[(peer.key, url)] = inst
+            for _ in range(self.cfg.warmup):
+                await self._stream(peer, inst, None)
+        return inst
+
+    async def _stream(self, peer: Peer, inst: Any, n: int | None) -> float | None:
+        """One stream, its text checked against ``n`` chunks (unchecked if ``None``)."""
+        self.result.streams += 1
+        try:
+            text, first = await timed_stream(peer, inst, self.cfg.stream_timeout)
+        except Exception as e:
+            self.result.errors.append(f"{peer.key}: {type(e).__name__}: {e}")
+            return None
+        if n is not None and text != server.expected_text(n):
+            self.result.errors.append(
+                f"{peer.key}: wrong text for {n} chunks: {text[:60]!r}... ({len(text)} chars)"
+            )
+        elif first is None and n:
+            self.result.errors.append(f"{peer.key}: no content")
+        return first
+
+    async def close(self) -> None:
+        for (key, _), inst in self._instances.items():
+            peer = next(p for p in self.peers if p.key == key)
+            try:
+                await peer.close(inst)
+            except Exception as e:
+                self.result.errors.append(f"{key}: close: {type(e).__name__}: {e}")
+        self._instances.clear()
+
+    async def _settle(self) -> None:
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    # -- sections --
+
+    async def cpu(self) -> None:
+        """CPU (process_time) per streamed chunk over whole ``chunks``-chunk streams."""
+        cfg = self.cfg
+        url = self._url(cfg.chunks, cfg.gap_us)
+        samples: dict[str, list[float]] = {p.key: [] for p in self.peers}
+        insts = {p.key: await self._instance(p, url) for p in self.peers}
+        budget = Budget(cfg.section_budget, "cpu", self.result)
+        gc.collect()
+        for r in range(cfg.cpu_streams):
+            if budget.out():
+                break
+            for peer in rotated(self.peers, r):
+                await self._settle()
+                c0 = time.process_time()
+                first = await self._stream(peer, insts[peer.key], cfg.chunks)
+                cpu = time.process_time() - c0
+                if first is not None:
+                    samples[peer.key].append(cpu / cfg.chunks * 1e6)
+        for key, xs in samples.items():
+            self.result.put(key, "cpu_us", pct(xs, 50))
+        self.log("cpu: " + _fmt(samples, "µs/chunk"))
+
+    async def first_content(self) -> None:
+        """Seconds from chat() to the first content, one stream at a time."""
+        cfg = self.cfg
+        url = self._url(cfg.latency_chunks, cfg.latency_gap_us)
+        samples: dict[str, list[float]] = {p.key: [] for p in self.peers}
+        insts = {p.key: await self._instance(p, url) for p in self.peers}
+        budget = Budget(cfg.section_budget, "first content", self.result)
+        gc.collect()
+        for r in range(cfg.latency_streams):
+            if budget.out():
+                break
+            for peer in rotated(self.peers, r):
+                await self._settle()
+                first = await self._stream(peer, insts[peer.key], cfg.latency_chunks)
+                if first is not None:
+                    samples[peer.key].append(first * 1e3)
+        for key, xs in samples.items():
+            self.result.put(key, "fc_p50_ms", pct(xs, 50))
+            self.result.put(key, "fc_p99_ms", pct(xs, 99))
+            if 1 in cfg.concurrency:
+                self.result.put(key, "c1_p50_ms", pct(xs, 50))
+                self.result.put(key, "c1_p99_ms", pct(xs, 99))
+        self.log("first content: " + _fmt(samples, "ms"))
+
+    async def concurrent(self) -> None:
+        """First content when ``c`` streams start at once (p50/p99 across the streams)."""
+        cfg = self.cfg
+        url = self._url(cfg.latency_chunks, cfg.latency_gap_us)
+        insts = {p.key: await self._instance(p, url) for p in self.peers}
+        budget = Budget(cfg.section_budget, "concurrency", self.result)
+        for c in cfg.concurrency:
+            if c == 1:
+                continue  # the sequential first-content samples
+            samples: dict[str, list[float]] = {p.key: [] for p in self.peers}
+            for r in range(cfg.bursts):
+                if budget.out():
+                    break
+                for peer in rotated(self.peers, r):
+                    gc.collect()
+                    await asyncio.sleep(0.05)
+                    firsts = await asyncio.gather(
+                        *(self._stream(peer, insts[peer.key], cfg.latency_chunks) for _ in range(c))
+                    )
+                    samples[peer.key].extend(f * 1e3 for f in firsts if f is not None)
+            for key, xs in samples.items():
+                self.result.put(key, f"c{c}_p50_ms", pct(xs, 50))
+                self.result.put(key, f"c{c}_p99_ms", pct(xs, 99))
+            self.log(f"concurrency {c}: " + _fmt(samples, "ms", p=99))
+
+    async def memory(self) -> None:
+        """tracemalloc: per idle instance (K made at once), per live stream (M held open)."""
+        cfg = self.cfg
+        idle: dict[str, list[float]] = {p.key: [] for p in self.peers}
+        live: dict[str, list[float]] = {p.key: [] for p in self.peers}
+        # one instance of each made (and used) first, so that imports and global caches are
+        # not counted; a fresh instance per peer for the held streams, warmed by one of them
+        warm_url = self._url(cfg.latency_chunks, cfg.latency_gap_us)
+        for p in self.peers:
+            await self._instance(p, warm_url)
+        for peer in self.peers:
+            try:
+                idle[peer.key].append(await self._idle(peer, cfg.idle_instances))
+            except Exception as e:
+                self.result.errors.append(f"{peer.key}: idle memory: {type(e).__name__}: {e}")
+        for peer in rotated(self.peers, 1):
+            try:
+                live[peer.key].append(await self._live(peer, cfg.live_streams))
+            except Exception as e:
+                self.result.errors.append(f"{peer.key}: live memory: {type(e).__name__}: {e}")
+        for key in idle:
+            self.result.put(key, "mem_idle_kib", pct(idle[key], 50))
+            self.result.put(key, "mem_stream_kib", pct(live[key], 50))
+        self.log("memory idle: " + _fmt(idle, "KiB") + " | live: " + _fmt(live, "KiB"))
+
+    async def _idle(self, peer: Peer, k: int) -> float:
+        url = self._url(self.cfg.latency_chunks, self.cfg.latency_gap_us)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            insts = [peer.make(url) for _ in range(k)]
+            gc.collect()
+            after = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        for inst in insts:
+            await peer.close(inst)
+        return (after - before) / k / 1024
+
+    async def _live(self, peer: Peer, m: int) -> float:
+        cfg = self.cfg
+        inst = peer.make(self._url(cfg.latency_chunks, 0, hold=True))
+        gens: list[AsyncIterator[str]] = []
+        try:
+            warm = peer.stream(inst)
+            async with asyncio.timeout(cfg.stream_timeout):
+                await anext(warm)
+            await warm.aclose()  # type: ignore[attr-defined]
+            await asyncio.sleep(0.05)
+            gc.collect()
+            tracemalloc.start()
+            try:
+                before = tracemalloc.get_traced_memory()[0]
+                gens = [peer.stream(inst) for _ in range(m)]
+                async with asyncio.timeout(cfg.stream_timeout):
+                    firsts = await asyncio.gather(*(anext(g) for g in gens))
+                if firsts != [server.word(0)] * m:
+                    self.result.errors.append(f"{peer.key}: held streams: {firsts[:3]!r}")
+                gc.collect()
+                after = tracemalloc.get_traced_memory()[0]
+            finally:
+                tracemalloc.stop()
+        finally:
+            for g in gens:
+                await _aclose(g)
+            await peer.close(inst)
+        return (after - before) / m / 1024
+
+    async def local(self) -> None:
+        """First token on the local engine: the plugin vs a raw openai client."""
+        cfg = self.cfg
+        start, reason = local_engine_factory()
+        if start is None:
+            self.result.notes.append(f"local engine: skipped: {reason}")
+            self.log(f"local engine: skipped: {reason}")
+            return
+        samples: dict[str, list[float]] = {}
+        try:
+            async with asyncio.timeout(cfg.section_budget + 120):
+                async with start() as engine_llm:
+                    peers = list(local_peers(engine_llm, cfg.local_max_tokens).values())
+                    samples = {p.key: [] for p in peers}
+                    insts = {p.key: p.make(engine_llm.base_url) for p in peers}
+                    try:
+                        for p in peers:
+                            for _ in range(2):
+                                await self._stream(p, insts[p.key], None)
+                        budget = Budget(cfg.section_budget, "local engine", self.result)
+                        for r in range(cfg.local_rounds):
+                            if budget.out():
+                                break
+                            for peer in rotated(peers, r):
+                                first = await self._stream(peer, insts[peer.key], None)
+                                if first is not None:
+                                    samples[peer.key].append(first * 1e3)
+                    finally:
+                        for p in peers:
+                            await p.close(insts[p.key])
+        except Exception as e:
+            self.result.errors.append(f"local engine: {type(e).__name__}: {e}")
+        for key, xs in samples.items():
+            self.result.put(key, "ft_p50_ms", pct(xs, 50))
+            self.result.put(key, "ft_p99_ms", pct(xs, 99))
+        if samples:
+            self.log("local engine first token: " + _fmt(samples, "ms"))
+
+
+async def _aclose(g: AsyncIterator[str]) -> None:
+    try:
+        async with asyncio.timeout(10):
+            await g.aclose()  # type: ignore[attr-defined]
+    except Exception:
+        pass
+
+
+def _fmt(samples: dict[str, list[float]], unit: str, p: float = 50) -> str:
+    parts = []
+    for key, xs in samples.items():
+        v = pct(xs, p)
+        parts.append(f"{key}={'-' if v is None else f'{v:.3g}'}")
+    return f"p{p:g} {unit}: " + " ".join(parts)
+
+
+SECTIONS = ("cpu", "first", "concurrency", "memory", "local")
+
+
+async def run_once(
+    base: str,
+    peers: Sequence[Peer],
+    cfg: Config,
+    log: Callable[[str], None],
+    sections: Sequence[str] = SECTIONS,
+) -> RunResult:
+    runner = Runner(base, peers, cfg, log)
+    steps: dict[str, Callable[[], Awaitable[None]]] = {
+        "cpu": runner.cpu,
+        "first": runner.first_content,
+        "concurrency": runner.concurrent,
+        "memory": runner.memory,
+    }
+    try:
+        for name, step in steps.items():
+            if name in sections:
+                await step()
+    finally:
+        await runner.close()
+    if cfg.local and "local" in sections:
+        await runner.local()
+    return runner.result

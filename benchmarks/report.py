@@ -1,0 +1,263 @@
+"""Aggregation over runs (median, min–max), the targets, the markdown table and the plot."""
+
+from __future__ import annotations
+
+import platform
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .measure import RunResult
+from .peers import BASELINE, PEERS, SUBJECT
+
+
+@dataclass(frozen=True)
+class Stat:
+    median: float
+    lo: float
+    hi: float
+    n: int
+
+    def fmt(self, digits: int = 3) -> str:
+        m = _num(self.median, digits)
+        if self.n < 2:
+            return m
+        return f"{m} ({_num(self.lo, digits)}–{_num(self.hi, digits)})"
+
+
+def _num(x: float, digits: int) -> str:
+    if x == 0:
+        return "0"
+    if abs(x) >= 10 ** digits:
+        return f"{x:.0f}"
+    return f"{x:.{digits}g}"
+
+
+def stat(values: Sequence[float]) -> Stat | None:
+    if not values:
+        return None
+    return Stat(statistics.median(values), min(values), max(values), len(values))
+
+
+def figure_rows(concurrency: Sequence[int]) -> list[tuple[str, str]]:
+    rows = [
+        ("cpu_us", "CPU per chunk (µs)"),
+        ("fc_p50_ms", "first content p50 (ms)"),
+        ("fc_p99_ms", "first content p99 (ms)"),
+    ]
+    for c in concurrency:
+        if c == 1:
+            continue
+        rows += [
+            (f"c{c}_p50_ms", f"first content p50, {c} concurrent (ms)"),
+            (f"c{c}_p99_ms", f"first content p99, {c} concurrent (ms)"),
+        ]
+    rows += [
+        ("mem_idle_kib", "memory per idle instance (KiB)"),
+        ("mem_stream_kib", "memory per live stream (KiB)"),
+    ]
+    return rows
+
+
+def collect(runs: Sequence[RunResult], peer: str, figure: str) -> list[float]:
+    return [v for r in runs if (v := r.figures.get(peer, {}).get(figure)) is not None]
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    num: tuple[str, str]
+    den: tuple[str, str]
+    limit: float
+
+
+def targets(concurrency: Sequence[int]) -> list[Target]:
+    top = max(concurrency)
+    return [
+        Target("CPU per chunk", (SUBJECT, "cpu_us"), (BASELINE, "cpu_us"), 0.35),
+        Target("first content p50", (SUBJECT, "fc_p50_ms"), (BASELINE, "fc_p50_ms"), 0.5),
+        Target(
+            f"first content p99 at {top} concurrent",
+            (SUBJECT, f"c{top}_p99_ms"),
+            (BASELINE, f"c{top}_p99_ms"),
+            0.5,
+        ),
+        Target(
+            "local first token p50 vs raw client",
+            ("local_plugin", "ft_p50_ms"),
+            ("local_raw", "ft_p50_ms"),
+            1.05,
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    target: Target
+    ratio: Stat | None
+
+    @property
+    def result(self) -> str:
+        if self.ratio is None:
+            return "SKIP"
+        return "PASS" if self.ratio.median <= self.target.limit else "FAIL"
+
+
+def verdicts(runs: Sequence[RunResult], concurrency: Sequence[int]) -> list[Verdict]:
+    out = []
+    for t in targets(concurrency):
+        ratios = []
+        for r in runs:
+            num = r.figures.get(t.num[0], {}).get(t.num[1])
+            den = r.figures.get(t.den[0], {}).get(t.den[1])
+            if num is not None and den:
+                ratios.append(num / den)
+        out.append(Verdict(t, stat(ratios)))
+    return out
+
+
+def versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    parts = [f"Python {platform.python_version()}"]
+    for dist in ("livekit-agents", "livekit-plugins-openai", "openai", "httpx2"):
+        try:
+            parts.append(f"{dist} {version(dist)}")
+        except PackageNotFoundError:
+            pass
+    import os
+
+    parts.append(f"{os.cpu_count()} CPUs")
+    return ", ".join(parts)
+
+
+def markdown(
+    runs: Sequence[RunResult],
+    peers: Sequence[str],
+    concurrency: Sequence[int],
+    *,
+    command: str,
+    config: dict[str, Any],
+) -> str:
+    n = len(runs)
+    lines = [
+        f"Command: `{command}` — {n} run{'s' if n != 1 else ''}; each cell is the median over "
+        "runs, (min–max) across runs.",
+        "",
+        f"Environment: {versions()}.",
+        "",
+        "| figure | " + " | ".join(PEERS[p].label for p in peers) + " |",
+        "|---|" + "---:|" * len(peers),
+    ]
+    for key, label in figure_rows(concurrency):
+        cells = []
+        for p in peers:
+            s = stat(collect(runs, p, key))
+            cells.append(s.fmt() if s else "–")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    local = [k for k in ("local_plugin", "local_raw") if any(k in r.figures for r in runs)]
+    if local:
+        lines += [
+            "",
+            "Local engine (first token, ms):",
+            "",
+            "| figure | hosted.LLM (local engine) | openai SDK (local engine) |",
+            "|---|---:|---:|",
+        ]
+        for key, label in (("ft_p50_ms", "first token p50"), ("ft_p99_ms", "first token p99")):
+            cells = []
+            for p in ("local_plugin", "local_raw"):
+                s = stat(collect(runs, p, key))
+                cells.append(s.fmt() if s else "–")
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Targets: {PEERS[SUBJECT].label} ÷ {PEERS[BASELINE].label} (the local one: ÷ the raw "
+        "client); the ratio is computed per run, median (min–max) shown; PASS when the median "
+        "is within the limit.",
+        "",
+        "| target | ratio | limit | result |",
+        "|---|---:|---:|:---:|",
+    ]
+    for v in verdicts(runs, concurrency):
+        ratio = f"{v.ratio.fmt(2)}x" if v.ratio else "–"
+        lines.append(f"| {v.target.name} | {ratio} | ≤ {v.target.limit:g}x | {v.result} |")
+    notes = sorted({note for r in runs for note in r.notes})
+    errors = [e for r in runs for e in r.errors]
+    if notes:
+        lines += ["", "Notes:", *(f"- {x}" for x in notes)]
+    if errors:
+        lines += ["", f"Errors ({len(errors)}):", *(f"- {x}" for x in errors[:20])]
+    cfg = ", ".join(f"{k}={v}" for k, v in config.items())
+    lines += ["", f"Configuration: {cfg}.", ""]
+    return "\n".join(lines)
+
+
+def plot(
+    runs: Sequence[RunResult], peers: Sequence[str], concurrency: Sequence[int], path: Path
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [PEERS[p].label for p in peers]
+    colors = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#7f7f7f"]
+    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
+
+    def bars(ax: Any, key: str, title: str, unit: str) -> None:
+        meds, errs = [], [[], []]
+        for p in peers:
+            s = stat(collect(runs, p, key))
+            m = s.median if s else 0.0
+            meds.append(m)
+            errs[0].append(m - s.lo if s else 0.0)
+            errs[1].append(s.hi - m if s else 0.0)
+        x = range(len(peers))
+        ax.bar(x, meds, yerr=errs, capsize=4, color=colors[: len(peers)])
+        ax.set_xticks(list(x), labels, rotation=25, ha="right", fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel(unit)
+        for i, m in enumerate(meds):
+            ax.annotate(_num(m, 3), (i, m), ha="center", va="bottom", fontsize=7)
+
+    bars(axes[0][0], "cpu_us", "CPU per streamed chunk", "µs / chunk")
+    bars(axes[0][1], "fc_p50_ms", "first content after chat(), p50", "ms")
+    bars(axes[0][2], "fc_p99_ms", "first content after chat(), p99", "ms")
+
+    ax = axes[1][0]
+    levels = sorted(concurrency)
+    for i, p in enumerate(peers):
+        for q, style in (("p50", "--"), ("p99", "-")):
+            xs, ys = [], []
+            for c in levels:
+                s = stat(collect(runs, p, f"c{c}_{q}_ms"))
+                if s:
+                    xs.append(c)
+                    ys.append(s.median)
+            if xs:
+                ax.plot(
+                    xs, ys, style, marker="o", color=colors[i],
+                    label=f"{PEERS[p].label} {q}" if q == "p99" else None,
+                )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(levels, [str(c) for c in levels])
+    ax.set_title("first content vs concurrent streams (solid p99, dashed p50)", fontsize=10)
+    ax.set_xlabel("concurrent streams")
+    ax.set_ylabel("ms")
+    ax.legend(fontsize=7)
+
+    bars(axes[1][1], "mem_idle_kib", "memory per idle instance (tracemalloc)", "KiB")
+    bars(axes[1][2], "mem_stream_kib", "memory per live stream (tracemalloc)", "KiB")
+    fig.suptitle(
+        f"LLM client overhead on a loopback SSE server — {len(runs)} run(s), median with "
+        "min–max across runs",
+        fontsize=12,
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

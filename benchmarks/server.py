@@ -1,0 +1,299 @@
+"""A loopback OpenAI-compatible streaming server for the benchmark, run as its own process.
+
+Standard library only (a raw asyncio HTTP/1.1 server, keep-alive, chunked transfer), so that
+its own cost is small and it can be started by path with the benchmark's interpreter::
+
+    python benchmarks/server.py [--port 0] [--max-seconds 3600] [--max-hold 60]
+
+It prints ``PORT <n>`` on stdout once it listens on 127.0.0.1, accepts any bearer token, and
+answers ``POST .../chat/completions`` with a ``text/event-stream`` of ``chat.completion.chunk``
+events: N content chunks (chunk ``i`` says ``expected_text``'s ``i``-th word), a finish chunk,
+a usage chunk and ``data: [DONE]``. ``GET .../models`` answers a one-model list.
+
+The stream's shape comes from the path in front of ``/v1``, so each client is configured by
+its ``base_url`` alone (every peer, plugin or raw, takes a ``base_url``)::
+
+    /b/<n>/<gap_us>/v1          n content chunks, gap_us microseconds between consecutive
+                                chunks (0: written back to back)
+    /b/<n>/<gap_us>/hold/v1     the first chunk, then nothing until the client disconnects or
+                                --max-hold seconds pass, then the rest
+    /v1                         /b/8/0/v1
+
+A request whose ``model`` is ``"pause"`` is held the same way, whatever its path.
+
+The process exits by itself when its parent dies (``os.getppid()`` changes, polled), when
+stdin reaches end of file (the parent closed the pipe), or after ``--max-seconds``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import selectors
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+CHUNK_ID = "chatcmpl-bench"
+_PATH = re.compile(r"^(?:/b/(\d+)/(\d+)(/hold)?)?(?:/v1)?/(chat/completions|models)/?$")
+_MAX_N = 100_000
+
+
+def word(i: int) -> str:
+    """The content delta of chunk ``i``."""
+    return f"w{i} "
+
+
+def expected_text(n: int) -> str:
+    """The full text of a stream of ``n`` content chunks."""
+    return "".join(word(i) for i in range(n))
+
+
+def _event(obj: dict[str, object]) -> bytes:
+    data = b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def _base(choices: list[dict[str, object]]) -> dict[str, object]:
+    return {
+        "id": CHUNK_ID,
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": "bench",
+        "choices": choices,
+    }
+
+
+_cache: dict[int, tuple[list[bytes], bytes]] = {}
+
+
+def frames(n: int) -> tuple[list[bytes], bytes]:
+    """The chunked-encoding frames of a stream: one per content chunk, then the tail."""
+    got = _cache.get(n)
+    if got is not None:
+        return got
+    content = [
+        _event(
+            _base(
+                [
+                    {
+                        "index": 0,
+                        "delta": {"role": "assistant", "content": word(i)},
+                        "finish_reason": None,
+                    }
+                ]
+            )
+        )
+        for i in range(n)
+    ]
+    tail = (
+        _event(_base([{"index": 0, "delta": {}, "finish_reason": "stop"}]))
+        + _event(
+            {
+                **_base([]),
+                "usage": {"prompt_tokens": 12, "completion_tokens": n, "total_tokens": 12 + n},
+            }
+        )
+        + b"%x\r\n%s\r\n" % (len(b"data: [DONE]\n\n"), b"data: [DONE]\n\n")
+        + b"0\r\n\r\n"
+    )
+    _cache[n] = (content, tail)
+    return content, tail
+
+
+_SSE_HEAD = (
+    b"HTTP/1.1 200 OK\r\n"
+    b"Content-Type: text/event-stream\r\n"
+    b"Cache-Control: no-cache\r\n"
+    b"Transfer-Encoding: chunked\r\n"
+    b"x-request-id: req-bench\r\n"
+)
+
+
+def _plain(status: str, body: bytes, keep_alive: bool) -> bytes:
+    return (
+        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
+    ).encode() + body
+
+
+class Server:
+    def __init__(self, max_hold: float) -> None:
+        self.max_hold = max_hold
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await self._one(reader, writer):
+                pass
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Serve one request; whether the connection stays open for another."""
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError:
+            return False
+        lines = head.decode("latin-1").split("\r\n")
+        method, target, version = (lines[0].split(" ") + ["", "", ""])[:3]
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name:
+                headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length") or 0)
+        body = await reader.readexactly(length) if length else b""
+        keep_alive = headers.get("connection", "").lower() != "close" and version == "HTTP/1.1"
+        m = _PATH.match(target.split("?", 1)[0])
+        if m is None:
+            writer.write(_plain("404 Not Found", b'{"error":{"message":"not found"}}', keep_alive))
+            await writer.drain()
+            return keep_alive
+        n = min(int(m.group(1) or 8), _MAX_N)
+        gap = int(m.group(2) or 0) / 1e6
+        hold = m.group(3) is not None
+        if m.group(4) == "models":
+            writer.write(_plain("200 OK", b'{"object":"list","data":[{"id":"bench"}]}', keep_alive))
+            await writer.drain()
+            return keep_alive
+        if method != "POST":
+            writer.write(_plain("405 Method Not Allowed", b"{}", keep_alive))
+            await writer.drain()
+            return keep_alive
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError:
+            request = {}
+        if isinstance(request, dict) and request.get("model") == "pause":
+            hold = True
+        content, tail = frames(n)
+        writer.write(
+            _SSE_HEAD + (b"Connection: keep-alive\r\n\r\n" if keep_alive else b"Connection: close\r\n\r\n")
+        )
+        for i, frame in enumerate(content):
+            writer.write(frame)
+            if i == 0 and hold:
+                await writer.drain()
+                # nothing more until the client goes away (read returns b"") or the bound
+                with contextlib.suppress(asyncio.TimeoutError):
+                    while await asyncio.wait_for(reader.read(65536), self.max_hold):
+                        pass
+                    return False  # the client disconnected
+            if gap:
+                await asyncio.sleep(gap)
+            elif i % 64 == 63:
+                await writer.drain()
+        writer.write(tail)
+        await writer.drain()
+        return keep_alive
+
+
+async def _watch_parent(parent: int, deadline: float) -> None:
+    while True:
+        if os.getppid() != parent or time.monotonic() > deadline:
+            os._exit(0)
+        await asyncio.sleep(0.5)
+
+
+async def _watch_stdin() -> None:
+    try:
+        if not stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode):
+            return  # not a pipe (started by hand): parent polling only
+    except (OSError, ValueError, AttributeError):
+        return
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    try:
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    except (ValueError, OSError):
+        return
+    while await reader.read(4096):
+        pass
+    os._exit(0)
+
+
+async def serve(port: int, max_seconds: float, max_hold: float) -> None:
+    server = Server(max_hold)
+    srv = await asyncio.start_server(server.handle, "127.0.0.1", port, backlog=1024)
+    real_port = srv.sockets[0].getsockname()[1]
+    print(f"PORT {real_port}", flush=True)
+    watchers = [
+        asyncio.create_task(_watch_parent(os.getppid(), time.monotonic() + max_seconds)),
+        asyncio.create_task(_watch_stdin()),
+    ]
+    async with srv:
+        await srv.serve_forever()
+    del watchers
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--max-seconds", type=float, default=3600.0, help="exit after this long")
+    p.add_argument("--max-hold", type=float, default=60.0, help="bound of a held stream (s)")
+    a = p.parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(a.port, a.max_seconds, a.max_hold))
+
+
+@contextlib.contextmanager
+def server_process(
+    *, max_seconds: float = 3600.0, max_hold: float = 60.0, startup_timeout: float = 15.0
+) -> Iterator[str]:
+    """Start this file as a child process; yield ``http://127.0.0.1:<port>``; always end it."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--max-seconds",
+            str(max_seconds),
+            "--max-hold",
+            str(max_hold),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        sel = selectors.DefaultSelector()
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if not sel.select(startup_timeout):
+            raise RuntimeError(f"benchmark server did not start within {startup_timeout}s")
+        line = proc.stdout.readline().decode().strip()
+        sel.close()
+        if not line.startswith("PORT "):
+            raise RuntimeError(f"benchmark server failed to start: {line!r}")
+        yield f"http://127.0.0.1:{int(line.split()[1])}"
+    finally:
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def url(base: str, n: int, gap_us: int = 0, *, hold: bool = False) -> str:
+    """The ``base_url`` (ending in ``/v1``) of a stream of ``n`` chunks."""
+    return f"{base}/b/{n}/{gap_us}{'/hold' if hold else ''}/v1"
+
+
+if __name__ == "__main__":
+    main()

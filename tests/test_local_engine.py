@@ -1,0 +1,191 @@
+"""The real local engine: llama.cpp (llama-cpp-python's server) running Gemma 3 270M.
+
+These run in CI (the ``local`` extra is installed there); outside CI they skip when the extra
+is missing. One engine serves the whole module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from livekit.agents import Agent, AgentSession, APIConnectOptions, llm
+from livekit.agents.voice.run_result import ChatMessageEvent
+
+import livekit_plugins_hosted as hosted
+from livekit_plugins_hosted.local import (
+    LOCAL_MODEL_ID,
+    LocalEngine,
+    local_engine_available,
+    start_local_engine,
+)
+
+if not local_engine_available():
+    if os.environ.get("CI"):
+        raise RuntimeError('CI must run the real-engine tests: install ".[dev,local]"')
+    pytest.skip("the local extra is not installed", allow_module_level=True)
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+ONE_TRY = APIConnectOptions(max_retry=0, timeout=30)
+PROMPT = "The three primary colors are"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def engine() -> AsyncIterator[LocalEngine]:
+    async with LocalEngine(progress=None) as eng:
+        yield eng
+
+
+def _llm(engine: LocalEngine, **params: Any) -> hosted.LLM:
+    return hosted.LLM.self_hosted(
+        LOCAL_MODEL_ID, base_url=engine.base_url, backend="llama-cpp-python", extra_kwargs=params
+    )
+
+
+def _ctx(text: str = PROMPT) -> llm.ChatContext:
+    ctx = llm.ChatContext()
+    ctx.add_message(role="user", content=text)
+    return ctx
+
+
+async def _reply(model: hosted.LLM, **per_call: Any) -> tuple[str, int]:
+    """The reply text and how many content deltas (tokens) it came in."""
+    parts: list[str] = []
+    async with model.chat(chat_ctx=_ctx(), conn_options=ONE_TRY, extra_kwargs=per_call) as stream:
+        async for chunk in stream:
+            if chunk.delta and chunk.delta.content:
+                parts.append(chunk.delta.content)
+    return "".join(parts), len(parts)
+
+
+async def test_max_completion_tokens_bounds_the_reply(engine: LocalEngine) -> None:
+    """max_completion_tokens=5 gives at most 5 tokens (the built-in LLM got thousands)."""
+    model = _llm(engine, max_completion_tokens=5, temperature=0.0)
+    text, tokens = await _reply(model)
+    assert 1 <= tokens <= 5, text
+    await model.aclose()
+
+
+async def test_same_seed_same_text(engine: LocalEngine) -> None:
+    """Sampling with the same seed twice gives the same reply; another seed may differ."""
+    model = _llm(engine, max_completion_tokens=12, temperature=1.0, seed=1234)
+    first, _ = await _reply(model)
+    second, _ = await _reply(model)
+    assert first and first == second
+    await model.aclose()
+
+
+async def test_temperature_zero_is_deterministic(engine: LocalEngine) -> None:
+    """Greedy decoding gives the same reply every time."""
+    model = _llm(engine, max_completion_tokens=12, temperature=0.0)
+    replies = {(await _reply(model))[0] for _ in range(3)}
+    assert len(replies) == 1 and next(iter(replies))
+    await model.aclose()
+
+
+async def test_stop_sequence_ends_the_reply(engine: LocalEngine) -> None:
+    """A stop string taken from the greedy reply cuts it right before that string."""
+    model = _llm(engine, max_completion_tokens=24, temperature=0.0)
+    full, _ = await _reply(model)
+    words = full.split()
+    assert len(words) >= 3, full
+    stop = words[len(words) // 2]
+    cut, _ = await _reply(model, stop=[stop])
+    assert stop not in cut
+    assert full.startswith(cut) and len(cut) < len(full)
+    await model.aclose()
+
+
+async def test_cancel_mid_generation_frees_the_engine(engine: LocalEngine) -> None:
+    """Interrupting a long reply stops generation: the next request is served at once."""
+    model = _llm(engine, temperature=0.8, seed=1)
+    long_stream = model.chat(
+        chat_ctx=_ctx(), conn_options=ONE_TRY, extra_kwargs={"max_completion_tokens": 1500}
+    )
+    async for chunk in long_stream:
+        if chunk.delta and chunk.delta.content:
+            break
+    await long_stream.aclose()
+    start = time.monotonic()
+    text, _ = await asyncio.wait_for(_reply(model, max_completion_tokens=3), timeout=30)
+    elapsed = time.monotonic() - start
+    assert text
+    # 1500 tokens at this machine's ~25 tokens/s would take about a minute
+    assert elapsed < 15, f"next request waited {elapsed:.1f}s: the engine kept generating"
+    await model.aclose()
+
+
+async def test_agent_session_turn_on_the_local_engine(engine: LocalEngine) -> None:
+    """A full AgentSession text turn completes against the real model."""
+    model = _llm(engine, max_completion_tokens=16, temperature=0.0)
+    async with AgentSession(llm=model) as session:
+        await session.start(Agent(instructions="Answer briefly."))
+        result = await session.run(user_input="Name a color.")
+    replies = [
+        ev.item.text_content
+        for ev in result.events
+        if isinstance(ev, ChatMessageEvent) and ev.item.role == "assistant"
+    ]
+    assert replies and replies[0]
+    await model.aclose()
+
+
+async def test_metrics_without_server_usage(engine: LocalEngine) -> None:
+    """The engine streams no usage, yet the metrics carry a token count and tokens/s."""
+    model = _llm(engine, max_completion_tokens=6, temperature=0.0)
+    seen: list[Any] = []
+    model.on("metrics_collected", seen.append)
+    await _reply(model)
+    await asyncio.sleep(0.05)  # the metrics task runs after the stream closes
+    assert seen and seen[0].completion_tokens >= 1 and seen[0].tokens_per_second > 0
+    assert seen[0].ttft > 0
+    await model.aclose()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"n": 2},
+        {"continue_final_message": True},
+        {"add_generation_prompt": False},
+        {"reasoning_effort": "low"},
+        {"temperature": 3},
+    ],
+)
+async def test_bad_parameters_refused_before_sending(
+    engine: LocalEngine, params: dict[str, Any]
+) -> None:
+    """What this engine cannot honour fails with ValueError at construction and per call."""
+    field = next(iter(params))
+    with pytest.raises(ValueError, match=field):
+        _llm(engine, **params)
+    model = _llm(engine)
+    with pytest.raises(ValueError, match=field):
+        model.chat(chat_ctx=_ctx(), extra_kwargs=params)
+    await model.aclose()
+
+
+async def test_engine_stops_without_orphans() -> None:
+    """The context manager starts a second engine and leaves no process behind."""
+    async with start_local_engine(progress=None, extra_kwargs={"max_completion_tokens": 2}) as m:
+        engine_url = m.base_url
+        text, _ = await _reply(m)
+        assert text
+    # the port no longer answers: the process is gone
+    reader_writer = None
+    try:
+        host, port = engine_url.removeprefix("http://").removesuffix("/v1").split(":")
+        reader_writer = await asyncio.open_connection(host, int(port))
+    except OSError:
+        pass
+    else:
+        pytest.fail("the engine still listens after the context exited")
+    finally:
+        if reader_writer is not None:
+            reader_writer[1].close()
