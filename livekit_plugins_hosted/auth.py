@@ -27,17 +27,6 @@ TOKEN_TTL = 600.0
 REFRESH_MARGIN = 60.0
 """A cached token is re-signed once it has less than this many seconds left."""
 
-# Quota headers the gateway stamps on completions, 429s included. A dimension the gateway does
-# not enforce is absent, never zero.
-QUOTA_HEADERS: dict[str, str] = {
-    "X-LiveKit-Inference-RPM-Limit": "rpm_limit",
-    "X-LiveKit-Inference-RPM-Used": "rpm_used",
-    "X-LiveKit-Inference-TPM-Limit": "tpm_limit",
-    "X-LiveKit-Inference-TPM-Used": "tpm_used",
-    "X-LiveKit-Inference-Credits-Limit": "credits_limit",
-    "X-LiveKit-Inference-Credits-Used": "credits_used",
-}
-
 
 def gateway_url(base_url: str | None = None) -> str:
     """The gateway URL: the argument, ``LIVEKIT_INFERENCE_URL``, staging, or production."""

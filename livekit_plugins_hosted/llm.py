@@ -15,6 +15,7 @@ Every ``APIError`` raised after any text or tool call reached the caller has
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Mapping
 from typing import Any, Literal, cast
@@ -32,7 +33,7 @@ from livekit.agents.types import (
 )
 from livekit.agents.utils import is_given
 
-from . import auth
+from . import auth, faults
 from .backends import LIVEKIT, Backend, get_backend
 from .log import logger
 from .models import HostedModels, ModelInfo, get_model
@@ -90,6 +91,11 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         auth.check_secure_url(url)
         key, secret = auth.resolve_credentials(api_key, api_secret)
         self._token: auth.InferenceToken | None = auth.InferenceToken(key, secret)
+        self._credential_hint = (
+            f" (check the LiveKit API key {key!r} and its secret: api_key/api_secret, or "
+            "LIVEKIT_INFERENCE_API_KEY/LIVEKIT_INFERENCE_API_SECRET, or "
+            "LIVEKIT_API_KEY/LIVEKIT_API_SECRET)"
+        )
         headers = {"User-Agent": auth.USER_AGENT}
         if provider:
             headers[auth.HEADER_PROVIDER] = provider
@@ -130,6 +136,7 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         self = cls.__new__(cls)
         llm.LLM.__init__(self)
         self._token = None
+        self._credential_hint = " (check the api_key given to LLM.self_hosted)"
         self._setup(
             model=model,
             base_url=base_url,
@@ -320,8 +327,43 @@ class LLMStream(llm.LLMStream):
         self._sdk_kwargs = sdk_kwargs
         self._extra_body = extra_body
         self._timeout = httpx.Timeout(conn_options.timeout, connect=_CONNECT_TIMEOUT)
+        self._attempt = 0
+
+    def _status_error(
+        self, e: openai.APIStatusError, emitted: bool
+    ) -> tuple[APIStatusError, float]:
+        """The framework error for a 4xx/5xx, and how long to wait before it is raised."""
+        status, headers = e.status_code, e.response.headers
+        message = faults.server_message(status, e.body, e.message)
+        retryable, wait = not emitted, 0.0
+        if status == 429:
+            figures = faults.quota(headers)
+            logger.warning(
+                "rate limited (429) %s",
+                " ".join(f"{k}={v}" for k, v in figures.items()) or "(no quota headers)",
+                extra={"model": self._model, "request_id": e.request_id, **figures},
+            )
+            after = faults.retry_after(headers)
+            budget = self._conn_options.timeout
+            if faults.credits_exhausted(e.body, figures):
+                retryable = False
+                message += " (credits exhausted: not retried; check your LiveKit Cloud plan)"
+            elif after is not None and (
+                after > budget or self._attempt > self._conn_options.max_retry
+            ):
+                retryable = False
+                message += f" (server asks to wait {after:.1f}s, beyond the {budget:.1f}s budget)"
+            elif after is not None and retryable:
+                wait = after
+        elif status in (401, 403):
+            message += self._owner._credential_hint
+        error = APIStatusError(
+            message, status_code=status, request_id=e.request_id, body=e.body, retryable=retryable
+        )
+        return error, wait
 
     async def _run(self) -> None:
+        self._attempt += 1
         owner = self._owner
         parser = ChunkParser(self._think_tags, estimate_usage=self._estimate_usage)
         emitted = False
@@ -372,15 +414,11 @@ class LLMStream(llm.LLMStream):
                     emitted = emitted or chunk.delta is not None
                     send(chunk)
         except openai.APIStatusError as e:
-            if e.status_code == 429:
-                _log_quota(e.response.headers, self._model, e.request_id)
-            raise APIStatusError(
-                _status_message(e),
-                status_code=e.status_code,
-                request_id=e.request_id,
-                body=e.body,
-                retryable=not emitted,
-            ) from None
+            error, wait = self._status_error(e, emitted)
+            if wait:
+                # the server named its wait and it fits the budget: the retry honours it
+                await asyncio.sleep(wait)
+            raise error from None
         except (openai.APITimeoutError, httpx.TimeoutException) as e:
             raise APITimeoutError(
                 f"no response from {owner._base_url} within {self._conn_options.timeout}s",
@@ -397,26 +435,6 @@ class LLMStream(llm.LLMStream):
                     e.message, status_code=e.status_code, body=e.body, retryable=not emitted
                 ) from None
             raise APIConnectionError(e.message, retryable=not emitted) from None
-
-
-def _status_message(e: openai.APIStatusError) -> str:
-    body = e.body
-    if isinstance(body, dict):
-        err = body.get("error", body)
-        if isinstance(err, dict) and isinstance(err.get("message"), str):
-            return f"{e.status_code}: {err['message']}"
-        if isinstance(err, str):
-            return f"{e.status_code}: {err}"
-    return f"{e.status_code}: {e.message}"
-
-
-def _log_quota(headers: httpx.Headers, model: str, request_id: str | None) -> None:
-    quota = {field: v for h, field in auth.QUOTA_HEADERS.items() if (v := headers.get(h))}
-    logger.warning(
-        "rate limited by LiveKit Inference (429) %s",
-        " ".join(f"{k}={v}" for k, v in quota.items()) or "(no quota headers)",
-        extra={"model": model, "request_id": request_id, **quota},
-    )
 
 
 __all__ = ["LLM", "APIError", "LLMStream"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,6 +96,8 @@ class Recorded:
     """Case-insensitive, as HTTP headers are."""
     body: dict[str, Any] | None
     claims: api.Claims | None
+    at: float = 0.0
+    """time.monotonic() when the request arrived."""
 
 
 class Gateway:
@@ -113,6 +116,7 @@ class Gateway:
         self.replies: list[Reply] = []
         self.requests: list[Recorded] = []
         self.disconnects = 0
+        self.disconnect_times: list[float] = []
         self._default = default or (lambda _body: Reply.text("Hello", " from", " the", " gateway."))
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -157,7 +161,9 @@ class Gateway:
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
         claims, denied = self._auth(request)
-        self.requests.append(Recorded(request.path, CIMultiDict(request.headers), None, claims))
+        self.requests.append(
+            Recorded(request.path, CIMultiDict(request.headers), None, claims, time.monotonic())
+        )
         if denied is not None:
             return denied
         return web.json_response(
@@ -167,7 +173,9 @@ class Gateway:
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         claims, denied = self._auth(request)
-        self.requests.append(Recorded(request.path, CIMultiDict(request.headers), body, claims))
+        self.requests.append(
+            Recorded(request.path, CIMultiDict(request.headers), body, claims, time.monotonic())
+        )
         if denied is not None:
             return denied
         reply = self.replies.pop(0) if self.replies else self._default(body)
@@ -190,6 +198,7 @@ class Gateway:
                 await resp.write(b"data: [DONE]\n\n")
         except (ConnectionResetError, asyncio.CancelledError):
             self.disconnects += 1
+            self.disconnect_times.append(time.monotonic())
             raise
         return resp
 

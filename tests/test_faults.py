@@ -1,0 +1,309 @@
+"""The fault table, row by row, against the loopback gateway; plus secrets and a bounded load test.
+
+Each test fails if the behaviour a caller hears regresses: a double reply, a retry that ignores
+the server's Retry-After, an agent left silent, a leaked secret, a leaked socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import Any
+
+import pytest
+from livekit.agents import (
+    APIConnectionError,
+    APIConnectOptions,
+    APIStatusError,
+    APITimeoutError,
+    llm,
+)
+from livekit.agents.llm import FallbackAdapter
+
+import livekit_plugins_hosted as hosted
+from livekit_plugins_hosted import faults
+from tests.gateway import API_KEY, API_SECRET, Gateway, Reply, completion_chunks
+
+
+def _ctx() -> llm.ChatContext:
+    ctx = llm.ChatContext()
+    ctx.add_message(role="user", content="Hello")
+    return ctx
+
+
+def _llm(gw: Gateway, **kw: Any) -> hosted.LLM:
+    return hosted.LLM(
+        "google/gemma-4-31b-it", base_url=gw.url, api_key=API_KEY, api_secret=API_SECRET, **kw
+    )
+
+
+def _opts(max_retry: int = 2, timeout: float = 5.0) -> APIConnectOptions:
+    return APIConnectOptions(max_retry=max_retry, retry_interval=0.0, timeout=timeout)
+
+
+# -- 429 -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers, wait",
+    [({"Retry-After": "1"}, 1.0), ({"retry-after-ms": "600"}, 0.6)],
+)
+async def test_429_retry_waits_for_retry_after(
+    gateway: Gateway, headers: dict[str, str], wait: float
+) -> None:
+    """A per-minute 429 with Retry-After inside the budget is retried no sooner than asked."""
+    gateway.replies.append(Reply.error(429, "rate limit: requests per minute", headers=headers))
+    model = _llm(gateway)
+    result = await model.chat(chat_ctx=_ctx(), conn_options=_opts()).collect()
+    assert result.text == "Hello from the gateway."
+    first, second = gateway.requests[0].at, gateway.requests[1].at
+    assert second - first >= wait
+    await model.aclose()
+
+
+async def test_429_beyond_budget_fails_at_once_and_falls_over(gateway: Gateway) -> None:
+    """A Retry-After longer than the budget fails fast, non-retryable; the fallback answers."""
+    gateway.replies.append(Reply.error(429, "slow down", headers={"Retry-After": "120"}))
+    first = _llm(gateway)
+    second = _llm(gateway)
+    start = time.monotonic()
+    with pytest.raises(APIStatusError) as info:
+        await first.chat(chat_ctx=_ctx(), conn_options=_opts(timeout=5)).collect()
+    assert info.value.retryable is False and "budget" in info.value.message
+    assert time.monotonic() - start < 2.0
+    gateway.replies.append(Reply.error(429, "slow down", headers={"Retry-After": "120"}))
+    adapter = FallbackAdapter([first, second], attempt_timeout=5, max_retry_per_llm=0)
+    result = await adapter.chat(chat_ctx=_ctx(), conn_options=_opts(max_retry=0)).collect()
+    assert result.text == "Hello from the gateway."
+    await adapter.aclose()
+    await first.aclose()
+    await second.aclose()
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply.error(
+            429,
+            "rate limited",
+            headers={
+                "X-LiveKit-Inference-Credits-Limit": "1000",
+                "X-LiveKit-Inference-Credits-Used": "1000",
+            },
+        ),
+        Reply(status=429, body={"error": {"message": "quota", "code": "insufficient_quota"}}),
+        Reply.error(429, "Your credit balance is exhausted"),
+    ],
+)
+async def test_429_credits_exhausted_is_terminal(gateway: Gateway, reply: Reply) -> None:
+    """Out of credits is not retried: the error says so, and the caller is told at once."""
+    gateway.replies.append(reply)
+    model = _llm(gateway)
+    with pytest.raises(APIStatusError) as info:
+        await model.chat(chat_ctx=_ctx(), conn_options=_opts()).collect()
+    assert info.value.retryable is False and "credits exhausted" in info.value.message
+    assert len(gateway.bodies) == 1
+    await model.aclose()
+
+
+async def test_429_per_minute_limit_is_transient(gateway: Gateway) -> None:
+    """An RPM 429 (used == limit, credits left) is retried and the reply is heard once."""
+    gateway.replies.append(
+        Reply.error(
+            429,
+            "requests per minute exceeded",
+            headers={
+                "X-LiveKit-Inference-RPM-Limit": "60",
+                "X-LiveKit-Inference-RPM-Used": "60",
+                "X-LiveKit-Inference-Credits-Limit": "1000",
+                "X-LiveKit-Inference-Credits-Used": "10",
+            },
+        )
+    )
+    model = _llm(gateway)
+    result = await model.chat(chat_ctx=_ctx(), conn_options=_opts()).collect()
+    assert result.text == "Hello from the gateway." and len(gateway.bodies) == 2
+    await model.aclose()
+
+
+# -- auth ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_auth_failure_names_the_credential_not_the_secret(
+    gateway: Gateway, status: int
+) -> None:
+    """401/403 are not retried; the message says which key to check and never the secret."""
+    gateway.replies.append(Reply.error(status, "denied"))
+    model = _llm(gateway)
+    with pytest.raises(APIStatusError) as info:
+        await model.chat(chat_ctx=_ctx(), conn_options=_opts()).collect()
+    text = str(info.value) + repr(info.value)
+    assert info.value.retryable is False and API_KEY in text and "LIVEKIT_API_SECRET" in text
+    assert API_SECRET not in text
+    assert len(gateway.bodies) == 1
+    await model.aclose()
+
+
+async def test_session_outlives_the_token(gateway: Gateway) -> None:
+    """Requests keep working across token refreshes (a 2 s token, re-signed every second)."""
+    model = _llm(gateway)
+    assert model._token is not None
+    model._token._ttl, model._token._margin = 2.0, 1.0
+    model._token._refresh_at = 0.0
+    for _ in range(3):
+        result = await model.chat(chat_ctx=_ctx(), conn_options=_opts(max_retry=0)).collect()
+        assert result.text == "Hello from the gateway."
+        await asyncio.sleep(1.1)
+    assert model._token.signed >= 3
+    assert len({r.headers["Authorization"] for r in gateway.requests}) >= 3
+    await model.aclose()
+
+
+# -- stalls and broken streams ---------------------------------------------------------------
+
+
+async def test_slow_but_steady_stream_is_not_cut(gateway: Gateway) -> None:
+    """Chunks 0.3 s apart under a 0.6 s timeout: the 2 s reply arrives whole."""
+    gateway.replies.append(Reply.text("a", "b", "c", "d", "e", "f", delay_between=0.3))
+    model = _llm(gateway)
+    result = await model.chat(chat_ctx=_ctx(), conn_options=_opts(0, timeout=0.6)).collect()
+    assert result.text == "abcdef"
+    await model.aclose()
+
+
+@pytest.mark.parametrize("stall_after", [0, 2])
+async def test_stall_ends_within_the_timeout(gateway: Gateway, stall_after: int) -> None:
+    """No byte for conn_options.timeout (before or between chunks) ends the attempt in time."""
+    gateway.replies.append(
+        Reply(events=completion_chunks(["x", "y", "z"]), stall_after=stall_after)
+    )
+    model = _llm(gateway)
+    start = time.monotonic()
+    with pytest.raises(APITimeoutError) as info:
+        await model.chat(chat_ctx=_ctx(), conn_options=_opts(0, timeout=0.5)).collect()
+    assert time.monotonic() - start < 1.5
+    assert info.value.retryable is (stall_after == 0)
+    await model.aclose()
+
+
+async def test_malformed_chunk_before_content_is_retried_once_spoken(gateway: Gateway) -> None:
+    """Garbage before any content is a retryable error; the retry's reply is heard once."""
+    gateway.replies.append(Reply(events=["{garbage"], done=False))
+    model = _llm(gateway)
+    result = await model.chat(chat_ctx=_ctx(), conn_options=_opts()).collect()
+    assert result.text == "Hello from the gateway." and len(gateway.bodies) == 2
+    await model.aclose()
+
+
+async def test_stream_without_done_but_with_finish_reason_is_complete(gateway: Gateway) -> None:
+    """Servers that omit [DONE] after a finish reason are fine: no error, no retry."""
+    gateway.replies.append(Reply.text("ok", done=False))
+    model = _llm(gateway)
+    result = await model.chat(chat_ctx=_ctx(), conn_options=_opts()).collect()
+    assert result.text == "ok" and len(gateway.bodies) == 1
+    await model.aclose()
+
+
+async def test_interruption_disconnects_within_100ms(gateway: Gateway) -> None:
+    """Closing the stream (a user interruption) closes the HTTP response promptly."""
+    gateway.replies.append(Reply.text(*["word "] * 100, delay_between=0.02))
+    model = _llm(gateway)
+    stream = model.chat(chat_ctx=_ctx(), conn_options=_opts(0))
+    async for chunk in stream:
+        if chunk.delta and chunk.delta.content:
+            break
+    closed_at = time.monotonic()
+    await stream.aclose()
+    for _ in range(50):
+        if gateway.disconnect_times:
+            break
+        await asyncio.sleep(0.01)
+    assert gateway.disconnect_times, "the server never saw the disconnect"
+    assert gateway.disconnect_times[0] - closed_at < 0.1
+    await model.aclose()
+
+
+async def test_connection_reset_midway_is_not_retried(gateway: Gateway) -> None:
+    """The server dying after content: a non-retryable error and the text is not repeated."""
+    gateway.replies.append(Reply(events=completion_chunks(["Hel", "lo"])[:2], done=False))
+    model = _llm(gateway)
+    seen: list[str] = []
+    with pytest.raises(APIConnectionError) as info:
+        async for chunk in model.chat(chat_ctx=_ctx(), conn_options=_opts()):
+            if chunk.delta and chunk.delta.content:
+                seen.append(chunk.delta.content)
+    assert info.value.retryable is False and "".join(seen) == "Hello"
+    assert len(gateway.bodies) == 1
+    await model.aclose()
+
+
+# -- secrets ---------------------------------------------------------------------------------
+
+
+async def test_no_secret_or_token_in_debug_logs(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At DEBUG, across the SDK, HTTP and plugin loggers, neither secret nor token appears."""
+    with caplog.at_level(logging.DEBUG):
+        model = _llm(gateway)
+        await model.chat(chat_ctx=_ctx(), conn_options=_opts()).collect()
+        gateway.replies.append(Reply.error(401, "denied"))
+        with pytest.raises(APIStatusError) as info:
+            await model.chat(chat_ctx=_ctx(), conn_options=_opts()).collect()
+        await model.aclose()
+    assert model._token is not None
+    token = model._token.get()
+    text = caplog.text + str(info.value) + repr(info.value) + repr(model)
+    assert API_SECRET not in text and token not in text
+
+
+# -- the pure rules --------------------------------------------------------------------------
+
+
+def test_retry_after_forms() -> None:
+    """Retry-After in seconds, in ms, as an HTTP date, or unreadable."""
+    assert faults.retry_after({"retry-after": "2"}) == 2.0
+    assert faults.retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+    assert (
+        faults.retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, now=1445412470) == 10
+    )
+    assert faults.retry_after({"retry-after": "soon"}) is None
+    assert faults.retry_after({}) is None
+
+
+# -- load ------------------------------------------------------------------------------------
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+async def test_load_1000_streams_200_at_a_time(gateway: Gateway) -> None:
+    """1,000 streams, 200 concurrent: zero errors, every reply whole, descriptors back to base."""
+    baseline = _open_fds()
+    model = _llm(gateway)
+    limit = asyncio.Semaphore(200)
+    errors: list[BaseException] = []
+    peak = 0
+
+    async def one() -> None:
+        nonlocal peak
+        async with limit:
+            try:
+                result = await model.chat(chat_ctx=_ctx(), conn_options=_opts()).collect()
+                assert result.text == "Hello from the gateway."
+            except Exception as e:  # counted: the assertion below reports them
+                errors.append(e)
+            peak = max(peak, _open_fds())
+
+    await asyncio.wait_for(asyncio.gather(*(one() for _ in range(1000))), timeout=120)
+    await model.aclose()
+    await asyncio.sleep(0.2)  # let the server side close its ends
+    assert errors == []
+    assert len(gateway.bodies) == 1000
+    assert peak > baseline  # connections were really held concurrently
+    assert _open_fds() <= baseline + 2
