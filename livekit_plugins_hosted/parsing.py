@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from livekit.agents import llm
-from livekit.agents.llm.utils import ThinkingTokenFilter, strip_thinking_tokens
 
 
 class StreamError(Exception):
@@ -84,6 +83,76 @@ def decode_event(event: str, data: str) -> dict[str, Any] | None:
     return obj
 
 
+def _partial_suffix(text: str, marker: str) -> int:
+    """Length of the longest end of ``text`` that is a proper beginning of ``marker``."""
+    for k in range(min(len(text), len(marker) - 1), 0, -1):
+        if text.endswith(marker[:k]):
+            return k
+    return 0
+
+
+class ThinkFilter:
+    """Removes ``start`` … ``end`` blocks from streamed text, tags split across chunks included.
+
+    Text that might be the start of a tag is held back until the next chunk shows whether it
+    is one; an unterminated thought at the end is dropped, never spoken.
+    """
+
+    __slots__ = ("_buffer", "_end", "_inside", "_lead", "_start")
+
+    def __init__(self, start: str, end: str) -> None:
+        self._start, self._end = start, end
+        self._lead = start[0]
+        self._buffer = ""
+        self._inside = False
+
+    def feed(self, text: str, *, final: bool = False) -> str:
+        """The visible part of ``text`` (and of what was held back, when ``final``)."""
+        if not self._buffer and not self._inside and not final and self._lead not in text:
+            return text  # the common case: plain text, nothing held back
+        buf = self._buffer + text
+        out: list[str] = []
+        while buf:
+            if self._inside:
+                i = buf.find(self._end)
+                if i < 0:
+                    keep = _partial_suffix(buf, self._end)
+                    buf = buf[len(buf) - keep :]
+                    break
+                buf = buf[i + len(self._end) :]
+                self._inside = False
+                continue
+            i = buf.find(self._start)
+            if i >= 0:
+                out.append(buf[:i])
+                buf = buf[i + len(self._start) :]
+                self._inside = True
+                continue
+            keep = _partial_suffix(buf, self._start)
+            out.append(buf[: len(buf) - keep])
+            buf = buf[len(buf) - keep :]
+            break
+        if final:
+            if not self._inside:
+                out.append(buf)
+            buf, self._inside = "", False
+        self._buffer = buf
+        return "".join(out)
+
+
+def _text(content: Any) -> str:
+    """``delta.content`` as a string: some servers send a list of typed parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            p if isinstance(p, str) else str(p.get("text") or "")
+            for p in content
+            if isinstance(p, str | dict)
+        )
+    return ""
+
+
 @dataclass
 class _ToolCall:
     id: str
@@ -108,7 +177,7 @@ class ChunkParser:
     """Turns ``chat.completion.chunk`` objects into ``llm.ChatChunk``; one per attempt."""
 
     def __init__(self, think_tags: tuple[str, str], *, estimate_usage: bool = False) -> None:
-        self._thinking = ThinkingTokenFilter(*think_tags)
+        self._thinking = ThinkFilter(*think_tags)
         self._tools: dict[int, _ToolCall] = {}
         self._id = ""
         self._usage_seen = False
@@ -143,7 +212,7 @@ class ChunkParser:
     def finish(self) -> list[llm.ChatChunk]:
         """Flush at the end of the stream: pending tool calls, held-back text, estimated usage."""
         out: list[llm.ChatChunk] = []
-        tail = strip_thinking_tokens(None, self._thinking, final=True)
+        tail = self._thinking.feed("", final=True)
         calls = self._take_tool_calls()
         if tail or calls:
             out.append(_chunk(self.id, tail or None, calls))
@@ -164,13 +233,12 @@ class ChunkParser:
         finish = choice.get("finish_reason")
         raw = delta.get("content")
         # "reasoning"/"reasoning_content" carry thinking: never spoken, so never read here
-        content = (
-            strip_thinking_tokens(raw, self._thinking, final=finish is not None)
-            if raw is not None or finish is not None
-            else None
-        )
-        if raw:
-            self._content_deltas += 1
+        content = ""
+        if raw is not None or finish is not None:
+            text = raw if type(raw) is str else _text(raw)
+            content = self._thinking.feed(text, final=finish is not None)
+            if text:
+                self._content_deltas += 1
         for tc in delta.get("tool_calls") or ():
             self._add_tool_fragment(tc)
         calls: list[llm.FunctionToolCall] = []

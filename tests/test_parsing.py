@@ -533,3 +533,26 @@ def test_finished_flag() -> None:
     assert not parser.finished
     parser.feed(chunk(finish="length"))
     assert parser.finished
+
+
+def test_think_filter_plain_text_passes_untouched() -> None:
+    """Text without any '<' is returned as is (the hot path) and nothing is held back."""
+    from livekit_plugins_hosted.parsing import ThinkFilter
+
+    f = ThinkFilter("<|channel>thought", "<channel|>")
+    assert f.feed("Hello there") == "Hello there"
+    assert f.feed("a < b") == "a < b"
+    assert f.feed("x <|chan") == "x "
+    assert f.feed("nel>thought hidden<channel|>shown", final=True) == "shown"
+
+
+def test_list_content_parts_are_spoken() -> None:
+    """A server sending content as typed parts (Mistral-style) is still heard."""
+    p = ChunkParser(("<think>", "</think>"))
+    out = p.feed(
+        {
+            "id": "c",
+            "choices": [{"index": 0, "delta": {"content": [{"type": "text", "text": "Hi"}]}}],
+        }
+    )
+    assert [c.delta.content for c in out if c.delta] == ["Hi"]
