@@ -233,7 +233,7 @@ def merge(base: ModelParams, override: ModelParams) -> ModelParams:
     if not override.model_fields_set:
         return base
     merged = {**base.given(), **override.given()}
-    if base.extra_body and override.extra_body:
+    if base.extra_body is not None and override.extra_body is not None:
         merged["extra_body"] = {**base.extra_body, **override.extra_body}
     return validate(merged, what="extra_kwargs (persistent merged with per-call)")
 
