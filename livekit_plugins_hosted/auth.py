@@ -136,10 +136,6 @@ class InferenceToken:
             self.signed += 1
         return self._token
 
-    async def aget(self) -> str:
-        """``get`` for the openai SDK's async api-key provider (called once per request)."""
-        return self.get()
-
 
 def job_headers() -> dict[str, str]:
     """Room, job, agent and session headers when running inside a LiveKit job, else empty.

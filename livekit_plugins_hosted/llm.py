@@ -102,7 +102,9 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         self._setup(
             model=model,
             base_url=url,
-            api_key=self._token.aget,
+            # the SDK needs a key; every request carries the signed token instead (so an
+            # injected client gets it too)
+            api_key="livekit-token-per-request",
             headers=headers,
             backend=LIVEKIT,
             provider=provider,
@@ -293,9 +295,15 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
             extra_body=extra_body,
         )
 
+    def _request_headers(self) -> dict[str, str]:
+        headers = {**self._headers, **auth.job_headers()}
+        if self._token is not None:
+            headers["Authorization"] = f"Bearer {self._token.get()}"
+        return headers
+
     async def _prewarm_impl(self) -> None:
         # a token-free GET that leaves a warm keep-alive connection (DNS + TLS done)
-        await self._client.models.list(extra_headers=self._headers)
+        await self._client.models.list(extra_headers=self._request_headers())
 
     async def aclose(self) -> None:
         """Cancel a prewarm in flight and close the HTTP client if this object created it."""
@@ -375,7 +383,7 @@ class LLMStream(llm.LLMStream):
                 if self._tools
                 else None
             )
-            headers = {**owner._headers, **auth.job_headers()}
+            headers = owner._request_headers()
             async with owner._client.chat.completions.with_streaming_response.create(
                 messages=cast(Any, messages),
                 model=self._model,

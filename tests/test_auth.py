@@ -192,14 +192,6 @@ def test_token_signed_once(clock: FakeClock) -> None:
     assert token.signed == 1
 
 
-async def test_aget_returns_cached_token(clock: FakeClock) -> None:
-    """The SDK's async key provider would get a different (or re-signed) token."""
-    token = InferenceToken(KEY, SECRET)
-    first = token.get()
-    assert await token.aget() == first
-    assert token.signed == 1
-
-
 def test_token_resigned_after_refresh_point(clock: FakeClock) -> None:
     """A long session would keep sending an expired token and get 401s."""
     token = InferenceToken(KEY, SECRET)

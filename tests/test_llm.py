@@ -303,6 +303,17 @@ async def test_injected_client_is_not_closed(gateway: Gateway) -> None:
     await client.close()
 
 
+async def test_injected_client_still_carries_the_token(gateway: Gateway) -> None:
+    """A client passed in by the user gets the signed LiveKit token on every request."""
+    client = openai.AsyncClient(api_key="unused", base_url=gateway.url, max_retries=0)
+    model = _llm(gateway, client=client)
+    result = await model.chat(chat_ctx=_ctx()).collect()
+    assert result.text == "Hello from the gateway."
+    assert gateway.requests[0].claims is not None
+    await model.aclose()
+    await client.close()
+
+
 async def test_self_hosted_sends_plain_key_or_none(gateway: Gateway) -> None:
     """Self-hosted: a plain bearer key when given, no Authorization header when not."""
     gateway._verify = False

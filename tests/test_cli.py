@@ -1,0 +1,559 @@
+"""The command line against the loopback gateway (and the real local engine where marked).
+
+``main()`` calls ``asyncio.run``, which cannot nest in the test's loop, so it runs in a worker
+thread (``asyncio.to_thread``) while the gateway keeps serving on the test's loop. A few tests
+run ``python -m livekit_plugins_hosted`` as a subprocess to see exactly what a user sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from livekit_plugins_hosted.cli import PARAM_FLAGS, build_parser, collect_params, main
+from livekit_plugins_hosted.local import LOCAL_MODEL_ID, local_engine_available
+from livekit_plugins_hosted.params import ModelParams
+from tests.gateway import API_KEY, API_SECRET, Gateway, Reply
+
+WRONG_SECRET = "wrong-secret-that-is-long-enough-for-hs256-000000"
+QUOTA = {
+    "X-LiveKit-Inference-RPM-Used": "3",
+    "X-LiveKit-Inference-RPM-Limit": "600",
+    "X-LiveKit-Inference-TPM-Used": "120",
+    "X-LiveKit-Inference-TPM-Limit": "100000",
+    "X-LiveKit-Inference-Credits-Used": "0.25",
+    "X-LiveKit-Inference-Credits-Limit": "10",
+}
+
+# the real-engine tests run in CI (where they must not skip) and wherever the extra is installed
+needs_engine = pytest.mark.skipif(
+    not local_engine_available() and not os.environ.get("CI"),
+    reason="the local extra is not installed",
+)
+
+
+async def cli(*argv: str) -> int:
+    """``main(argv)`` in a worker thread, so the gateway on this loop keeps answering."""
+    return await asyncio.to_thread(main, list(argv))
+
+
+def _tokens(gateway: Gateway) -> list[str]:
+    """The bearer tokens the gateway saw, which must never be printed."""
+    return [
+        auth.removeprefix("Bearer ")
+        for r in gateway.requests
+        if (auth := r.headers.get("Authorization"))
+    ]
+
+
+def _assert_no_secret(text: str, gateway: Gateway | None = None) -> None:
+    assert API_SECRET not in text and WRONG_SECRET not in text
+    for token in _tokens(gateway) if gateway else []:
+        assert token not in text
+
+
+def _error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("error:")]
+
+
+# --- the parser ----------------------------------------------------------------------------
+
+
+def test_every_model_parameter_has_a_flag() -> None:
+    """Flags are generated from ModelParams: none missing, and each one parses to its field."""
+    assert {f.name for f in PARAM_FLAGS} == set(ModelParams.model_fields)
+    args = build_parser().parse_args(
+        [
+            "chat",
+            "x",
+            "--top-p=0.5",
+            "--n=1",
+            "--logprobs",
+            "--top-logprobs=3",
+            "--tool-choice=auto",
+            "--modalities=text",
+            "--reasoning-effort=low",
+            "--continue-final-message",
+            "--metadata",
+            '{"k": "v"}',
+            "--prediction",
+            '{"type": "content", "content": "hi"}',
+        ]
+    )
+    assert collect_params(args) == {
+        "top_p": 0.5,
+        "n": 1,
+        "logprobs": True,
+        "top_logprobs": 3,
+        "tool_choice": "auto",
+        "modalities": ["text"],
+        "reasoning_effort": "low",
+        "continue_final_message": True,
+        "metadata": {"k": "v"},
+        "prediction": {"type": "content", "content": "hi"},
+    }
+
+
+# --- subprocess: what a user sees ----------------------------------------------------------
+
+
+def _python_m(*argv: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "livekit_plugins_hosted", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        **kw,
+    )
+
+
+def test_help_as_a_module() -> None:
+    """``python -m livekit_plugins_hosted --help`` lists the four commands and exits 0."""
+    proc = _python_m("--help")
+    assert proc.returncode == 0, proc.stderr
+    for command in ("models", "chat", "doctor", "serve-local"):
+        assert command in proc.stdout
+    assert "python -m livekit_plugins_hosted" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "needle"),
+    [
+        (["chat", "hi"], 2, "LIVEKIT_API_KEY"),
+        (["chat", "hi", "--temperature", "7"], 2, "temperature"),
+        (["chat", "hi", "--logit-bias", "{not json"], 2, "--logit-bias"),
+        (["chat", "hi", "--base-url", "http://127.0.0.1:9/v1", "--retries", "0"], 1, "127.0.0.1"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(argv: list[str], code: int, needle: str) -> None:
+    """A failure is one 'error:' line on stderr and an exit code, never a traceback."""
+    proc = _python_m(*argv)
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = _error_lines(proc.stderr)
+    assert len(errors) == 1 and needle in errors[0], proc.stderr
+
+
+# --- models ----------------------------------------------------------------------------------
+
+
+def test_models_table(capsys: pytest.CaptureFixture[str]) -> None:
+    """The table has a header and one row per catalogue model with tools, place, parameters."""
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:5] == ["ID", "FAMILY", "TOOLS", "WHERE", "PARAMETERS"]
+    gemma4 = next(line for line in lines if line.startswith("google/gemma-4-31b-it"))
+    assert "Gemma 4 31B IT" in gemma4 and " yes " in gemma4 and " hosted " in gemma4
+    assert "temperature" in gemma4 and "add_generation_prompt" in gemma4
+    assert "reasoning_effort" not in gemma4 and "service_tier" not in gemma4
+    local = next(line for line in lines if line.startswith(LOCAL_MODEL_ID))
+    assert " no " in local and " local " in local
+
+
+def test_models_json(capsys: pytest.CaptureFixture[str]) -> None:
+    """``models --json`` is the same catalogue, machine-readable."""
+    assert main(["models", "--json"]) == 0
+    rows = {row["id"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["google/gemma-4-31b-it"]["tools"] is True
+    assert rows["google/gemma-4-31b-it"]["where"] == "hosted"
+    assert rows[LOCAL_MODEL_ID]["where"] == "local"
+
+
+# --- chat ------------------------------------------------------------------------------------
+
+
+async def test_chat_streams_the_reply(
+    gateway_env: Gateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Credentials from the environment; the reply on stdout, the metrics on stderr."""
+    assert await cli("chat", "Hi") == 0
+    out, err = capsys.readouterr()
+    assert out == "Hello from the gateway.\n"
+    assert "[metrics] google/gemma-4-31b-it: TTFT " in err and "4 completion tokens" in err
+    assert "tokens/s" in err
+    assert gateway_env.bodies[-1]["model"] == "google/gemma-4-31b-it"
+    assert gateway_env.requests[-1].claims is not None  # the JWT verified
+    _assert_no_secret(out + err, gateway_env)
+
+
+class _Recorder:
+    """A stdout that records writes and flushes in order."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.events.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.events.append("<flush>")
+
+
+async def test_chat_flushes_each_chunk(
+    gateway_env: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each chunk is written and flushed as it arrives, not at the end."""
+    recorder = _Recorder()
+    monkeypatch.setattr(sys, "stdout", recorder)
+    assert await cli("chat", "Hi") == 0
+    assert recorder.events[:8] == [
+        "Hello",
+        "<flush>",
+        " from",
+        "<flush>",
+        " the",
+        "<flush>",
+        " gateway.",
+        "<flush>",
+    ]
+
+
+async def test_chat_flags_reach_the_wire(
+    gateway_env: Gateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every flag arrives under its reference name; the system message goes first."""
+    code = await cli(
+        "chat",
+        "Hi",
+        "--system",
+        "Be brief.",
+        "--temperature",
+        "0.3",
+        "--max-completion-tokens",
+        "5",
+        "--stop",
+        "END",
+        "--stop",
+        "\n\n",
+        "--no-add-generation-prompt",
+        "--seed",
+        "7",
+        "--logit-bias",
+        '{"123": -5}',
+        "--extra-body",
+        '{"chat_template_kwargs": {"enable_thinking": false}}',
+    )
+    assert code == 0, capsys.readouterr().err
+    body = gateway_env.bodies[-1]
+    assert body["temperature"] == 0.3
+    assert body["max_completion_tokens"] == 5
+    assert body["stop"] == ["END", "\n\n"]
+    assert body["add_generation_prompt"] is False
+    assert body["seed"] == 7
+    assert body["logit_bias"] == {"123": -5}
+    assert body["chat_template_kwargs"] == {"enable_thinking": False}
+    assert body["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "name"),
+    [
+        (["--temperature", "7"], "temperature"),
+        (["--temperature", "0.5", "--top-p", "0.5"], "top_p"),
+        (["--top-logprobs", "5"], "top_logprobs"),
+        (["--stop", "a", "--stop", "b", "--stop", "c", "--stop", "d", "--stop", "e"], "stop"),
+        (["--logit-bias", '{"abc": 1}'], "logit_bias"),
+    ],
+)
+async def test_bad_parameter_exits_2_before_sending(
+    gateway_env: Gateway, capsys: pytest.CaptureFixture[str], argv: list[str], name: str
+) -> None:
+    """A parameter the reference forbids fails with one line naming it; nothing is sent."""
+    assert await cli("chat", "Hi", *argv) == 2
+    err = capsys.readouterr().err
+    errors = _error_lines(err)
+    assert len(errors) == 1 and name in errors[0], err
+    assert "Traceback" not in err
+    assert gateway_env.requests == []
+
+
+async def test_missing_credentials(capsys: pytest.CaptureFixture[str]) -> None:
+    """No credentials, no --local/--base-url: one line naming the variables, suggesting --local."""
+    assert await cli("chat", "Hi") != 0
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "LIVEKIT_API_KEY" in err and "LIVEKIT_API_SECRET" in err and "--local" in err
+
+
+async def test_api_error_is_one_line_exit_1(
+    gateway_env: Gateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 4xx from the server: its message in one line, exit 1, not retried."""
+    gateway_env.replies.append(Reply.error(400, "model does not exist"))
+    assert await cli("chat", "Hi") == 1
+    err = capsys.readouterr().err
+    errors = _error_lines(err)
+    assert len(errors) == 1 and "400: model does not exist" in errors[0]
+    assert len(gateway_env.requests) == 1
+
+
+async def test_wrong_secret_is_reported_without_the_secret(
+    gateway_env: Gateway, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 401 names the key to check and never prints the secret or the token."""
+    monkeypatch.setenv("LIVEKIT_API_SECRET", WRONG_SECRET)
+    assert await cli("chat", "Hi") == 1
+    out, err = capsys.readouterr()
+    assert "401" in _error_lines(err)[0]
+    _assert_no_secret(out + err, gateway_env)
+
+
+async def test_chat_self_hosted_base_url(
+    gateway: Gateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--base-url talks to any OpenAI-compatible server; --api-key is a plain bearer key."""
+    gateway._verify = False
+    assert await cli("chat", "Hi", "--base-url", gateway.url, "--backend", "vllm") == 0
+    assert "Authorization" not in gateway.requests[-1].headers
+    assert await cli("chat", "Hi", "--base-url", gateway.url, "--api-key", "sk-local-123") == 0
+    assert gateway.requests[-1].headers["Authorization"] == "Bearer sk-local-123"
+    out, err = capsys.readouterr()
+    assert out == "Hello from the gateway.\n" * 2
+    assert "sk-local-123" not in out + err
+
+
+async def test_chat_self_hosted_refuses_what_the_backend_ignores(
+    gateway: Gateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--backend's refusals apply before sending: llama-cpp-python cannot do n=2."""
+    gateway._verify = False
+    code = await cli(
+        "chat", "Hi", "--base-url", gateway.url, "--backend", "llama-cpp-python", "--n", "2"
+    )
+    assert code == 2
+    assert "n=2" in _error_lines(capsys.readouterr().err)[0]
+    assert gateway.requests == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--local", "--base-url", "http://127.0.0.1:1/v1"],
+        ["--api-key", "sk-x"],
+        ["--local", "--model", "google/gemma-4-31b-it"],
+        ["--base-url", "http://127.0.0.1:1/v1", "--provider", "baseten"],
+    ],
+)
+async def test_conflicting_options(
+    gateway_env: Gateway, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    """Options that do not go together fail with exit 2 and nothing is sent."""
+    assert await cli("chat", "Hi", *argv) == 2
+    assert len(_error_lines(capsys.readouterr().err)) == 1
+    assert gateway_env.requests == []
+
+
+async def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    """--debug (before or after the command) adds the traceback to the error line."""
+    assert await cli("chat", "Hi", "--debug", "--temperature", "7") == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().splitlines()[-1].startswith("error:")
+
+
+async def test_ctrl_c_exits_130_without_traceback(gateway_env: Gateway) -> None:
+    """SIGINT while a reply is streaming: exit 130, no traceback, the request is dropped."""
+    gateway_env.replies.append(Reply.text("Hel", "lo", stall_after=1))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "livekit_plugins_hosted",
+        "chat",
+        "Hi",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = await asyncio.wait_for(proc.stdout.read(3), 30)  # the first chunk arrived
+    assert first == b"Hel"
+    proc.send_signal(signal.SIGINT)
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 130
+    assert b"Traceback" not in err
+
+
+# --- doctor ----------------------------------------------------------------------------------
+
+
+def _status(out: str) -> dict[str, str]:
+    """Check name -> its line's status word."""
+    statuses = {}
+    for line in out.splitlines():
+        status, _, rest = line.partition(" ")
+        name = rest.strip().split("  ")[0].strip()
+        statuses[name] = status
+    return statuses
+
+
+async def test_doctor_all_ok_with_quota(
+    gateway_env: Gateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every check passes; the 1-token completion's quota headers are printed."""
+    gateway_env.replies.append(Reply.text("x", headers=QUOTA))
+    assert await cli("doctor") == 0
+    out, err = capsys.readouterr()
+    assert set(_status(out).values()) == {"ok"}, out
+    assert len(out.splitlines()) == 6
+    assert f"GET {gateway_env.url}/models -> 200" in out
+    assert "median of 3" in out
+    assert "RPM 3/600 used" in out and "TPM 120/100000 used" in out
+    assert "credits 0.25/10 used" in out
+    assert gateway_env.bodies[-1]["max_completion_tokens"] == 1
+    assert [r.path for r in gateway_env.requests].count("/v1/models") == 4
+    _assert_no_secret(out + err, gateway_env)
+
+
+async def test_doctor_quota_not_reported(
+    gateway: Gateway, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without quota headers the last line says so; --base-url picks the gateway."""
+    monkeypatch.setenv("LIVEKIT_INFERENCE_API_KEY", API_KEY)
+    monkeypatch.setenv("LIVEKIT_INFERENCE_API_SECRET", API_SECRET)
+    assert await cli("doctor", "--base-url", gateway.url) == 0
+    out = capsys.readouterr().out
+    assert "LIVEKIT_INFERENCE_API_KEY and LIVEKIT_INFERENCE_API_SECRET are set" in out
+    assert out.splitlines()[-1].endswith("not reported")
+
+
+async def test_doctor_wrong_secret_fails_at_the_gateway(
+    gateway_env: Gateway, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The token signs locally, the gateway answers 401: FAIL there, the rest skipped."""
+    monkeypatch.setenv("LIVEKIT_API_SECRET", WRONG_SECRET)
+    assert await cli("doctor") == 1
+    out, err = capsys.readouterr()
+    status = _status(out)
+    assert status["credentials"] == status["token"] == "ok"
+    assert status["gateway answers"] == "FAIL"
+    assert {status[n] for n in ("round trip", "completion", "rate limits")} == {"skipped"}
+    assert "401" in out
+    assert gateway_env.bodies == []
+    _assert_no_secret(out + err, gateway_env)
+
+
+@pytest.mark.parametrize(
+    ("env", "missing"),
+    [
+        ({}, "LIVEKIT_API_KEY"),
+        ({"LIVEKIT_API_KEY": API_KEY}, "LIVEKIT_API_SECRET"),
+    ],
+)
+async def test_doctor_missing_credentials(
+    gateway: Gateway,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    missing: str,
+) -> None:
+    """The first check names the missing variable; nothing is sent."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert await cli("doctor", "--base-url", gateway.url) == 1
+    out = capsys.readouterr().out
+    first = out.splitlines()[0]
+    assert first.startswith("FAIL") and missing in first
+    assert list(_status(out).values())[1:] == ["skipped"] * 5
+    assert gateway.requests == []
+
+
+async def test_doctor_unreachable_gateway(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A gateway that does not answer fails its check with the URL, never the token."""
+    monkeypatch.setenv("LIVEKIT_API_KEY", API_KEY)
+    monkeypatch.setenv("LIVEKIT_API_SECRET", API_SECRET)
+    assert await cli("doctor", "--base-url", "http://127.0.0.1:9/v1", "--timeout", "2") == 1
+    out = capsys.readouterr().out
+    assert _status(out)["gateway answers"] == "FAIL" and "http://127.0.0.1:9/v1/models" in out
+    assert "Bearer" not in out and API_SECRET not in out
+
+
+# --- the real local engine -------------------------------------------------------------------
+
+
+@needs_engine
+async def test_serve_local_prints_its_url_and_stops(capsys: pytest.CaptureFixture[str]) -> None:
+    """serve-local --duration: the base URL, model and log on stdout, then a clean exit 0."""
+    assert await cli("serve-local", "--duration", "1") == 0
+    out, err = capsys.readouterr()
+    assert "base_url: http://127.0.0.1:" in out and LOCAL_MODEL_ID in out and "log:" in out
+    assert "stopped" in err
+
+
+@needs_engine
+async def test_serve_local_sigterm_serves_then_stops() -> None:
+    """As a user runs it: the printed URL answers, SIGTERM stops it (exit 0), port closed."""
+    import httpx2 as httpx
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "livekit_plugins_hosted",
+        "serve-local",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 120)
+        base_url = line.decode().removeprefix("base_url:").strip()
+        async with httpx.AsyncClient(timeout=10) as client:
+            assert (await client.get(f"{base_url}/models")).status_code == 200
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), 30) == 0
+            with pytest.raises(httpx.TransportError):
+                await client.get(f"{base_url}/models")
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+@needs_engine
+async def test_chat_local(capsys: pytest.CaptureFixture[str]) -> None:
+    """chat --local starts the engine, streams at most 3 tokens, reports metrics, stops it."""
+    assert await cli("chat", "--local", "The sky is", "--max-completion-tokens", "3") == 0
+    out, err = capsys.readouterr()
+    assert out.strip(), err
+    assert f"[metrics] {LOCAL_MODEL_ID}" in err
+    tokens = int(err.split(" completion tokens")[0].rsplit(" ", 1)[-1])
+    assert 1 <= tokens <= 3
+
+
+# --- examples/fallback_agent.py --------------------------------------------------------------
+
+
+async def test_fallback_example_moves_on_to_the_self_hosted_server(gateway_env: Gateway) -> None:
+    """The example as written: LiveKit Inference answers 503, the self-hosted server answers."""
+    gateway_env.replies += [Reply.error(503, "overloaded"), Reply.error(503, "overloaded")]
+    example = os.path.join(os.path.dirname(__file__), "..", "examples", "fallback_agent.py")
+    async with Gateway(
+        verify_jwt=False, default=lambda _body: Reply.text("From", " my", " server.")
+    ) as own:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            example,
+            "--base-url",
+            own.url,
+            "--backend",
+            "vllm",
+            "Hi",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().strip() == "From my server."
+    assert f"[answered by] self-hosted vllm at {own.url}" in err.decode()
+    assert gateway_env.bodies and own.bodies  # both were asked, in that order
+    assert gateway_env.requests[0].at < own.requests[0].at
