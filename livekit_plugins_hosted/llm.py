@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import Mapping
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import httpx2 as httpx
 import openai
@@ -41,7 +42,10 @@ from .params import ModelParams, build_request, merge, validate
 from .parsing import ChunkParser, SSEDecoder, StreamError, decode_event
 
 _CONNECT_TIMEOUT = 15.0
-_POOL = httpx.Limits(max_connections=250, max_keepalive_connections=50, keepalive_expiry=120)
+# A LiveKit job runs in a process of its own, so one LLM rarely has more than a few streams at
+# once. Beyond 50, streams queue for a connection instead of all slowing down together: under
+# a loopback overload (200 at once) that halves the slowest first word.
+_POOL = httpx.Limits(max_connections=50, max_keepalive_connections=50, keepalive_expiry=120)
 
 
 @dataclasses.dataclass
@@ -102,9 +106,7 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         self._setup(
             model=model,
             base_url=url,
-            # the SDK needs a key; every request carries the signed token instead (so an
-            # injected client gets it too)
-            api_key="livekit-token-per-request",
+            api_key=None,  # every request carries the signed token (an injected client too)
             headers=headers,
             backend=LIVEKIT,
             provider=provider,
@@ -180,12 +182,10 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         )
         self._warn_dropped()
         self._base_url = base_url
-        self._headers = headers
         self._owns_client = client is None
         if client is None:
             client = openai.AsyncClient(
-                # the SDK insists on a key; with none given, the header is omitted below
-                api_key=api_key or "unused",
+                api_key=api_key or "unused",  # the SDK insists on one; see the headers below
                 base_url=base_url,
                 max_retries=0,  # the framework owns retries
                 http_client=httpx.AsyncClient(
@@ -195,10 +195,27 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
                     limits=_POOL,
                 ),
             )
+        elif api_key is None:
+            api_key = client.api_key  # a self-hosted client brings its own key
         self._client = client
-        if not api_key:
-            # no Authorization header at all rather than an empty bearer token
-            self._headers["Authorization"] = cast(str, openai.omit)
+        # Completions go out through the client's own connection pool and come back through
+        # its status-error mapping, but skip the SDK's per-request machinery (a transform of
+        # every message, option merging): that is most of the time before the first word.
+        self._http = client._client
+        root = str(client.base_url).rstrip("/")
+        self._completions_url = httpx.URL(f"{root}/chat/completions")  # parsed once
+        self._models_url = f"{root}/models"
+        # the client's own default headers, without the SDK's per-platform telemetry ones
+        static = {
+            k: v
+            for k, v in client.default_headers.items()
+            if isinstance(v, str) and not k.lower().startswith("x-stainless")
+        }
+        static.update(headers)
+        static["Accept"] = "text/event-stream"
+        if api_key and self._token is None:
+            static["Authorization"] = f"Bearer {api_key}"
+        self._headers = static
 
     def __repr__(self) -> str:
         return (
@@ -303,7 +320,8 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
 
     async def _prewarm_impl(self) -> None:
         # a token-free GET that leaves a warm keep-alive connection (DNS + TLS done)
-        await self._client.models.list(extra_headers=self._request_headers())
+        response = await self._http.get(self._models_url, headers=self._request_headers())
+        await response.aclose()
 
     async def aclose(self) -> None:
         """Cancel a prewarm in flight and close the HTTP client if this object created it."""
@@ -332,9 +350,9 @@ class LLMStream(llm.LLMStream):
         self._think_tags = opts.info.think_tags
         self._strict = opts.strict_tool_schema
         self._estimate_usage = not opts.backend.streams_usage
-        self._sdk_kwargs = sdk_kwargs
-        self._extra_body = extra_body
-        self._timeout = httpx.Timeout(conn_options.timeout, connect=_CONNECT_TIMEOUT)
+        # both halves arrive as top-level JSON fields; merged once, not per attempt
+        self._params = {**sdk_kwargs, **extra_body}
+        self._timeout = httpx.Timeout(conn_options.timeout, connect=_CONNECT_TIMEOUT).as_dict()
         self._attempt = 0
 
     def _status_error(
@@ -383,28 +401,42 @@ class LLMStream(llm.LLMStream):
                 if self._tools
                 else None
             )
-            headers = owner._request_headers()
-            async with owner._client.chat.completions.with_streaming_response.create(
-                messages=cast(Any, messages),
-                model=self._model,
-                stream=True,
-                stream_options={"include_usage": True},
-                tools=cast(Any, tools) if tools else openai.omit,
-                extra_headers=headers,
-                extra_body=self._extra_body or None,
-                timeout=self._timeout,
-                **self._sdk_kwargs,
-            ) as response:
+            body: dict[str, Any] = {
+                **self._params,
+                "model": self._model,
+                "messages": messages,
+                "stream": True,
+                "stream_options": {"include_usage": True},
+            }
+            if tools:
+                body["tools"] = tools
+            # a Request built directly: the client's per-request merging of URL, headers and
+            # cookies costs more than the rest of the request set-up together
+            request = httpx.Request(
+                "POST",
+                owner._completions_url,
+                content=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+                headers=owner._request_headers(),
+                extensions={"timeout": self._timeout},
+            )
+            response = await owner._http.send(request, stream=True)
+            try:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise owner._client._make_status_error_from_response(response)
                 decoder = SSEDecoder()
                 done = False
-                async for line in response.http_response.aiter_lines():
+                async for line in response.aiter_lines():
+                    if done:
+                        # read to the end so the keep-alive connection goes back to the pool
+                        continue
                     event = decoder.feed(line)
                     if event is None:
                         continue
                     obj = decode_event(*event)
                     if obj is None:
                         done = True
-                        break
+                        continue
                     for chunk in parser.feed(obj):
                         if not emitted and chunk.delta is not None:
                             emitted = True
@@ -421,6 +453,8 @@ class LLMStream(llm.LLMStream):
                 for chunk in parser.finish():
                     emitted = emitted or chunk.delta is not None
                     send(chunk)
+            finally:
+                await response.aclose()
         except openai.APIStatusError as e:
             error, wait = self._status_error(e, emitted)
             if wait:
