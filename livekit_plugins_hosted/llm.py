@@ -16,9 +16,10 @@ Every ``APIError`` raised after any text or tool call reached the caller has
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
 import httpx2 as httpx
@@ -330,6 +331,20 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
             await self._client.close()
 
 
+_DRAIN_TIMEOUT = 1.0
+
+
+async def _drain(lines: AsyncIterator[str]) -> None:
+    """Read what follows ``[DONE]`` (normally nothing) so the connection can be reused.
+
+    The reply is complete by then; a server that keeps the body open only costs the connection.
+    """
+    with contextlib.suppress(TimeoutError, httpx.TransportError):
+        async with asyncio.timeout(_DRAIN_TIMEOUT):
+            async for _ in lines:
+                pass
+
+
 class LLMStream(llm.LLMStream):
     """One completion's stream of ``llm.ChatChunk``; the framework retries ``_run``."""
 
@@ -426,17 +441,15 @@ class LLMStream(llm.LLMStream):
                     raise owner._client._make_status_error_from_response(response)
                 decoder = SSEDecoder()
                 done = False
-                async for line in response.aiter_lines():
-                    if done:
-                        # read to the end so the keep-alive connection goes back to the pool
-                        continue
+                lines = response.aiter_lines()
+                async for line in lines:
                     event = decoder.feed(line)
                     if event is None:
                         continue
                     obj = decode_event(*event)
                     if obj is None:
                         done = True
-                        continue
+                        break
                     for chunk in parser.feed(obj):
                         if not emitted and chunk.delta is not None:
                             emitted = True
@@ -453,6 +466,8 @@ class LLMStream(llm.LLMStream):
                 for chunk in parser.finish():
                     emitted = emitted or chunk.delta is not None
                     send(chunk)
+                if done:
+                    await _drain(lines)
             finally:
                 await response.aclose()
         except openai.APIStatusError as e:

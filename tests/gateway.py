@@ -79,6 +79,8 @@ class Reply:
     done: bool = True
     stall_after: int | None = None
     """Stop sending (but keep the connection open) after this many events."""
+    linger: bool = False
+    """Keep the body open after ``[DONE]`` (until the client hangs up)."""
 
     @classmethod
     def text(cls, *parts: str, **kw: Any) -> Reply:
@@ -196,6 +198,8 @@ class Gateway:
                     await asyncio.sleep(reply.delay_between)
             if reply.done:
                 await resp.write(b"data: [DONE]\n\n")
+            if reply.linger:
+                await self._closing.wait()
         except (ConnectionResetError, asyncio.CancelledError):
             self.disconnects += 1
             self.disconnect_times.append(time.monotonic())

@@ -207,6 +207,17 @@ async def test_stream_without_done_but_with_finish_reason_is_complete(gateway: G
     await model.aclose()
 
 
+async def test_body_left_open_after_done_ends_the_reply(gateway: Gateway) -> None:
+    """A server that sends [DONE] but keeps the body open: the reply ends, no error, no hang."""
+    gateway.replies.append(Reply.text("done", " here", linger=True))
+    model = _llm(gateway)
+    start = time.monotonic()
+    result = await model.chat(chat_ctx=_ctx(), conn_options=_opts(0, timeout=5)).collect()
+    assert result.text == "done here"
+    assert time.monotonic() - start < 3.0
+    await model.aclose()
+
+
 async def test_interruption_disconnects_within_100ms(gateway: Gateway) -> None:
     """Closing the stream (a user interruption) closes the HTTP response promptly."""
     gateway.replies.append(Reply.text(*["word "] * 100, delay_between=0.02))
