@@ -34,35 +34,90 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--runs", type=int, default=1, help="repeat everything N times (default 1)")
     p.add_argument("--smoke", action="store_true", help="tiny and fast (CI): checks texts only")
-    p.add_argument("--peers", default=None, help="comma-separated subset of: "
-                   "hosted,builtin,openai,sdk,httpx (default all)")
+    p.add_argument(
+        "--peers",
+        default=None,
+        help="comma-separated subset of: hosted,builtin,openai,sdk,httpx (default all)",
+    )
     p.add_argument("--chunks", type=int, default=d.chunks, help="chunks per CPU stream")
-    p.add_argument("--gap-us", type=int, default=d.gap_us,
-                   help="server pause between chunks of a CPU stream, µs (0: back to back)")
-    p.add_argument("--cpu-streams", type=int, default=d.cpu_streams,
-                   help="CPU streams per peer per run")
-    p.add_argument("--latency-streams", type=int, default=d.latency_streams,
-                   help="sequential first-content streams per peer per run")
-    p.add_argument("--latency-chunks", type=int, default=d.latency_chunks,
-                   help="chunks per first-content stream")
-    p.add_argument("--concurrency", default=",".join(map(str, d.concurrency)),
-                   help="concurrency levels (default 1,50,200)")
-    p.add_argument("--bursts", type=int, default=d.bursts,
-                   help="bursts per concurrency level per peer per run")
-    p.add_argument("--idle-instances", type=int, default=d.idle_instances,
-                   help="instances made at once for the idle-memory figure")
-    p.add_argument("--live-streams", type=int, default=d.live_streams,
-                   help="streams held open at once for the live-stream memory figure (<= 50)")
-    p.add_argument("--local-rounds", type=int, default=d.local_rounds,
-                   help="first-token samples per peer on the local engine")
-    p.add_argument("--only", default=None,
-                   help="comma-separated subset of sections: cpu,first,concurrency,memory,local")
+    p.add_argument(
+        "--gap-us",
+        type=int,
+        default=d.gap_us,
+        help="server pause between chunks of a CPU stream, µs (0: back to back)",
+    )
+    p.add_argument(
+        "--cpu-streams", type=int, default=d.cpu_streams, help="CPU streams per peer per run"
+    )
+    p.add_argument(
+        "--paced-gap-us",
+        type=int,
+        default=d.paced_gap_us,
+        help="µs between chunks for the informational paced CPU figure (0: skip)",
+    )
+    p.add_argument(
+        "--paced-streams",
+        type=int,
+        default=d.paced_streams,
+        help="paced CPU streams per peer per run",
+    )
+    p.add_argument(
+        "--latency-streams",
+        type=int,
+        default=d.latency_streams,
+        help="sequential first-content streams per peer per run",
+    )
+    p.add_argument(
+        "--latency-chunks",
+        type=int,
+        default=d.latency_chunks,
+        help="chunks per first-content stream",
+    )
+    p.add_argument(
+        "--concurrency",
+        default=",".join(map(str, d.concurrency)),
+        help="concurrency levels (default 1,50,200)",
+    )
+    p.add_argument(
+        "--bursts", type=int, default=d.bursts, help="bursts per concurrency level per peer per run"
+    )
+    p.add_argument(
+        "--idle-instances",
+        type=int,
+        default=d.idle_instances,
+        help="instances made at once for the idle-memory figure",
+    )
+    p.add_argument(
+        "--live-streams",
+        type=int,
+        default=d.live_streams,
+        help="streams held open at once for the live-stream memory figure (<= 50)",
+    )
+    p.add_argument(
+        "--local-rounds",
+        type=int,
+        default=d.local_rounds,
+        help="first-token samples per peer on the local engine",
+    )
+    p.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated subset of sections: cpu,first,concurrency,memory,local",
+    )
     p.add_argument("--no-local", action="store_true", help="skip the local-engine section")
     p.add_argument("--no-plot", action="store_true", help="do not write the PNG")
-    p.add_argument("--out", type=Path, default=RESULTS,
-                   help="directory for latest.md / latest.png / latest.json")
-    p.add_argument("--section-budget", type=float, default=d.section_budget,
-                   help="seconds a section may take per run before stopping early")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS,
+        help="directory for latest.md / latest.png / latest.json",
+    )
+    p.add_argument(
+        "--section-budget",
+        type=float,
+        default=d.section_budget,
+        help="seconds a section may take per run before stopping early",
+    )
     a = p.parse_args(argv)
     if a.runs < 1 or a.runs > 20:
         p.error("--runs must be 1..20")
@@ -79,6 +134,7 @@ def _config(a: argparse.Namespace):
             chunks=5,
             gap_us=0,
             cpu_streams=3,
+            paced_gap_us=0,
             latency_chunks=5,
             latency_gap_us=0,
             latency_streams=3,
@@ -95,6 +151,8 @@ def _config(a: argparse.Namespace):
         chunks=a.chunks,
         gap_us=a.gap_us,
         cpu_streams=a.cpu_streams,
+        paced_gap_us=a.paced_gap_us,
+        paced_streams=a.paced_streams,
         latency_chunks=a.latency_chunks,
         latency_streams=a.latency_streams,
         concurrency=tuple(sorted({int(c) for c in a.concurrency.split(",") if c.strip()})),
@@ -109,7 +167,7 @@ def _config(a: argparse.Namespace):
 
 async def _main(a: argparse.Namespace) -> int:
     from . import report, server
-    from .measure import SECTIONS, run_once
+    from .measure import SECTIONS, LocalEngine, run_once
     from .peers import PEERS
 
     cfg = _config(a)
@@ -118,7 +176,14 @@ async def _main(a: argparse.Namespace) -> int:
     if unknown:
         print(f"unknown peers: {unknown}; choose from {list(PEERS)}", file=sys.stderr)
         return 2
-    peers = [PEERS[k] for k in keys]
+    peers = []
+    for k in keys:
+        missing = PEERS[k].missing()
+        if missing:
+            print(f"peer {k} skipped: {missing} is not installed")
+        else:
+            peers.append(PEERS[k])
+    keys = [p.key for p in peers]
     sections = [s.strip() for s in a.only.split(",")] if a.only else list(SECTIONS)
     if bad := [s for s in sections if s not in SECTIONS]:
         print(f"unknown sections: {bad}; choose from {list(SECTIONS)}", file=sys.stderr)
@@ -130,12 +195,20 @@ async def _main(a: argparse.Namespace) -> int:
         print(f"[{time.monotonic() - started:6.1f}s] {msg}", flush=True)
 
     runs = []
-    with server.server_process(max_seconds=3600.0, max_hold=60.0) as base:
-        log(f"server at {base} (separate process); peers: {', '.join(keys)}")
-        for i in range(a.runs):
-            log(f"run {i + 1}/{a.runs}")
-            runs.append(await run_once(base, peers, cfg, log, sections=sections))
-            gc.collect()
+    engine = LocalEngine()
+    try:
+        with server.server_process(max_seconds=3600.0, max_hold=60.0) as base:
+            log(f"server at {base} (separate process); peers: {', '.join(keys)}")
+            for i in range(a.runs):
+                log(f"run {i + 1}/{a.runs}")
+                runs.append(
+                    await run_once(
+                        base, peers, cfg, log, sections=sections, run_index=i, engine=engine
+                    )
+                )
+                gc.collect()
+    finally:
+        await engine.aclose()
     cfg_shown = {
         k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("stream_timeout", "warmup")
     }
@@ -165,9 +238,9 @@ async def _main(a: argparse.Namespace) -> int:
     total = sum(r.streams for r in runs)
     log(f"done: {total} streams, {len(errors)} errors")
     if a.smoke:
-        missing = [k for k in keys if not all(r.figures.get(k, {}).get("cpu_us") for r in runs)]
-        if errors or missing:
-            print(f"SMOKE FAILED: errors={errors[:5]} peers without results={missing}")
+        absent = [k for k in keys if not all(r.figures.get(k, {}).get("cpu_us") for r in runs)]
+        if errors or absent:
+            print(f"SMOKE FAILED: errors={errors[:5]} peers without results={absent}")
             return 1
         print("SMOKE OK: every peer streamed the expected text")
     return 0

@@ -7,6 +7,7 @@ section that runs out of time stops early and says so); every stream by ``stream
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import time
 import tracemalloc
@@ -18,30 +19,35 @@ from . import server
 from .peers import Peer, local_engine_factory, local_peers
 
 T = TypeVar("T")
+_CONN_PROBE = 10
 
 
 @dataclass
 class Config:
     chunks: int = 200
     """Content chunks of a CPU stream."""
-    gap_us: int = 500
-    """Server pause between chunks of a CPU stream (so each chunk is its own read, as with
-    a real model; 0 writes them back to back)."""
+    gap_us: int = 0
+    """Server pause between chunks of a CPU stream (0: written back to back)."""
     cpu_streams: int = 40
     """CPU streams per peer per run."""
+    paced_gap_us: int = 1000
+    """The informational paced CPU figure: one chunk per this many µs, so each chunk is a
+    read of its own as with a real model (0: not measured)."""
+    paced_streams: int = 8
     latency_chunks: int = 10
-    latency_gap_us: int = 2000
-    latency_streams: int = 150
+    latency_gap_us: int = 1000
+    latency_streams: int = 200
     """Sequential first-content samples per peer per run (the concurrency-1 figure)."""
     concurrency: tuple[int, ...] = (1, 50, 200)
-    bursts: int = 2
+    bursts: int = 5
     """Bursts per concurrency level per peer per run."""
     idle_instances: int = 20
     live_streams: int = 40
     """Streams held open at once (at most 50: the built-in plugins' connection pool)."""
     local: bool = True
-    local_rounds: int = 15
-    local_max_tokens: int = 8
+    local_rounds: int = 40
+    local_max_tokens: int = 3
+    engine_start_timeout: float = 180.0
     warmup: int = 3
     stream_timeout: float = 30.0
     section_budget: float = 150.0
@@ -93,11 +99,11 @@ class Budget:
         return True
 
 
-async def timed_stream(peer: Peer, inst: Any, timeout: float) -> tuple[str, float | None]:
+async def timed_stream(peer: Peer, inst: Any, limit: float) -> tuple[str, float | None]:
     """The full text of one stream and the seconds from the call to its first content."""
     parts: list[str] = []
     first: float | None = None
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(limit):
         t0 = time.perf_counter()
         async for piece in peer.stream(inst):
             if first is None:
@@ -108,8 +114,14 @@ async def timed_stream(peer: Peer, inst: Any, timeout: float) -> tuple[str, floa
 
 class Runner:
     def __init__(
-        self, base: str, peers: Sequence[Peer], cfg: Config, log: Callable[[str], None]
+        self,
+        base: str,
+        peers: Sequence[Peer],
+        cfg: Config,
+        log: Callable[[str], None],
+        run_index: int = 0,
     ) -> None:
+        self.run_index = run_index
         self.base = base
         self.peers = list(peers)
         self.cfg = cfg
@@ -118,6 +130,10 @@ class Runner:
         self._instances: dict[tuple[str, str], Any] = {}
 
     # -- helpers --
+
+    def _order(self, r: int) -> list[Peer]:
+        """The peers for round ``r``: rotated every round, and differently in every run."""
+        return rotated(self.peers, r + self.run_index)
 
     def _url(self, n: int, gap_us: int, *, hold: bool = False) -> str:
         return server.url(self.base, n, gap_us, hold=hold)
@@ -143,7 +159,7 @@ class Runner:
             self.result.errors.append(
                 f"{peer.key}: wrong text for {n} chunks: {text[:60]!r}... ({len(text)} chars)"
             )
-        elif first is None and n:
+        elif first is None and n != 0:
             self.result.errors.append(f"{peer.key}: no content")
         return first
 
@@ -165,15 +181,21 @@ class Runner:
     async def cpu(self) -> None:
         """CPU (process_time) per streamed chunk over whole ``chunks``-chunk streams."""
         cfg = self.cfg
-        url = self._url(cfg.chunks, cfg.gap_us)
+        await self._cpu("cpu_us", cfg.gap_us, cfg.cpu_streams, "cpu")
+        if cfg.paced_gap_us and cfg.paced_streams:
+            await self._cpu("cpu_paced_us", cfg.paced_gap_us, cfg.paced_streams, "cpu paced")
+
+    async def _cpu(self, figure: str, gap_us: int, streams: int, what: str) -> None:
+        cfg = self.cfg
+        url = self._url(cfg.chunks, gap_us)
         samples: dict[str, list[float]] = {p.key: [] for p in self.peers}
         insts = {p.key: await self._instance(p, url) for p in self.peers}
-        budget = Budget(cfg.section_budget, "cpu", self.result)
+        budget = Budget(cfg.section_budget, what, self.result)
         gc.collect()
-        for r in range(cfg.cpu_streams):
+        for r in range(streams):
             if budget.out():
                 break
-            for peer in rotated(self.peers, r):
+            for peer in self._order(r):
                 await self._settle()
                 c0 = time.process_time()
                 first = await self._stream(peer, insts[peer.key], cfg.chunks)
@@ -181,8 +203,8 @@ class Runner:
                 if first is not None:
                     samples[peer.key].append(cpu / cfg.chunks * 1e6)
         for key, xs in samples.items():
-            self.result.put(key, "cpu_us", pct(xs, 50))
-        self.log("cpu: " + _fmt(samples, "µs/chunk"))
+            self.result.put(key, figure, pct(xs, 50))
+        self.log(f"{what}: " + _fmt(samples, "µs/chunk"))
 
     async def first_content(self) -> None:
         """Seconds from chat() to the first content, one stream at a time."""
@@ -190,12 +212,21 @@ class Runner:
         url = self._url(cfg.latency_chunks, cfg.latency_gap_us)
         samples: dict[str, list[float]] = {p.key: [] for p in self.peers}
         insts = {p.key: await self._instance(p, url) for p in self.peers}
+        # how many new connections a peer opens per sequential stream (0 when it reuses its
+        # keep-alive connection, 1 when it reconnects every time)
+        for peer in self.peers:
+            before = await server.stats(self.base)
+            for _ in range(_CONN_PROBE):
+                await self._stream(peer, insts[peer.key], cfg.latency_chunks)
+            after = await server.stats(self.base)
+            conns = (after["connections"] - before["connections"]) / _CONN_PROBE
+            self.result.put(peer.key, "conn_per_stream", conns)
         budget = Budget(cfg.section_budget, "first content", self.result)
         gc.collect()
         for r in range(cfg.latency_streams):
             if budget.out():
                 break
-            for peer in rotated(self.peers, r):
+            for peer in self._order(r):
                 await self._settle()
                 first = await self._stream(peer, insts[peer.key], cfg.latency_chunks)
                 if first is not None:
@@ -221,7 +252,7 @@ class Runner:
             for r in range(cfg.bursts):
                 if budget.out():
                     break
-                for peer in rotated(self.peers, r):
+                for peer in self._order(r):
                     gc.collect()
                     await asyncio.sleep(0.05)
                     firsts = await asyncio.gather(
@@ -243,12 +274,12 @@ class Runner:
         warm_url = self._url(cfg.latency_chunks, cfg.latency_gap_us)
         for p in self.peers:
             await self._instance(p, warm_url)
-        for peer in self.peers:
+        for peer in self._order(0):
             try:
                 idle[peer.key].append(await self._idle(peer, cfg.idle_instances))
             except Exception as e:
                 self.result.errors.append(f"{peer.key}: idle memory: {type(e).__name__}: {e}")
-        for peer in rotated(self.peers, 1):
+        for peer in self._order(1):
             try:
                 live[peer.key].append(await self._live(peer, cfg.live_streams))
             except Exception as e:
@@ -302,43 +333,81 @@ class Runner:
             await peer.close(inst)
         return (after - before) / m / 1024
 
-    async def local(self) -> None:
+    async def local(self, engine: LocalEngine) -> None:
         """First token on the local engine: the plugin vs a raw openai client."""
         cfg = self.cfg
-        start, reason = local_engine_factory()
-        if start is None:
-            self.result.notes.append(f"local engine: skipped: {reason}")
-            self.log(f"local engine: skipped: {reason}")
+        engine_llm = await engine.get(cfg.engine_start_timeout)
+        if engine_llm is None:
+            self.result.notes.append(f"local engine: skipped: {engine.reason}")
+            self.log(f"local engine: skipped: {engine.reason}")
             return
-        samples: dict[str, list[float]] = {}
+        peers = list(local_peers(engine_llm, cfg.local_max_tokens).values())
+        samples: dict[str, list[float]] = {p.key: [] for p in peers}
+        insts = {p.key: p.make(engine_llm.base_url) for p in peers}
         try:
-            async with asyncio.timeout(cfg.section_budget + 120):
-                async with start() as engine_llm:
-                    peers = list(local_peers(engine_llm, cfg.local_max_tokens).values())
-                    samples = {p.key: [] for p in peers}
-                    insts = {p.key: p.make(engine_llm.base_url) for p in peers}
-                    try:
-                        for p in peers:
-                            for _ in range(2):
-                                await self._stream(p, insts[p.key], None)
-                        budget = Budget(cfg.section_budget, "local engine", self.result)
-                        for r in range(cfg.local_rounds):
-                            if budget.out():
-                                break
-                            for peer in rotated(peers, r):
-                                first = await self._stream(peer, insts[peer.key], None)
-                                if first is not None:
-                                    samples[peer.key].append(first * 1e3)
-                    finally:
-                        for p in peers:
-                            await p.close(insts[p.key])
-        except Exception as e:
-            self.result.errors.append(f"local engine: {type(e).__name__}: {e}")
+            for p in peers:
+                for _ in range(2):
+                    await self._stream(p, insts[p.key], None)
+            budget = Budget(cfg.section_budget, "local engine", self.result)
+            for r in range(cfg.local_rounds):
+                if budget.out():
+                    break
+                for peer in rotated(peers, r + self.run_index):
+                    first = await self._stream(peer, insts[peer.key], None)
+                    if first is not None:
+                        samples[peer.key].append(first * 1e3)
+        finally:
+            for p in peers:
+                await p.close(insts[p.key])
         for key, xs in samples.items():
             self.result.put(key, "ft_p50_ms", pct(xs, 50))
             self.result.put(key, "ft_p99_ms", pct(xs, 99))
-        if samples:
-            self.log("local engine first token: " + _fmt(samples, "ms"))
+        self.log("local engine first token: " + _fmt(samples, "ms"))
+
+
+class LocalEngine:
+    """The local engine, started on first use and kept for every run (it starts slowly)."""
+
+    def __init__(self) -> None:
+        self._stack = contextlib.AsyncExitStack()
+        self._tried = False
+        self.llm: Any = None
+        self.reason = ""
+
+    async def get(self, limit: float) -> Any:
+        """The engine's ``LLM``, or ``None`` (see :attr:`reason`)."""
+        if not self._tried:
+            self._tried = True
+            start, reason = local_engine_factory()
+            if start is None:
+                self.reason = reason
+                return None
+            try:
+                async with asyncio.timeout(limit):
+                    self.llm = await self._stack.enter_async_context(_start_engine(start))
+            except Exception as e:
+                self.reason = f"the engine did not start: {type(e).__name__}: {e}"
+        return self.llm
+
+    async def aclose(self) -> None:
+        try:
+            async with asyncio.timeout(30):
+                await self._stack.aclose()
+        except Exception:
+            pass
+
+
+def _start_engine(start: Callable[..., Any]) -> Any:
+    """``start_local_engine()``, quiet when it takes a ``progress`` callback."""
+    import inspect
+
+    try:
+        params = inspect.signature(start).parameters
+    except (TypeError, ValueError):
+        params = {}  # type: ignore[assignment]
+    if "progress" in params:
+        return start(progress=lambda _message: None)
+    return start()
 
 
 async def _aclose(g: AsyncIterator[str]) -> None:
@@ -366,8 +435,10 @@ async def run_once(
     cfg: Config,
     log: Callable[[str], None],
     sections: Sequence[str] = SECTIONS,
+    run_index: int = 0,
+    engine: LocalEngine | None = None,
 ) -> RunResult:
-    runner = Runner(base, peers, cfg, log)
+    runner = Runner(base, peers, cfg, log, run_index)
     steps: dict[str, Callable[[], Awaitable[None]]] = {
         "cpu": runner.cpu,
         "first": runner.first_content,
@@ -380,6 +451,6 @@ async def run_once(
                 await step()
     finally:
         await runner.close()
-    if cfg.local and "local" in sections:
-        await runner.local()
+    if cfg.local and "local" in sections and engine is not None:
+        await runner.local(engine)
     return runner.result

@@ -39,6 +39,19 @@ class Peer:
     stream: Callable[[Any], AsyncIterator[str]]
     close: Callable[[Any], Any]
     """instance -> awaitable."""
+    requires: tuple[str, ...] = ()
+    """Modules the peer needs (a peer whose module is missing is skipped, with a note)."""
+
+    def missing(self) -> str | None:
+        import importlib.util
+
+        for name in self.requires:
+            try:
+                if importlib.util.find_spec(name) is None:
+                    return name
+            except ModuleNotFoundError:
+                return name
+        return None
 
 
 # -- plugins: async for chunk in llm.chat(chat_ctx=ctx) ----------------------------------------
@@ -137,7 +150,12 @@ def _make_httpx(base_url: str) -> _Raw:
 
 
 _RAW_BODY = json.dumps(
-    {"model": MODEL, "messages": MESSAGES, "stream": True, "stream_options": {"include_usage": True}}
+    {
+        "model": MODEL,
+        "messages": MESSAGES,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
 ).encode()
 
 
@@ -151,7 +169,8 @@ async def _httpx_stream(raw: _Raw) -> AsyncIterator[str]:
                 continue
             data = line[6:]
             if data == "[DONE]":
-                break
+                # read on to the end of the body (a few bytes) so the connection is reused
+                continue
             choices = json.loads(data).get("choices")
             if choices and (content := choices[0].get("delta", {}).get("content")):
                 yield content
@@ -166,7 +185,14 @@ PEERS: dict[str, Peer] = {
     for p in (
         Peer("hosted", "hosted.LLM", _make_hosted, _plugin_stream, _plugin_close),
         Peer("builtin", "inference.LLM", _make_builtin, _plugin_stream, _plugin_close),
-        Peer("openai", "openai.LLM (plugin)", _make_openai_plugin, _plugin_stream, _plugin_close),
+        Peer(
+            "openai",
+            "openai.LLM (plugin)",
+            _make_openai_plugin,
+            _plugin_stream,
+            _plugin_close,
+            requires=("livekit.plugins.openai",),
+        ),
         Peer("sdk", "openai SDK (raw)", _make_sdk, _sdk_stream, _sdk_close),
         Peer("httpx", "httpx lines (floor)", _make_httpx, _httpx_stream, _httpx_close),
     )

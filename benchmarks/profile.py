@@ -59,7 +59,7 @@ async def _run(peer: Peer, base: str, a: argparse.Namespace) -> None:
         div = a.streams if a.what == "first" else a.streams * n
         print(f"{peer.label}: {cpu / div * 1e6:.0f} µs CPU per {per} (profiler on, inflated)")
         if use_pyi:
-            print(profiler.output_text(unicode=True, color=False, show_all=False))
+            print(profiler.output_text(unicode=True, color=False, show_all=a.show_all))
         else:
             s = io.StringIO()
             pstats.Stats(profiler, stream=s).sort_stats(a.sort).print_stats(a.top)
@@ -76,6 +76,7 @@ def main() -> None:
     p.add_argument("--chunks", type=int, default=200)
     p.add_argument("--gap-us", type=int, default=500)
     p.add_argument("--cprofile", action="store_true", help="cProfile even if pyinstrument exists")
+    p.add_argument("--show-all", action="store_true", help="pyinstrument: no hidden frames")
     p.add_argument("--sort", default="tottime")
     p.add_argument("--top", type=int, default=40)
     a = p.parse_args()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import statistics
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ class Stat:
 def _num(x: float, digits: int) -> str:
     if x == 0:
         return "0"
-    if abs(x) >= 10 ** digits:
+    if abs(x) >= 10**digits:
         return f"{x:.0f}"
     return f"{x:.{digits}g}"
 
@@ -44,6 +45,7 @@ def stat(values: Sequence[float]) -> Stat | None:
 def figure_rows(concurrency: Sequence[int]) -> list[tuple[str, str]]:
     rows = [
         ("cpu_us", "CPU per chunk (µs)"),
+        ("cpu_paced_us", "CPU per chunk, paced (µs, info)"),
         ("fc_p50_ms", "first content p50 (ms)"),
         ("fc_p99_ms", "first content p99 (ms)"),
     ]
@@ -55,6 +57,7 @@ def figure_rows(concurrency: Sequence[int]) -> list[tuple[str, str]]:
             (f"c{c}_p99_ms", f"first content p99, {c} concurrent (ms)"),
         ]
     rows += [
+        ("conn_per_stream", "new connections per sequential stream"),
         ("mem_idle_kib", "memory per idle instance (KiB)"),
         ("mem_stream_kib", "memory per live stream (KiB)"),
     ]
@@ -123,10 +126,8 @@ def versions() -> str:
 
     parts = [f"Python {platform.python_version()}"]
     for dist in ("livekit-agents", "livekit-plugins-openai", "openai", "httpx2"):
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             parts.append(f"{dist} {version(dist)}")
-        except PackageNotFoundError:
-            pass
     import os
 
     parts.append(f"{os.cpu_count()} CPUs")
@@ -182,7 +183,10 @@ def markdown(
         "|---|---:|---:|:---:|",
     ]
     for v in verdicts(runs, concurrency):
-        ratio = f"{v.ratio.fmt(2)}x" if v.ratio else "–"
+        r = v.ratio
+        ratio = "–"
+        if r is not None:
+            ratio = f"{r.median:.2f}x" + (f" ({r.lo:.2f}–{r.hi:.2f})" if r.n > 1 else "")
         lines.append(f"| {v.target.name} | {ratio} | ≤ {v.target.limit:g}x | {v.result} |")
     notes = sorted({note for r in runs for note in r.notes})
     errors = [e for r in runs for e in r.errors]
@@ -205,10 +209,11 @@ def plot(
 
     labels = [PEERS[p].label for p in peers]
     colors = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#7f7f7f"]
-    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
+    fig, axes = plt.subplots(2, 4, figsize=(20, 9))
 
     def bars(ax: Any, key: str, title: str, unit: str) -> None:
-        meds, errs = [], [[], []]
+        meds: list[float] = []
+        errs: list[list[float]] = [[], []]
         for p in peers:
             s = stat(collect(runs, p, key))
             m = s.median if s else 0.0
@@ -224,8 +229,9 @@ def plot(
             ax.annotate(_num(m, 3), (i, m), ha="center", va="bottom", fontsize=7)
 
     bars(axes[0][0], "cpu_us", "CPU per streamed chunk", "µs / chunk")
-    bars(axes[0][1], "fc_p50_ms", "first content after chat(), p50", "ms")
-    bars(axes[0][2], "fc_p99_ms", "first content after chat(), p99", "ms")
+    bars(axes[0][1], "cpu_paced_us", "CPU per chunk, paced (info)", "µs / chunk")
+    bars(axes[0][2], "fc_p50_ms", "first content after chat(), p50", "ms")
+    bars(axes[0][3], "fc_p99_ms", "first content after chat(), p99", "ms")
 
     ax = axes[1][0]
     levels = sorted(concurrency)
@@ -239,7 +245,11 @@ def plot(
                     ys.append(s.median)
             if xs:
                 ax.plot(
-                    xs, ys, style, marker="o", color=colors[i],
+                    xs,
+                    ys,
+                    style,
+                    marker="o",
+                    color=colors[i],
                     label=f"{PEERS[p].label} {q}" if q == "p99" else None,
                 )
     ax.set_xscale("log")
@@ -252,6 +262,36 @@ def plot(
 
     bars(axes[1][1], "mem_idle_kib", "memory per idle instance (tracemalloc)", "KiB")
     bars(axes[1][2], "mem_stream_kib", "memory per live stream (tracemalloc)", "KiB")
+
+    ax = axes[1][3]
+    local = [("local_plugin", "hosted.LLM"), ("local_raw", "openai SDK")]
+    if any(collect(runs, k, "ft_p50_ms") for k, _ in local):
+        width = 0.38
+        for j, (q, style) in enumerate((("ft_p50_ms", "p50"), ("ft_p99_ms", "p99"))):
+            meds: list[float] = []
+            errs: list[list[float]] = [[], []]
+            for k, _ in local:
+                st = stat(collect(runs, k, q))
+                meds.append(st.median if st else 0.0)
+                errs[0].append(st.median - st.lo if st else 0.0)
+                errs[1].append(st.hi - st.median if st else 0.0)
+            pos = [i + (j - 0.5) * width for i in range(len(local))]
+            ax.bar(
+                pos,
+                meds,
+                width,
+                yerr=errs,
+                capsize=4,
+                label=style,
+                color=["#ff9896", "#c5b0d5"] if j else ["#d62728", "#9467bd"],
+            )
+        ax.set_xticks(range(len(local)), [label for _, label in local], fontsize=8)
+        ax.set_ylabel("ms")
+        ax.legend(fontsize=7)
+        ax.set_title("local engine: first token (p50, p99)", fontsize=10)
+    else:
+        ax.axis("off")
+        ax.text(0.5, 0.5, "local engine: not measured", ha="center", va="center")
     fig.suptitle(
         f"LLM client overhead on a loopback SSE server — {len(runs)} run(s), median with "
         "min–max across runs",

@@ -8,7 +8,8 @@ its own cost is small and it can be started by path with the benchmark's interpr
 It prints ``PORT <n>`` on stdout once it listens on 127.0.0.1, accepts any bearer token, and
 answers ``POST .../chat/completions`` with a ``text/event-stream`` of ``chat.completion.chunk``
 events: N content chunks (chunk ``i`` says ``expected_text``'s ``i``-th word), a finish chunk,
-a usage chunk and ``data: [DONE]``. ``GET .../models`` answers a one-model list.
+a usage chunk and ``data: [DONE]``. ``GET .../models`` answers a one-model list;
+``GET /stats`` the connections accepted and requests served so far (not counted themselves).
 
 The stream's shape comes from the path in front of ``/v1``, so each client is configured by
 its ``base_url`` alone (every peer, plugin or raw, takes a ``base_url``)::
@@ -41,7 +42,7 @@ import time
 from collections.abc import Iterator
 
 CHUNK_ID = "chatcmpl-bench"
-_PATH = re.compile(r"^(?:/b/(\d+)/(\d+)(/hold)?)?(?:/v1)?/(chat/completions|models)/?$")
+_PATH = re.compile(r"^(?:/b/(\d+)/(\d+)(/hold)?)?(?:/v1)?/(chat/completions|models|stats)/?$")
 _MAX_N = 100_000
 
 
@@ -127,8 +128,11 @@ def _plain(status: str, body: bytes, keep_alive: bool) -> bytes:
 class Server:
     def __init__(self, max_hold: float) -> None:
         self.max_hold = max_hold
+        self.connections = 0
+        self.requests = 0
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             while await self._one(reader, writer):
                 pass
@@ -146,7 +150,7 @@ class Server:
         except asyncio.IncompleteReadError:
             return False
         lines = head.decode("latin-1").split("\r\n")
-        method, target, version = (lines[0].split(" ") + ["", "", ""])[:3]
+        method, target, version = ([*lines[0].split(" "), "", "", ""])[:3]
         headers: dict[str, str] = {}
         for line in lines[1:]:
             name, _, value = line.partition(":")
@@ -163,6 +167,13 @@ class Server:
         n = min(int(m.group(1) or 8), _MAX_N)
         gap = int(m.group(2) or 0) / 1e6
         hold = m.group(3) is not None
+        if m.group(4) == "stats":
+            self.connections -= 1  # not counted itself
+            stats = {"connections": self.connections, "requests": self.requests}
+            writer.write(_plain("200 OK", json.dumps(stats).encode(), keep_alive))
+            await writer.drain()
+            return keep_alive
+        self.requests += 1
         if m.group(4) == "models":
             writer.write(_plain("200 OK", b'{"object":"list","data":[{"id":"bench"}]}', keep_alive))
             await writer.drain()
@@ -179,15 +190,19 @@ class Server:
             hold = True
         content, tail = frames(n)
         writer.write(
-            _SSE_HEAD + (b"Connection: keep-alive\r\n\r\n" if keep_alive else b"Connection: close\r\n\r\n")
+            _SSE_HEAD
+            + (b"Connection: keep-alive\r\n\r\n" if keep_alive else b"Connection: close\r\n\r\n")
         )
         for i, frame in enumerate(content):
             writer.write(frame)
             if i == 0 and hold:
                 await writer.drain()
                 # nothing more until the client goes away (read returns b"") or the bound
+                end = time.monotonic() + self.max_hold
                 with contextlib.suppress(asyncio.TimeoutError):
-                    while await asyncio.wait_for(reader.read(65536), self.max_hold):
+                    while await asyncio.wait_for(
+                        reader.read(65536), max(end - time.monotonic(), 0.001)
+                    ):
                         pass
                     return False  # the client disconnected
             if gap:
@@ -288,6 +303,19 @@ def server_process(
             proc.wait(timeout=5)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+async def stats(base: str) -> dict[str, int]:
+    """The server's counters (``GET /stats`` on a connection of its own)."""
+    host, port = base.rsplit("/", 1)[-1].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(f"GET /stats HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        raw = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    counters: dict[str, int] = json.loads(raw.split(b"\r\n\r\n", 1)[1])
+    return counters
 
 
 def url(base: str, n: int, gap_us: int = 0, *, hold: bool = False) -> str:
