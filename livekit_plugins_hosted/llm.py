@@ -299,18 +299,15 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         if per_call:
             params = merge(params, validate(per_call, what="chat(...)"))
             opts.backend.check(params)
-        sdk_kwargs, extra_body = build_request(
-            params, model=opts.info, backend=opts.backend, has_tools=bool(tools)
-        )
+        fields = build_request(params, model=opts.info, backend=opts.backend, has_tools=bool(tools))
         if is_given(response_format):
-            sdk_kwargs["response_format"] = llm_utils.to_openai_response_format(response_format)
+            fields["response_format"] = llm_utils.to_openai_response_format(response_format)
         return LLMStream(
             self,
             chat_ctx=chat_ctx,
             tools=tools or [],
             conn_options=conn_options,
-            sdk_kwargs=sdk_kwargs,
-            extra_body=extra_body,
+            fields=fields,
         )
 
     def _request_headers(self) -> dict[str, str]:
@@ -355,8 +352,7 @@ class LLMStream(llm.LLMStream):
         chat_ctx: llm.ChatContext,
         tools: list[llm.Tool],
         conn_options: APIConnectOptions,
-        sdk_kwargs: dict[str, Any],
-        extra_body: dict[str, Any],
+        fields: dict[str, Any],
     ) -> None:
         super().__init__(llm_v, chat_ctx=chat_ctx, tools=tools, conn_options=conn_options)
         self._owner = llm_v
@@ -365,8 +361,7 @@ class LLMStream(llm.LLMStream):
         self._think_tags = opts.info.think_tags
         self._strict = opts.strict_tool_schema
         self._estimate_usage = not opts.backend.streams_usage
-        # both halves arrive as top-level JSON fields; merged once, not per attempt
-        self._params = {**sdk_kwargs, **extra_body}
+        self._params = fields
         self._timeout = httpx.Timeout(conn_options.timeout, connect=_CONNECT_TIMEOUT).as_dict()
         self._attempt = 0
 

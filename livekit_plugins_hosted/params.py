@@ -5,10 +5,10 @@ under the reference's own name. Values are checked when they are given (construc
 ``update_options``, ``chat(extra_kwargs=...)``) and a violation raises ``ValueError`` naming the
 field and what it allows; nothing invalid reaches the wire.
 
-:func:`build_request` turns validated parameters into the two halves the openai SDK takes:
-its own keyword arguments, and ``extra_body`` for what the SDK does not know (the open-weight
-``add_generation_prompt`` / ``continue_final_message`` and the user's explicit ``extra_body``),
-which arrive as top-level JSON fields.
+:func:`build_request` turns validated parameters into the top-level JSON fields of the
+request: every parameter under the name the backend reads (the open-weight
+``add_generation_prompt`` / ``continue_final_message`` included, which the built-in LLM cannot
+send), plus the user's explicit ``extra_body`` fields.
 """
 
 from __future__ import annotations
@@ -189,9 +189,6 @@ REASONING_UNSUPPORTED: frozenset[str] = frozenset(
         "logit_bias",
     }
 )
-# Parameters the openai SDK's ``chat.completions.create`` takes as keyword arguments; the rest
-# go through ``extra_body`` (tests pin this against the SDK's signature).
-SDK_PARAMS: frozenset[str] = PARAMETER_NAMES - {"add_generation_prompt", "continue_final_message"}
 # Set by the plugin itself; never from user input.
 _WIRE_RESERVED: frozenset[str] = frozenset(
     {"messages", "model", "stream", "stream_options", "tools", "response_format"}
@@ -244,14 +241,14 @@ def build_request(
     model: ModelInfo,
     backend: Backend,
     has_tools: bool,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split validated parameters into the SDK's keyword arguments and ``extra_body``.
+) -> dict[str, Any]:
+    """The request's top-level JSON fields for validated parameters.
 
     Drops what the model does not support (debug-logged, as the reference says the gateway
     ignores them) and the tool fields when no tools are sent; applies the backend's mapping.
     """
     values = params.given()
-    extra_body: dict[str, Any] = dict(values.pop("extra_body", None) or {})
+    fields: dict[str, Any] = dict(values.pop("extra_body", None) or {})
     if not has_tools:
         values.pop("tool_choice", None)
         values.pop("parallel_tool_calls", None)
@@ -263,7 +260,6 @@ def build_request(
         # the servers default add_generation_prompt to true and refuse it together with
         # continue_final_message, so continuing means saying both
         values["add_generation_prompt"] = False
-    sdk: dict[str, Any] = {}
     for name, value in values.items():
         if name in backend.omitted:
             continue
@@ -273,9 +269,5 @@ def build_request(
                 extra={"parameter": name, "model": model.id},
             )
             continue
-        wire = backend.renames.get(name, name)
-        if wire in SDK_PARAMS:
-            sdk[wire] = value
-        else:
-            extra_body[wire] = value
-    return sdk, extra_body
+        fields[backend.renames.get(name, name)] = value
+    return fields

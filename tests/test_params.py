@@ -7,13 +7,11 @@ the field and, for ranges, the allowed range.
 
 from __future__ import annotations
 
-import inspect
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from openai.resources.chat.completions import AsyncCompletions
 
 from livekit_plugins_hosted import models
 from livekit_plugins_hosted.backends import LIVEKIT
@@ -22,7 +20,6 @@ from livekit_plugins_hosted.params import (
     ALLOWED,
     PARAMETER_NAMES,
     REASONING_UNSUPPORTED,
-    SDK_PARAMS,
     ModelParams,
     build_request,
     merge,
@@ -440,9 +437,8 @@ def test_merge_revalidates() -> None:
 # --- build_request ----------------------------------------------------------------------------
 
 
-def test_build_request_splits_sdk_and_extra_body() -> None:
-    """Open-weight flags would be passed as unknown SDK kwargs (TypeError), or sampling
-    parameters would be hidden in extra_body."""
+def test_build_request_sends_open_weight_flags_top_level() -> None:
+    """Open-weight flags and extra_body fields would not reach the wire as top-level fields."""
     params = validate(
         {
             "temperature": 0.7,
@@ -452,11 +448,14 @@ def test_build_request_splits_sdk_and_extra_body() -> None:
             "extra_body": {"top_k": 40},
         }
     )
-    sdk, extra = build_request(
-        params, model=models.get_model(GEMMA), backend=LIVEKIT, has_tools=False
-    )
-    assert sdk == {"temperature": 0.7, "max_completion_tokens": 100}
-    assert extra == {"add_generation_prompt": False, "continue_final_message": True, "top_k": 40}
+    body = build_request(params, model=models.get_model(GEMMA), backend=LIVEKIT, has_tools=False)
+    assert body == {
+        "temperature": 0.7,
+        "max_completion_tokens": 100,
+        "add_generation_prompt": False,
+        "continue_final_message": True,
+        "top_k": 40,
+    }
 
 
 def test_build_request_does_not_mutate_params() -> None:
@@ -470,11 +469,10 @@ def test_build_request_drops_tool_fields_without_tools() -> None:
     """tool_choice sent without tools makes the server reject the request."""
     params = validate({"tool_choice": "required", "parallel_tool_calls": False, "seed": 3})
     model = models.get_model(GEMMA)
-    sdk, extra = build_request(params, model=model, backend=LIVEKIT, has_tools=False)
-    assert sdk == {"seed": 3}
-    assert extra == {}
-    sdk, _ = build_request(params, model=model, backend=LIVEKIT, has_tools=True)
-    assert sdk == {"tool_choice": "required", "parallel_tool_calls": False, "seed": 3}
+    body = build_request(params, model=model, backend=LIVEKIT, has_tools=False)
+    assert body == {"seed": 3}
+    body = build_request(params, model=model, backend=LIVEKIT, has_tools=True)
+    assert body == {"tool_choice": "required", "parallel_tool_calls": False, "seed": 3}
 
 
 def test_build_request_gemma_drops_unlisted_parameters() -> None:
@@ -498,11 +496,8 @@ def test_build_request_gemma_drops_unlisted_parameters() -> None:
             "add_generation_prompt": True,
         }
     )
-    sdk, extra = build_request(
-        params, model=models.get_model(GEMMA), backend=LIVEKIT, has_tools=False
-    )
-    assert sdk == {"temperature": 0.5, "seed": 7, "stop": ["\n"]}
-    assert extra == {"add_generation_prompt": True}
+    body = build_request(params, model=models.get_model(GEMMA), backend=LIVEKIT, has_tools=False)
+    assert body == {"temperature": 0.5, "seed": 7, "stop": ["\n"], "add_generation_prompt": True}
 
 
 def test_build_request_unknown_model_keeps_all_but_reasoning_effort() -> None:
@@ -517,16 +512,13 @@ def test_build_request_unknown_model_keeps_all_but_reasoning_effort() -> None:
         "top_logprobs": 2,
         "add_generation_prompt": False,
     }
-    sdk, extra = build_request(
+    body = build_request(
         validate(given),
         model=models.get_model("acme/unknown-model"),
         backend=LIVEKIT,
         has_tools=False,
     )
-    expected_sdk = {k: v for k, v in given.items() if k not in {"reasoning_effort"}}
-    del expected_sdk["add_generation_prompt"]
-    assert sdk == expected_sdk
-    assert extra == {"add_generation_prompt": False}
+    assert body == {k: v for k, v in given.items() if k != "reasoning_effort"}
 
 
 def test_build_request_reasoning_model() -> None:
@@ -545,33 +537,18 @@ def test_build_request_reasoning_model() -> None:
         "max_completion_tokens": 500,
         "seed": 1,
     }
-    sdk, extra = build_request(validate(given), model=info, backend=LIVEKIT, has_tools=False)
-    assert sdk == {"reasoning_effort": "high", "max_completion_tokens": 500, "seed": 1}
-    assert extra == {}
+    body = build_request(validate(given), model=info, backend=LIVEKIT, has_tools=False)
+    assert body == {"reasoning_effort": "high", "max_completion_tokens": 500, "seed": 1}
     top_p_only = validate({"top_p": 0.5, "reasoning_effort": "low"})
-    sdk, _ = build_request(top_p_only, model=info, backend=LIVEKIT, has_tools=False)
-    assert sdk == {"reasoning_effort": "low"}
-    assert set(given) - set(sdk) - {"max_completion_tokens", "seed"} <= REASONING_UNSUPPORTED
+    assert build_request(top_p_only, model=info, backend=LIVEKIT, has_tools=False) == {
+        "reasoning_effort": "low"
+    }
+    assert (
+        set(given) - {"reasoning_effort", "max_completion_tokens", "seed"} <= REASONING_UNSUPPORTED
+    )
 
 
-# --- the SDK and the reference ----------------------------------------------------------------
-
-
-def test_sdk_params_are_keywords_of_openai_create() -> None:
-    """A parameter passed as an SDK keyword that the SDK does not take raises TypeError on
-    every request."""
-    accepted = set(inspect.signature(AsyncCompletions.create).parameters)
-    assert set(SDK_PARAMS) <= accepted, sorted(set(SDK_PARAMS) - accepted)
-
-
-def test_open_weight_flags_are_not_sdk_keywords() -> None:
-    """If the SDK took these, sending them via extra_body would be needless; if SDK_PARAMS had
-    them, the SDK would raise TypeError."""
-    accepted = set(inspect.signature(AsyncCompletions.create).parameters)
-    for name in ("add_generation_prompt", "continue_final_message"):
-        assert name not in accepted
-        assert name not in SDK_PARAMS
-        assert name in PARAMETER_NAMES
+# --- the reference ---------------------------------------------------------------------------
 
 
 # Every parameter of the reference (the model-parameters page and the Gemma 4 page's table).
