@@ -16,7 +16,10 @@ from typing import Any
 
 from aiohttp import web
 from livekit import api
+from livekit.agents.llm import ChatContext
 from multidict import CIMultiDict
+
+import livekit_plugins_hosted as hosted
 
 API_KEY = "APItestkey"
 API_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
@@ -210,3 +213,17 @@ class Gateway:
     def bodies(self) -> list[dict[str, Any]]:
         """The JSON bodies of the completion requests, in order."""
         return [r.body for r in self.requests if r.body is not None]
+
+
+def user_ctx(text: str = "Hello") -> ChatContext:
+    """A chat context with one user message."""
+    ctx = ChatContext()
+    ctx.add_message(role="user", content=text)
+    return ctx
+
+
+def gateway_llm(gw: Gateway, **kw: Any) -> hosted.LLM:
+    """``hosted.LLM`` for Gemma 4 pointed at the loopback gateway with its credentials."""
+    return hosted.LLM(
+        "google/gemma-4-31b-it", base_url=gw.url, api_key=API_KEY, api_secret=API_SECRET, **kw
+    )

@@ -5,17 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from livekit.agents import llm
 
 import livekit_plugins_hosted as hosted
 from livekit_plugins_hosted.backends import BACKENDS, get_backend
-from tests.gateway import Gateway, Reply
+from tests.gateway import Gateway, Reply, user_ctx
 
-
-def _ctx() -> llm.ChatContext:
-    ctx = llm.ChatContext()
-    ctx.add_message(role="user", content="Hello")
-    return ctx
+_ctx = user_ctx
 
 
 async def _body(gw: Gateway, backend: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -20,22 +20,21 @@ from livekit.agents import (
 
 import livekit_plugins_hosted as hosted
 from livekit_plugins_hosted import parsing
-from tests.gateway import API_KEY, API_SECRET, Gateway, Reply, completion_chunks
+from tests.gateway import (
+    Gateway,
+    Reply,
+    completion_chunks,
+    gateway_llm,
+    user_ctx,
+)
 
 FAST_RETRY = APIConnectOptions(max_retry=2, retry_interval=0.0, timeout=5)
 NO_RETRY = APIConnectOptions(max_retry=0, timeout=5)
 
 
-def _ctx() -> llm.ChatContext:
-    ctx = llm.ChatContext()
-    ctx.add_message(role="user", content="Hello")
-    return ctx
+_ctx = user_ctx
 
-
-def _llm(gw: Gateway, **kw: Any) -> hosted.LLM:
-    return hosted.LLM(
-        "google/gemma-4-31b-it", base_url=gw.url, api_key=API_KEY, api_secret=API_SECRET, **kw
-    )
+_llm = gateway_llm
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 408])

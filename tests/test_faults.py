@@ -10,7 +10,6 @@ import asyncio
 import logging
 import os
 import time
-from typing import Any
 
 import pytest
 from livekit.agents import (
@@ -18,25 +17,24 @@ from livekit.agents import (
     APIConnectOptions,
     APIStatusError,
     APITimeoutError,
-    llm,
 )
 from livekit.agents.llm import FallbackAdapter
 
 import livekit_plugins_hosted as hosted
 from livekit_plugins_hosted import faults
-from tests.gateway import API_KEY, API_SECRET, Gateway, Reply, completion_chunks
+from tests.gateway import (
+    API_KEY,
+    API_SECRET,
+    Gateway,
+    Reply,
+    completion_chunks,
+    gateway_llm,
+    user_ctx,
+)
 
+_ctx = user_ctx
 
-def _ctx() -> llm.ChatContext:
-    ctx = llm.ChatContext()
-    ctx.add_message(role="user", content="Hello")
-    return ctx
-
-
-def _llm(gw: Gateway, **kw: Any) -> hosted.LLM:
-    return hosted.LLM(
-        "google/gemma-4-31b-it", base_url=gw.url, api_key=API_KEY, api_secret=API_SECRET, **kw
-    )
+_llm = gateway_llm
 
 
 def _opts(max_retry: int = 2, timeout: float = 5.0) -> APIConnectOptions:
@@ -318,3 +316,12 @@ async def test_load_1000_streams_200_at_a_time(gateway: Gateway) -> None:
     assert len(gateway.bodies) == 1000
     assert peak > baseline  # connections were really held concurrently
     assert _open_fds() <= baseline + 2
+
+
+def test_tls_verification_is_on() -> None:
+    """The client the plugin builds verifies certificates and host names."""
+    import ssl
+
+    model = hosted.LLM("google/gemma-4-31b-it", api_key=API_KEY, api_secret=API_SECRET)
+    context = model._http._transport._pool._ssl_context  # type: ignore[attr-defined]
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname

@@ -11,21 +11,14 @@ from livekit import api
 from livekit.agents import APIConnectOptions, APIStatusError, llm
 
 import livekit_plugins_hosted as hosted
-from tests.gateway import API_KEY, API_SECRET, Gateway, Reply
+from tests.gateway import API_KEY, API_SECRET, Gateway, Reply, gateway_llm, user_ctx
 
 NO_RETRY = APIConnectOptions(max_retry=0, timeout=5)
 
 
-def _ctx(text: str = "Hello") -> llm.ChatContext:
-    ctx = llm.ChatContext()
-    ctx.add_message(role="user", content=text)
-    return ctx
+_ctx = user_ctx
 
-
-def _llm(gw: Gateway, **kw: Any) -> hosted.LLM:
-    return hosted.LLM(
-        "google/gemma-4-31b-it", base_url=gw.url, api_key=API_KEY, api_secret=API_SECRET, **kw
-    )
+_llm = gateway_llm
 
 
 @llm.function_tool
