@@ -84,6 +84,10 @@ class Reply:
     """Stop sending (but keep the connection open) after this many events."""
     linger: bool = False
     """Keep the body open after ``[DONE]`` (until the client hangs up)."""
+    crlf: bool = False
+    """End lines with CRLF, as some servers do."""
+    fragmented: bool = False
+    """Write each event in two pieces split mid-line (a line arrives across two reads)."""
 
     @classmethod
     def text(cls, *parts: str, **kw: Any) -> Reply:
@@ -196,7 +200,14 @@ class Gateway:
                     await self._closing.wait()  # silent until the client or the test gives up
                     break
                 data = ev if isinstance(ev, str) else json.dumps(ev)
-                await resp.write(f"data: {data}\n\n".encode())
+                nl = "\r\n" if reply.crlf else "\n"
+                frame = f": keep-alive comment{nl}data: {data}{nl}{nl}".encode()
+                if reply.fragmented:
+                    half = len(frame) // 2
+                    await resp.write(frame[:half])
+                    await asyncio.sleep(0.005)
+                    frame = frame[half:]
+                await resp.write(frame)
                 if reply.delay_between:
                     await asyncio.sleep(reply.delay_between)
             if reply.done:

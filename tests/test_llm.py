@@ -39,6 +39,16 @@ async def test_text_streams_with_provider_id_and_usage(gateway: Gateway) -> None
     await model.aclose()
 
 
+@pytest.mark.parametrize("shape", [{"crlf": True}, {"fragmented": True}])
+async def test_sse_framing_variants(gateway: Gateway, shape: dict[str, bool]) -> None:
+    """CRLF line ends, comment lines and lines split across reads all give the same reply."""
+    gateway.replies.append(Reply.text("Hel", "lo", "!", **shape))
+    model = _llm(gateway)
+    result = await model.chat(chat_ctx=_ctx()).collect()
+    assert result.text == "Hello!"
+    await model.aclose()
+
+
 async def test_gateway_verifies_the_jwt_with_the_secret(gateway: Gateway) -> None:
     """The gateway accepts the token: signed with the secret, inference grant, identity agent."""
     model = _llm(gateway)
