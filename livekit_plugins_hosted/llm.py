@@ -93,6 +93,15 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         """
         super().__init__()
         url = auth.gateway_url(base_url)
+        if client is not None:
+            # requests go where the client points; the token must not go anywhere else
+            client_url = str(client.base_url).rstrip("/")
+            if base_url and base_url.rstrip("/") != client_url:
+                raise ValueError(
+                    f"base_url {base_url!r} differs from the client's base_url {client_url!r}; "
+                    "pass one of them"
+                )
+            url = client_url
         auth.check_secure_url(url)
         key, secret = auth.resolve_credentials(api_key, api_secret)
         self._token: auth.InferenceToken | None = auth.InferenceToken(key, secret)
@@ -196,8 +205,10 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
                     limits=_POOL,
                 ),
             )
-        elif api_key is None:
-            api_key = client.api_key  # a self-hosted client brings its own key
+        else:
+            self._base_url = str(client.base_url).rstrip("/")
+            if api_key is None:
+                api_key = client.api_key  # a self-hosted client brings its own key
         self._client = client
         # Completions go out through the client's own connection pool and come back through
         # its status-error mapping, but skip the SDK's per-request machinery (a transform of
@@ -311,9 +322,12 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         )
 
     def _request_headers(self) -> dict[str, str]:
+        if self._token is None:
+            # a self-hosted server never gets the job's LiveKit headers (the worker token
+            # among them)
+            return self._headers
         headers = {**self._headers, **auth.job_headers()}
-        if self._token is not None:
-            headers["Authorization"] = f"Bearer {self._token.get()}"
+        headers["Authorization"] = f"Bearer {self._token.get()}"
         return headers
 
     async def _prewarm_impl(self) -> None:
@@ -336,7 +350,7 @@ async def _drain(lines: AsyncIterator[str]) -> None:
 
     The reply is complete by then; a server that keeps the body open only costs the connection.
     """
-    with contextlib.suppress(TimeoutError, httpx.TransportError):
+    with contextlib.suppress(TimeoutError, httpx.RequestError):
         async with asyncio.timeout(_DRAIN_TIMEOUT):
             async for _ in lines:
                 pass
@@ -384,11 +398,12 @@ class LLMStream(llm.LLMStream):
             if faults.credits_exhausted(e.body, figures):
                 retryable = False
                 message += " (credits exhausted: not retried; check your LiveKit Cloud plan)"
-            elif after is not None and (
-                after > budget or self._attempt > self._conn_options.max_retry
-            ):
+            elif after is not None and after > budget:
                 retryable = False
                 message += f" (server asks to wait {after:.1f}s, beyond the {budget:.1f}s budget)"
+            elif after is not None and self._attempt > self._conn_options.max_retry:
+                retryable = False
+                message += " (no retries left)"
             elif after is not None and retryable:
                 wait = after
         elif status in (401, 403):
@@ -431,7 +446,8 @@ class LLMStream(llm.LLMStream):
             )
             response = await owner._http.send(request, stream=True)
             try:
-                if response.status_code >= 400:
+                if not 200 <= response.status_code < 300:
+                    # a redirect is not followed (it could carry the token elsewhere)
                     await response.aread()
                     raise owner._client._make_status_error_from_response(response)
                 decoder = SSEDecoder()
@@ -476,7 +492,7 @@ class LLMStream(llm.LLMStream):
                 f"no response from {owner._base_url} within {self._conn_options.timeout}s",
                 retryable=not emitted,
             ) from e
-        except (openai.APIConnectionError, httpx.TransportError) as e:
+        except (openai.APIConnectionError, httpx.RequestError) as e:
             raise APIConnectionError(
                 f"connection to {owner._base_url} failed: {type(e).__name__}",
                 retryable=not emitted,

@@ -225,11 +225,37 @@ def _describe(error: ValidationError, values: Mapping[str, Any], what: str) -> s
     return f"{what}: {name}={values.get(name)!r} is invalid; allowed: {allowed}"
 
 
+_TRUE_EXCLUSIVE = (
+    ("continue_final_message", "add_generation_prompt"),
+    ("add_generation_prompt", "continue_final_message"),
+)
+# Setting one of these per call replaces its persistent partner (they are exclusive).
+_PARTNERS = {
+    "temperature": "top_p",
+    "top_p": "temperature",
+    "max_tokens": "max_completion_tokens",
+    "max_completion_tokens": "max_tokens",
+}
+
+
 def merge(base: ModelParams, override: ModelParams) -> ModelParams:
-    """Per-call values win over persistent ones; the result is validated as a whole."""
+    """Per-call values win over persistent ones, an exclusive partner included (a per-call
+    ``top_p`` replaces a persistent ``temperature``); the result is validated as a whole."""
     if not override.model_fields_set:
         return base
-    merged = {**base.given(), **override.given()}
+    over = override.given()
+    merged = base.given()
+    for name in over:
+        partner = _PARTNERS.get(name)
+        if partner is not None and partner not in over:
+            merged.pop(partner, None)
+    # these two may not both be True: a per-call True displaces a persistent True
+    for a, b in _TRUE_EXCLUSIVE:
+        if over.get(a) is True and b not in over and merged.get(b) is True:
+            del merged[b]
+    if "logprobs" in over and over["logprobs"] is not True and "top_logprobs" not in over:
+        merged.pop("top_logprobs", None)
+    merged.update(over)
     if base.extra_body is not None and override.extra_body is not None:
         merged["extra_body"] = {**base.extra_body, **override.extra_body}
     return validate(merged, what="extra_kwargs (persistent merged with per-call)")

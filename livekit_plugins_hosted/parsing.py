@@ -74,7 +74,7 @@ def decode_event(event: str, data: str) -> dict[str, Any] | None:
         raise StreamError(f"malformed stream event (not JSON): {data[:200]!r}") from None
     if not isinstance(obj, dict):
         raise StreamError(f"malformed stream event (not an object): {data[:200]!r}")
-    if event == "error" or "error" in obj:
+    if event == "error" or obj.get("error") is not None:
         err = obj.get("error", obj)
         message = err.get("message") if isinstance(err, dict) else str(err)
         code = err.get("code") if isinstance(err, dict) else None
@@ -178,7 +178,8 @@ class ChunkParser:
 
     def __init__(self, think_tags: tuple[str, str], *, estimate_usage: bool = False) -> None:
         self._thinking = ThinkFilter(*think_tags)
-        self._tools: dict[int, _ToolCall] = {}
+        self._tools: list[_ToolCall] = []
+        self._by_index: dict[int, _ToolCall] = {}
         self._id = ""
         self._usage_seen = False
         self._estimate_usage = estimate_usage
@@ -198,15 +199,15 @@ class ChunkParser:
         if not self._id and (cid := obj.get("id")):
             self._id = str(cid)
         out: list[llm.ChatChunk] = []
-        for choice in obj.get("choices") or ():
+        for choice in _list(obj.get("choices")):
             # with n > 1 only choice 0 is spoken: never a mix of alternatives
-            if choice.get("index", 0) != 0:
+            if _dict(choice).get("index", 0) != 0:
                 continue
             out.extend(self._choice(choice))
         usage = obj.get("usage")
         if usage:
             self._usage_seen = True
-            out.append(self._usage(usage))
+            out.append(self._usage(_dict(usage)))
         return out
 
     def finish(self) -> list[llm.ChatChunk]:
@@ -229,7 +230,7 @@ class ChunkParser:
         return out
 
     def _choice(self, choice: dict[str, Any]) -> list[llm.ChatChunk]:
-        delta = choice.get("delta") or {}
+        delta = _dict(choice.get("delta"))
         finish = choice.get("finish_reason")
         raw = delta.get("content")
         # "reasoning"/"reasoning_content" carry thinking: never spoken, so never read here
@@ -239,8 +240,8 @@ class ChunkParser:
             content = self._thinking.feed(text, final=finish is not None)
             if text:
                 self._content_deltas += 1
-        for tc in delta.get("tool_calls") or ():
-            self._add_tool_fragment(tc)
+        for tc in _list(delta.get("tool_calls")):
+            self._add_tool_fragment(_dict(tc))
         calls: list[llm.FunctionToolCall] = []
         if finish is not None:
             self.finished = True
@@ -253,19 +254,21 @@ class ChunkParser:
         index = tc.get("index")
         if not isinstance(index, int):
             index = len(self._tools)
-        fn = tc.get("function") or {}
-        call = self._tools.get(index)
-        if call is None:
+        fn = _dict(tc.get("function"))
+        call = self._by_index.get(index)
+        new_id = tc.get("id")
+        # a new id at a used index is a new call: some servers send every call at index 0
+        if call is None or (new_id and call.id != new_id):
             call = _ToolCall(
-                id=tc.get("id") or f"call_{uuid.uuid4().hex[:24]}",
+                id=new_id or f"call_{uuid.uuid4().hex[:24]}",
                 name=fn.get("name") or "",
                 arguments="",
                 extra=tc.get("extra_content"),
             )
-            self._tools[index] = call
-        else:
-            if fn.get("name") and not call.name:
-                call.name = fn["name"]
+            self._tools.append(call)
+            self._by_index[index] = call
+        elif fn.get("name") and not call.name:
+            call.name = fn["name"]
         if args := fn.get("arguments"):
             call.arguments += args if isinstance(args, str) else json.dumps(args)
 
@@ -274,24 +277,53 @@ class ChunkParser:
             llm.FunctionToolCall(
                 name=c.name, arguments=c.arguments or "{}", call_id=c.id, extra=c.extra
             )
-            for _, c in sorted(self._tools.items())
+            for c in self._tools
             if c.name
         ]
         self._tools.clear()
+        self._by_index.clear()
         return calls
 
     def _usage(self, usage: dict[str, Any]) -> llm.ChatChunk:
-        prompt_details = usage.get("prompt_tokens_details") or {}
-        completion_details = usage.get("completion_tokens_details") or {}
-        completion = usage.get("completion_tokens") or 0
-        prompt = usage.get("prompt_tokens") or 0
+        prompt_details = _dict(usage.get("prompt_tokens_details"))
+        completion_details = _dict(usage.get("completion_tokens_details"))
+        completion = _count(usage.get("completion_tokens"))
+        prompt = _count(usage.get("prompt_tokens"))
         return llm.ChatChunk(
             id=self.id,
             usage=llm.CompletionUsage(
                 completion_tokens=completion,
                 prompt_tokens=prompt,
-                prompt_cached_tokens=prompt_details.get("cached_tokens") or 0,
-                reasoning_tokens=completion_details.get("reasoning_tokens") or 0,
-                total_tokens=usage.get("total_tokens") or completion + prompt,
+                prompt_cached_tokens=_count(prompt_details.get("cached_tokens")),
+                reasoning_tokens=_count(completion_details.get("reasoning_tokens")),
+                total_tokens=_count(usage.get("total_tokens")) or completion + prompt,
             ),
         )
+
+
+# Shape checks for what the server sent: a wrong shape is the server's fault (StreamError),
+# not an AttributeError deep in the parser.
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise StreamError(f"malformed chunk: expected an object, got {type(value).__name__}")
+    return value
+
+
+def _list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise StreamError(f"malformed chunk: expected a list, got {type(value).__name__}")
+    return value
+
+
+def _count(value: Any) -> int:
+    if value is None:
+        return 0
+    if type(value) is not int or value < 0:
+        raise StreamError(f"malformed usage: expected a token count, got {value!r}")
+    return value

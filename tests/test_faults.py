@@ -325,3 +325,69 @@ def test_tls_verification_is_on() -> None:
     model = hosted.LLM("google/gemma-4-31b-it", api_key=API_KEY, api_secret=API_SECRET)
     context = model._http._transport._pool._ssl_context  # type: ignore[attr-defined]
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+
+
+async def test_self_hosted_never_gets_job_headers(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside a job, the worker token and room ids go to the gateway only, never elsewhere."""
+    from livekit_plugins_hosted import auth
+
+    monkeypatch.setattr(
+        auth,
+        "job_headers",
+        lambda: {"X-LiveKit-Worker-Token": "WORKER-SECRET", "X-LiveKit-Room-ID": "RM_1"},
+    )
+    gateway._verify = False
+    own = hosted.LLM.self_hosted("m", base_url=gateway.url)
+    await own.chat(chat_ctx=_ctx(), conn_options=_opts(0)).collect()
+    assert "X-LiveKit-Worker-Token" not in gateway.requests[-1].headers
+    gateway._verify = True
+    lk = _llm(gateway)
+    await lk.chat(chat_ctx=_ctx(), conn_options=_opts(0)).collect()
+    assert gateway.requests[-1].headers["X-LiveKit-Worker-Token"] == "WORKER-SECRET"
+    await own.aclose()
+    await lk.aclose()
+
+
+async def test_injected_client_url_is_checked(gateway: Gateway) -> None:
+    """The token goes where the client points, so that URL is the one checked and shown."""
+    import openai
+
+    remote = openai.AsyncClient(api_key="x", base_url="http://gateway.example.com/v1")
+    with pytest.raises(ValueError, match="https"):
+        hosted.LLM("google/gemma-4-31b-it", api_key=API_KEY, api_secret=API_SECRET, client=remote)
+    local = openai.AsyncClient(api_key="x", base_url=gateway.url)
+    with pytest.raises(ValueError, match="differs"):
+        hosted.LLM(
+            "google/gemma-4-31b-it",
+            base_url="https://other.example/v1",
+            api_key=API_KEY,
+            api_secret=API_SECRET,
+            client=local,
+        )
+    model = hosted.LLM(
+        "google/gemma-4-31b-it", api_key=API_KEY, api_secret=API_SECRET, client=local
+    )
+    assert gateway.url in repr(model)
+    await remote.close()
+    await local.close()
+
+
+async def test_redirect_is_an_error_not_a_stream(gateway: Gateway) -> None:
+    """A 3xx is reported as a status error (not followed, the token stays put), not parsed."""
+    gateway.replies.append(Reply(status=307, body={"error": {"message": "moved"}}))
+    model = _llm(gateway)
+    with pytest.raises(APIStatusError) as info:
+        await model.chat(chat_ctx=_ctx(), conn_options=_opts(0)).collect()
+    assert info.value.status_code == 307
+    await model.aclose()
+
+
+async def test_undecodable_body_is_a_connection_error(gateway: Gateway) -> None:
+    """A body that does not decode (a gzip header on plain text) is an APIError, not a crash."""
+    gateway.replies.append(Reply.text("x", headers={"Content-Encoding": "gzip"}))
+    model = _llm(gateway)
+    with pytest.raises(APIConnectionError):
+        await model.chat(chat_ctx=_ctx(), conn_options=_opts(0)).collect()
+    await model.aclose()

@@ -426,12 +426,24 @@ def test_merge_extra_body_combined() -> None:
     assert merged.extra_body == {"top_k": 10, "min_p": 0.1}
 
 
-def test_merge_revalidates() -> None:
-    """Persistent temperature plus per-call top_p would reach the server together."""
-    base = validate({"temperature": 0.2})
-    with pytest.raises(ValueError, match="temperature") as info:
-        merge(base, validate({"top_p": 0.5}))
-    assert "top_p" in str(info.value)
+@pytest.mark.parametrize(
+    "base, override, expected",
+    [
+        ({"temperature": 0.2, "seed": 1}, {"top_p": 0.5}, {"top_p": 0.5, "seed": 1}),
+        ({"max_tokens": 10}, {"max_completion_tokens": 20}, {"max_completion_tokens": 20}),
+        (
+            {"add_generation_prompt": True},
+            {"continue_final_message": True},
+            {"continue_final_message": True},
+        ),
+        ({"logprobs": True, "top_logprobs": 3}, {"logprobs": False}, {"logprobs": False}),
+    ],
+)
+def test_merge_per_call_replaces_exclusive_partner(
+    base: dict[str, Any], override: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    """A per-call value would be refused (or both sent) because its persistent partner is set."""
+    assert merge(validate(base), validate(override)).given() == expected
 
 
 # --- build_request ----------------------------------------------------------------------------

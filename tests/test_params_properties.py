@@ -319,24 +319,38 @@ def test_merge_override_wins(base_values: dict[str, Any], override_values: dict[
     """A per-call parameter would be lost or replaced by the persistent one."""
     base = params.validate(base_values)
     override = params.validate(override_values)
-    merged_values = {**base.given(), **override.given()}
-    merged_values.pop("extra_body", None)
-    conflict = blamed({k: v for k, v in merged_values.items() if k in MIXED_FIELDS})
-    note(f"merged={merged_values!r} conflict={sorted(conflict)}")
-    if conflict:
-        with pytest.raises(ValueError):
-            params.merge(base, override)
-        return
+    over = override.given()
     merged = params.merge(base, override).given()
-    for name, value in override.given().items():
-        if name == "extra_body":
-            continue
-        assert name in merged and merged[name] == value, name
+    plain = {k: v for k, v in merged.items() if k != "extra_body"}
+    assert not blamed({k: v for k, v in plain.items() if k in MIXED_FIELDS}), plain
+    # what a per-call value may displace from the persistent set: its exclusive partner
+    displaced = {_PAIR.get(name) for name in over}
+    if over.get("continue_final_message") is True:
+        displaced.add("add_generation_prompt")
+    if over.get("add_generation_prompt") is True:
+        displaced.add("continue_final_message")
+    if "logprobs" in over and over["logprobs"] is not True:
+        displaced.add("top_logprobs")
+    for name, value in over.items():
+        if name != "extra_body":
+            assert name in merged and merged[name] == value, name
     for name, value in base.given().items():
-        if name != "extra_body" and name not in override.given():
+        if name == "extra_body" or name in over:
+            continue
+        if name in merged:
             assert merged[name] == value, name
+        else:
+            assert name in displaced, f"{name} lost without a per-call partner"
     for key, value in (override.extra_body or {}).items():
         assert merged["extra_body"].get(key) == value, f"extra_body[{key!r}]"
+
+
+_PAIR = {
+    "temperature": "top_p",
+    "top_p": "temperature",
+    "max_tokens": "max_completion_tokens",
+    "max_completion_tokens": "max_tokens",
+}
 
 
 _EXTRA_BODIES = _OTHER_VALID["extra_body"]

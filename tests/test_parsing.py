@@ -556,3 +556,51 @@ def test_list_content_parts_are_spoken() -> None:
         }
     )
     assert [c.delta.content for c in out if c.delta] == ["Hi"]
+
+
+def test_calls_sharing_index_zero_stay_separate() -> None:
+    """Servers that send every parallel call at index 0 (new id each) get two calls, not one."""
+    p = ChunkParser(("<think>", "</think>"))
+
+    def call(id: str, name: str, args: str) -> dict[str, Any]:
+        tc = {
+            "index": 0,
+            "id": id,
+            "type": "function",
+            "function": {"name": name, "arguments": args},
+        }
+        return {"id": "c", "choices": [{"index": 0, "delta": {"tool_calls": [tc]}}]}
+
+    p.feed(call("a", "f", '{"x": 1}'))
+    p.feed(call("b", "g", '{"y": 2}'))
+    out = p.feed({"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+    calls = [tc for c in out if c.delta for tc in c.delta.tool_calls]
+    assert [(c.call_id, c.name, c.arguments) for c in calls] == [
+        ("a", "f", '{"x": 1}'),
+        ("b", "g", '{"y": 2}'),
+    ]
+
+
+def test_null_error_field_is_not_an_error() -> None:
+    """A chunk carrying "error": null is an ordinary chunk."""
+    assert decode_event("", '{"id": "c", "error": null, "choices": []}') == {
+        "id": "c",
+        "error": None,
+        "choices": [],
+    }
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"choices": "nope"},
+        {"choices": [5]},
+        {"choices": [{"index": 0, "delta": "text"}]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": {"a": 1}}}]},
+        {"choices": [], "usage": {"completion_tokens": "many"}},
+    ],
+)
+def test_wrong_shapes_are_stream_errors(obj: dict[str, Any]) -> None:
+    """Valid JSON of the wrong shape is the server's fault: a StreamError, not a crash."""
+    with pytest.raises(StreamError, match="malformed"):
+        ChunkParser(("<think>", "</think>")).feed(obj)
