@@ -417,7 +417,6 @@ class LLMStream(llm.LLMStream):
         self._attempt += 1
         owner = self._owner
         parser = ChunkParser(self._think_tags, estimate_usage=self._estimate_usage)
-        emitted = False
         send = self._event_ch.send_nowait
         try:
             messages, _ = self._chat_ctx.to_provider_format("openai")
@@ -462,27 +461,23 @@ class LLMStream(llm.LLMStream):
                         done = True
                         break
                     for chunk in parser.feed(obj):
-                        if not emitted and chunk.delta is not None:
-                            emitted = True
                         send(chunk)
                 if not done and (event := decoder.flush()) is not None:
                     obj = decode_event(*event)
                     done = obj is None
                     if obj is not None:
                         for chunk in parser.feed(obj):
-                            emitted = emitted or chunk.delta is not None
                             send(chunk)
                 if not done and not parser.finished:
                     raise StreamError("the stream ended before the completion finished")
                 for chunk in parser.finish():
-                    emitted = emitted or chunk.delta is not None
                     send(chunk)
                 if done:
                     await _drain(lines)
             finally:
                 await response.aclose()
         except openai.APIStatusError as e:
-            error, wait = self._status_error(e, emitted)
+            error, wait = self._status_error(e, parser.emitted)
             if wait:
                 # the server named its wait and it fits the budget: the retry honours it
                 await asyncio.sleep(wait)
@@ -490,19 +485,19 @@ class LLMStream(llm.LLMStream):
         except (openai.APITimeoutError, httpx.TimeoutException) as e:
             raise APITimeoutError(
                 f"no response from {owner._base_url} within {self._conn_options.timeout}s",
-                retryable=not emitted,
+                retryable=not parser.emitted,
             ) from e
         except (openai.APIConnectionError, httpx.RequestError) as e:
             raise APIConnectionError(
                 f"connection to {owner._base_url} failed: {type(e).__name__}",
-                retryable=not emitted,
+                retryable=not parser.emitted,
             ) from e
         except StreamError as e:
             if e.status_code is not None:
                 raise APIStatusError(
-                    e.message, status_code=e.status_code, body=e.body, retryable=not emitted
+                    e.message, status_code=e.status_code, body=e.body, retryable=not parser.emitted
                 ) from None
-            raise APIConnectionError(e.message, retryable=not emitted) from None
+            raise APIConnectionError(e.message, retryable=not parser.emitted) from None
 
 
 __all__ = ["LLM", "APIError", "LLMStream"]

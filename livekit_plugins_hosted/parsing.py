@@ -186,6 +186,8 @@ class ChunkParser:
         self._content_deltas = 0
         self.finished = False
         """Whether a finish reason for choice 0 was seen."""
+        self.emitted = False
+        """Whether any text or tool call was returned: after that, a retry would repeat it."""
 
     @property
     def id(self) -> str:
@@ -216,6 +218,7 @@ class ChunkParser:
         tail = self._thinking.feed("", final=True)
         calls = self._take_tool_calls()
         if tail or calls:
+            self.emitted = True
             out.append(_chunk(self.id, tail or None, calls))
         if self._estimate_usage and not self._usage_seen and self._content_deltas:
             # the server sent no usage: one content delta is one token on the engines that do
@@ -247,6 +250,7 @@ class ChunkParser:
             self.finished = True
             calls = self._take_tool_calls()
         if content or calls:
+            self.emitted = True
             return [_chunk(self.id, content or None, calls)]
         return []
 
