@@ -10,19 +10,22 @@ Importing the package registers the plugin and makes ``AgentSession(llm="<id>")`
 goes to the framework as before.
 """
 
-from __future__ import annotations
+from typing import Any as _Any
 
-from typing import Any
-
-from livekit.agents import Plugin, inference
+from livekit.agents import Plugin as _Plugin
+from livekit.agents import inference as _inference
 
 from .backends import BACKENDS, Backend
+from .endpoints import Endpoint, InferenceClass, LiveKitInference, SelfHosted
 from .llm import LLM, LLMStream
-from .log import logger
+from .log import logger as _logger
 from .models import (
+    FAMILIES,
+    Family,
     HostedModels,
     LocalModels,
     ModelInfo,
+    family_of,
     get_model,
     is_hosted_model,
     list_models,
@@ -33,14 +36,21 @@ from .version import __version__
 
 __all__ = [
     "BACKENDS",
+    "FAMILIES",
     "LLM",
     "Backend",
+    "Endpoint",
+    "Family",
     "HostedModels",
+    "InferenceClass",
     "LLMStream",
+    "LiveKitInference",
     "LocalModels",
     "ModelInfo",
     "ModelParams",
+    "SelfHosted",
     "__version__",
+    "family_of",
     "get_model",
     "is_hosted_model",
     "list_models",
@@ -54,11 +64,11 @@ def _install_descriptor_hook() -> None:
     The framework looks the function up on the module at call time and keeps no registry, so a
     wrapper is the one way in. It delegates every id it does not own, and wraps only once.
     """
-    current = inference.llm_from_model_string
+    current = _inference.llm_from_model_string
     if getattr(current, "__hosted_hook__", False):
         return
 
-    def llm_from_model_string(model: str) -> Any:
+    def llm_from_model_string(model: str) -> _Any:
         if is_hosted_model(model):
             return LLM(model)
         return current(model)
@@ -66,13 +76,13 @@ def _install_descriptor_hook() -> None:
     llm_from_model_string.__hosted_hook__ = True  # type: ignore[attr-defined]
     llm_from_model_string.__wrapped__ = current  # type: ignore[attr-defined]
     llm_from_model_string.__doc__ = current.__doc__
-    inference.llm_from_model_string = llm_from_model_string
+    _inference.llm_from_model_string = llm_from_model_string
 
 
-class HostedPlugin(Plugin):
+class _HostedPlugin(_Plugin):
     def __init__(self) -> None:
-        super().__init__(__name__, __version__, __package__ or __name__, logger)
+        super().__init__(__name__, __version__, __package__ or __name__, _logger)
 
 
 _install_descriptor_hook()
-Plugin.register_plugin(HostedPlugin())
+_Plugin.register_plugin(_HostedPlugin())

@@ -20,6 +20,7 @@ DEFAULT_INFERENCE_URL = "https://agent-gateway.livekit.cloud/v1"
 STAGING_INFERENCE_URL = "https://agent-gateway.staging.livekit.cloud/v1"
 
 HEADER_PROVIDER = "X-LiveKit-Inference-Provider"
+HEADER_PRIORITY = "X-LiveKit-Inference-Priority"
 USER_AGENT = f"livekit-plugins-hosted/{__version__} (python {platform.python_version()})"
 
 TOKEN_TTL = 600.0
@@ -137,16 +138,18 @@ class InferenceToken:
         return self._token
 
 
-def job_headers() -> dict[str, str]:
-    """Room, job, agent and session headers when running inside a LiveKit job, else empty.
+def job_headers(*, inference_class: str | None = None) -> dict[str, str]:
+    """Room, job, agent and session headers inside a LiveKit job, and the priority header.
 
     Delegates to the framework's own function so the gateway sees what it sees from the
-    built-in LLM; the plugin's User-Agent is set separately.
+    built-in LLM (a job's own ``inference_headers`` outrank the configured priority, as there);
+    the plugin's User-Agent is set separately. This is the one place that reaches for the
+    framework's private helper: ``tests/test_framework_hooks.py`` fails if it moves.
     """
     try:
         from livekit.agents.inference._utils import get_inference_headers
     except ImportError:  # a framework release that moved it: identification is best-effort
-        return {}
-    headers = get_inference_headers()
+        return {HEADER_PRIORITY: inference_class} if inference_class else {}
+    headers = get_inference_headers(inference_class=inference_class)
     headers.pop("User-Agent", None)
     return headers

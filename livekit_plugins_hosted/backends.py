@@ -1,21 +1,29 @@
-"""How each kind of server treats the parameters: renames and refusals, per backend.
+"""How each kind of server treats the parameters, and how to tell the servers apart.
 
 A parameter the user sets must be honoured by the server it goes to, or refused with a
 ``ValueError`` before anything is sent. The gateway takes the reference as it is; the
-self-hosted engines differ (see the README's engine table, which this module implements).
+self-hosted engines differ (the README's engine table documents these profiles row by row,
+and the tests hold each row against the real engine or its own request model).
+
+Rules that hold on every backend:
+
+* ``n`` must be 1. The plugin speaks exactly one choice (the framework's chunks have no choice
+  index), so every extra choice is generation the caller never hears, paid for in server time
+  and in the first word of everyone else's request (vLLM generates them all; llama-server
+  occupies a slot per choice). Refusing is the one rule that is right on every engine.
+* ``reasoning_effort`` is the one thinking knob. LiveKit Inference takes the reference's
+  ``low``/``medium``/``high``; engines whose chat template reads it (vLLM, llama-server) also
+  take ``none``, which switches Gemma 4 thinking off; an engine that has no such field refuses
+  it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from .params import ModelParams
-
-BackendName = Literal[
-    "livekit", "openai-compatible", "vllm", "llama.cpp", "llama-cpp-python", "ollama"
-]
 
 
 @dataclass(frozen=True)
@@ -30,20 +38,17 @@ class Refusal:
 
 @dataclass(frozen=True)
 class Backend:
-    """One kind of server: what it renames, what it refuses, whether it streams usage."""
+    """One kind of server: what it renames and what it refuses."""
 
     name: str
     renames: Mapping[str, str] = field(default_factory=dict)
     refusals: tuple[Refusal, ...] = ()
-    omitted: frozenset[str] = frozenset()
-    """Accepted because the engine does it anyway, so not sent."""
-    streams_usage: bool = True
-    """Whether the engine sends usage in streams (if not, it is estimated)."""
+    model_support: bool = False
+    """Whether the model catalogue decides what is sent (LiveKit Inference: the model page);
+    a self-hosted engine is described by its own profile alone."""
 
     def check(self, params: ModelParams) -> None:
         """Raise ``ValueError`` for a set parameter this backend would not honour."""
-        if not self.refusals:
-            return
         values = params.given()
         for rule in self.refusals:
             value = values.get(rule.name)
@@ -96,41 +101,64 @@ def _is_text_only(value: Any) -> bool:
     return list(value) == ["text"]
 
 
-LIVEKIT = Backend(name="livekit")
-"""LiveKit Inference: the reference as it is."""
+def _one_of(*values: str) -> Callable[[Any], bool]:
+    return lambda value: value in values
 
-OPENAI_COMPATIBLE = Backend(name="openai-compatible")
-"""An unknown OpenAI-compatible server: everything is sent as the reference names it."""
+
+_ONE_CHOICE = Refusal(
+    "n", "only one choice is ever spoken; more are generated and thrown away", _is_one
+)
+_TEXT_ONLY = Refusal("modalities", "the plugin takes text output only", _is_text_only)
+
+
+LIVEKIT = Backend(
+    name="livekit",
+    refusals=(
+        _ONE_CHOICE,
+        Refusal(
+            "reasoning_effort",
+            "LiveKit Inference takes 'low', 'medium' or 'high' (the parameter reference)",
+            _one_of("low", "medium", "high"),
+        ),
+        _TEXT_ONLY,
+    ),
+    model_support=True,
+)
+"""LiveKit Inference: the reference as it is, per model as the model page lists."""
+
+OPENAI_COMPATIBLE = Backend(
+    name="openai-compatible",
+    renames={"max_completion_tokens": "max_tokens"},
+    refusals=(_ONE_CHOICE, _TEXT_ONLY),
+)
+"""A server that is none of the known engines: everything is sent as the reference names it,
+except the token limit, which goes as ``max_tokens``: the one name every OpenAI-compatible
+engine reads (llama-cpp-python and older Ollama read nothing else; vLLM, SGLang and
+llama-server read both)."""
 
 VLLM = Backend(
     name="vllm",
-    refusals=_ignored(*_PLATFORM_ONLY, "modalities"),
+    refusals=(_ONE_CHOICE, _TEXT_ONLY, *_ignored(*_PLATFORM_ONLY)),
 )
-"""vLLM: honours nearly everything, the open-weight fields included."""
+"""vLLM: honours nearly everything, the open-weight fields and ``reasoning_effort`` (passed to
+the chat template; ``none`` switches thinking off) included."""
 
 LLAMA_CPP = Backend(
     name="llama.cpp",
     refusals=(
-        Refusal(
-            "n", "llama-server returns one choice per slot; older builds refuse n != 1", _is_one
-        ),
+        _ONE_CHOICE,
         Refusal(
             "tool_choice",
             "llama-server silently downgrades a named tool_choice to 'auto'",
             lambda v: not _is_named(v),
         ),
-        Refusal(
-            "reasoning_effort",
-            "depends on the llama-server build; use "
-            "extra_body={'chat_template_kwargs': {'enable_thinking': False}}",
-        ),
-        Refusal("modalities", "only text output is supported", _is_text_only),
+        _TEXT_ONLY,
         *_ignored(*_PLATFORM_ONLY),
     ),
-    omitted=frozenset({"continue_final_message"}),
 )
-"""llama.cpp's ``llama-server``: a trailing assistant message is always continued, so
-``continue_final_message`` is honoured by the message list itself and not sent."""
+"""llama.cpp's ``llama-server``: reads ``continue_final_message`` (with
+``add_generation_prompt: false`` only the continuation streams; without it the prefill is
+echoed) and ``reasoning_effort`` (``none`` switches thinking off)."""
 
 LLAMA_CPP_PYTHON = Backend(
     name="llama-cpp-python",
@@ -146,10 +174,9 @@ LLAMA_CPP_PYTHON = Backend(
         ),
         Refusal("add_generation_prompt", "the server always adds the generation prompt", _is_true),
         Refusal("continue_final_message", "the server always starts a new turn", _is_false),
-        Refusal("modalities", "only text output is supported", _is_text_only),
+        _TEXT_ONLY,
         *_ignored(*_PLATFORM_ONLY),
     ),
-    streams_usage=False,
 )
 """llama-cpp-python's server: reads only ``max_tokens`` (``max_completion_tokens`` would be
 dropped and generation would run to the end of the context), streams no usage."""
@@ -164,16 +191,18 @@ OLLAMA = Backend(
         Refusal("parallel_tool_calls", "Ollama ignores it", _is_true),
         Refusal("add_generation_prompt", "Ollama has no such field", _is_true),
         Refusal("continue_final_message", "Ollama has no such field"),
-        Refusal("modalities", "only text output is supported", _is_text_only),
+        _TEXT_ONLY,
         *_ignored(*_PLATFORM_ONLY),
     ),
 )
 """Ollama's ``/v1`` endpoint: reads ``max_tokens``, ignores ``n``, ``logit_bias`` and
-``tool_choice``."""
+``tool_choice``; ``reasoning_effort`` is its thinking switch."""
 
 BACKENDS: dict[str, Backend] = {
     b.name: b for b in (LIVEKIT, OPENAI_COMPATIBLE, VLLM, LLAMA_CPP, LLAMA_CPP_PYTHON, OLLAMA)
 }
+"""Every profile by name; ``LLM.self_hosted(backend=...)`` takes these (but ``livekit``) and
+``"auto"``."""
 
 
 def get_backend(name: str) -> Backend:
@@ -181,6 +210,34 @@ def get_backend(name: str) -> Backend:
     try:
         return BACKENDS[name]
     except KeyError:
-        raise ValueError(
-            f"backend={name!r} is unknown; allowed: {', '.join(sorted(BACKENDS))}"
-        ) from None
+        names = ", ".join(["auto", *sorted(BACKENDS)])
+        raise ValueError(f"backend={name!r} is unknown; allowed: {names}") from None
+
+
+# --- detection signals: what each engine says about itself ------------------------------------
+
+OWNED_BY: dict[str, Backend] = {
+    "vllm": VLLM,  # vllm/entrypoints/openai/serving_models.py: ModelCard(owned_by="vllm")
+    "llamacpp": LLAMA_CPP,  # tools/server/server.cpp: {"owned_by", "llamacpp"}
+    "me": LLAMA_CPP_PYTHON,  # llama_cpp/server/app.py: "owned_by": "me"
+}
+"""``owned_by`` of the models in ``GET /v1/models``, as each engine's code writes it."""
+
+
+def identify_models(payload: object) -> Backend | None:
+    """The engine that wrote a ``GET /v1/models`` answer, if its ``owned_by`` says so."""
+    data = payload.get("data") if isinstance(payload, dict) else None
+    owners: Iterable[object] = (
+        (item.get("owned_by") for item in data if isinstance(item, dict))
+        if isinstance(data, list)
+        else ()
+    )
+    found = {OWNED_BY[o] for o in owners if isinstance(o, str) and o in OWNED_BY}
+    return found.pop() if len(found) == 1 else None
+
+
+def identify_ollama(payload: object) -> Backend | None:
+    """Ollama answers ``GET /api/version`` with ``{"version": "..."}``."""
+    if isinstance(payload, dict) and isinstance(payload.get("version"), str):
+        return OLLAMA
+    return None

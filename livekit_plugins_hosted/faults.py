@@ -11,8 +11,10 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 QUOTA_HEADERS: dict[str, str] = {
@@ -89,3 +91,59 @@ def server_message(status: int, body: object, fallback: str) -> str:
     if isinstance(err, str) and err:
         return f"{status}: {err}"
     return f"{status}: {fallback}"
+
+
+def read_body(content: bytes) -> object:
+    """An error response's body: its JSON when it is JSON, else its text (``None`` if empty)."""
+    if not content:
+        return None
+    try:
+        return json.loads(content)
+    except ValueError:
+        return content.decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class StatusVerdict:
+    """What a 4xx/5xx means for the caller: the message, whether to retry, how long to wait."""
+
+    message: str
+    retryable: bool
+    wait: float = 0.0
+    """Seconds to wait before the error is raised (the server named a wait that fits)."""
+
+
+def judge_status(
+    status: int,
+    headers: Mapping[str, str],
+    body: object,
+    *,
+    reason: str,
+    emitted: bool,
+    budget: float,
+    retries_left: bool,
+    credential_hint: str,
+) -> StatusVerdict:
+    """The verdict on a status error; ``emitted`` (content already reached the caller) forbids
+    every retry, since a retry would make the agent say it twice."""
+    message = server_message(status, body, reason)
+    retryable = not emitted
+    if status == 429:
+        after = retry_after(headers)
+        if credits_exhausted(body, quota(headers)):
+            return StatusVerdict(
+                message + " (credits exhausted: not retried; check your LiveKit Cloud plan)",
+                retryable=False,
+            )
+        if after is not None and after > budget:
+            return StatusVerdict(
+                message + f" (server asks to wait {after:.1f}s, beyond the {budget:.1f}s budget)",
+                retryable=False,
+            )
+        if after is not None and not retries_left:
+            return StatusVerdict(message + " (no retries left)", retryable=False)
+        if after is not None and retryable:
+            return StatusVerdict(message, retryable=True, wait=after)
+    elif status in (401, 403):
+        message += credential_hint
+    return StatusVerdict(message, retryable=retryable)

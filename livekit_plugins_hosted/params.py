@@ -1,29 +1,31 @@
-"""The parameter model: validation, per-model and per-backend stripping, request building.
+"""The parameter model: every parameter of the reference, validated, and per-call merging.
 
 Every parameter of the LiveKit Inference parameter reference is a field of :class:`ModelParams`
 under the reference's own name. Values are checked when they are given (constructor,
 ``update_options``, ``chat(extra_kwargs=...)``) and a violation raises ``ValueError`` naming the
 field and what it allows; nothing invalid reaches the wire.
 
-:func:`build_request` turns validated parameters into the top-level JSON fields of the
-request: every parameter under the name the backend reads (the open-weight
-``add_generation_prompt`` / ``continue_final_message`` included, which the built-in LLM cannot
-send), plus the user's explicit ``extra_body`` fields.
+Each limit is written once: in the field's own definition (``ge``/``le``, a ``Literal``) or in a
+constant below, and the words of every error about it (:func:`allowed`) are made from there.
+
+This module is a leaf: it knows nothing of models, backends or the wire (``request.py`` turns
+parameters into a request body).
 """
 
 from __future__ import annotations
 
 import difflib
+import types
+import typing
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .log import logger
-
-if TYPE_CHECKING:
-    from .backends import Backend
-    from .models import ModelInfo
+MAX_STOP = 4
+"""At most this many stop sequences (the reference: "Up to 4 sequences")."""
+LOGIT_BIAS_RANGE = (-100, 100)
+METADATA_MAX_KEYS, METADATA_MAX_KEY_CHARS, METADATA_MAX_VALUE_CHARS = 16, 64, 512
 
 
 class _Function(BaseModel):
@@ -49,38 +51,9 @@ class _Prediction(BaseModel):
     content: str | list[_PredictionText]
 
 
-# What each field allows, in words; used in every error message about that field.
-ALLOWED: dict[str, str] = {
-    "temperature": "a number from 0 to 2",
-    "top_p": "a number from 0 to 1",
-    "max_tokens": "an integer >= 1",
-    "max_completion_tokens": "an integer >= 1",
-    "reasoning_effort": "one of 'low', 'medium', 'high'",
-    "frequency_penalty": "a number from -2.0 to 2.0",
-    "presence_penalty": "a number from -2.0 to 2.0",
-    "seed": "an integer",
-    "stop": "a non-empty string or a list of 1 to 4 non-empty strings",
-    "n": "an integer >= 1",
-    "logprobs": "true or false",
-    "top_logprobs": "an integer from 0 to 20 (requires logprobs=True)",
-    "logit_bias": "a dict mapping token-id strings to integers from -100 to 100",
-    "parallel_tool_calls": "true or false",
-    "tool_choice": "'auto', 'required', 'none' or "
-    "{'type': 'function', 'function': {'name': '<tool name>'}}",
-    "user": "a string",
-    "service_tier": "one of 'auto', 'default', 'flex', 'scale', 'priority'",
-    "metadata": "a dict of at most 16 string keys (<= 64 chars) to string values (<= 512 chars)",
-    "store": "true or false",
-    "prediction": "{'type': 'content', 'content': <str or list of {'type': 'text', 'text': str}>}",
-    "modalities": "a list of 'text' and/or 'audio'",
-    "web_search_options": "a dict",
-    "verbosity": "one of 'low', 'medium', 'high'",
-    "prompt_cache_key": "a string",
-    "safety_identifier": "a string",
-    "add_generation_prompt": "true or false (not together with continue_final_message=True)",
-    "continue_final_message": "true or false (not together with add_generation_prompt=True)",
-    "extra_body": "a dict of server-specific fields that are not model parameters",
-}
+def _described(text: str) -> Any:
+    """A field whose allowed values are not a plain range or choice: say them in words."""
+    return Field(default=None, description=text)
 
 
 class ModelParams(BaseModel):
@@ -95,30 +68,52 @@ class ModelParams(BaseModel):
     top_p: float | None = Field(default=None, ge=0, le=1)
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
-    reasoning_effort: Literal["low", "medium", "high"] | None = None
-    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
-    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    reasoning_effort: Literal["none", "low", "medium", "high"] | None = None
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     seed: int | None = None
-    stop: str | list[str] | None = None
+    stop: str | list[str] | None = _described(
+        f"a non-empty string or a list of 1 to {MAX_STOP} non-empty strings"
+    )
     n: int | None = Field(default=None, ge=1)
     logprobs: bool | None = None
-    top_logprobs: int | None = Field(default=None, ge=0, le=20)
-    logit_bias: dict[str, int] | None = None
+    top_logprobs: int | None = Field(
+        default=None, ge=0, le=20, description="an integer from 0 to 20 (requires logprobs=True)"
+    )
+    logit_bias: dict[str, int] | None = _described(
+        "a dict mapping token-id strings to integers from "
+        f"{LOGIT_BIAS_RANGE[0]} to {LOGIT_BIAS_RANGE[1]}"
+    )
     parallel_tool_calls: bool | None = None
-    tool_choice: Literal["auto", "required", "none"] | _NamedToolChoice | None = None
+    tool_choice: Literal["auto", "required", "none"] | _NamedToolChoice | None = _described(
+        "'auto', 'required', 'none' or {'type': 'function', 'function': {'name': '<tool name>'}}"
+    )
     user: str | None = None
     service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = None
-    metadata: dict[str, str] | None = None
+    metadata: dict[str, str] | None = _described(
+        f"a dict of at most {METADATA_MAX_KEYS} string keys (<= {METADATA_MAX_KEY_CHARS} chars) "
+        f"to string values (<= {METADATA_MAX_VALUE_CHARS} chars)"
+    )
     store: bool | None = None
-    prediction: _Prediction | None = None
-    modalities: list[Literal["text", "audio"]] | None = Field(default=None, min_length=1)
-    web_search_options: dict[str, Any] | None = None
+    prediction: _Prediction | None = _described(
+        "{'type': 'content', 'content': <str or list of {'type': 'text', 'text': str}>}"
+    )
+    modalities: list[Literal["text", "audio"]] | None = Field(
+        default=None, min_length=1, description="a list of 'text' and/or 'audio'"
+    )
+    web_search_options: dict[str, Any] | None = _described("a dict")
     verbosity: Literal["low", "medium", "high"] | None = None
     prompt_cache_key: str | None = None
     safety_identifier: str | None = None
-    add_generation_prompt: bool | None = None
-    continue_final_message: bool | None = None
-    extra_body: dict[str, Any] | None = None
+    add_generation_prompt: bool | None = _described(
+        "true or false (not together with continue_final_message=True)"
+    )
+    continue_final_message: bool | None = _described(
+        "true or false (not together with add_generation_prompt=True)"
+    )
+    extra_body: dict[str, Any] | None = _described(
+        "a dict of server-specific fields that are not model parameters"
+    )
 
     @model_validator(mode="after")
     def _check_rules(self) -> ModelParams:
@@ -141,24 +136,26 @@ class ModelParams(BaseModel):
             )
         if self.stop is not None:
             stops = [self.stop] if isinstance(self.stop, str) else self.stop
-            if not 1 <= len(stops) <= 4 or any(not s for s in stops):
-                raise ValueError(f"stop={self.stop!r} is invalid: allowed {ALLOWED['stop']}")
+            if not 1 <= len(stops) <= MAX_STOP or any(not s for s in stops):
+                raise ValueError(f"stop={self.stop!r} is invalid: allowed {allowed('stop')}")
         if self.logit_bias is not None:
+            low, high = LOGIT_BIAS_RANGE
             for token, bias in self.logit_bias.items():
-                if not (token.isascii() and token.isdigit()) or not -100 <= bias <= 100:
-                    allowed = ALLOWED["logit_bias"]
+                if not (token.isascii() and token.isdigit()) or not low <= bias <= high:
                     raise ValueError(
-                        f"logit_bias[{token!r}]={bias!r} is invalid: allowed {allowed}"
+                        f"logit_bias[{token!r}]={bias!r} is invalid: "
+                        f"allowed {allowed('logit_bias')}"
                     )
         if self.metadata is not None and (
-            len(self.metadata) > 16
-            or any(len(k) > 64 or len(v) > 512 for k, v in self.metadata.items())
-        ):
-            raise ValueError(f"metadata is invalid: allowed {ALLOWED['metadata']}")
-        if self.extra_body is not None:
-            clash = sorted(
-                (set(self.extra_body) & PARAMETER_NAMES) | (set(self.extra_body) & _WIRE_RESERVED)
+            len(self.metadata) > METADATA_MAX_KEYS
+            or any(
+                len(k) > METADATA_MAX_KEY_CHARS or len(v) > METADATA_MAX_VALUE_CHARS
+                for k, v in self.metadata.items()
             )
+        ):
+            raise ValueError(f"metadata is invalid: allowed {allowed('metadata')}")
+        if self.extra_body is not None:
+            clash = sorted(set(self.extra_body) & (PARAMETER_NAMES | WIRE_RESERVED))
             if clash:
                 raise ValueError(
                     f"extra_body must not carry {clash}: model parameters go in extra_kwargs, "
@@ -174,25 +171,53 @@ class ModelParams(BaseModel):
 PARAMETER_NAMES: frozenset[str] = frozenset(ModelParams.model_fields) - {"extra_body"}
 """Every model parameter name of the reference (``extra_body`` is not one)."""
 
-# Only OpenAI-style reasoning models take these.
-REASONING_ONLY: frozenset[str] = frozenset({"reasoning_effort"})
-# "Not supported by reasoning models" in the parameter reference.
-REASONING_UNSUPPORTED: frozenset[str] = frozenset(
-    {
-        "temperature",
-        "top_p",
-        "frequency_penalty",
-        "presence_penalty",
-        "n",
-        "logprobs",
-        "top_logprobs",
-        "logit_bias",
-    }
-)
-# Set by the plugin itself; never from user input.
-_WIRE_RESERVED: frozenset[str] = frozenset(
+WIRE_RESERVED: frozenset[str] = frozenset(
     {"messages", "model", "stream", "stream_options", "tools", "response_format"}
 )
+"""Request fields the plugin sets itself; never from user input."""
+
+
+def _words(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else f"{value}"
+
+
+def _describe_type(annotation: Any, metadata: list[Any]) -> str:
+    members = [
+        a
+        for a in (
+            typing.get_args(annotation)
+            if typing.get_origin(annotation) in (typing.Union, types.UnionType)
+            else (annotation,)
+        )
+        if a is not type(None)
+    ]
+    # pydantic keeps ge/le as annotated_types.Ge/Le objects in the field's metadata
+    low = next((m.ge for m in metadata if hasattr(m, "ge")), None)
+    high = next((m.le for m in metadata if hasattr(m, "le")), None)
+    if len(members) == 1:
+        (tp,) = members
+        if typing.get_origin(tp) is Literal:
+            return "one of " + ", ".join(_words(v) for v in typing.get_args(tp))
+        if tp is bool:
+            return "true or false"
+        if tp is str:
+            return "a string"
+        if tp in (int, float):
+            noun = "an integer" if tp is int else "a number"
+            if low is not None and high is not None:
+                return f"{noun} from {low} to {high}"
+            if low is not None:
+                return f"{noun} >= {low}"
+            return noun
+    return "a value of type " + " or ".join(getattr(m, "__name__", str(m)) for m in members)
+
+
+def allowed(name: str) -> str:
+    """What parameter ``name`` allows, in the words every error about it uses."""
+    field = ModelParams.model_fields[name]
+    if field.description:
+        return field.description
+    return _describe_type(field.annotation, field.metadata)
 
 
 def validate(values: Mapping[str, Any] | None, *, what: str = "extra_kwargs") -> ModelParams:
@@ -212,17 +237,16 @@ def validate(values: Mapping[str, Any] | None, *, what: str = "extra_kwargs") ->
     try:
         return ModelParams.model_validate(dict(values))
     except ValidationError as e:
-        raise ValueError(_describe(e, values, what)) from None
+        raise ValueError(_explain(e, values, what)) from None
 
 
-def _describe(error: ValidationError, values: Mapping[str, Any], what: str) -> str:
+def _explain(error: ValidationError, values: Mapping[str, Any], what: str) -> str:
     first = error.errors(include_url=False)[0]
     loc = first["loc"]
     if not loc:  # a cross-field rule: its message already names the fields
         return f"{what}: {first['msg'].removeprefix('Value error, ')}"
     name = str(loc[0])
-    allowed = ALLOWED.get(name, first["msg"])
-    return f"{what}: {name}={values.get(name)!r} is invalid; allowed: {allowed}"
+    return f"{what}: {name}={values.get(name)!r} is invalid; allowed: {allowed(name)}"
 
 
 _TRUE_EXCLUSIVE = (
@@ -259,41 +283,3 @@ def merge(base: ModelParams, override: ModelParams) -> ModelParams:
     if base.extra_body is not None and override.extra_body is not None:
         merged["extra_body"] = {**base.extra_body, **override.extra_body}
     return validate(merged, what="extra_kwargs (persistent merged with per-call)")
-
-
-def build_request(
-    params: ModelParams,
-    *,
-    model: ModelInfo,
-    backend: Backend,
-    has_tools: bool,
-) -> dict[str, Any]:
-    """The request's top-level JSON fields for validated parameters.
-
-    Drops what the model does not support (debug-logged, as the reference says the gateway
-    ignores them) and the tool fields when no tools are sent; applies the backend's mapping.
-    """
-    values = params.given()
-    fields: dict[str, Any] = dict(values.pop("extra_body", None) or {})
-    if not has_tools:
-        values.pop("tool_choice", None)
-        values.pop("parallel_tool_calls", None)
-    if (
-        values.get("continue_final_message") is True
-        and "add_generation_prompt" not in values
-        and "continue_final_message" not in backend.omitted
-    ):
-        # the servers default add_generation_prompt to true and refuse it together with
-        # continue_final_message, so continuing means saying both
-        values["add_generation_prompt"] = False
-    for name, value in values.items():
-        if name in backend.omitted:
-            continue
-        if model.drops(name):
-            logger.debug(
-                "dropping parameter the model does not support",
-                extra={"parameter": name, "model": model.id},
-            )
-            continue
-        fields[backend.renames.get(name, name)] = value
-    return fields

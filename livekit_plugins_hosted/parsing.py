@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,50 +93,61 @@ def _partial_suffix(text: str, marker: str) -> int:
 
 
 class ThinkFilter:
-    """Removes ``start`` … ``end`` blocks from streamed text, tags split across chunks included.
+    """Removes thought blocks from streamed text, markers split across chunks included.
 
-    Text that might be the start of a tag is held back until the next chunk shows whether it
-    is one; an unterminated thought at the end is dropped, never spoken.
+    ``markers`` are (start, end) pairs; a block opened by one start ends at that pair's end.
+    Text that might be the beginning of a start marker is held back until the next chunk shows
+    whether it is one; an unterminated thought at the end is dropped, never spoken.
     """
 
-    __slots__ = ("_buffer", "_end", "_inside", "_lead", "_start")
+    __slots__ = ("_buffer", "_end", "_leads", "_pairs")
 
-    def __init__(self, start: str, end: str) -> None:
-        self._start, self._end = start, end
-        self._lead = start[0]
+    def __init__(self, markers: Sequence[tuple[str, str]]) -> None:
+        if not markers:
+            raise ValueError("ThinkFilter needs at least one (start, end) marker pair")
+        self._pairs = tuple(markers)
+        self._leads = frozenset(start[0] for start, _ in self._pairs)
         self._buffer = ""
-        self._inside = False
+        self._end: str | None = None
+        """The end marker awaited while inside a thought."""
+
+    def _plain(self, text: str) -> bool:
+        return not any(c in text for c in self._leads)
 
     def feed(self, text: str, *, final: bool = False) -> str:
         """The visible part of ``text`` (and of what was held back, when ``final``)."""
-        if not self._buffer and not self._inside and not final and self._lead not in text:
+        if not self._buffer and self._end is None and not final and self._plain(text):
             return text  # the common case: plain text, nothing held back
         buf = self._buffer + text
         out: list[str] = []
         while buf:
-            if self._inside:
+            if self._end is not None:
                 i = buf.find(self._end)
                 if i < 0:
                     keep = _partial_suffix(buf, self._end)
                     buf = buf[len(buf) - keep :]
                     break
                 buf = buf[i + len(self._end) :]
-                self._inside = False
+                self._end = None
                 continue
-            i = buf.find(self._start)
-            if i >= 0:
+            found = min(
+                ((i, start, end) for start, end in self._pairs if (i := buf.find(start)) >= 0),
+                default=None,
+            )
+            if found is not None:
+                i, start, end = found
                 out.append(buf[:i])
-                buf = buf[i + len(self._start) :]
-                self._inside = True
+                buf = buf[i + len(start) :]
+                self._end = end
                 continue
-            keep = _partial_suffix(buf, self._start)
+            keep = max(_partial_suffix(buf, start) for start, _ in self._pairs)
             out.append(buf[: len(buf) - keep])
             buf = buf[len(buf) - keep :]
             break
         if final:
-            if not self._inside:
+            if self._end is None:
                 out.append(buf)
-            buf, self._inside = "", False
+            buf, self._end = "", None
         self._buffer = buf
         return "".join(out)
 
@@ -176,13 +188,16 @@ def _chunk(id: str, content: str | None, tool_calls: list[llm.FunctionToolCall])
 class ChunkParser:
     """Turns ``chat.completion.chunk`` objects into ``llm.ChatChunk``; one per attempt."""
 
-    def __init__(self, think_tags: tuple[str, str], *, estimate_usage: bool = False) -> None:
-        self._thinking = ThinkFilter(*think_tags)
+    def __init__(
+        self, thinking: Sequence[tuple[str, str]], *, estimate_usage: bool = False
+    ) -> None:
+        self._thinking = ThinkFilter(thinking)
         self._tools: list[_ToolCall] = []
         self._by_index: dict[int, _ToolCall] = {}
         self._id = ""
         self._usage_seen = False
-        self._estimate_usage = estimate_usage
+        self.estimate_usage = estimate_usage
+        """Count content deltas as completion tokens when the server streams no usage."""
         self._content_deltas = 0
         self.finished = False
         """Whether a finish reason for choice 0 was seen."""
@@ -220,7 +235,7 @@ class ChunkParser:
         if tail or calls:
             self.emitted = True
             out.append(_chunk(self.id, tail or None, calls))
-        if self._estimate_usage and not self._usage_seen and self._content_deltas:
+        if self.estimate_usage and not self._usage_seen and self._content_deltas:
             # the server sent no usage: one content delta is one token on the engines that do
             # this (llama.cpp streams token by token); prompt tokens are unknown
             n = self._content_deltas

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import pytest
@@ -20,13 +21,21 @@ GEMMA = "google/gemma-4-31b-it"
 NEW_ID = "acme/test-model-7b"
 
 
+@contextlib.contextmanager
+def _catalogue_kept() -> Iterator[None]:
+    before = dict(models._CATALOGUE)
+    try:
+        yield
+    finally:
+        models._CATALOGUE.clear()
+        models._CATALOGUE.update(before)
+
+
 @pytest.fixture
 def restore_catalogue() -> Iterator[None]:
     """Remove whatever a test registers, and put back anything it replaced."""
-    before = dict(models._CATALOGUE)
-    yield
-    models._CATALOGUE.clear()
-    models._CATALOGUE.update(before)
+    with _catalogue_kept():
+        yield
 
 
 def test_gemma_4_entry() -> None:
@@ -41,9 +50,9 @@ def test_gemma_4_entry() -> None:
     assert GEMMA in [m.id for m in list_models()]
 
 
-def test_gemma_4_think_tags() -> None:
+def test_gemma_4_thinking_markers() -> None:
     """Gemma 4's thinking channel would be read aloud."""
-    assert get_model(GEMMA).think_tags == ("<|channel>thought", "<channel|>")
+    assert get_model(GEMMA).thinking == (("<|channel>thought", "<channel|>"),)
 
 
 def test_gemma_4_supported_params_match_model_page() -> None:
@@ -105,7 +114,13 @@ def test_register_replaces(restore_catalogue: None) -> None:
 
 def test_catalogue_restored_after_registering() -> None:
     """A test that registers a model would leak it into the tests after it."""
+    before = list_models()
+    with _catalogue_kept():
+        register_model(ModelInfo(id=NEW_ID, family="Acme 7B"))
+        register_model(ModelInfo(id=GEMMA, family="replaced"))
+        assert is_hosted_model(NEW_ID)
     assert NEW_ID not in models._CATALOGUE
+    assert list_models() == before and get_model(GEMMA).family == "Gemma 4 31B IT"
 
 
 def test_unknown_id_is_permissive() -> None:
@@ -117,7 +132,7 @@ def test_unknown_id_is_permissive() -> None:
     assert not info.reasoning
     assert info.supports_tools
     assert info.supported_params == PARAMETER_NAMES
-    assert info.think_tags == ("<think>", "</think>")
+    assert info.thinking == (("<think>", "</think>"),)
     assert not is_hosted_model("acme/unknown-model")
     assert "acme/unknown-model" not in models._CATALOGUE
 

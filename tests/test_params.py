@@ -15,16 +15,15 @@ import pytest
 
 from livekit_plugins_hosted import models
 from livekit_plugins_hosted.backends import LIVEKIT
-from livekit_plugins_hosted.models import ModelInfo
+from livekit_plugins_hosted.models import REASONING_UNSUPPORTED, ModelInfo
 from livekit_plugins_hosted.params import (
-    ALLOWED,
     PARAMETER_NAMES,
-    REASONING_UNSUPPORTED,
     ModelParams,
-    build_request,
+    allowed,
     merge,
     validate,
 )
+from livekit_plugins_hosted.request import build_request
 
 GEMMA = "google/gemma-4-31b-it"
 
@@ -134,12 +133,12 @@ def test_stop_accepted(stop: str | list[str]) -> None:
 @pytest.mark.parametrize("stop", [["a", "b", "c", "d", "e"], "", [], ["a", ""]])
 def test_stop_rejected(stop: str | list[str]) -> None:
     """More than 4 stop sequences or an empty one would reach the server."""
-    rejects({"stop": stop}, "stop", ALLOWED["stop"])
+    rejects({"stop": stop}, "stop", allowed("stop"))
 
 
 def test_stop_wrong_type_rejected() -> None:
     """stop=5 would reach the server instead of a clear error."""
-    rejects({"stop": 5}, "stop", ALLOWED["stop"])
+    rejects({"stop": 5}, "stop", allowed("stop"))
 
 
 # --- counts and types -------------------------------------------------------------------------
@@ -341,7 +340,8 @@ def test_modalities_rejected(modalities: Any) -> None:
     [
         ("service_tier", ["auto", "default", "flex", "scale", "priority"], ["fast", "AUTO", 1]),
         ("verbosity", ["low", "medium", "high"], ["max", "LOW", 1]),
-        ("reasoning_effort", ["low", "medium", "high"], ["minimal", "none", "HIGH", 2]),
+        # "none" is the thinking switch of self-hosted engines (LiveKit Inference refuses it)
+        ("reasoning_effort", ["none", "low", "medium", "high"], ["minimal", "off", "HIGH", 2]),
     ],
 )
 def test_literal_fields(name: str, good: list[str], bad: list[Any]) -> None:
@@ -594,7 +594,8 @@ REFERENCE_PARAMETERS = (
     "continue_final_message",
 )
 
-SEEDS = Path("/work/shared/seeds")
+DATA = Path(__file__).parent / "data"
+"""The two source documents (model page, parameter reference), as published."""
 # A reference line starts with the parameter name glued to its type, e.g. "temperaturefloat"
 # or "add_generation_promptbooltrue" (a type word, with an optional default, must not run on
 # into lowercase, or "prediction" would parse as "pre" + "dict").
@@ -619,12 +620,34 @@ def test_reference_parameters_are_fields() -> None:
 
 def test_seed_reference_parameters_are_fields() -> None:
     """A parameter named in the reference pages could not be set (unknown-parameter error)."""
-    ref = sorted(SEEDS.glob("001_*.txt"))
-    table = sorted(SEEDS.glob("000_*.txt"))
-    if not ref or not table:
-        pytest.skip("reference seed files not available")
-    names = _seed_names(ref[0], "Model parameters", "\nUsage")
-    names |= _seed_names(table[0], "ParameterTypeDefaultNotes", "String descriptors")
+    names = _seed_names(DATA / "parameter_reference.txt", "Model parameters", "\nUsage")
+    names |= _seed_names(DATA / "model_page.txt", "ParameterTypeDefaultNotes", "String descriptors")
     assert len(names) >= 25, sorted(names)  # the parse found the lists, not a few stray lines
     assert names <= set(ModelParams.model_fields), sorted(names - set(ModelParams.model_fields))
     assert names == set(REFERENCE_PARAMETERS)
+
+
+_VALID_RANGE = re.compile(r"Valid range: (-?\d+(?:\.\d+)?)-(-?\d+(?:\.\d+)?)")
+
+
+def test_ranges_match_the_model_page_table() -> None:
+    """A range the model page documents would be enforced differently, or said differently."""
+    text = (DATA / "model_page.txt").read_text(encoding="utf-8")
+    table = text.split("ParameterTypeDefaultNotes", 1)[1].split("String descriptors", 1)[0]
+    ranges = {
+        m.group(1): r.groups()
+        for line in table.splitlines()
+        if (m := _NAME_THEN_TYPE.match(line)) and (r := _VALID_RANGE.search(line))
+    }
+    assert set(ranges) == {
+        "temperature",
+        "top_p",
+        "frequency_penalty",
+        "presence_penalty",
+        "top_logprobs",
+    }
+    for name, (low, high) in ranges.items():
+        assert f"{low} to {high}" in allowed(name), (name, allowed(name))
+        field = ModelParams.model_fields[name]
+        bounds = {type(m).__name__: getattr(m, type(m).__name__.lower()) for m in field.metadata}
+        assert (bounds["Ge"], bounds["Le"]) == (float(low), float(high)), name

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import example, given, note, settings
 from hypothesis import strategies as st
 
-from livekit_plugins_hosted import backends, models, params
+from livekit_plugins_hosted import backends, models, params, request
 from livekit_plugins_hosted.params import ModelParams
 
 SETTINGS = settings(max_examples=300, deadline=None)
@@ -392,7 +392,7 @@ def test_build_request_sends_each_parameter_once(values: dict[str, Any], has_too
                 backend.check(model_params)
             except ValueError:
                 continue
-            body = params.build_request(
+            body = request.build_request(
                 model_params, model=model, backend=backend, has_tools=has_tools
             )
             where = f"model={model.id} backend={backend.name}"
@@ -401,7 +401,7 @@ def test_build_request_sends_each_parameter_once(values: dict[str, Any], has_too
                 if not has_tools and name in _TOOL_FIELDS:
                     assert name not in body, f"{name} sent ({where})"
                     continue
-                if name in backend.omitted or model.drops(name):
+                if backend.model_support and model.drops(name):
                     continue
                 wire = backend.renames.get(name, name)
                 expected_keys.add(wire)

@@ -11,7 +11,7 @@ from livekit.agents import llm
 from livekit_plugins_hosted import models
 from livekit_plugins_hosted.parsing import ChunkParser, SSEDecoder, StreamError, decode_event
 
-GEMMA_TAGS = models.get_model("google/gemma-4-31b-it").think_tags
+GEMMA_TAGS = models.get_model("google/gemma-4-31b-it").thinking or ()
 THOUGHT = "<|channel>thought\nThe user says hi. I should greet back briefly.<channel|>"
 
 
@@ -74,7 +74,7 @@ def calls_of(chunks: list[llm.ChatChunk]) -> list[llm.FunctionToolCall]:
     return [tc for c in chunks if c.delta is not None for tc in c.delta.tool_calls]
 
 
-def spoken(parts: list[str], tags: tuple[str, str] = GEMMA_TAGS) -> str:
+def spoken(parts: list[str], tags: models.ThinkingFormat = GEMMA_TAGS) -> str:
     """The text a user hears when the stream carries ``parts`` one per chunk."""
     objs = [chunk(p) for p in parts] + [chunk(finish="stop")]
     return text_of(run(ChunkParser(tags), objs))
@@ -276,7 +276,7 @@ def test_unterminated_thought_not_spoken() -> None:
 
 def test_default_think_tags() -> None:
     """``<think>`` blocks of other open-weight models would be read aloud."""
-    tags = models.get_model("acme/unknown").think_tags
+    tags = models.get_model("acme/unknown").thinking or ()
     assert spoken(["<thi", "nk>hmm</th", "ink>Yes."], tags) == "Yes."
 
 
@@ -539,7 +539,7 @@ def test_think_filter_plain_text_passes_untouched() -> None:
     """Text without any '<' is returned as is (the hot path) and nothing is held back."""
     from livekit_plugins_hosted.parsing import ThinkFilter
 
-    f = ThinkFilter("<|channel>thought", "<channel|>")
+    f = ThinkFilter([("<|channel>thought", "<channel|>")])
     assert f.feed("Hello there") == "Hello there"
     assert f.feed("a < b") == "a < b"
     assert f.feed("x <|chan") == "x "
@@ -548,7 +548,7 @@ def test_think_filter_plain_text_passes_untouched() -> None:
 
 def test_list_content_parts_are_spoken() -> None:
     """A server sending content as typed parts (Mistral-style) is still heard."""
-    p = ChunkParser(("<think>", "</think>"))
+    p = ChunkParser([("<think>", "</think>")])
     out = p.feed(
         {
             "id": "c",
@@ -560,7 +560,7 @@ def test_list_content_parts_are_spoken() -> None:
 
 def test_calls_sharing_index_zero_stay_separate() -> None:
     """Servers that send every parallel call at index 0 (new id each) get two calls, not one."""
-    p = ChunkParser(("<think>", "</think>"))
+    p = ChunkParser([("<think>", "</think>")])
 
     def call(id: str, name: str, args: str) -> dict[str, Any]:
         tc = {
@@ -603,4 +603,4 @@ def test_null_error_field_is_not_an_error() -> None:
 def test_wrong_shapes_are_stream_errors(obj: dict[str, Any]) -> None:
     """Valid JSON of the wrong shape is the server's fault: a StreamError, not a crash."""
     with pytest.raises(StreamError, match="malformed"):
-        ChunkParser(("<think>", "</think>")).feed(obj)
+        ChunkParser([("<think>", "</think>")]).feed(obj)

@@ -1,0 +1,211 @@
+"""Where requests go: LiveKit Inference or a self-hosted server, each a small strategy object.
+
+This is the only module that knows which of the two an ``LLM`` talks to:
+
+* :class:`LiveKitInference` signs the inference token (cached, refreshed before expiry), adds
+  the job's headers (room, job, agent ids) and the provider and priority headers, and
+  refuses plain ``http`` to a host that is not loopback.
+* :class:`SelfHosted` sends a plain bearer key (or none) and never the job's LiveKit headers;
+  its backend profile is the one named, or the one detected from what the server says about
+  itself (:func:`detect_backend`), once per endpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Literal, get_args
+
+import httpx2 as httpx
+
+from . import auth
+from .backends import (
+    LIVEKIT,
+    OPENAI_COMPATIBLE,
+    Backend,
+    get_backend,
+    identify_models,
+    identify_ollama,
+)
+from .log import logger
+
+InferenceClass = Literal["priority", "standard", "low"]
+"""LiveKit Inference priority classes, sent as ``X-LiveKit-Inference-Priority``."""
+
+INFERENCE_CLASSES: tuple[str, ...] = get_args(InferenceClass)
+
+
+def check_inference_class(value: str | None) -> str | None:
+    """``value`` if it is a known inference class (or ``None``), else ``ValueError``."""
+    if value is not None and value not in INFERENCE_CLASSES:
+        raise ValueError(
+            f"inference_class={value!r} is invalid; allowed: "
+            + ", ".join(repr(c) for c in INFERENCE_CLASSES)
+        )
+    return value
+
+
+class Endpoint:
+    """What a stream needs to know about where it sends: URL, headers, backend profile."""
+
+    base_url: str
+    provider: str
+    """``"livekit"`` or the self-hosted backend's name (the framework's ``LLM.provider``)."""
+    credential_hint: str
+    """Appended to a 401/403 message: which credential to check (never its value)."""
+
+    def request_headers(self, *, inference_class: str | None = None) -> dict[str, str]:
+        """The headers of one request, the credentials included."""
+        raise NotImplementedError
+
+    def known_backend(self) -> Backend | None:
+        """The backend profile, if it is known without asking the server."""
+        raise NotImplementedError
+
+    async def backend(self, http: httpx.AsyncClient) -> Backend:
+        """The backend profile, finding it out first if needed (once per endpoint)."""
+        raise NotImplementedError
+
+    async def prewarm(self, http: httpx.AsyncClient) -> None:
+        """Open a keep-alive connection (DNS and TLS done) with a cheap, token-free request,
+        and find out the backend if it is not known yet."""
+        if self.known_backend() is None:
+            await self.backend(http)  # its probe is the same GET
+            return
+        with contextlib.suppress(httpx.HTTPError):
+            response = await http.get(f"{self.base_url}/models", headers=self.request_headers())
+            await response.aclose()
+
+    def describe(self) -> str:
+        """``key=value`` pairs for ``repr`` (never a credential)."""
+        raise NotImplementedError
+
+
+class LiveKitInference(Endpoint):
+    """LiveKit Inference: a LiveKit token signed from the API key and secret."""
+
+    provider = "livekit"
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        provider: str | None = None,
+        inference_class: InferenceClass | None = None,
+    ) -> None:
+        self.base_url = auth.gateway_url(base_url).rstrip("/")
+        auth.check_secure_url(self.base_url)
+        key, secret = auth.resolve_credentials(api_key, api_secret)
+        self.token = auth.InferenceToken(key, secret)
+        self.gateway_provider = provider
+        self.inference_class = check_inference_class(inference_class)
+        self.credential_hint = (
+            f" (check the LiveKit API key {key!r} and its secret: api_key/api_secret, or "
+            "LIVEKIT_INFERENCE_API_KEY/LIVEKIT_INFERENCE_API_SECRET, or "
+            "LIVEKIT_API_KEY/LIVEKIT_API_SECRET)"
+        )
+        self._static = {"User-Agent": auth.USER_AGENT, "Accept": "text/event-stream"}
+        if provider:
+            self._static[auth.HEADER_PROVIDER] = provider
+
+    def request_headers(self, *, inference_class: str | None = None) -> dict[str, str]:
+        priority = inference_class or self.inference_class
+        headers = {**self._static, **auth.job_headers(inference_class=priority)}
+        headers["Authorization"] = f"Bearer {self.token.get()}"
+        return headers
+
+    def known_backend(self) -> Backend:
+        return LIVEKIT
+
+    async def backend(self, http: httpx.AsyncClient) -> Backend:
+        return LIVEKIT
+
+    def describe(self) -> str:
+        return (
+            f"base_url={self.base_url!r}, provider={self.gateway_provider!r}, "
+            f"inference_class={self.inference_class!r}"
+        )
+
+
+class SelfHosted(Endpoint):
+    """Any OpenAI-compatible server: a plain bearer key (or none), a backend profile."""
+
+    def __init__(self, *, base_url: str, api_key: str | None = None, backend: str = "auto"):
+        if not base_url or not isinstance(base_url, str):
+            raise ValueError(f"base_url must be a non-empty URL string, got {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self._backend = None if backend == "auto" else get_backend(backend)
+        self.credential_hint = " (check the api_key given to LLM.self_hosted)"
+        self._headers = {"User-Agent": auth.USER_AGENT, "Accept": "text/event-stream"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+
+    @property
+    def provider(self) -> str:  # type: ignore[override]
+        return self._backend.name if self._backend else "auto"
+
+    def request_headers(self, *, inference_class: str | None = None) -> dict[str, str]:
+        # never the job's LiveKit headers (the worker token among them), never a priority
+        return self._headers
+
+    def known_backend(self) -> Backend | None:
+        return self._backend
+
+    async def backend(self, http: httpx.AsyncClient) -> Backend:
+        if self._backend is None:
+            found = await detect_backend(http, self.base_url, self._headers)
+            if found is None:
+                # the server did not answer: the completion request will say why; ask again
+                # next time rather than settle on a guess
+                return OPENAI_COMPATIBLE
+            if self._backend is None:  # a concurrent first request may have found it too
+                self._backend = found
+                logger.info(
+                    "self-hosted server at %s detected as %s",
+                    self.base_url,
+                    found.name,
+                    extra={"base_url": self.base_url, "backend": found.name},
+                )
+        return self._backend
+
+    def describe(self) -> str:
+        return f"base_url={self.base_url!r}, backend={self.provider!r}"
+
+
+_PROBE_TIMEOUT = httpx.Timeout(5.0)
+
+
+async def _get_json(
+    http: httpx.AsyncClient, url: str, headers: dict[str, str]
+) -> tuple[int, object]:
+    response = await http.get(url, headers=headers, timeout=_PROBE_TIMEOUT)
+    try:
+        return response.status_code, response.json()
+    except ValueError:
+        return response.status_code, None
+
+
+async def detect_backend(
+    http: httpx.AsyncClient, base_url: str, headers: dict[str, str]
+) -> Backend | None:
+    """Which engine serves ``base_url``, from what it says about itself; ``None`` if it did
+    not answer (the caller asks again later).
+
+    One round trip for vLLM, llama-server and llama-cpp-python (``owned_by`` in
+    ``GET /v1/models``, the request prewarm makes anyway); one more for Ollama
+    (``GET /api/version`` at the server root). Anything else is ``openai-compatible``.
+    """
+    try:
+        status, payload = await _get_json(http, f"{base_url}/models", headers)
+    except httpx.HTTPError:
+        return None
+    if status == 200 and (found := identify_models(payload)) is not None:
+        return found
+    root = base_url.removesuffix("/v1")
+    if root != base_url:
+        with contextlib.suppress(httpx.HTTPError):
+            status, payload = await _get_json(http, f"{root}/api/version", headers)
+            if status == 200 and (found := identify_ollama(payload)) is not None:
+                return found
+    return OPENAI_COMPATIBLE
