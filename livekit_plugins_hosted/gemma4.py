@@ -168,6 +168,7 @@ class Gemma4Parser:
         "_calls",
         "_depth",
         "_explicit",
+        "_fast",
         "_first",
         "_in_str",
         "_out",
@@ -182,6 +183,7 @@ class Gemma4Parser:
         self._state = _THOUGHT if in_thought else _ANSWER
         self._buf = ""  # input not yet decided (a possible marker's beginning)
         self._seg_start = True  # an answer segment with nothing spoken yet
+        self._fast = False  # answer under way, nothing held: a chunk without "<" goes straight out
         self._first = not in_thought  # the reply's very start (a bare "thought\n" is possible)
         self._explicit = False  # the current thought was opened by <|channel> in the reply
         self._thought: list[str] = []  # an implicit thought's text, released if never closed
@@ -199,13 +201,14 @@ class Gemma4Parser:
 
     def feed(self, text: str) -> tuple[str, list[ToolCall]]:
         """Take one text delta; return the speakable text released now and calls completed."""
-        if self._state == _ANSWER and not self._buf and not self._seg_start and "<" not in text:
+        if self._fast and "<" not in text:
             return text, []
         if self._state >= _ENDED:
             return "", []
         data = self._buf + text if self._buf else text
         self._buf = ""
         self._run(data, final=False)
+        self._fast = self._state == _ANSWER and not self._buf and not self._seg_start
         return self._take()
 
     def finish(self) -> tuple[str, list[ToolCall]]:
@@ -222,6 +225,7 @@ class Gemma4Parser:
             self._close_call()
         if self._state != _ENDED:
             self._state = _DONE
+        self._fast = False
         return self._take()
 
     # -- machinery -------------------------------------------------------------------------
