@@ -1,0 +1,142 @@
+"""What the Gemma 4 parser costs: ``python -m benchmarks.gemma4_cost``.
+
+1. CPU per chunk of ``Gemma4Parser.feed`` on a plain answer (the fast path) against a bare
+   ``str`` pass-through function and one returning ``(text, [])`` like ``feed``, over 200-chunk
+   replies, 1000 replies; also a reply with a thought and
+   one with a tool call, where the slow path runs.
+2. Speech held back before the first word: characters and chunks fed before ``feed`` (or
+   ``finish``) first returns text, for a plain answer, an answer after a thought, and a direct
+   answer with ``in_thought=True`` (which the grammar cannot tell from a thought until the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from collections.abc import Callable
+
+from livekit_plugins_hosted.gemma4 import Gemma4Parser, ToolCall
+
+Q = '<|"|>'
+_TEXT = (
+    "It is eighteen degrees in Paris right now, with light rain expected later this afternoon "
+    "and a cool breeze from the west; take an umbrella if you go out."
+)
+_WORDS = _TEXT.split()
+
+
+def _tokens(text: str) -> list[str]:
+    """Chunks shaped like a server's deltas: one word (with its leading space) at a time."""
+    return [t for t in re.split(r"(?=[ <])", text) if t]
+
+
+def _plain(n: int) -> list[str]:
+    words = [_WORDS[i % len(_WORDS)] for i in range(n)]
+    return [("" if i == 0 else " ") + w for i, w in enumerate(words)]
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+def _pass_through(text: str) -> tuple[str, list[ToolCall]]:
+    return text, []
+
+
+def _per_chunk(
+    makers: dict[str, Callable[[], Callable[[str], object]]], chunks: list[str], reps: int
+) -> dict[str, float]:
+    """Seconds per chunk of calling ``make()`` on every chunk of a reply, ``reps`` replies.
+
+    The candidates take turns (10 rounds, best round kept) so that a busy machine slows them
+    alike."""
+    best = dict.fromkeys(makers, float("inf"))
+    for _ in range(10):
+        for name, make in makers.items():
+            total = 0.0
+            for _ in range(reps):
+                fn = make()
+                t0 = time.perf_counter()
+                for c in chunks:
+                    fn(c)
+                total += time.perf_counter() - t0
+            best[name] = min(best[name], total / (reps * len(chunks)))
+    return best
+
+
+def _held(prefix: list[str], answer: list[str], in_thought: bool) -> tuple[int, int, bool]:
+    """Answer characters and chunks fed before its first word came out (the ``prefix`` chunks,
+    thought or markers, are not counted); whether it took ``finish()``."""
+    p = Gemma4Parser(in_thought=in_thought)
+    for c in prefix:
+        p.feed(c)
+    chars = 0
+    for i, c in enumerate(answer):
+        text, _ = p.feed(c)
+        if text.strip():
+            return chars, i, False
+        chars += len(c)
+    return chars, len(answer), True
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--chunks", type=int, default=200)
+    ap.add_argument("--reps", type=int, default=1000)
+    a = ap.parse_args()
+
+    plain = _plain(a.chunks)
+    thought = _tokens("<|channel>thought\nThe user asks about the weather.<channel|>") + plain
+    call = [
+        *plain[: a.chunks // 2],
+        *_tokens(f"<|tool_call>call:get_weather{{city:{Q}Paris{Q},days:2}}<tool_call|>"),
+        *plain[a.chunks // 2 :],
+    ]
+
+    def parser() -> Callable[[str], object]:
+        return Gemma4Parser().feed
+
+    print(f"CPU per chunk ({a.chunks}-chunk replies x {a.reps}, best of 10 interleaved rounds):")
+    for label, chunks in (
+        ("plain answer", plain),
+        ("thought + answer", thought),
+        ("tool call", call),
+    ):
+        got = _per_chunk(
+            {
+                "loop calling len()": lambda: len,
+                "str pass-through": lambda: _identity,
+                "(str, []) pass-through": lambda: _pass_through,
+                "Gemma4Parser.feed": parser,
+            },
+            chunks,
+            a.reps,
+        )
+        print(f"  {label} ({len(chunks)} chunks):")
+        for k, v in got.items():
+            print(f"    {k:24s} {v * 1e9:7.1f} ns")
+
+    print("\nAnswer held back before its first word came out (chars, chunks of the answer):")
+    answer = _tokens("It is 18 degrees in Paris, with light rain later this afternoon.")
+    cases = [
+        ("plain answer", [], answer, False),
+        ("answer starting 'calm'", [], _tokens("calm winds today, 18 degrees."), False),
+        ("answer starting '<b>'", [], _tokens("<b>Bold</b> move: it is 18 degrees."), False),
+        (
+            "after <|channel>thought…<channel|>",
+            _tokens("<|channel>thought\nSaid 18.<channel|>"),
+            answer,
+            False,
+        ),
+        ("in_thought: thought, <channel|>", _tokens("The tool said 18.<channel|>"), answer, True),
+        ("in_thought: direct answer", [], answer, True),
+    ]
+    for name, prefix, chunks, in_thought in cases:
+        chars, n, at_end = _held(prefix, chunks, in_thought)
+        where = f"  of {len(chunks)}: only at finish()" if at_end else ""
+        print(f"  {name:36s} {chars:4d} chars, {n:3d} chunks{where}")
+
+
+if __name__ == "__main__":
+    main()
