@@ -17,16 +17,13 @@ Every ``APIError`` raised after any text or tool call reached the caller has
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
-import json
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import httpx2 as httpx
-from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError, llm
+from livekit.agents import APIError, llm
 from livekit.agents.llm import ToolChoice
 from livekit.agents.llm import utils as llm_utils
 from livekit.agents.types import (
@@ -37,8 +34,6 @@ from livekit.agents.types import (
 )
 from livekit.agents.utils import is_given
 
-from . import faults
-from .backends import Backend
 from .endpoints import (
     Endpoint,
     InferenceClass,
@@ -47,12 +42,11 @@ from .endpoints import (
     check_inference_class,
 )
 from .log import logger
-from .models import SPECIAL_THINKING, HostedModels, ModelInfo, ThinkingFormat, get_model
+from .models import HostedModels, ModelInfo, get_model
 from .params import ModelParams, merge, validate
-from .parsing import ChunkParser, SSEDecoder, StreamError, decode_event
-from .request import build_request, dropped
+from .request import dropped
+from .stream import CONNECT_TIMEOUT, LLMStream, Plan, Wire
 
-_CONNECT_TIMEOUT = 15.0
 # A LiveKit job runs in a process of its own, so one LLM rarely has more than a few streams at
 # once. Beyond 50, streams queue for a connection instead of all slowing down together: under
 # a loopback overload (200 at once) that halves the slowest first word.
@@ -79,27 +73,6 @@ class _Options:
     params: ModelParams
     strict_tool_schema: bool
     first_token_timeout: float | None
-
-
-@dataclasses.dataclass(frozen=True)
-class _Plan:
-    """Everything one ``chat()`` needs, fixed when it is called."""
-
-    model: ModelInfo
-    params: ModelParams
-    strict_tool_schema: bool
-    first_token_timeout: float | None
-    response_format: dict[str, Any] | None
-    inference_class: str | None
-
-
-@dataclasses.dataclass(frozen=True)
-class _Wire:
-    """How an LLM's streams reach the server: the endpoint and the connection pool."""
-
-    endpoint: Endpoint
-    http: httpx.AsyncClient
-    completions_url: httpx.URL
 
 
 class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
@@ -180,11 +153,11 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         self._check(self._opts.params)
         self._owns_http = http_client is None
         http = http_client or httpx.AsyncClient(
-            timeout=httpx.Timeout(DEFAULT_API_CONNECT_OPTIONS.timeout, connect=_CONNECT_TIMEOUT),
+            timeout=httpx.Timeout(DEFAULT_API_CONNECT_OPTIONS.timeout, connect=CONNECT_TIMEOUT),
             limits=_POOL,
         )
         # parsed once: a Request built from a parsed URL skips the client's URL merging
-        self._wire = _Wire(endpoint, http, httpx.URL(f"{endpoint.base_url}/chat/completions"))
+        self._wire = Wire(endpoint, http, httpx.URL(f"{endpoint.base_url}/chat/completions"))
 
     @classmethod
     def self_hosted(
@@ -329,7 +302,7 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         if is_given(inference_class):
             self._livekit_endpoint("inference_class")
             priority = check_inference_class(inference_class)
-        plan = _Plan(
+        plan = Plan(
             model=opts.model,
             params=params,
             strict_tool_schema=opts.strict_tool_schema,
@@ -355,198 +328,10 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
             await self._wire.http.aclose()
 
 
-def _thinking(model: ModelInfo) -> ThinkingFormat:
-    """The model's own thinking markers, and every known family's: none is ever spoken."""
-    return tuple(dict.fromkeys([*(model.thinking or ()), *SPECIAL_THINKING]))
-
-
 def _model_info(model: object) -> ModelInfo:
     if not model or not isinstance(model, str):
         raise ValueError(f"model must be a non-empty string, got {model!r}")
     return get_model(model)
-
-
-_DRAIN_TIMEOUT = 1.0
-
-
-async def _drain(lines: AsyncIterator[str]) -> None:
-    """Read what follows ``[DONE]`` (normally nothing) so the connection can be reused.
-
-    The reply is complete by then; a server that keeps the body open only costs the connection.
-    """
-    with contextlib.suppress(TimeoutError, httpx.RequestError):
-        async with asyncio.timeout(_DRAIN_TIMEOUT):
-            async for _ in lines:
-                pass
-
-
-class _HTTPStatus(Exception):
-    """A 4xx/5xx response, read whole."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self.status = response.status_code
-        self.headers = response.headers
-        self.reason = response.reason_phrase
-        self.body = faults.read_body(response.content)
-        self.request_id = response.headers.get("x-request-id")
-
-
-class LLMStream(llm.LLMStream):
-    """One completion's stream of ``llm.ChatChunk``; the framework retries ``_run``."""
-
-    def __init__(
-        self,
-        llm_v: LLM,
-        wire: _Wire,
-        plan: _Plan,
-        *,
-        chat_ctx: llm.ChatContext,
-        tools: list[llm.Tool],
-        conn_options: APIConnectOptions,
-    ) -> None:
-        super().__init__(llm_v, chat_ctx=chat_ctx, tools=tools, conn_options=conn_options)
-        self._wire = wire
-        self._plan = plan
-        self._timeout = httpx.Timeout(conn_options.timeout, connect=_CONNECT_TIMEOUT).as_dict()
-        self._attempt = 0
-
-    def _status_error(self, e: _HTTPStatus, emitted: bool) -> tuple[APIStatusError, float]:
-        """The framework error for a 4xx/5xx, and how long to wait before it is raised."""
-        if e.status == 429:
-            figures = faults.quota(e.headers)
-            logger.warning(
-                "rate limited (429) %s",
-                " ".join(f"{k}={v}" for k, v in figures.items()) or "(no quota headers)",
-                extra={"model": self._plan.model.id, "request_id": e.request_id, **figures},
-            )
-        verdict = faults.judge_status(
-            e.status,
-            e.headers,
-            e.body,
-            reason=e.reason,
-            emitted=emitted,
-            budget=self._conn_options.timeout,
-            retries_left=self._attempt <= self._conn_options.max_retry,
-            credential_hint=self._wire.endpoint.credential_hint,
-        )
-        error = APIStatusError(
-            verdict.message,
-            status_code=e.status,
-            request_id=e.request_id,
-            body=e.body,
-            retryable=verdict.retryable,
-        )
-        return error, verdict.wait
-
-    def _body(self, backend: Backend) -> bytes:
-        plan = self._plan
-        backend.check(plan.params)  # a detected profile's refusals: before anything is sent
-        messages, _ = self._chat_ctx.to_provider_format("openai")
-        body: dict[str, Any] = {
-            **build_request(
-                plan.params, model=plan.model, backend=backend, has_tools=bool(self._tools)
-            ),
-            "model": plan.model.id,
-            "messages": messages,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        if self._tools:
-            body["tools"] = llm.ToolContext(self._tools).parse_function_tools(
-                "openai", strict=plan.strict_tool_schema
-            )
-        if plan.response_format is not None:
-            body["response_format"] = plan.response_format
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-
-    async def _run(self) -> None:
-        self._attempt += 1
-        wire, plan = self._wire, self._plan
-        # usage is estimated only when the server streams none (llama-cpp-python)
-        parser = ChunkParser(_thinking(plan.model), estimate_usage=True)
-        send = self._event_ch.send_nowait
-        deadline = plan.first_token_timeout
-        try:
-            async with asyncio.timeout(deadline) as first_word:
-                backend = await wire.endpoint.backend(wire.http)
-                content = self._body(backend)
-                # a Request built directly: the client's per-request merging of URL, headers
-                # and cookies costs more than the rest of the request set-up together
-                request = httpx.Request(
-                    "POST",
-                    wire.completions_url,
-                    content=content,
-                    headers=wire.endpoint.request_headers(inference_class=plan.inference_class),
-                    extensions={"timeout": self._timeout},
-                )
-                response = await wire.http.send(request, stream=True)
-                try:
-                    if not 200 <= response.status_code < 300:
-                        # a redirect is not followed (it could carry the token elsewhere)
-                        await response.aread()
-                        raise _HTTPStatus(response)
-                    decoder = SSEDecoder()
-                    done = False
-                    waiting = deadline is not None
-                    lines = response.aiter_lines()
-                    async for line in lines:
-                        event = decoder.feed(line)
-                        if event is None:
-                            continue
-                        obj = decode_event(*event)
-                        if obj is None:
-                            done = True
-                            break
-                        for chunk in parser.feed(obj):
-                            send(chunk)
-                        if waiting and parser.emitted:
-                            # the first word is out: a slow but steady reply is never cut
-                            first_word.reschedule(None)
-                            waiting = False
-                    if not done and (event := decoder.flush()) is not None:
-                        obj = decode_event(*event)
-                        done = obj is None
-                        if obj is not None:
-                            for chunk in parser.feed(obj):
-                                send(chunk)
-                    if not done and not parser.finished:
-                        raise StreamError("the stream ended before the completion finished")
-                    first_word.reschedule(None)
-                    for chunk in parser.finish():
-                        send(chunk)
-                    if done:
-                        await _drain(lines)
-                finally:
-                    await response.aclose()
-        except _HTTPStatus as e:
-            error, wait = self._status_error(e, parser.emitted)
-            if wait:
-                # the server named its wait and it fits the budget: the retry honours it
-                await asyncio.sleep(wait)
-            raise error from None
-        except TimeoutError as e:
-            # only the first-word deadline raises this (httpx raises its own timeouts)
-            raise APITimeoutError(
-                f"nothing speakable from {wire.endpoint.base_url} within {deadline}s "
-                "(first_token_timeout)",
-                retryable=not parser.emitted,
-            ) from e
-        except httpx.TimeoutException as e:
-            raise APITimeoutError(
-                f"no response from {wire.endpoint.base_url} within {self._conn_options.timeout}s",
-                retryable=not parser.emitted,
-            ) from e
-        except httpx.RequestError as e:
-            raise APIConnectionError(
-                f"connection to {wire.endpoint.base_url} failed: {type(e).__name__}",
-                retryable=not parser.emitted,
-            ) from e
-        except StreamError as e:
-            if e.status_code is not None:
-                raise APIStatusError(
-                    e.message, status_code=e.status_code, body=e.body, retryable=not parser.emitted
-                ) from None
-            raise APIConnectionError(e.message, retryable=not parser.emitted) from None
 
 
 __all__ = ["LLM", "APIError", "LLMStream"]

@@ -1,0 +1,258 @@
+"""``LLMStream``: one completion, read from the wire and parsed, retried by the framework.
+
+The stream talks to its ``LLM`` through two small frozen objects made by ``LLM.chat()``:
+:class:`Wire` (the endpoint, the connection pool, the completions URL) and :class:`Plan` (the
+model, the merged parameters and the per-call options). It reads nothing else of its owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx2 as httpx
+from livekit.agents import APIConnectionError, APIStatusError, APITimeoutError, llm
+from livekit.agents.types import APIConnectOptions
+
+from . import faults
+from .backends import Backend
+from .endpoints import Endpoint
+from .log import logger
+from .models import SPECIAL_THINKING, ModelInfo, ThinkingFormat
+from .params import ModelParams
+from .parsing import ChunkParser, SSEDecoder, StreamError, decode_event
+from .request import build_request
+
+CONNECT_TIMEOUT = 15.0
+"""Seconds to open a connection (the per-read timeout is ``conn_options.timeout``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Everything one ``chat()`` needs, fixed when it is called."""
+
+    model: ModelInfo
+    params: ModelParams
+    strict_tool_schema: bool
+    first_token_timeout: float | None
+    response_format: dict[str, Any] | None
+    inference_class: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Wire:
+    """How an LLM's streams reach the server: the endpoint and the connection pool."""
+
+    endpoint: Endpoint
+    http: httpx.AsyncClient
+    completions_url: httpx.URL
+
+
+def _thinking(model: ModelInfo) -> ThinkingFormat:
+    """The model's own thinking markers, and every known family's: none is ever spoken."""
+    return tuple(dict.fromkeys([*(model.thinking or ()), *SPECIAL_THINKING]))
+
+
+def _may_open_thought(chat_ctx: llm.ChatContext, params: ModelParams) -> bool:
+    """Whether Gemma 4's chat template may have opened a thought at the end of the prompt: it
+    does after a tool result while thinking is on, so the reply can start inside it."""
+    items = chat_ctx.items
+    if not items or items[-1].type != "function_call_output":
+        return False
+    template = (params.extra_body or {}).get("chat_template_kwargs")
+    switched_off = params.reasoning_effort == "none" or (
+        isinstance(template, dict) and template.get("enable_thinking") is False
+    )
+    return not switched_off
+
+
+_DRAIN_TIMEOUT = 1.0
+
+
+async def _drain(lines: AsyncIterator[str]) -> None:
+    """Read what follows ``[DONE]`` (normally nothing) so the connection can be reused.
+
+    The reply is complete by then; a server that keeps the body open only costs the connection.
+    """
+    with contextlib.suppress(TimeoutError, httpx.RequestError):
+        async with asyncio.timeout(_DRAIN_TIMEOUT):
+            async for _ in lines:
+                pass
+
+
+class _HTTPStatus(Exception):
+    """A 4xx/5xx response, read whole."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.status = response.status_code
+        self.headers = response.headers
+        self.reason = response.reason_phrase
+        self.body = faults.read_body(response.content)
+        self.request_id = response.headers.get("x-request-id")
+
+
+class LLMStream(llm.LLMStream):
+    """One completion's stream of ``llm.ChatChunk``; the framework retries ``_run``."""
+
+    def __init__(
+        self,
+        llm_v: llm.LLM[Any],
+        wire: Wire,
+        plan: Plan,
+        *,
+        chat_ctx: llm.ChatContext,
+        tools: list[llm.Tool],
+        conn_options: APIConnectOptions,
+    ) -> None:
+        super().__init__(llm_v, chat_ctx=chat_ctx, tools=tools, conn_options=conn_options)
+        self._wire = wire
+        self._plan = plan
+        self._timeout = httpx.Timeout(conn_options.timeout, connect=CONNECT_TIMEOUT).as_dict()
+        self._attempt = 0
+
+    def _status_error(self, e: _HTTPStatus, emitted: bool) -> tuple[APIStatusError, float]:
+        """The framework error for a 4xx/5xx, and how long to wait before it is raised."""
+        if e.status == 429:
+            figures = faults.quota(e.headers)
+            logger.warning(
+                "rate limited (429) %s",
+                " ".join(f"{k}={v}" for k, v in figures.items()) or "(no quota headers)",
+                extra={"model": self._plan.model.id, "request_id": e.request_id, **figures},
+            )
+        verdict = faults.judge_status(
+            e.status,
+            e.headers,
+            e.body,
+            reason=e.reason,
+            emitted=emitted,
+            budget=self._conn_options.timeout,
+            retries_left=self._attempt <= self._conn_options.max_retry,
+            credential_hint=self._wire.endpoint.credential_hint,
+        )
+        error = APIStatusError(
+            verdict.message,
+            status_code=e.status,
+            request_id=e.request_id,
+            body=e.body,
+            retryable=verdict.retryable,
+        )
+        return error, verdict.wait
+
+    def _body(self, backend: Backend) -> bytes:
+        plan = self._plan
+        backend.check(plan.params)  # a detected profile's refusals: before anything is sent
+        messages, _ = self._chat_ctx.to_provider_format("openai")
+        body: dict[str, Any] = {
+            **build_request(
+                plan.params, model=plan.model, backend=backend, has_tools=bool(self._tools)
+            ),
+            "model": plan.model.id,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if self._tools:
+            body["tools"] = llm.ToolContext(self._tools).parse_function_tools(
+                "openai", strict=plan.strict_tool_schema
+            )
+        if plan.response_format is not None:
+            body["response_format"] = plan.response_format
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+    async def _run(self) -> None:
+        self._attempt += 1
+        wire, plan = self._wire, self._plan
+        gemma4 = plan.model.family_key == "gemma-4"
+        parser = ChunkParser(
+            _thinking(plan.model),
+            gemma4=gemma4,
+            in_thought=gemma4 and _may_open_thought(self._chat_ctx, plan.params),
+            estimate_usage=True,  # only when the server streams no usage (llama-cpp-python)
+        )
+        send = self._event_ch.send_nowait
+        deadline = plan.first_token_timeout
+        try:
+            async with asyncio.timeout(deadline) as first_word:
+                backend = await wire.endpoint.backend(wire.http)
+                content = self._body(backend)
+                # a Request built directly: the client's per-request merging of URL, headers
+                # and cookies costs more than the rest of the request set-up together
+                request = httpx.Request(
+                    "POST",
+                    wire.completions_url,
+                    content=content,
+                    headers=wire.endpoint.request_headers(inference_class=plan.inference_class),
+                    extensions={"timeout": self._timeout},
+                )
+                response = await wire.http.send(request, stream=True)
+                try:
+                    if not 200 <= response.status_code < 300:
+                        # a redirect is not followed (it could carry the token elsewhere)
+                        await response.aread()
+                        raise _HTTPStatus(response)
+                    decoder = SSEDecoder()
+                    done = False
+                    waiting = deadline is not None
+                    lines = response.aiter_lines()
+                    async for line in lines:
+                        event = decoder.feed(line)
+                        if event is None:
+                            continue
+                        obj = decode_event(*event)
+                        if obj is None:
+                            done = True
+                            break
+                        for chunk in parser.feed(obj):
+                            send(chunk)
+                        if waiting and parser.emitted:
+                            # the first word is out: a slow but steady reply is never cut
+                            first_word.reschedule(None)
+                            waiting = False
+                    if not done and (event := decoder.flush()) is not None:
+                        obj = decode_event(*event)
+                        done = obj is None
+                        if obj is not None:
+                            for chunk in parser.feed(obj):
+                                send(chunk)
+                    if not done and not parser.finished:
+                        raise StreamError("the stream ended before the completion finished")
+                    first_word.reschedule(None)
+                    for chunk in parser.finish():
+                        send(chunk)
+                    if done:
+                        await _drain(lines)
+                finally:
+                    await response.aclose()
+        except _HTTPStatus as e:
+            error, wait = self._status_error(e, parser.emitted)
+            if wait:
+                # the server named its wait and it fits the budget: the retry honours it
+                await asyncio.sleep(wait)
+            raise error from None
+        except TimeoutError as e:
+            # only the first-word deadline raises this (httpx raises its own timeouts)
+            raise APITimeoutError(
+                f"nothing speakable from {wire.endpoint.base_url} within {deadline}s "
+                "(first_token_timeout)",
+                retryable=not parser.emitted,
+            ) from e
+        except httpx.TimeoutException as e:
+            raise APITimeoutError(
+                f"no response from {wire.endpoint.base_url} within {self._conn_options.timeout}s",
+                retryable=not parser.emitted,
+            ) from e
+        except httpx.RequestError as e:
+            raise APIConnectionError(
+                f"connection to {wire.endpoint.base_url} failed: {type(e).__name__}",
+                retryable=not parser.emitted,
+            ) from e
+        except StreamError as e:
+            if e.status_code is not None:
+                raise APIStatusError(
+                    e.message, status_code=e.status_code, body=e.body, retryable=not parser.emitted
+                ) from None
+            raise APIConnectionError(e.message, retryable=not parser.emitted) from None
