@@ -68,19 +68,11 @@ leaves no markers to find, so a thought there cannot be told from the answer.
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass
 
-__all__ = ["Gemma4Parser", "ToolCall"]
+from .gemma4_calls import NAME, QUOTE_TOKEN, WS, ToolCall, parse_call
 
-
-@dataclass(frozen=True, slots=True)
-class ToolCall:
-    """One complete tool call: its name and its arguments as a JSON object in text."""
-
-    name: str
-    arguments: str
+__all__ = ["Gemma4Parser", "ToolCall", "parse_call"]
 
 
 # Parser states.
@@ -101,13 +93,12 @@ _QUOTE = 6
 _END = 7
 _PARTIAL = -1  # could still become a marker: hold it
 
-_QUOTE_TOKEN = '<|"|>'
 _MARKERS = {
     "<|channel>": _CH_OPEN,
     "<channel|>": _CH_CLOSE,
     "<|tool_call>": _TC_OPEN,
     "<tool_call|>": _TC_CLOSE,
-    _QUOTE_TOKEN: _QUOTE,
+    QUOTE_TOKEN: _QUOTE,
     "<|turn>": _END,
     "<turn|>": _END,
     "<|tool_response>": _END,
@@ -122,12 +113,10 @@ _MARKERS = {
 _TOKEN_RE = re.compile(r'<(\|?)([A-Za-z0-9_"]{1,32})(\|?)>')
 _TOKEN_PARTIAL_RE = re.compile(r'<\|?[A-Za-z0-9_"]{0,32}\|?\Z')
 
-_NAME = r"[A-Za-z0-9_.\-]"
-_BARE_CALL_RE = re.compile(r"call:" + _NAME + r"{1,128}\{")
-_BARE_CALL_PARTIAL_RE = re.compile(r"(?:c|ca|cal|call|call:" + _NAME + r"{0,128})\Z")
+_BARE_CALL_RE = re.compile(r"call:" + NAME + r"{1,128}\{")
+_BARE_CALL_PARTIAL_RE = re.compile(r"(?:c|ca|cal|call|call:" + NAME + r"{0,128})\Z")
 _CALL_SCAN_RE = re.compile(r"[<{}\[\]]")
 _LABEL = "thought\n"
-_WS = " \t\r\n"
 
 
 def _speakable_at_end(held: str) -> bool:
@@ -264,7 +253,7 @@ class Gemma4Parser:
 
     def _emit(self, text: str) -> None:
         if self._seg_start:
-            text = text.lstrip(_WS)
+            text = text.lstrip(WS)
             if not text:
                 return
             self._seg_start = False
@@ -277,7 +266,7 @@ class Gemma4Parser:
         n = len(data)
         if self._seg_start:
             j = i
-            while j < n and data[j] in _WS:
+            while j < n and data[j] in WS:
                 j += 1
             if j == n:
                 return n  # only whitespace so far: nothing to say yet
@@ -341,7 +330,7 @@ class Gemma4Parser:
 
     def _release_thought(self) -> None:
         """An implicit thought never closed: it was the answer; speak it."""
-        text = "".join(self._thought).lstrip(_WS)
+        text = "".join(self._thought).lstrip(WS)
         self._thought = []
         if text.startswith(_LABEL):
             text = text[len(_LABEL) :]
@@ -464,7 +453,7 @@ class Gemma4Parser:
             end = k + length
             if kind == _QUOTE:
                 self._in_str = not self._in_str
-                body.append(_QUOTE_TOKEN)
+                body.append(QUOTE_TOKEN)
             elif kind == _TC_CLOSE:
                 self._close_call()
                 self._to_answer()
@@ -481,150 +470,3 @@ class Gemma4Parser:
                 body.append(data[k:end])  # no place in a call: the body will not parse
             i = end
         return n
-
-
-# -- call bodies ---------------------------------------------------------------------------
-
-_HEAD_RE = re.compile(r"\s*(?:call)?:\s*(" + _NAME + r"{1,128})\s*([{(])")
-_INT_RE = re.compile(r"-?\d+\Z")
-_FLOAT_RE = re.compile(r"-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?\Z")
-_SCALARS: dict[str, object] = {
-    "true": True,
-    "True": True,
-    "false": False,
-    "False": False,
-    "null": None,
-    "Null": None,
-    "NULL": None,
-    "None": None,
-    "none": None,
-    "nil": None,
-}
-_MAX_DEPTH = 64
-_QLEN = len(_QUOTE_TOKEN)
-
-
-class _Malformed(ValueError):
-    pass
-
-
-def parse_call(body: str) -> ToolCall | None:
-    """A call body (what follows ``<|tool_call>``) as a :class:`ToolCall`; None if malformed.
-
-    ``call:NAME{key:value,…}`` (or ``:NAME{…}``, or ``call:NAME(key:value,…)``), nothing but
-    whitespace after the closing brace.
-    """
-    m = _HEAD_RE.match(body)
-    if m is None:
-        return None
-    closer = "}" if m.group(2) == "{" else ")"
-    try:
-        args, i = _members(body, m.end(), closer, 0)
-    except (ValueError, IndexError):  # _Malformed, json.JSONDecodeError, running off the end
-        return None
-    if body[i:].strip(_WS):
-        return None
-    return ToolCall(name=m.group(1), arguments=json.dumps(args, ensure_ascii=False))
-
-
-_JSON = json.JSONDecoder()
-
-
-def _json_string(s: str, i: int) -> tuple[str, int]:
-    """A JSON ``"…"`` string at ``s[i]`` (a model may quote so instead of ``<|"|>``)."""
-    value, end = _JSON.raw_decode(s, i)
-    if not isinstance(value, str):
-        raise _Malformed("not a string")
-    return value, end
-
-
-def _skip(s: str, i: int) -> int:
-    n = len(s)
-    while i < n and s[i] in _WS:
-        i += 1
-    return i
-
-
-def _members(s: str, i: int, closer: str, depth: int) -> tuple[dict[str, object], int]:
-    """``key:value`` pairs up to ``closer``; returns the object and the index past it."""
-    if depth > _MAX_DEPTH:
-        raise _Malformed("too deep")
-    out: dict[str, object] = {}
-    while True:
-        i = _skip(s, i)
-        if s[i] == closer:
-            return out, i + 1
-        if s.startswith(_QUOTE_TOKEN, i):
-            e = s.find(_QUOTE_TOKEN, i + _QLEN)
-            if e < 0:
-                raise _Malformed("unterminated key")
-            key = s[i + _QLEN : e]
-            i = e + _QLEN
-        elif s[i] == '"':
-            key, i = _json_string(s, i)
-        else:
-            e = s.find(":", i)
-            if e < 0:
-                raise _Malformed("no colon")
-            key = s[i:e].strip(_WS)
-            if not key or any(c in key for c in '{}[],<>"'):
-                raise _Malformed("bad key")
-            i = e
-        i = _skip(s, i)
-        if s[i] != ":":
-            raise _Malformed("no colon")
-        value, i = _value(s, i + 1, closer, depth)
-        out[key] = value
-        i = _skip(s, i)
-        if s[i] == ",":
-            i += 1
-        elif s[i] != closer:
-            raise _Malformed("no separator")
-
-
-def _items(s: str, i: int, depth: int) -> tuple[list[object], int]:
-    if depth > _MAX_DEPTH:
-        raise _Malformed("too deep")
-    out: list[object] = []
-    while True:
-        i = _skip(s, i)
-        if s[i] == "]":
-            return out, i + 1
-        value, i = _value(s, i, "]", depth)
-        out.append(value)
-        i = _skip(s, i)
-        if s[i] == ",":
-            i += 1
-        elif s[i] != "]":
-            raise _Malformed("no separator")
-
-
-def _value(s: str, i: int, closer: str, depth: int) -> tuple[object, int]:
-    i = _skip(s, i)
-    if s.startswith(_QUOTE_TOKEN, i):
-        e = s.find(_QUOTE_TOKEN, i + _QLEN)
-        if e < 0:
-            raise _Malformed("unterminated string")
-        return s[i + _QLEN : e], e + _QLEN
-    c = s[i]
-    if c == "{":
-        return _members(s, i + 1, "}", depth + 1)
-    if c == "[":
-        return _items(s, i + 1, depth + 1)
-    if c == '"':
-        return _json_string(s, i)
-    # A bare scalar runs to the next separator.
-    j = i
-    n = len(s)
-    while j < n and s[j] != "," and s[j] != closer and s[j] not in "}]":
-        j += 1
-    raw = s[i:j].strip(_WS)
-    if not raw or any(c in raw for c in '<{[:"'):
-        raise _Malformed("bad scalar")  # ":" most likely a missing comma before the next key
-    if raw in _SCALARS:
-        return _SCALARS[raw], j
-    if _INT_RE.match(raw):
-        return int(raw), j
-    if _FLOAT_RE.match(raw):
-        return float(raw), j
-    return raw, j

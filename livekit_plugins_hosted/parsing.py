@@ -16,6 +16,8 @@ from typing import Any
 
 from livekit.agents import llm
 
+from .gemma4 import Gemma4Parser
+
 
 class StreamError(Exception):
     """The server sent something that is not a valid completion stream."""
@@ -189,9 +191,21 @@ class ChunkParser:
     """Turns ``chat.completion.chunk`` objects into ``llm.ChatChunk``; one per attempt."""
 
     def __init__(
-        self, thinking: Sequence[tuple[str, str]], *, estimate_usage: bool = False
+        self,
+        thinking: Sequence[tuple[str, str]],
+        *,
+        gemma4: bool = False,
+        in_thought: bool = False,
+        estimate_usage: bool = False,
     ) -> None:
+        """``thinking``: marker pairs whose content is never spoken. ``gemma4``: the model is of
+        the Gemma 4 family, so ``content`` is read with its own grammar (thought, native tool
+        calls, turn boundaries) whenever the server did not parse it; ``in_thought``: the
+        prompt may have opened a thought (the reply follows a tool result)."""
         self._thinking = ThinkFilter(thinking)
+        self._gemma4 = gemma4
+        self._in_thought = in_thought
+        self._native: Gemma4Parser | None = None
         self._tools: list[_ToolCall] = []
         self._by_index: dict[int, _ToolCall] = {}
         self._id = ""
@@ -230,8 +244,11 @@ class ChunkParser:
     def finish(self) -> list[llm.ChatChunk]:
         """Flush at the end of the stream: pending tool calls, held-back text, estimated usage."""
         out: list[llm.ChatChunk] = []
-        tail = self._thinking.feed("", final=True)
-        calls = self._take_tool_calls()
+        if self._gemma4:
+            tail, calls = self._gemma("", final=True)
+        else:
+            tail, calls = self._thinking.feed("", final=True), []
+        calls += self._take_tool_calls()
         if tail or calls:
             self.emitted = True
             out.append(_chunk(self.id, tail or None, calls))
@@ -252,22 +269,52 @@ class ChunkParser:
         finish = choice.get("finish_reason")
         raw = delta.get("content")
         # "reasoning"/"reasoning_content" carry thinking: never spoken, so never read here
+        server_calls = _list(delta.get("tool_calls"))
+        if (
+            self._in_thought
+            and self._native is None
+            and (server_calls or delta.get("reasoning") or delta.get("reasoning_content"))
+        ):
+            # the server parses the model's output (its own fields win): what comes in
+            # content is the answer, not the inside of a thought the prompt opened
+            self._in_thought = False
         content = ""
+        calls: list[llm.FunctionToolCall] = []
         if raw is not None or finish is not None:
             text = raw if type(raw) is str else _text(raw)
-            content = self._thinking.feed(text, final=finish is not None)
+            if self._gemma4:
+                content, calls = self._gemma(text, final=finish is not None)
+            else:
+                content = self._thinking.feed(text, final=finish is not None)
             if text:
                 self._content_deltas += 1
-        for tc in _list(delta.get("tool_calls")):
+        for tc in server_calls:
             self._add_tool_fragment(_dict(tc))
-        calls: list[llm.FunctionToolCall] = []
         if finish is not None:
             self.finished = True
-            calls = self._take_tool_calls()
+            calls += self._take_tool_calls()
         if content or calls:
             self.emitted = True
             return [_chunk(self.id, content or None, calls)]
         return []
+
+    def _gemma(self, text: str, *, final: bool) -> tuple[str, list[llm.FunctionToolCall]]:
+        """Gemma 4's own grammar: the speakable text and the native tool calls completed."""
+        parser = self._native
+        if parser is None:
+            if not text and not final:
+                return "", []
+            parser = self._native = Gemma4Parser(in_thought=self._in_thought)
+        said, native = parser.feed(text) if text else ("", [])
+        if final:
+            tail, more = parser.finish()
+            said, native = said + tail, native + more
+        return said, [
+            llm.FunctionToolCall(
+                name=c.name, arguments=c.arguments, call_id=f"call_{uuid.uuid4().hex[:24]}"
+            )
+            for c in native
+        ]
 
     def _add_tool_fragment(self, tc: dict[str, Any]) -> None:
         index = tc.get("index")
