@@ -105,7 +105,11 @@ class LiveKitInference(Endpoint):
             "LIVEKIT_INFERENCE_API_KEY/LIVEKIT_INFERENCE_API_SECRET, or "
             "LIVEKIT_API_KEY/LIVEKIT_API_SECRET)"
         )
-        self._static = {"User-Agent": auth.USER_AGENT, "Accept": "text/event-stream"}
+        self._static = {
+            "User-Agent": auth.USER_AGENT,
+            "Accept": "text/event-stream",
+            "Content-Type": "application/json",
+        }
         if provider:
             self._static[auth.HEADER_PROVIDER] = provider
 
@@ -137,7 +141,11 @@ class SelfHosted(Endpoint):
         self.base_url = base_url.rstrip("/")
         self._backend = None if backend == "auto" else get_backend(backend)
         self.credential_hint = " (check the api_key given to LLM.self_hosted)"
-        self._headers = {"User-Agent": auth.USER_AGENT, "Accept": "text/event-stream"}
+        self._headers = {
+            "User-Agent": auth.USER_AGENT,
+            "Accept": "text/event-stream",
+            "Content-Type": "application/json",
+        }
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
 

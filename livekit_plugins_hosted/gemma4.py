@@ -52,9 +52,10 @@ What is held back, and for how long:
   without closing the channel (#49717): the whole text is released then, so a direct answer
   is heard, but only once the reply is complete. That is the grammar's price: the first word
   of a direct answer waits for the whole reply; a thought followed by ``<channel|>`` costs
-  nothing extra. The same rule covers a reply that began with a bare ``thought\\n``. Only a
-  thought opened by an explicit ``<|channel>`` in the reply is known to be a thought, so only
-  that one is dropped when it never closes.
+  nothing extra. Only a thought opened by an explicit ``<|channel>`` in the reply, or one that
+  begins with the bare label ``thought\\n`` (a server that dropped the ``<|channel>`` token), is
+  known to be a thought, so only those are dropped when they never close: speaking a thought
+  is the one outcome a caller must never hear.
 
 ``finish()`` releases what is still held if it is speakable: a cut-off marker (one with ``|``,
 or a known marker's beginning such as ``<tool_ca`` or ``<eo``) or ``call:…`` is dropped, a
@@ -274,9 +275,11 @@ class Gemma4Parser:
             if data[j] != "<":
                 if self._first:
                     if data.startswith(_LABEL, j):
+                        # a thought whose <|channel> the server dropped: its label says what
+                        # it is, so it is never spoken, closed or not
                         self._first = False
                         self._state = _THOUGHT
-                        self._explicit = False
+                        self._explicit = True
                         return j + len(_LABEL)
                     if not final and _LABEL.startswith(data[j:]):
                         self._buf = data[j:]

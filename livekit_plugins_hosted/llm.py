@@ -56,7 +56,7 @@ DEFAULT_FIRST_TOKEN_TIMEOUT = 10.0
 """Seconds from sending a request to its first speakable word (see the README's timeouts)."""
 
 
-def _check_first_token_timeout(value: float | None) -> float | None:
+def check_first_token_timeout(value: float | None) -> float | None:
     if value is not None and (
         isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf
     ):
@@ -147,7 +147,7 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
             model=_model_info(model),
             params=validate(extra_kwargs),
             strict_tool_schema=strict_tool_schema,
-            first_token_timeout=_check_first_token_timeout(first_token_timeout),
+            first_token_timeout=check_first_token_timeout(first_token_timeout),
         )
         self._endpoint = endpoint
         self._check(self._opts.params)
@@ -238,7 +238,7 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         info = _model_info(model) if is_given(model) else opts.model
         params = validate(extra_kwargs) if is_given(extra_kwargs) else opts.params
         deadline = (
-            _check_first_token_timeout(first_token_timeout)
+            check_first_token_timeout(first_token_timeout)
             if is_given(first_token_timeout)
             else opts.first_token_timeout
         )

@@ -29,7 +29,7 @@ from typing import Any
 import httpx2 as httpx
 
 from .backends import get_backend
-from .llm import LLM
+from .llm import DEFAULT_FIRST_TOKEN_TIMEOUT, LLM, check_first_token_timeout
 from .log import logger
 from .models import LOCAL_MODEL_ID
 from .params import validate
@@ -212,6 +212,7 @@ async def start_local_engine(
     log_path: str | os.PathLike[str] | None = None,
     startup_timeout: float = 120.0,
     progress: Callable[[str], None] | None = _stderr,
+    first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT,
 ) -> AsyncIterator[LLM]:
     """Start the embedded engine and yield a ready ``LLM`` for ``google/gemma-3-270m``.
 
@@ -220,6 +221,7 @@ async def start_local_engine(
     """
     # validate first: a bad parameter should not cost an engine start
     get_backend("llama-cpp-python").check(validate(extra_kwargs))
+    check_first_token_timeout(first_token_timeout)
     async with LocalEngine(
         n_ctx=n_ctx, log_path=log_path, startup_timeout=startup_timeout, progress=progress
     ) as engine:
@@ -228,6 +230,7 @@ async def start_local_engine(
             base_url=engine.base_url,
             backend="llama-cpp-python",
             extra_kwargs=extra_kwargs,
+            first_token_timeout=first_token_timeout,
         )
         try:
             yield model

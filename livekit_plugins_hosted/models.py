@@ -56,8 +56,14 @@ class Family:
     thinking: ThinkingFormat = GENERIC_THINKING
 
 
-# An id names the family after a separator (start, "/", "-", "_", ".", ":", " ", "\"); the
-# version must not run on into more digits ("gemma-40" is not Gemma 4).
+MATCHING_RULE = (
+    "An id is matched case-insensitively: the family's name may stand anywhere after the start "
+    "or a separator (/ - _ . : space or backslash), so organisation prefixes, sizes, "
+    "quantisation and GGUF suffixes, Ollama tags and file paths do not matter; the version "
+    "must not run on into more digits (gemma-40b is not Gemma 4)."
+)
+"""How :func:`family_of` matches an id, in words (the command line and README show it)."""
+
 _SEP = r"(?:^|[/\\\-_.: ])"
 
 FAMILIES: tuple[Family, ...] = (

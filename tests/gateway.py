@@ -180,6 +180,10 @@ class Gateway:
         )
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
+        if request.content_type != "application/json":  # as FastAPI-based servers do
+            return web.json_response(
+                {"error": {"message": f"expected JSON, got {request.content_type!r}"}}, status=400
+            )
         body = await request.json()
         claims, denied = self._auth(request)
         self.requests.append(

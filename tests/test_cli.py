@@ -17,8 +17,11 @@ from typing import Any
 
 import pytest
 
-from livekit_plugins_hosted.cli import PARAM_FLAGS, build_parser, collect_params, main
-from livekit_plugins_hosted.local import LOCAL_MODEL_ID, local_engine_available
+from livekit_plugins_hosted.cli import build_parser, main
+from livekit_plugins_hosted.cli import flags as cli_flags
+from livekit_plugins_hosted.cli.flags import PARAM_FLAGS, collect_params
+from livekit_plugins_hosted.llm import DEFAULT_FIRST_TOKEN_TIMEOUT
+from livekit_plugins_hosted.local import INSTALL_HINT, LOCAL_MODEL_ID, local_engine_available
 from livekit_plugins_hosted.params import ModelParams
 from tests.gateway import API_KEY, API_SECRET, Gateway, Reply
 
@@ -101,6 +104,41 @@ def test_every_model_parameter_has_a_flag() -> None:
     }
 
 
+def test_backend_defaults_to_auto_and_lists_the_engines() -> None:
+    """--backend finds the engine out by default; LiveKit's own profile is not an engine."""
+    parser = build_parser()
+    assert parser.parse_args(["chat", "x"]).backend == "auto"
+    assert parser.parse_args(["chat", "x", "--backend", "llama.cpp"]).backend == "llama.cpp"
+    assert main(["chat", "x", "--backend", "livekit"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("2.5", 2.5), ("0", None), ("0.0", None), ("none", None), ("None", None)],
+)
+def test_first_token_timeout_values(text: str, value: float | None) -> None:
+    """--first-token-timeout takes seconds, or 0/none for no deadline."""
+    args = build_parser().parse_args(["chat", "x", "--first-token-timeout", text])
+    assert args.first_token_timeout == value
+
+
+def test_first_token_timeout_default_is_the_librarys() -> None:
+    """Without the flag, chat has the same first-word deadline as hosted.LLM."""
+    args = build_parser().parse_args(["chat", "x"])
+    assert args.first_token_timeout == DEFAULT_FIRST_TOKEN_TIMEOUT
+
+
+@pytest.mark.parametrize("text", ["-1", "abc", "inf", "nan", ""])
+def test_first_token_timeout_refuses_bad_values(
+    text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad deadline is one usage error naming the flag and what it allows (exit 2)."""
+    assert main(["chat", "x", f"--first-token-timeout={text}"]) == 2
+    errors = _error_lines(capsys.readouterr().err)
+    assert len(errors) == 1 and "--first-token-timeout" in errors[0], errors
+    assert "0 or none for no deadline" in errors[0]
+
+
 # --- subprocess: what a user sees ----------------------------------------------------------
 
 
@@ -158,12 +196,57 @@ def test_models_table(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_models_json(capsys: pytest.CaptureFixture[str]) -> None:
-    """``models --json`` is the same catalogue, machine-readable."""
+    """``models --json`` is the same catalogue and the families, machine-readable."""
     assert main(["models", "--json"]) == 0
-    rows = {row["id"]: row for row in json.loads(capsys.readouterr().out)}
+    catalogue = json.loads(capsys.readouterr().out)
+    rows = {row["id"]: row for row in catalogue["models"]}
     assert rows["google/gemma-4-31b-it"]["tools"] is True
     assert rows["google/gemma-4-31b-it"]["where"] == "hosted"
     assert rows[LOCAL_MODEL_ID]["where"] == "local"
+    families = {f["key"]: f for f in catalogue["families"]}
+    assert families["gemma-4"]["name"] == "Gemma 4"
+    assert families["gemma-4"]["thinking"] == [["<|channel>thought", "<channel|>"]]
+
+
+def test_models_explains_family_matching(capsys: pytest.CaptureFixture[str]) -> None:
+    """Below the table: one line per family with its thinking markers, and how ids match."""
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    gemma4 = next(line for line in out.splitlines() if line.startswith("gemma-4 "))
+    assert "Gemma 4" in gemma4 and "<|channel>thought ... <channel|>" in gemma4
+    assert any(line.startswith("gemma-3 ") for line in out.splitlines())
+    flat = " ".join(out.split())
+    assert "case-insensitively" in flat and "Ollama tags and file paths do not matter" in flat
+    assert "models --match ID" in flat
+
+
+@pytest.mark.parametrize(
+    "model_id",
+    ["google/gemma-4-31B-it", "gemma4:31b", "unsloth/gemma-4-31b-it-GGUF:Q4_K_M"],
+)
+def test_models_match_gemma_4(model_id: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Any spelling a server uses for Gemma 4 is reported as Gemma 4, with its markers."""
+    assert main(["models", "--match", model_id]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"{model_id}: Gemma 4 (gemma-4)"
+    assert "<|channel>thought ... <channel|>" in out
+
+
+def test_models_match_unknown(capsys: pytest.CaptureFixture[str]) -> None:
+    """An id of no known family says so and shows the generic markers it gets."""
+    assert main(["models", "--match", "mistralai/Mistral-7B-Instruct"]) == 0
+    out = capsys.readouterr().out
+    assert "no known family" in out and "<think> ... </think>" in out
+
+
+def test_models_match_json(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--match --json`` gives the family and markers machine-readably (null if none)."""
+    assert main(["models", "--match", "gemma4:31b", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["family"]["key"] == "gemma-4"
+    assert found["thinking"] == [["<|channel>thought", "<channel|>"]]
+    assert main(["models", "--match", "phi-4", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["family"] is None
 
 
 # --- chat ------------------------------------------------------------------------------------
@@ -343,6 +426,9 @@ async def test_chat_self_hosted_refuses_what_the_backend_ignores(
         ["--api-key", "sk-x"],
         ["--local", "--model", "google/gemma-4-31b-it"],
         ["--base-url", "http://127.0.0.1:1/v1", "--provider", "baseten"],
+        ["--base-url", "http://127.0.0.1:1/v1", "--inference-class", "low"],
+        ["--local", "--inference-class", "priority"],
+        ["--backend", "vllm"],
     ],
 )
 async def test_conflicting_options(
@@ -352,6 +438,64 @@ async def test_conflicting_options(
     assert await cli("chat", "Hi", *argv) == 2
     assert len(_error_lines(capsys.readouterr().err)) == 1
     assert gateway_env.requests == []
+
+
+async def test_chat_inference_class_reaches_the_gateway(
+    gateway_env: Gateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--inference-class low is sent as X-LiveKit-Inference-Priority: low."""
+    assert await cli("chat", "Hi", "--inference-class", "low") == 0, capsys.readouterr().err
+    assert gateway_env.requests[-1].headers["X-LiveKit-Inference-Priority"] == "low"
+
+
+async def test_chat_first_token_timeout_reaches_the_llm(
+    gateway_env: Gateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server silent past --first-token-timeout fails the attempt, naming the deadline."""
+    gateway_env.replies.append(Reply.text("Hel", "lo", stall_after=0))
+    code = await cli("chat", "Hi", "--first-token-timeout", "0.3", "--retries", "0")
+    assert code == 1
+    errors = _error_lines(capsys.readouterr().err)
+    assert len(errors) == 1 and "within 0.3s (first_token_timeout)" in errors[0], errors
+    assert gateway_env.url in errors[0]
+
+
+async def test_retries_are_one_line_each_and_the_last_error_names_the_url(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Each retry is one short line; the final error names the URL that failed, no field dump."""
+    url = "http://127.0.0.1:9/v1"  # the discard port: nothing listens there
+    code = await cli("chat", "Hi", "--base-url", url, "--backend", "vllm", "--retries", "2")
+    assert code == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3, lines
+    failure = f"connection to {url} failed: ConnectError"
+    assert lines[0].startswith(f"retrying (attempt 1 of 3): {failure}")
+    assert lines[1].startswith(f"retrying (attempt 2 of 3): {failure}")
+    assert lines[2].startswith(f"error: failed after 3 attempts; last error: {failure}")
+    assert "failed to generate LLM completion" not in "\n".join(lines)
+
+
+async def test_debug_keeps_the_frameworks_retry_warning(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With --debug the framework's own retry warning is shown as it is."""
+    url = "http://127.0.0.1:9/v1"
+    code = await cli("chat", "Hi", "--debug", "--base-url", url, "--backend", "vllm", "--retries=1")
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "failed to generate LLM completion: " in err and "retrying in" in err
+    assert err.strip().splitlines()[-1].startswith("error: failed after 2 attempts; last error: ")
+
+
+@pytest.mark.parametrize("argv", [["chat", "Hi", "--local"], ["serve-local", "--duration", "1"]])
+async def test_missing_local_extra_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    """Without the [local] extra: exit 2 and the one install hint, nothing started."""
+    monkeypatch.setattr(cli_flags, "local_engine_available", lambda: False)
+    assert await cli(*argv) == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: {INSTALL_HINT}"]
 
 
 async def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
@@ -464,6 +608,34 @@ async def test_doctor_missing_credentials(
     assert first.startswith("FAIL") and missing in first
     assert list(_status(out).values())[1:] == ["skipped"] * 5
     assert gateway.requests == []
+
+
+@pytest.mark.parametrize(
+    ("event", "shown"),
+    [
+        # "event: error" then the data, as a server writes it (the gateway puts data first;
+        # the order of an event's fields does not matter in SSE)
+        (
+            '{"message": "model overloaded"}\nevent: error',
+            "error event in stream: model overloaded",
+        ),
+        ({"error": {"message": "model overloaded", "code": 503}}, "503: error event in stream"),
+    ],
+)
+async def test_doctor_fails_on_an_error_event(
+    gateway_env: Gateway,
+    capsys: pytest.CaptureFixture[str],
+    event: dict[str, Any] | str,
+    shown: str,
+) -> None:
+    """An error the server reports inside a 200 stream fails the completion with its words."""
+    gateway_env.replies.append(Reply(events=[event]))
+    assert await cli("doctor") == 1
+    out = capsys.readouterr().out
+    status = _status(out)
+    assert status["completion"] == "FAIL" and status["rate limits"] == "skipped"
+    failed = next(line for line in out.splitlines() if line.startswith("FAIL"))
+    assert shown in failed and "model overloaded" in failed
 
 
 async def test_doctor_unreachable_gateway(

@@ -248,7 +248,8 @@ CORPUS = [
     Case("unterminated_truncated_call", f"<|tool_call>call:f{{a:{Q}Par", ""),
     Case("unterminated_call_cut_marker", "<|tool_call>call:f{a:1}<tool_ca", "", [("f", {"a": 1})]),
     Case("spurious_label", "thought\npondering<channel|>Answer.", "Answer."),
-    Case("spurious_label_never_closed", "thought\nIt is sunny.", "It is sunny."),
+    # a bare label means the server dropped <|channel>: never closed, it stays unspoken
+    Case("stripped_thought_never_closed", "thought\nThe user asks. It is sunny.", ""),
     Case("label_like_start", "though it rains, go.", "though it rains, go."),
     Case("call_like_start", "calendar is free; cats too.", "calendar is free; cats too."),
     Case("call_word_in_speech", "Please call me at noon.", "Please call me at noon."),
