@@ -10,10 +10,12 @@ import time
 
 import pytest
 from livekit.agents import llm
+from livekit.agents.llm import FallbackAdapter
 
 from tests.gateway import (
     Gateway,
     Reply,
+    completion_chunks,
     gateway_llm,
     reasoning_chunks,
     tool_call_chunks,
@@ -101,3 +103,25 @@ async def test_interruption_closes_the_stream_and_is_not_retried(gateway: Gatewa
     assert "".join(COUNT).startswith(cut) and "twenty" not in cut
     assert answer == "Hello from the gateway."
     assert len(h.interrupted) == 1 and "twenty" not in (h.interrupted[0].text_content or "")
+
+
+async def test_slow_thinker_fails_over_at_the_first_word_deadline(gateway: Gateway) -> None:
+    """Broken, a model that thinks for seconds would leave the caller in silence that long."""
+    thought = ["<|channel>thought\n"] + [f"step {i}. " for i in range(30)] + ["<channel|>Too late."]
+    gateway.replies.append(Reply(events=list(completion_chunks(thought)), delay_between=0.2))  # 6 s
+    async with Gateway() as fast:
+        fast.replies.append(Reply.text("Quick", " answer."))
+        first = gateway_llm(gateway, first_token_timeout=1.0)
+        second = gateway_llm(fast)
+        try:
+            async with VoiceHarness(FallbackAdapter([first, second])) as h:
+                started = time.monotonic()
+                h.say("Hello")
+                assert await h.reply(within=8) == "Quick answer."
+                took = time.monotonic() - started
+        finally:
+            await first.aclose()
+            await second.aclose()
+    assert h.tts.heard == ["Quick answer."]
+    assert not [bit for bit in ("step", "thought", "Too late") if bit in h.tts.heard[0]]
+    assert took < 3.0, f"the turn took {took:.1f}s"
