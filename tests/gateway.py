@@ -242,3 +242,52 @@ def gateway_llm(gw: Gateway, **kw: Any) -> hosted.LLM:
     return hosted.LLM(
         "google/gemma-4-31b-it", base_url=gw.url, api_key=API_KEY, api_secret=API_SECRET, **kw
     )
+
+
+def delta_chunks(
+    deltas: list[dict[str, Any]], *, id: str = "chatcmpl-test-1", finish_reason: str = "stop"
+) -> list[dict[str, Any]]:
+    """The chunks of a streamed completion, one per ``delta`` object, then finish and usage."""
+    chunks = completion_chunks([], id=id, finish_reason=finish_reason)
+    return [
+        {
+            "id": id,
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "m",
+            "choices": [{"index": 0, "delta": delta}],
+        }
+        for delta in deltas
+    ] + chunks
+
+
+def reasoning_chunks(
+    thought: list[str], answer: list[str], *, field: str = "reasoning_content"
+) -> list[dict[str, Any]]:
+    """A completion that thinks ``thought`` in ``delta.<field>``, then says ``answer``."""
+    return delta_chunks([{field: part} for part in thought] + [{"content": a} for a in answer])
+
+
+def tool_call_chunks(
+    name: str, arguments: str, *, call_id: str = "call_1", id: str = "chatcmpl-tool-1"
+) -> list[dict[str, Any]]:
+    """A completion that calls one tool: its name first, then its arguments in two fragments."""
+    half = len(arguments) // 2
+    return delta_chunks(
+        [
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": call_id,
+                        "type": "function",
+                        "function": {"name": name, "arguments": ""},
+                    }
+                ]
+            },
+            {"tool_calls": [{"index": 0, "function": {"arguments": arguments[:half]}}]},
+            {"tool_calls": [{"index": 0, "function": {"arguments": arguments[half:]}}]},
+        ],
+        id=id,
+        finish_reason="tool_calls",
+    )
