@@ -82,6 +82,18 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--bursts", type=int, default=d.bursts, help="bursts per concurrency level per peer per run"
     )
     p.add_argument(
+        "--turns",
+        default=",".join(map(str, d.turns)),
+        help="conversation lengths in turns for the first-content-vs-length figure "
+        "(default 1,10,50,200)",
+    )
+    p.add_argument(
+        "--turn-streams",
+        type=int,
+        default=d.turn_streams,
+        help="sequential first-content streams per conversation length per peer per run",
+    )
+    p.add_argument(
         "--idle-instances",
         type=int,
         default=d.idle_instances,
@@ -102,7 +114,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--only",
         default=None,
-        help="comma-separated subset of sections: cpu,first,concurrency,memory,local",
+        help="comma-separated subset of sections: cpu,first,concurrency,memory,turns,local",
     )
     p.add_argument("--no-local", action="store_true", help="skip the local-engine section")
     p.add_argument("--no-plot", action="store_true", help="do not write the PNG")
@@ -123,7 +135,20 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         p.error("--runs must be 1..20")
     if not 1 <= a.live_streams <= 50:
         p.error("--live-streams must be 1..50")
+    try:
+        a.turns = _lengths(a.turns)
+    except ValueError:
+        p.error("--turns must be comma-separated integers 1..2000, e.g. 1,10,50,200")
+    if a.turn_streams < 1:
+        p.error("--turn-streams must be >= 1")
     return a
+
+
+def _lengths(text: str) -> tuple[int, ...]:
+    out = tuple(sorted({int(t) for t in text.split(",") if t.strip()}))
+    if not out or not all(1 <= t <= 2000 for t in out):
+        raise ValueError(text)
+    return out
 
 
 def _config(a: argparse.Namespace):
@@ -140,6 +165,8 @@ def _config(a: argparse.Namespace):
             latency_streams=3,
             concurrency=(1, 2),
             bursts=1,
+            turns=(1, 10),
+            turn_streams=3,
             idle_instances=2,
             live_streams=2,
             local=False,
@@ -157,6 +184,8 @@ def _config(a: argparse.Namespace):
         latency_streams=a.latency_streams,
         concurrency=tuple(sorted({int(c) for c in a.concurrency.split(",") if c.strip()})),
         bursts=a.bursts,
+        turns=a.turns,
+        turn_streams=a.turn_streams,
         idle_instances=a.idle_instances,
         live_streams=a.live_streams,
         local=not a.no_local,
@@ -212,7 +241,9 @@ async def _main(a: argparse.Namespace) -> int:
     cfg_shown = {
         k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("stream_timeout", "warmup")
     }
-    md = report.markdown(runs, keys, cfg.concurrency, command=command.strip(), config=cfg_shown)
+    md = report.markdown(
+        runs, keys, cfg.concurrency, command=command.strip(), config=cfg_shown, turns=cfg.turns
+    )
     print()
     print(md)
     errors = [e for r in runs for e in r.errors]
@@ -231,14 +262,19 @@ async def _main(a: argparse.Namespace) -> int:
         )
         if not a.no_plot:
             try:
-                report.plot(runs, keys, cfg.concurrency, a.out / "latest.png")
+                report.plot(runs, keys, cfg.concurrency, a.out / "latest.png", turns=cfg.turns)
             except ImportError:
                 print("matplotlib is not installed: no plot (pip install matplotlib)")
         log(f"wrote {a.out / 'latest.md'}" + ("" if a.no_plot else " and latest.png"))
     total = sum(r.streams for r in runs)
     log(f"done: {total} streams, {len(errors)} errors")
     if a.smoke:
-        absent = [k for k in keys if not all(r.figures.get(k, {}).get("cpu_us") for r in runs)]
+        # every peer must have a figure from every section that ran and gives one per peer
+        shown = {"cpu": "cpu_us", "turns": f"turns{min(cfg.turns)}_p50_ms"}
+        wanted = [f for s, f in shown.items() if s in sections]
+        absent = [
+            k for k in keys if not all(r.figures.get(k, {}).get(f) for r in runs for f in wanted)
+        ]
         if errors or absent:
             print(f"SMOKE FAILED: errors={errors[:5]} peers without results={absent}")
             return 1

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from . import server
-from .peers import Peer, local_engine_factory, local_peers
+from .peers import Peer, conversation, local_engine_factory, local_peers
 
 T = TypeVar("T")
 _CONN_PROBE = 10
@@ -39,6 +39,10 @@ class Config:
     latency_streams: int = 200
     """Sequential first-content samples per peer per run (the concurrency-1 figure)."""
     concurrency: tuple[int, ...] = (1, 50, 200)
+    turns: tuple[int, ...] = (1, 10, 50, 200)
+    """Conversation lengths (turns) of the first-content-vs-conversation-length figure."""
+    turn_streams: int = 40
+    """Sequential first-content samples per conversation length per peer per run."""
     bursts: int = 5
     """Bursts per concurrency level per peer per run."""
     idle_instances: int = 20
@@ -99,13 +103,17 @@ class Budget:
         return True
 
 
-async def timed_stream(peer: Peer, inst: Any, limit: float) -> tuple[str, float | None]:
-    """The full text of one stream and the seconds from the call to its first content."""
+async def timed_stream(
+    peer: Peer, inst: Any, limit: float, context: Any = None
+) -> tuple[str, float | None]:
+    """The full text of one stream and the seconds from the call to its first content
+    (``context``: a conversation in the peer's form, else the one-message prompt)."""
     parts: list[str] = []
     first: float | None = None
     async with asyncio.timeout(limit):
         t0 = time.perf_counter()
-        async for piece in peer.stream(inst):
+        gen = peer.stream(inst) if context is None else peer.stream(inst, context)
+        async for piece in gen:
             if first is None:
                 first = time.perf_counter() - t0
             parts.append(piece)
@@ -147,11 +155,13 @@ class Runner:
                 await self._stream(peer, inst, None)
         return inst
 
-    async def _stream(self, peer: Peer, inst: Any, n: int | None) -> float | None:
+    async def _stream(
+        self, peer: Peer, inst: Any, n: int | None, context: Any = None
+    ) -> float | None:
         """One stream, its text checked against ``n`` chunks (unchecked if ``None``)."""
         self.result.streams += 1
         try:
-            text, first = await timed_stream(peer, inst, self.cfg.stream_timeout)
+            text, first = await timed_stream(peer, inst, self.cfg.stream_timeout, context)
         except Exception as e:
             self.result.errors.append(f"{peer.key}: {type(e).__name__}: {e}")
             return None
@@ -263,6 +273,51 @@ class Runner:
                 self.result.put(key, f"c{c}_p50_ms", pct(xs, 50))
                 self.result.put(key, f"c{c}_p99_ms", pct(xs, 99))
             self.log(f"concurrency {c}: " + _fmt(samples, "ms", p=99))
+
+    async def turns(self) -> None:
+        """First content as the conversation grows: one stream at a time, per length.
+
+        Each peer gets the same conversation (:func:`conversation`) in its own form, made once
+        per length and kept for the whole run, as an agent keeps its context: a
+        ``ChatContext`` for the plugins, the messages list for the SDK (the same list object
+        every request) and for raw httpx (serialised with ``json.dumps`` on every request).
+        Every round runs every length for every peer, lengths and peers in rotated orders, so
+        a budget that runs out cuts all lengths alike.
+        """
+        cfg = self.cfg
+        lengths = list(cfg.turns)
+        if not lengths or cfg.turn_streams < 1:
+            return
+        url = self._url(cfg.latency_chunks, cfg.latency_gap_us)
+        insts = {p.key: await self._instance(p, url) for p in self.peers}
+        convs = {t: conversation(t) for t in lengths}
+        contexts = {(p.key, t): p.context(convs[t]) for p in self.peers for t in lengths}
+        for t in lengths:  # the first request with each context is not counted
+            for p in self.peers:
+                for _ in range(cfg.warmup):
+                    await self._stream(p, insts[p.key], cfg.latency_chunks, contexts[p.key, t])
+        samples: dict[tuple[str, int], list[float]] = {
+            (p.key, t): [] for p in self.peers for t in lengths
+        }
+        budget = Budget(cfg.section_budget, "turns", self.result)
+        gc.collect()
+        for r in range(cfg.turn_streams):
+            if budget.out():
+                break
+            for t in rotated(lengths, r + self.run_index):
+                for peer in self._order(r):
+                    await self._settle()
+                    first = await self._stream(
+                        peer, insts[peer.key], cfg.latency_chunks, contexts[peer.key, t]
+                    )
+                    if first is not None:
+                        samples[peer.key, t].append(first * 1e3)
+        for (key, t), xs in samples.items():
+            self.result.put(key, f"turns{t}_p50_ms", pct(xs, 50))
+            self.result.put(key, f"turns{t}_p99_ms", pct(xs, 99))
+        for t in lengths:
+            by_peer = {p.key: samples[p.key, t] for p in self.peers}
+            self.log(f"turns {t}: " + _fmt(by_peer, "ms"))
 
     async def memory(self) -> None:
         """tracemalloc: per idle instance (K made at once), per live stream (M held open)."""
@@ -426,7 +481,8 @@ def _fmt(samples: dict[str, list[float]], unit: str, p: float = 50) -> str:
     return f"p{p:g} {unit}: " + " ".join(parts)
 
 
-SECTIONS = ("cpu", "first", "concurrency", "memory", "local")
+# "turns" runs after the others so that they run exactly as they did without it
+SECTIONS = ("cpu", "first", "concurrency", "memory", "turns", "local")
 
 
 async def run_once(
@@ -444,6 +500,7 @@ async def run_once(
         "first": runner.first_content,
         "concurrency": runner.concurrent,
         "memory": runner.memory,
+        "turns": runner.turns,
     }
     try:
         for name, step in steps.items():

@@ -4,11 +4,14 @@ A peer makes an instance bound to a ``base_url`` (the benchmark server encodes t
 shape in it), streams one completion from it as an async generator of content strings, and
 closes it. The generator calls ``chat()`` / ``create()`` at its first ``__anext__``, so a
 caller that reads the clock just before that call times from ``chat()`` to the first content.
+It sends the one-message prompt, or a longer conversation (:func:`conversation`) passed in the
+form the peer takes (:attr:`Peer.context`).
 """
 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,17 +33,92 @@ def chat_ctx() -> Any:
     return ctx
 
 
+# -- conversations of a given length (the "turns" section) -------------------------------------
+
+_WORDS = (
+    "the a to and of in that it is was for on you with as have be at this but not they we "
+    "from or by one all would there their what so up out if about who get which go me when "
+    "make can like time just him know take people into year your good some could them see "
+    "other than then now look only come its over think also back after use two how our work "
+    "first well way even new want because any these give day most us order booking table "
+    "tomorrow evening morning price delivery address account card number help question thanks "
+    "sure right okay maybe please available change cancel check email phone call minutes "
+    "hours week weekend appointment doctor flight hotel room restaurant menu weather meeting"
+)
+_VOCAB = _WORDS.split()
+
+
+def message_text(i: int) -> str:
+    """Message ``i`` of the benchmark conversation: 20–60 words in short sentences, the same
+    text in every run (seeded by ``i``), ASCII with commas, periods and question marks."""
+    rng = random.Random(1_000_003 * (i + 1))
+    n = rng.randint(20, 60)
+    out: list[str] = []
+    start = True
+    for k in range(n):
+        w = rng.choice(_VOCAB)
+        out.append(w.capitalize() if start else w)
+        start = False
+        if k == n - 1:
+            out[-1] += "?" if rng.random() < 0.3 else "."
+        elif rng.random() < 0.1:
+            out[-1] += rng.choice((".", ".", ",", "?"))
+            start = not out[-1].endswith(",")
+    return " ".join(out)
+
+
+def conversation(turns: int) -> list[dict[str, str]]:
+    """A context of ``turns`` turns that ends with a user message: ``turns - 1`` user and
+    assistant pairs, then the user message of the last turn, whose answer is the stream
+    (``2 * turns - 1`` messages). A shorter conversation is a prefix of a longer one."""
+    return [
+        {"role": "assistant" if i % 2 else "user", "content": message_text(i)}
+        for i in range(2 * turns - 1)
+    ]
+
+
+def request_body(messages: list[dict[str, str]]) -> bytes:
+    """The JSON body the raw httpx peer sends for ``messages`` (the same for every request)."""
+    return json.dumps(
+        {
+            "model": MODEL,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+    ).encode()
+
+
+def chat_ctx_from(messages: list[dict[str, str]]) -> Any:
+    """A ``ChatContext`` holding ``messages`` (built once per conversation length)."""
+    from livekit.agents import llm
+
+    ctx = llm.ChatContext.empty()
+    for m in messages:
+        ctx.add_message(role=m["role"], content=m["content"])  # type: ignore[arg-type]
+    return ctx
+
+
+def _as_is(messages: list[dict[str, str]]) -> Any:
+    return messages
+
+
 @dataclass(frozen=True)
 class Peer:
     key: str
     label: str
     make: Callable[[str], Any]
     """``base_url`` -> instance (called inside the event loop)."""
-    stream: Callable[[Any], AsyncIterator[str]]
+    stream: Callable[..., AsyncIterator[str]]
+    """``stream(inst)`` streams the one-message prompt; ``stream(inst, context)`` a
+    conversation (``context`` made by :attr:`context`)."""
     close: Callable[[Any], Any]
     """instance -> awaitable."""
     requires: tuple[str, ...] = ()
     """Modules the peer needs (a peer whose module is missing is skipped, with a note)."""
+    context: Callable[[list[dict[str, str]]], Any] = _as_is
+    """messages -> what ``stream(inst, context)`` takes for a conversation: a ``ChatContext``
+    for the plugins, the list itself for the raw peers (``stream(inst)`` sends ``MESSAGES``)."""
 
     def missing(self) -> str | None:
         import importlib.util
@@ -59,11 +137,13 @@ class Peer:
 _CTX: Any = None
 
 
-async def _plugin_stream(inst: Any) -> AsyncIterator[str]:
+async def _plugin_stream(inst: Any, ctx: Any = None) -> AsyncIterator[str]:
     global _CTX
-    if _CTX is None:
-        _CTX = chat_ctx()
-    async with inst.chat(chat_ctx=_CTX) as stream:
+    if ctx is None:
+        if _CTX is None:
+            _CTX = chat_ctx()
+        ctx = _CTX
+    async with inst.chat(chat_ctx=ctx) as stream:
         async for chunk in stream:
             delta = chunk.delta
             if delta is not None and delta.content:
@@ -110,10 +190,10 @@ def _make_sdk(base_url: str) -> Any:
     )
 
 
-async def _sdk_stream(client: Any) -> AsyncIterator[str]:
+async def _sdk_stream(client: Any, messages: Any = None) -> AsyncIterator[str]:
     stream = await client.chat.completions.create(
         model=MODEL,
-        messages=MESSAGES,
+        messages=MESSAGES if messages is None else messages,
         stream=True,
         stream_options={"include_usage": True},
     )
@@ -149,19 +229,15 @@ def _make_httpx(base_url: str) -> _Raw:
     )
 
 
-_RAW_BODY = json.dumps(
-    {
-        "model": MODEL,
-        "messages": MESSAGES,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
-).encode()
+_RAW_BODY = request_body(MESSAGES)
 
 
-async def _httpx_stream(raw: _Raw) -> AsyncIterator[str]:
+async def _httpx_stream(raw: _Raw, messages: Any = None) -> AsyncIterator[str]:
+    # the one-message body is serialised once; a conversation's on every request (after the
+    # caller's clock started), as a client that builds its body directly has to
+    body = _RAW_BODY if messages is None else request_body(messages)
     async with raw.client.stream(
-        "POST", raw.url, content=_RAW_BODY, headers={"Content-Type": "application/json"}
+        "POST", raw.url, content=body, headers={"Content-Type": "application/json"}
     ) as response:
         response.raise_for_status()
         async for line in response.aiter_lines():
@@ -183,8 +259,22 @@ async def _httpx_close(raw: _Raw) -> None:
 PEERS: dict[str, Peer] = {
     p.key: p
     for p in (
-        Peer("hosted", "hosted.LLM", _make_hosted, _plugin_stream, _plugin_close),
-        Peer("builtin", "inference.LLM", _make_builtin, _plugin_stream, _plugin_close),
+        Peer(
+            "hosted",
+            "hosted.LLM",
+            _make_hosted,
+            _plugin_stream,
+            _plugin_close,
+            context=chat_ctx_from,
+        ),
+        Peer(
+            "builtin",
+            "inference.LLM",
+            _make_builtin,
+            _plugin_stream,
+            _plugin_close,
+            context=chat_ctx_from,
+        ),
         Peer(
             "openai",
             "openai.LLM (plugin)",
@@ -192,6 +282,7 @@ PEERS: dict[str, Peer] = {
             _plugin_stream,
             _plugin_close,
             requires=("livekit.plugins.openai",),
+            context=chat_ctx_from,
         ),
         Peer("sdk", "openai SDK (raw)", _make_sdk, _sdk_stream, _sdk_close),
         Peer("httpx", "httpx lines (floor)", _make_httpx, _httpx_stream, _httpx_close),

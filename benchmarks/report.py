@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .measure import RunResult
-from .peers import BASELINE, PEERS, SUBJECT
+from .peers import BASELINE, PEERS, SUBJECT, conversation, request_body
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,57 @@ def collect(runs: Sequence[RunResult], peer: str, figure: str) -> list[float]:
     return [v for r in runs if (v := r.figures.get(peer, {}).get(figure)) is not None]
 
 
+def ratios(runs: Sequence[RunResult], num: tuple[str, str], den: tuple[str, str]) -> Stat | None:
+    """``num ÷ den`` (peer, figure) computed per run; median (min–max) over the runs."""
+    out = []
+    for r in runs:
+        n = r.figures.get(num[0], {}).get(num[1])
+        d = r.figures.get(den[0], {}).get(den[1])
+        if n is not None and d:
+            out.append(n / d)
+    return stat(out)
+
+
+def _ratio_fmt(r: Stat | None) -> str:
+    if r is None:
+        return "–"
+    return f"{r.median:.2f}x" + (f" ({r.lo:.2f}–{r.hi:.2f})" if r.n > 1 else "")
+
+
+def turns_tables(
+    runs: Sequence[RunResult], peers: Sequence[str], turns: Sequence[int]
+) -> list[str]:
+    """The first-content-vs-conversation-length tables (p50, p99): rows = lengths, columns =
+    peers, then hosted ÷ built-in (computed per run); nothing when the section did not run."""
+    lengths = [t for t in turns if any(collect(runs, p, f"turns{t}_p50_ms") for p in peers)]
+    if not lengths:
+        return []
+    ratio = SUBJECT in peers and BASELINE in peers
+    head = "| turns | messages | body (KiB) | " + " | ".join(PEERS[p].label for p in peers)
+    head += f" | {PEERS[SUBJECT].label} ÷ {PEERS[BASELINE].label} |" if ratio else " |"
+    rule = "|---:|---:|---:|" + "---:|" * (len(peers) + ratio)
+    lines = [
+        "",
+        "First content vs conversation length (ms; one stream at a time; a turn is a user and "
+        "an assistant message of 20–60 words, the context ends with the last turn's user "
+        "message; the ratio is computed per run):",
+    ]
+    for q in ("p50", "p99"):
+        lines += ["", f"{q}:", "", head, rule]
+        for t in lengths:
+            msgs = conversation(t)
+            kib = len(request_body(msgs)) / 1024
+            cells = []
+            for p in peers:
+                st = stat(collect(runs, p, f"turns{t}_{q}_ms"))
+                cells.append(st.fmt() if st else "–")
+            if ratio:
+                key = f"turns{t}_{q}_ms"
+                cells.append(_ratio_fmt(ratios(runs, (SUBJECT, key), (BASELINE, key))))
+            lines.append(f"| {t} | {len(msgs)} | {_num(kib, 3)} | " + " | ".join(cells) + " |")
+    return lines
+
+
 @dataclass(frozen=True)
 class Target:
     name: str
@@ -109,16 +160,7 @@ class Verdict:
 
 
 def verdicts(runs: Sequence[RunResult], concurrency: Sequence[int]) -> list[Verdict]:
-    out = []
-    for t in targets(concurrency):
-        ratios = []
-        for r in runs:
-            num = r.figures.get(t.num[0], {}).get(t.num[1])
-            den = r.figures.get(t.den[0], {}).get(t.den[1])
-            if num is not None and den:
-                ratios.append(num / den)
-        out.append(Verdict(t, stat(ratios)))
-    return out
+    return [Verdict(t, ratios(runs, t.num, t.den)) for t in targets(concurrency)]
 
 
 def versions() -> str:
@@ -141,6 +183,7 @@ def markdown(
     *,
     command: str,
     config: dict[str, Any],
+    turns: Sequence[int] = (),
 ) -> str:
     n = len(runs)
     lines = [
@@ -173,6 +216,7 @@ def markdown(
                 s = stat(collect(runs, p, key))
                 cells.append(s.fmt() if s else "–")
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += turns_tables(runs, peers, turns)
     lines += [
         "",
         f"Targets: {PEERS[SUBJECT].label} ÷ {PEERS[BASELINE].label} (the local one: ÷ the raw "
@@ -183,10 +227,7 @@ def markdown(
         "|---|---:|---:|:---:|",
     ]
     for v in verdicts(runs, concurrency):
-        r = v.ratio
-        ratio = "–"
-        if r is not None:
-            ratio = f"{r.median:.2f}x" + (f" ({r.lo:.2f}–{r.hi:.2f})" if r.n > 1 else "")
+        ratio = _ratio_fmt(v.ratio)
         lines.append(f"| {v.target.name} | {ratio} | ≤ {v.target.limit:g}x | {v.result} |")
     notes = sorted({note for r in runs for note in r.notes})
     errors = [e for r in runs for e in r.errors]
@@ -200,7 +241,11 @@ def markdown(
 
 
 def plot(
-    runs: Sequence[RunResult], peers: Sequence[str], concurrency: Sequence[int], path: Path
+    runs: Sequence[RunResult],
+    peers: Sequence[str],
+    concurrency: Sequence[int],
+    path: Path,
+    turns: Sequence[int] = (),
 ) -> None:
     import matplotlib
 
@@ -209,7 +254,7 @@ def plot(
 
     labels = [PEERS[p].label for p in peers]
     colors = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#7f7f7f"]
-    fig, axes = plt.subplots(2, 4, figsize=(20, 9))
+    fig, axes = plt.subplots(3, 3, figsize=(16, 14))
 
     def bars(ax: Any, key: str, title: str, unit: str) -> None:
         meds: list[float] = []
@@ -230,10 +275,12 @@ def plot(
 
     bars(axes[0][0], "cpu_us", "CPU per streamed chunk", "µs / chunk")
     bars(axes[0][1], "cpu_paced_us", "CPU per chunk, paced (info)", "µs / chunk")
-    bars(axes[0][2], "fc_p50_ms", "first content after chat(), p50", "ms")
-    bars(axes[0][3], "fc_p99_ms", "first content after chat(), p99", "ms")
+    bars(axes[0][2], "mem_idle_kib", "memory per idle instance (tracemalloc)", "KiB")
+    bars(axes[1][0], "fc_p50_ms", "first content after chat(), p50", "ms")
+    bars(axes[1][1], "fc_p99_ms", "first content after chat(), p99", "ms")
+    bars(axes[1][2], "mem_stream_kib", "memory per live stream (tracemalloc)", "KiB")
 
-    ax = axes[1][0]
+    ax = axes[2][0]
     levels = sorted(concurrency)
     for i, p in enumerate(peers):
         for q, style in (("p50", "--"), ("p99", "-")):
@@ -260,10 +307,9 @@ def plot(
     ax.set_ylabel("ms")
     ax.legend(fontsize=7)
 
-    bars(axes[1][1], "mem_idle_kib", "memory per idle instance (tracemalloc)", "KiB")
-    bars(axes[1][2], "mem_stream_kib", "memory per live stream (tracemalloc)", "KiB")
+    _turns_panel(axes[2][1], runs, peers, turns, colors)
 
-    ax = axes[1][3]
+    ax = axes[2][2]
     local = [("local_plugin", "hosted.LLM"), ("local_raw", "openai SDK")]
     if any(collect(runs, k, "ft_p50_ms") for k, _ in local):
         width = 0.38
@@ -301,3 +347,66 @@ def plot(
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def _turns_panel(
+    ax: Any,
+    runs: Sequence[RunResult],
+    peers: Sequence[str],
+    turns: Sequence[int],
+    colors: Sequence[str],
+) -> None:
+    """First content p50 vs conversation length: one line per peer (min–max across runs as
+    error bars), log-log, with the hosted ÷ built-in ratio per length under the axis."""
+    lengths = sorted(turns)
+    markers = ["o", "s", "^", "D", "v"]
+    drawn = False
+    for i, p in enumerate(peers):
+        xs, ys, lo, hi = [], [], [], []
+        for t in lengths:
+            s = stat(collect(runs, p, f"turns{t}_p50_ms"))
+            if s:
+                xs.append(t)
+                ys.append(s.median)
+                lo.append(s.median - s.lo)
+                hi.append(s.hi - s.median)
+        if xs:
+            drawn = True
+            ax.errorbar(
+                xs,
+                ys,
+                yerr=[lo, hi],
+                marker=markers[i % len(markers)],
+                markersize=5,
+                markerfacecolor="none" if i % 2 else colors[i],
+                capsize=3,
+                color=colors[i],
+                label=PEERS[p].label,
+            )
+    if not drawn:
+        ax.axis("off")
+        ax.text(0.5, 0.5, "first content vs conversation length: not measured", ha="center")
+        return
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(lengths, [str(t) for t in lengths])
+    ax.xaxis.set_minor_locator(_no_ticks())
+    xlabel = "conversation length (turns; 2 × turns − 1 messages)"
+    if SUBJECT in peers and BASELINE in peers:
+        cells = []
+        for t in lengths:
+            key = f"turns{t}_p50_ms"
+            r = ratios(runs, (SUBJECT, key), (BASELINE, key))
+            cells.append(f"{t}: {r.median:.2f}x" if r is not None else f"{t}: –")
+        xlabel += f"\n{PEERS[SUBJECT].label} ÷ {PEERS[BASELINE].label}: " + ", ".join(cells)
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.set_ylabel("ms (log)")
+    ax.set_title("first content p50 vs conversation length (1 stream at a time)", fontsize=10)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=7, loc="upper left")
+
+
+def _no_ticks() -> Any:
+    from matplotlib.ticker import NullLocator
+
+    return NullLocator()

@@ -182,10 +182,14 @@ class Server:
             writer.write(_plain("405 Method Not Allowed", b"{}", keep_alive))
             await writer.drain()
             return keep_alive
-        try:
-            request = json.loads(body or b"{}")
-        except ValueError:
-            request = {}
+        request: object = {}
+        # parsed only when it can say "pause": a long conversation's body (~100 KiB) would
+        # otherwise cost the server ~1 ms per request, on the same 2 cores as the clients
+        if b'"pause"' in body:
+            try:
+                request = json.loads(body)
+            except ValueError:
+                request = {}
         if isinstance(request, dict) and request.get("model") == "pause":
             hold = True
         content, tail = frames(n)
