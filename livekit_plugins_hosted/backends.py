@@ -34,6 +34,8 @@ class Refusal:
     reason: str
     accepts: Callable[[Any], bool] = lambda _value: False
     """Values of the parameter the backend does honour (default: none)."""
+    families: frozenset[str] | None = None
+    """Only for models of these families (``None``: every model)."""
 
 
 @dataclass(frozen=True)
@@ -47,10 +49,13 @@ class Backend:
     """Whether the model catalogue decides what is sent (LiveKit Inference: the model page);
     a self-hosted engine is described by its own profile alone."""
 
-    def check(self, params: ModelParams) -> None:
-        """Raise ``ValueError`` for a set parameter this backend would not honour."""
+    def check(self, params: ModelParams, *, family: str | None = None) -> None:
+        """Raise ``ValueError`` for a set parameter this backend would not honour (for a model
+        of ``family``, the key of :func:`~.models.family_of`)."""
         values = params.given()
         for rule in self.refusals:
+            if rule.families is not None and family not in rule.families:
+                continue
             value = values.get(rule.name)
             if value is not None and not rule.accepts(value):
                 raise ValueError(
@@ -138,7 +143,18 @@ llama-server read both)."""
 
 VLLM = Backend(
     name="vllm",
-    refusals=(_ONE_CHOICE, _TEXT_ONLY, *_ignored(*_PLATFORM_ONLY)),
+    refusals=(
+        _ONE_CHOICE,
+        _TEXT_ONLY,
+        Refusal(
+            "tool_choice",
+            "vLLM's gemma4 tool parser does not enforce 'required' or a named tool "
+            "(supports_required_and_named = False): it would act as 'auto'",
+            _one_of("auto", "none"),
+            families=frozenset({"gemma-4"}),
+        ),
+        *_ignored(*_PLATFORM_ONLY),
+    ),
 )
 """vLLM: honours nearly everything, the open-weight fields and ``reasoning_effort`` (passed to
 the chat template; ``none`` switches thinking off) included."""

@@ -263,7 +263,7 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         backend = self._endpoint.known_backend()
         if backend is None:
             return  # checked against the detected profile before the first request
-        backend.check(params)
+        backend.check(params, family=info.family_key)
         if names := dropped(params, model=info, backend=backend):
             logger.warning(
                 "model %s does not support %s; they will not be sent",
@@ -297,7 +297,7 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         if per_call:
             params = merge(params, validate(per_call, what="chat(...)"))
             if backend := self._endpoint.known_backend():
-                backend.check(params)
+                backend.check(params, family=opts.model.family_key)
         priority = None
         if is_given(inference_class):
             self._livekit_endpoint("inference_class")

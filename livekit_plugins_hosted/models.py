@@ -154,20 +154,17 @@ class ModelInfo:
     """What LiveKit Inference takes for this model; the rest is dropped before sending."""
     hosted: bool = True
     """Served by LiveKit Inference, so ``AgentSession(llm=id)`` resolves to this plugin."""
+    family_key: str | None = field(default=None, init=False)
+    """The family recognised from the id (``"gemma-4"`` ...), if any."""
 
     def __post_init__(self) -> None:
         unknown = self.supported_params - PARAMETER_NAMES
         if unknown:
             raise ValueError(f"ModelInfo({self.id!r}): unknown parameters {sorted(unknown)}")
-        if self.thinking is None:
-            fam = family_of(self.id)
-            object.__setattr__(self, "thinking", fam.thinking if fam else GENERIC_THINKING)
-
-    @property
-    def family_key(self) -> str | None:
-        """The recognised family (``"gemma-4"`` ...) of this id, if any."""
         fam = family_of(self.id)
-        return fam.key if fam else None
+        object.__setattr__(self, "family_key", fam.key if fam else None)
+        if self.thinking is None:
+            object.__setattr__(self, "thinking", fam.thinking if fam else GENERIC_THINKING)
 
     def drops(self, name: str) -> bool:
         """Whether a LiveKit Inference request for this model leaves out parameter ``name``."""

@@ -144,7 +144,9 @@ class LLMStream(llm.LLMStream):
 
     def _body(self, backend: Backend) -> bytes:
         plan = self._plan
-        backend.check(plan.params)  # a detected profile's refusals: before anything is sent
+        backend.check(
+            plan.params, family=plan.model.family_key
+        )  # a detected profile's refusals: before anything is sent
         messages, _ = self._chat_ctx.to_provider_format("openai")
         body: dict[str, Any] = {
             **build_request(
