@@ -19,7 +19,7 @@ Rules that hold on every backend:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -243,13 +243,10 @@ OWNED_BY: dict[str, Backend] = {
 def identify_models(payload: object) -> Backend | None:
     """The engine that wrote a ``GET /v1/models`` answer, if its ``owned_by`` says so."""
     data = payload.get("data") if isinstance(payload, dict) else None
-    owners: Iterable[object] = (
-        (item.get("owned_by") for item in data if isinstance(item, dict))
-        if isinstance(data, list)
-        else ()
-    )
-    found = {OWNED_BY[o] for o in owners if isinstance(o, str) and o in OWNED_BY}
-    return found.pop() if len(found) == 1 else None
+    items = [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+    owners = {item.get("owned_by") for item in items}
+    found = {OWNED_BY[o].name for o in owners if isinstance(o, str) and o in OWNED_BY}
+    return BACKENDS[found.pop()] if len(found) == 1 else None
 
 
 def identify_ollama(payload: object) -> Backend | None:

@@ -189,3 +189,33 @@ async def test_engine_stops_without_orphans() -> None:
     finally:
         if reader_writer is not None:
             reader_writer[1].close()
+
+
+async def test_backend_detected_and_token_limit_honoured(engine: LocalEngine) -> None:
+    """With no backend named, the server is found to be llama-cpp-python and
+    max_completion_tokens=8 bounds the reply (the default profile used to send a field this
+    server ignores, and the reply ran on for hundreds of characters)."""
+    model = hosted.LLM.self_hosted(
+        LOCAL_MODEL_ID,
+        base_url=engine.base_url,
+        extra_kwargs={"max_completion_tokens": 8, "temperature": 0.0},
+    )
+    assert model.provider == "auto"
+    seen: list[Any] = []
+    model.on("metrics_collected", seen.append)
+    text, tokens = await _reply(model)
+    assert model.provider == "llama-cpp-python"
+    assert 1 <= tokens <= 8, text
+    await asyncio.sleep(0.05)
+    assert seen and 1 <= seen[0].completion_tokens <= 8
+    await model.aclose()
+
+
+async def test_detected_profile_refuses_before_sending(engine: LocalEngine) -> None:
+    """After detection, what this engine cannot honour is a ValueError before the request."""
+    model = hosted.LLM.self_hosted(LOCAL_MODEL_ID, base_url=engine.base_url)
+    await model._prewarm_impl()  # the framework calls this when a session starts
+    assert model.provider == "llama-cpp-python"
+    with pytest.raises(ValueError, match="parallel_tool_calls"):
+        model.chat(chat_ctx=_ctx(), extra_kwargs={"parallel_tool_calls": True})
+    await model.aclose()
