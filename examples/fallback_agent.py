@@ -31,13 +31,10 @@ from livekit.agents.voice.run_result import ChatMessageEvent, RunResult
 
 import livekit_plugins_hosted as hosted
 from livekit_plugins_hosted.auth import credentials_available
-from livekit_plugins_hosted.local import (
-    LOCAL_MODEL_ID,
-    local_engine_available,
-    start_local_engine,
-)
+from livekit_plugins_hosted.local import local_engine_available, start_local_engine
+from livekit_plugins_hosted.models import GEMMA_4_31B_IT, LOCAL_MODEL_ID
 
-HOSTED_MODEL = "google/gemma-4-31b-it"
+HOSTED_MODEL = GEMMA_4_31B_IT
 
 
 def _say(message: str) -> None:
@@ -58,7 +55,12 @@ async def main(args: argparse.Namespace) -> int:
 
     async with contextlib.AsyncExitStack() as stack:
         if credentials_available():
-            primary = hosted.LLM(HOSTED_MODEL, extra_kwargs={"max_completion_tokens": 300})
+            # nothing speakable within the deadline (a long thought, a stalled stream): move on
+            primary = hosted.LLM(
+                HOSTED_MODEL,
+                extra_kwargs={"max_completion_tokens": 300},
+                first_token_timeout=args.first_token_timeout,
+            )
             stack.push_async_callback(primary.aclose)
             names[id(primary)] = f"LiveKit Inference ({HOSTED_MODEL})"
             llms.append(primary)
@@ -150,15 +152,22 @@ def cli() -> None:
     )
     parser.add_argument(
         "--backend",
-        choices=sorted(hosted.BACKENDS),
-        default=os.environ.get("SELF_HOSTED_BACKEND", "openai-compatible"),
-        help="the engine behind --base-url (default: $SELF_HOSTED_BACKEND or openai-compatible)",
+        choices=["auto", *sorted(set(hosted.BACKENDS) - {"livekit"})],
+        default=os.environ.get("SELF_HOSTED_BACKEND", "auto"),
+        help="the engine behind --base-url (default: $SELF_HOSTED_BACKEND, or detected)",
     )
     parser.add_argument(
         "--model",
         default=os.environ.get("SELF_HOSTED_MODEL", HOSTED_MODEL),
         help=f"the model id on the self-hosted server (default: $SELF_HOSTED_MODEL or "
         f"{HOSTED_MODEL})",
+    )
+    parser.add_argument(
+        "--first-token-timeout",
+        type=float,
+        default=2.0,
+        help="seconds to the first speakable word on LiveKit Inference before moving on "
+        "(default 2)",
     )
     parser.add_argument(
         "--attempt-timeout",

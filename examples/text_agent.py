@@ -23,8 +23,9 @@ from livekit.agents.voice.run_result import ChatMessageEvent
 import livekit_plugins_hosted as hosted
 from livekit_plugins_hosted.auth import credentials_available
 from livekit_plugins_hosted.local import local_engine_available, start_local_engine
+from livekit_plugins_hosted.models import GEMMA_4_31B_IT
 
-HOSTED_MODEL = "google/gemma-4-31b-it"
+HOSTED_MODEL = GEMMA_4_31B_IT
 
 
 @contextlib.asynccontextmanager
