@@ -1,4 +1,4 @@
-"""``LLM`` and ``LLMStream``: the I/O around the parameter model, the endpoint and the parser.
+"""``LLM``: one model on one endpoint, its options validated; ``chat()`` starts an ``LLMStream``.
 
 Exceptions reaching the caller (the framework's family, from ``livekit.agents``)::
 
