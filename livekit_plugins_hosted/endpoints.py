@@ -12,6 +12,7 @@ This is the only module that knows which of the two an ``LLM`` talks to:
 
 from __future__ import annotations
 
+import abc
 import contextlib
 from typing import Literal, get_args
 
@@ -44,7 +45,7 @@ def check_inference_class(value: str | None) -> str | None:
     return value
 
 
-class Endpoint:
+class Endpoint(abc.ABC):
     """What a stream needs to know about where it sends: URL, headers, backend profile."""
 
     base_url: str
@@ -53,21 +54,24 @@ class Endpoint:
     credential_hint: str
     """Appended to a 401/403 message: which credential to check (never its value)."""
 
+    @abc.abstractmethod
     def request_headers(self, *, inference_class: str | None = None) -> dict[str, str]:
         """The headers of one request, the credentials included."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def known_backend(self) -> Backend | None:
         """The backend profile, if it is known without asking the server."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     async def backend(self, http: httpx.AsyncClient) -> Backend:
         """The backend profile, finding it out first if needed (once per endpoint)."""
         raise NotImplementedError
 
     async def prewarm(self, http: httpx.AsyncClient) -> None:
-        """Open a keep-alive connection (DNS and TLS done) with a cheap, token-free request,
-        and find out the backend if it is not known yet."""
+        """Open a keep-alive connection (DNS and TLS done) with a request that spends no model
+        tokens (``GET /models``), and find out the backend if it is not known yet."""
         if self.known_backend() is None:
             await self.backend(http)  # its probe is the same GET
             return
@@ -75,6 +79,7 @@ class Endpoint:
             response = await http.get(f"{self.base_url}/models", headers=self.request_headers())
             await response.aclose()
 
+    @abc.abstractmethod
     def describe(self) -> str:
         """``key=value`` pairs for ``repr`` (never a credential)."""
         raise NotImplementedError

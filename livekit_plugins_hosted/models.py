@@ -156,6 +156,8 @@ class ModelInfo:
     """Served by LiveKit Inference, so ``AgentSession(llm=id)`` resolves to this plugin."""
     family_key: str | None = field(default=None, init=False)
     """The family recognised from the id (``"gemma-4"`` ...), if any."""
+    unspoken: ThinkingFormat = field(default=(), init=False)
+    """The markers kept out of speech: this model's own and every known family's."""
 
     def __post_init__(self) -> None:
         unknown = self.supported_params - PARAMETER_NAMES
@@ -165,6 +167,8 @@ class ModelInfo:
         object.__setattr__(self, "family_key", fam.key if fam else None)
         if self.thinking is None:
             object.__setattr__(self, "thinking", fam.thinking if fam else GENERIC_THINKING)
+        own = self.thinking or ()
+        object.__setattr__(self, "unspoken", tuple(dict.fromkeys([*own, *SPECIAL_THINKING])))
 
     def drops(self, name: str) -> bool:
         """Whether a LiveKit Inference request for this model leaves out parameter ``name``."""

@@ -22,7 +22,7 @@ from . import faults
 from .backends import Backend
 from .endpoints import Endpoint
 from .log import logger
-from .models import SPECIAL_THINKING, ModelInfo, ThinkingFormat
+from .models import ModelInfo
 from .params import ModelParams
 from .parsing import ChunkParser, SSEDecoder, StreamError, decode_event
 from .request import build_request
@@ -50,11 +50,6 @@ class Wire:
     endpoint: Endpoint
     http: httpx.AsyncClient
     completions_url: httpx.URL
-
-
-def _thinking(model: ModelInfo) -> ThinkingFormat:
-    """The model's own thinking markers, and every known family's: none is ever spoken."""
-    return tuple(dict.fromkeys([*(model.thinking or ()), *SPECIAL_THINKING]))
 
 
 def _may_open_thought(chat_ctx: llm.ChatContext, params: ModelParams) -> bool:
@@ -170,7 +165,7 @@ class LLMStream(llm.LLMStream):
         wire, plan = self._wire, self._plan
         gemma4 = plan.model.family_key == "gemma-4"
         parser = ChunkParser(
-            _thinking(plan.model),
+            plan.model.unspoken,
             gemma4=gemma4,
             in_thought=gemma4 and _may_open_thought(self._chat_ctx, plan.params),
             estimate_usage=True,  # only when the server streams no usage (llama-cpp-python)
