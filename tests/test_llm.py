@@ -124,6 +124,19 @@ async def test_unsupported_parameters_are_dropped_and_logged(
     await model.aclose()
 
 
+async def test_extra_body_is_sent_and_not_reported_as_dropped(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The README's thinking-off recipe: extra_body is sent, and no log line claims otherwise."""
+    extra = {"extra_body": {"chat_template_kwargs": {"enable_thinking": False}}}
+    with caplog.at_level(logging.DEBUG, logger="livekit.plugins.hosted"):
+        model = _llm(gateway, extra_kwargs=extra)
+        await model.chat(chat_ctx=_ctx()).collect()
+    assert "extra_body" not in caplog.text
+    assert gateway.bodies[0]["chat_template_kwargs"] == {"enable_thinking": False}
+    await model.aclose()
+
+
 async def test_headers_name_plugin_and_provider(gateway: Gateway) -> None:
     """The gateway sees this plugin's User-Agent and the requested provider."""
     model = _llm(gateway, provider="baseten")
