@@ -91,9 +91,7 @@ def test_unhonoured_parameters_are_refused(
         ("vllm", {"n": 1, "continue_final_message": True, "add_generation_prompt": False}),
     ],
 )
-async def test_honoured_values_pass(
-    gateway: Gateway, backend: str, params: dict[str, Any]
-) -> None:
+async def test_honoured_values_pass(gateway: Gateway, backend: str, params: dict[str, Any]) -> None:
     """Values the engine does honour are accepted and reach the wire."""
     body = await _body(gateway, backend, params)
     for name, value in params.items():
