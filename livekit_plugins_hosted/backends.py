@@ -48,13 +48,24 @@ class Backend:
     model_support: bool = False
     """Whether the model catalogue decides what is sent (LiveKit Inference: the model page);
     a self-hosted engine is described by its own profile alone."""
+    sends_auto_tool_choice: bool = True
+    """False: ``tool_choice="auto"`` is what the engine does anyway, and it does not read the
+    field, so it is left out."""
+    tools_with_none: bool = True
+    """False: the engine does not read ``tool_choice="none"``, so the tools themselves are left
+    out of that request (the model cannot call what it is not offered)."""
 
-    def check(self, params: ModelParams, *, family: str | None = None) -> None:
+    def check(
+        self, params: ModelParams, *, family: str | None = None, has_tools: bool = True
+    ) -> None:
         """Raise ``ValueError`` for a set parameter this backend would not honour (for a model
-        of ``family``, the key of :func:`~.models.family_of`)."""
+        of ``family``, the key of :func:`~.models.family_of`). Without tools, the tool fields
+        are not sent, so they are not checked."""
         values = params.given()
         for rule in self.refusals:
             if rule.families is not None and family not in rule.families:
+                continue
+            if not has_tools and rule.name in TOOL_FIELDS:
                 continue
             value = values.get(rule.name)
             if value is not None and not rule.accepts(value):
@@ -94,10 +105,6 @@ def _is_false(value: Any) -> bool:
     return value is False
 
 
-def _is_auto(value: Any) -> bool:
-    return bool(value == "auto")
-
-
 def _is_named(value: Any) -> bool:
     return isinstance(value, Mapping)
 
@@ -108,6 +115,10 @@ def _is_text_only(value: Any) -> bool:
 
 def _one_of(*values: str) -> Callable[[Any], bool]:
     return lambda value: value in values
+
+
+TOOL_FIELDS = frozenset({"tool_choice", "parallel_tool_calls"})
+"""Sent only with tools."""
 
 
 _ONE_CHOICE = Refusal(
@@ -185,14 +196,17 @@ LLAMA_CPP_PYTHON = Backend(
         Refusal("parallel_tool_calls", "the server has no such field"),
         Refusal(
             "tool_choice",
-            "only a named tool is enforced; 'auto', 'required' and 'none' are not",
-            _is_named,
+            "'required' is not enforced (a named tool is; 'auto' is the default and 'none' "
+            "leaves the tools out)",
+            lambda v: _is_named(v) or v in ("auto", "none"),
         ),
         Refusal("add_generation_prompt", "the server always adds the generation prompt", _is_true),
         Refusal("continue_final_message", "the server always starts a new turn", _is_false),
         _TEXT_ONLY,
         *_ignored(*_PLATFORM_ONLY),
     ),
+    sends_auto_tool_choice=False,
+    tools_with_none=False,
 )
 """llama-cpp-python's server: reads only ``max_tokens`` (``max_completion_tokens`` would be
 dropped and generation would run to the end of the context), streams no usage."""
@@ -203,13 +217,18 @@ OLLAMA = Backend(
     refusals=(
         Refusal("n", "Ollama always returns one choice", _is_one),
         Refusal("logit_bias", "Ollama ignores it"),
-        Refusal("tool_choice", "Ollama ignores it; tools are always offered", _is_auto),
+        Refusal(
+            "tool_choice",
+            "Ollama ignores it ('auto' is its default; 'none' leaves the tools out)",
+            _one_of("auto", "none"),
+        ),
         Refusal("parallel_tool_calls", "Ollama ignores it", _is_true),
         Refusal("add_generation_prompt", "Ollama has no such field", _is_true),
         Refusal("continue_final_message", "Ollama has no such field"),
         _TEXT_ONLY,
         *_ignored(*_PLATFORM_ONLY),
     ),
+    tools_with_none=False,
 )
 """Ollama's ``/v1`` endpoint: reads ``max_tokens``, ignores ``n``, ``logit_bias`` and
 ``tool_choice``; ``reasoning_effort`` is its thinking switch."""

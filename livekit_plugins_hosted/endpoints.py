@@ -52,7 +52,8 @@ class Endpoint(abc.ABC):
     provider: str
     """``"livekit"`` or the self-hosted backend's name (the framework's ``LLM.provider``)."""
     credential_hint: str
-    """Appended to a 401/403 message: which credential to check (never its value)."""
+    """Appended to a 401/403 message: which credential to check (the key's id, never the
+    secret)."""
 
     @abc.abstractmethod
     def request_headers(self, *, inference_class: str | None = None) -> dict[str, str]:
@@ -141,8 +142,8 @@ class SelfHosted(Endpoint):
     """Any OpenAI-compatible server: a plain bearer key (or none), a backend profile."""
 
     def __init__(self, *, base_url: str, api_key: str | None = None, backend: str = "auto"):
-        if not base_url or not isinstance(base_url, str):
-            raise ValueError(f"base_url must be a non-empty URL string, got {base_url!r}")
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self._backend = None if backend == "auto" else get_backend(backend)
         self.credential_hint = " (check the api_key given to LLM.self_hosted)"
@@ -159,8 +160,9 @@ class SelfHosted(Endpoint):
         return self._backend.name if self._backend else "auto"
 
     def request_headers(self, *, inference_class: str | None = None) -> dict[str, str]:
-        # never the job's LiveKit headers (the worker token among them), never a priority
-        return self._headers
+        # never the job's LiveKit headers (the worker token among them), never a priority; a
+        # copy, so that no caller can change the next request's headers
+        return dict(self._headers)
 
     def known_backend(self) -> Backend | None:
         return self._backend
@@ -203,7 +205,8 @@ async def detect_backend(
     http: httpx.AsyncClient, base_url: str, headers: dict[str, str]
 ) -> Backend | None:
     """Which engine serves ``base_url``, from what it says about itself; ``None`` if it did
-    not answer (the caller asks again later).
+    not answer, or answered ``GET /models`` with an error other than 404 (the caller asks again
+    later rather than settle on a guess).
 
     One round trip for vLLM, llama-server and llama-cpp-python (``owned_by`` in
     ``GET /v1/models``, the request prewarm makes anyway); one more for Ollama
@@ -213,6 +216,8 @@ async def detect_backend(
         status, payload = await _get_json(http, f"{base_url}/models", headers)
     except httpx.HTTPError:
         return None
+    if status not in (200, 404):
+        return None  # 401, 429, 5xx...: the server said nothing about itself; ask again later
     if status == 200 and (found := identify_models(payload)) is not None:
         return found
     root = base_url.removesuffix("/v1")

@@ -163,8 +163,11 @@ class Gemma4Parser:
         "_in_str",
         "_out",
         "_seg_start",
+        "_spoke",
         "_state",
+        "_tail_ws",
         "_thought",
+        "saw_thought",
     )
 
     def __init__(self, *, in_thought: bool = False) -> None:
@@ -173,6 +176,10 @@ class Gemma4Parser:
         self._state = _THOUGHT if in_thought else _ANSWER
         self._buf = ""  # input not yet decided (a possible marker's beginning)
         self._seg_start = True  # an answer segment with nothing spoken yet
+        self._spoke = False  # anything of the reply was released
+        self.saw_thought = False
+        """A thought marker came in the text: the server passes Gemma 4's raw thought through."""
+        self._tail_ws = False  # the last released character was whitespace
         self._fast = False  # answer under way, nothing held: a chunk without "<" goes straight out
         self._first = not in_thought  # the reply's very start (a bare "thought\n" is possible)
         self._explicit = False  # the current thought was opened by <|channel> in the reply
@@ -192,6 +199,8 @@ class Gemma4Parser:
     def feed(self, text: str) -> tuple[str, list[ToolCall]]:
         """Take one text delta; return the speakable text released now and calls completed."""
         if self._fast and "<" not in text:
+            if text:
+                self._tail_ws = text[-1] in WS
             return text, []
         if self._state >= _ENDED:
             return "", []
@@ -259,7 +268,16 @@ class Gemma4Parser:
                 return
             self._seg_start = False
             self._first = False
+            self._join()
+        self._spoke = True
+        self._tail_ws = text[-1] in WS
         self._out.append(text)
+
+    def _join(self) -> None:
+        """A segment after a thought or a call begins: the words either side stay apart."""
+        if self._spoke and not self._tail_ws:
+            self._out.append(" ")
+            self._tail_ws = True
 
     # -- answer ----------------------------------------------------------------------------
 
@@ -277,6 +295,7 @@ class Gemma4Parser:
                     if data.startswith(_LABEL, j):
                         # a thought whose <|channel> the server dropped: its label says what
                         # it is, so it is never spoken, closed or not
+                        self.saw_thought = True
                         self._first = False
                         self._state = _THOUGHT
                         self._explicit = True
@@ -295,6 +314,7 @@ class Gemma4Parser:
                         return n  # a call's name cut off by the end: tool syntax, not speech
                 self._seg_start = False
                 self._first = False
+                self._join()
         k = data.find("<", i)
         if k < 0:
             self._emit(data[i:])
@@ -313,6 +333,7 @@ class Gemma4Parser:
             return n
         end = k + length
         if kind == _CH_OPEN:
+            self.saw_thought = True
             self._state = _THOUGHT
             self._explicit = True
             self._first = False
@@ -323,6 +344,7 @@ class Gemma4Parser:
             return n
         elif kind in (_CH_CLOSE, _TC_CLOSE):
             self._seg_start = True  # a stray closer: what follows starts afresh (as in vLLM)
+            self._tail_ws = True  # but it removed no words, so it adds no space
         return end
 
     # -- thought ---------------------------------------------------------------------------
@@ -381,6 +403,7 @@ class Gemma4Parser:
                 return n
             i = k + length
             if kind == _CH_CLOSE:
+                self.saw_thought = True
                 self._thought = []
                 self._explicit = False
                 self._to_answer()

@@ -297,7 +297,7 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         if per_call:
             params = merge(params, validate(per_call, what="chat(...)"))
             if backend := self._endpoint.known_backend():
-                backend.check(params, family=opts.model.family_key)
+                backend.check(params, family=opts.model.family_key, has_tools=bool(tools))
         priority = None
         if is_given(inference_class):
             self._livekit_endpoint("inference_class")

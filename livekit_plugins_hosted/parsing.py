@@ -219,6 +219,11 @@ class ChunkParser:
         """Whether any text or tool call was returned: after that, a retry would repeat it."""
 
     @property
+    def raw_thought_seen(self) -> bool:
+        """Gemma 4 thought markers came in ``content``: the server passes them through."""
+        return self._native is not None and self._native.saw_thought
+
+    @property
     def id(self) -> str:
         """The provider's completion id (a generated one if it sends none)."""
         if not self._id:
@@ -245,7 +250,8 @@ class ChunkParser:
         """Flush at the end of the stream: pending tool calls, held-back text, estimated usage."""
         out: list[llm.ChatChunk] = []
         if self._gemma4:
-            tail, calls = self._gemma("", final=True)
+            said, calls = self._gemma("", final=True)
+            tail = self._thinking.feed(said, final=True)
         else:
             tail, calls = self._thinking.feed("", final=True), []
         calls += self._take_tool_calls()
@@ -283,7 +289,9 @@ class ChunkParser:
         if raw is not None or finish is not None:
             text = raw if type(raw) is str else _text(raw)
             if self._gemma4:
-                content, calls = self._gemma(text, final=finish is not None)
+                said, calls = self._gemma(text, final=finish is not None)
+                # <think> blocks (not Gemma 4's own grammar) may come from a fine-tune too
+                content = self._thinking.feed(said, final=finish is not None)
             else:
                 content = self._thinking.feed(text, final=finish is not None)
             if text:

@@ -23,6 +23,12 @@ def dropped(params: ModelParams, *, model: ModelInfo, backend: Backend) -> list[
     return sorted(n for n in params.given() if n in PARAMETER_NAMES and model.drops(n))
 
 
+def sends_tools(params: ModelParams, *, backend: Backend, has_tools: bool) -> bool:
+    """Whether the tools go in the request: not with ``tool_choice="none"`` to an engine that
+    does not read that field (leaving them out is the one way it is honoured there)."""
+    return has_tools and (backend.tools_with_none or params.tool_choice != "none")
+
+
 def build_request(
     params: ModelParams,
     *,
@@ -41,6 +47,8 @@ def build_request(
     if not has_tools:
         values.pop("tool_choice", None)
         values.pop("parallel_tool_calls", None)
+    elif values.get("tool_choice") == "auto" and not backend.sends_auto_tool_choice:
+        del values["tool_choice"]
     if values.get("continue_final_message") is True and "add_generation_prompt" not in values:
         # the servers default add_generation_prompt to true and refuse it together with
         # continue_final_message, so continuing means saying both

@@ -25,7 +25,7 @@ from .log import logger
 from .models import ModelInfo
 from .params import ModelParams
 from .parsing import ChunkParser, SSEDecoder, StreamError, decode_event
-from .request import build_request
+from .request import build_request, sends_tools
 
 CONNECT_TIMEOUT = 15.0
 """Seconds to open a connection (the per-read timeout is ``conn_options.timeout``)."""
@@ -43,6 +43,15 @@ class Plan:
     inference_class: str | None
 
 
+@dataclasses.dataclass
+class ServerTraits:
+    """What an LLM's streams have learned about the server's output, for the next ones."""
+
+    raw_thought: bool = False
+    """Gemma 4 thought markers arrived in ``content``: the server does not parse them and
+    thinking is on, so after a tool result the template may have opened a thought."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Wire:
     """How an LLM's streams reach the server: the endpoint and the connection pool."""
@@ -50,19 +59,26 @@ class Wire:
     endpoint: Endpoint
     http: httpx.AsyncClient
     completions_url: httpx.URL
+    traits: ServerTraits = dataclasses.field(default_factory=ServerTraits)
 
 
-def _may_open_thought(chat_ctx: llm.ChatContext, params: ModelParams) -> bool:
-    """Whether Gemma 4's chat template may have opened a thought at the end of the prompt: it
-    does after a tool result while thinking is on, so the reply can start inside it."""
+def _may_open_thought(chat_ctx: llm.ChatContext, params: ModelParams, traits: ServerTraits) -> bool:
+    """Whether Gemma 4's chat template may have opened a thought at the end of the prompt.
+
+    It does so after a tool result while thinking is on. Thinking is off by default in Gemma 4's
+    template, so it is taken to be on only when the request asks for it (``reasoning_effort``
+    other than ``none``, or ``chat_template_kwargs.enable_thinking``) or when this server has
+    already sent raw thought markers. Anywhere else the whole answer would be held back.
+    """
     items = chat_ctx.items
     if not items or items[-1].type != "function_call_output":
         return False
     template = (params.extra_body or {}).get("chat_template_kwargs")
-    switched_off = params.reasoning_effort == "none" or (
-        isinstance(template, dict) and template.get("enable_thinking") is False
-    )
-    return not switched_off
+    switch = template.get("enable_thinking") if isinstance(template, dict) else None
+    if params.reasoning_effort == "none" or switch is False:
+        return False
+    asked = switch is True or params.reasoning_effort in ("low", "medium", "high")
+    return asked or traits.raw_thought
 
 
 _DRAIN_TIMEOUT = 1.0
@@ -139,20 +155,18 @@ class LLMStream(llm.LLMStream):
 
     def _body(self, backend: Backend) -> bytes:
         plan = self._plan
-        backend.check(
-            plan.params, family=plan.model.family_key
-        )  # a detected profile's refusals: before anything is sent
+        # a detected profile's refusals: before anything is sent
+        backend.check(plan.params, family=plan.model.family_key, has_tools=bool(self._tools))
+        tools = sends_tools(plan.params, backend=backend, has_tools=bool(self._tools))
         messages, _ = self._chat_ctx.to_provider_format("openai")
         body: dict[str, Any] = {
-            **build_request(
-                plan.params, model=plan.model, backend=backend, has_tools=bool(self._tools)
-            ),
+            **build_request(plan.params, model=plan.model, backend=backend, has_tools=tools),
             "model": plan.model.id,
             "messages": messages,
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        if self._tools:
+        if tools:
             body["tools"] = llm.ToolContext(self._tools).parse_function_tools(
                 "openai", strict=plan.strict_tool_schema
             )
@@ -167,7 +181,7 @@ class LLMStream(llm.LLMStream):
         parser = ChunkParser(
             plan.model.unspoken,
             gemma4=gemma4,
-            in_thought=gemma4 and _may_open_thought(self._chat_ctx, plan.params),
+            in_thought=gemma4 and _may_open_thought(self._chat_ctx, plan.params, wire.traits),
             estimate_usage=True,  # only when the server streams no usage (llama-cpp-python)
         )
         send = self._event_ch.send_nowait
@@ -223,6 +237,8 @@ class LLMStream(llm.LLMStream):
                     if done:
                         await _drain(lines)
                 finally:
+                    if parser.raw_thought_seen:
+                        wire.traits.raw_thought = True
                     await response.aclose()
         except _HTTPStatus as e:
             error, wait = self._status_error(e, parser.emitted)
@@ -235,6 +251,12 @@ class LLMStream(llm.LLMStream):
             raise APITimeoutError(
                 f"nothing speakable from {wire.endpoint.base_url} within {deadline}s "
                 "(first_token_timeout)",
+                retryable=not parser.emitted,
+            ) from e
+        except httpx.ConnectTimeout as e:
+            raise APIConnectionError(
+                f"connection to {wire.endpoint.base_url} not established within "
+                f"{CONNECT_TIMEOUT:g}s",
                 retryable=not parser.emitted,
             ) from e
         except httpx.TimeoutException as e:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from livekit.agents import llm
 
 import livekit_plugins_hosted as hosted
 from livekit_plugins_hosted.backends import BACKENDS, get_backend
@@ -59,7 +60,7 @@ async def test_llama_cpp_continue_is_sent_with_its_pair(gateway: Gateway) -> Non
         ("ollama", {"n": 3}, "n"),
         ("ollama", {"logit_bias": {"1": 5}}, "logit_bias"),
         ("ollama", {"continue_final_message": True}, "continue_final_message"),
-        ("ollama", {"tool_choice": "none"}, "tool_choice"),
+        ("ollama", {"tool_choice": "required"}, "tool_choice"),
         ("llama.cpp", {"n": 2}, "n"),
         (
             "llama.cpp",
@@ -135,4 +136,44 @@ async def test_usage_estimated_when_the_engine_streams_none(gateway: Gateway) ->
     model = hosted.LLM.self_hosted("m", base_url=gateway.url, backend="llama-cpp-python")
     result = await model.chat(chat_ctx=_ctx()).collect()
     assert result.usage is not None and result.usage.completion_tokens == 3
+    await model.aclose()
+
+
+@llm.function_tool
+async def get_weather(city: str) -> str:
+    """The weather in a city."""
+    return city
+
+
+@pytest.mark.parametrize(
+    "backend, choice, tools_sent, choice_sent",
+    [
+        ("llama-cpp-python", "auto", True, None),  # its default; the field is not read
+        ("llama-cpp-python", "none", False, None),  # not read: the tools are left out
+        ("ollama", "auto", True, "auto"),
+        ("ollama", "none", False, None),
+        ("vllm", "none", True, "none"),
+    ],
+)
+async def test_the_frameworks_tool_choices_are_honoured(
+    gateway: Gateway, backend: str, choice: str, tools_sent: bool, choice_sent: str | None
+) -> None:
+    """The agent's own tool_choice ('auto' after a tool result, 'none' at the tool-step limit)
+    never fails a turn: each engine gets it in the form it honours."""
+    gateway._verify = False
+    model = hosted.LLM.self_hosted("m", base_url=gateway.url, backend=backend)
+    await model.chat(chat_ctx=_ctx(), tools=[get_weather], tool_choice=choice).collect()
+    body = gateway.bodies[-1]
+    assert ("tools" in body) is tools_sent
+    assert body.get("tool_choice") == choice_sent
+    await model.aclose()
+
+
+@pytest.mark.parametrize("backend", ["llama-cpp-python", "ollama"])
+async def test_tool_fields_without_tools_are_not_refused(gateway: Gateway, backend: str) -> None:
+    """Without tools the tool fields are not sent, so a value the engine ignores is no error."""
+    gateway._verify = False
+    model = hosted.LLM.self_hosted("m", base_url=gateway.url, backend=backend)
+    await model.chat(chat_ctx=_ctx(), tool_choice="required", parallel_tool_calls=False).collect()
+    assert "tool_choice" not in gateway.bodies[-1]
     await model.aclose()

@@ -115,3 +115,39 @@ async def test_unreachable_server_is_asked_again() -> None:
     await model._prewarm_impl()
     assert model.provider == "auto"
     await model.aclose()
+
+
+@pytest.mark.parametrize("status", [401, 429, 503])
+async def test_an_error_answer_is_not_taken_for_an_engine(status: int) -> None:
+    """A /models that answers 401/429/503 says nothing about the engine: not settled as
+    'openai-compatible', asked again on the next request."""
+    app = web.Application()
+    calls = 0
+
+    async def models(_request: web.Request) -> web.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return web.json_response({"error": "busy"}, status=status)
+        return web.json_response(_models("vllm"))
+
+    app.router.add_get("/v1/models", models)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    model = hosted.LLM.self_hosted("m", base_url=f"http://127.0.0.1:{port}/v1")
+    await model._prewarm_impl()
+    assert model.provider == "auto"
+    await model._prewarm_impl()
+    assert model.provider == "vllm" and calls == 2
+    await model.aclose()
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize("url", ["localhost:8000/v1", "ftp://host/v1", ""])
+def test_self_hosted_url_needs_a_scheme(url: str) -> None:
+    """A base_url without http(s) is a ValueError at once, not retried connection errors."""
+    with pytest.raises(ValueError, match="http"):
+        hosted.LLM.self_hosted("m", base_url=url)

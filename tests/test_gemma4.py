@@ -251,6 +251,9 @@ CORPUS = [
     # a bare label means the server dropped <|channel>: never closed, it stays unspoken
     Case("stripped_thought_never_closed", "thought\nThe user asks. It is sunny.", ""),
     Case("label_like_start", "though it rains, go.", "though it rains, go."),
+    # words either side of a mid-reply thought stay apart, with or without the model's space
+    Case("mid_reply_thought_spaced", "Hi.<|channel>thought\nSECRET<channel|> Bye", "Hi. Bye"),
+    Case("mid_reply_thought_glued", "Hi.<|channel>thought\nSECRET<channel|>Bye", "Hi. Bye"),
     Case("call_like_start", "calendar is free; cats too.", "calendar is free; cats too."),
     Case("call_word_in_speech", "Please call me at noon.", "Please call me at noon."),
     Case("bare_call_name_cut_at_end", "call:get_wea", ""),

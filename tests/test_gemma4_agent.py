@@ -40,11 +40,16 @@ NATIVE_CALL = '<|tool_call>call:get_weather{city:<|"|>Paris<|"|>,days:2}<tool_ca
 AFTER_TOOL = "The tool says 18 degrees; answer briefly.<channel|>It is 18 degrees in Paris."
 
 
-def _llm(gateway: Gateway, where: str) -> hosted.LLM:
+THINKING_ON = {"extra_body": {"chat_template_kwargs": {"enable_thinking": True}}}
+
+
+def _llm(gateway: Gateway, where: str, params: dict[str, Any] | None = None) -> hosted.LLM:
     if where == "gateway":
-        return gateway_llm(gateway)
+        return gateway_llm(gateway, extra_kwargs=params)
     gateway._verify = False
-    return hosted.LLM.self_hosted("google/gemma-4-31B-it", base_url=gateway.url, backend="vllm")
+    return hosted.LLM.self_hosted(
+        "google/gemma-4-31B-it", base_url=gateway.url, backend="vllm", extra_kwargs=params
+    )
 
 
 def _spoken(events: list[Any]) -> str:
@@ -57,23 +62,26 @@ def _spoken(events: list[Any]) -> str:
 
 @pytest.mark.parametrize("where", ["gateway", "self-hosted"])
 @pytest.mark.parametrize(
-    "first",
+    "first, params",
     [
-        NATIVE_CALL,  # a plain native call
-        "<|channel>thought\nThe user wants the weather.<channel|>" + NATIVE_CALL,
-        "<|channel>thought\nI should call the tool. " + NATIVE_CALL,  # straight out of a thought
-        '<|tool_call>:get_weather{city:<|"|>Paris<|"|>,days:2}<tool_call|>',  # bare opener
+        # thinking asked for: after the tool result the template opens a thought
+        (NATIVE_CALL, THINKING_ON),
+        ('<|tool_call>:get_weather{city:<|"|>Paris<|"|>,days:2}<tool_call|>', THINKING_ON),
+        # thinking not asked for, but the server has just shown raw thought: it is on
+        ("<|channel>thought\nThe user wants the weather.<channel|>" + NATIVE_CALL, None),
+        ("<|channel>thought\nI should call the tool. " + NATIVE_CALL, None),  # out of a thought
     ],
-    ids=["native", "after-thought", "inside-thought", "bare-opener"],
+    ids=["native", "bare-opener", "after-thought", "inside-thought"],
 )
 async def test_native_tool_call_runs_and_the_answer_is_spoken(
-    gateway: Gateway, where: str, first: str
+    gateway: Gateway, where: str, first: str, params: dict[str, Any] | None
 ) -> None:
-    """The agent runs get_weather(city="Paris", days=2) and speaks only the answer after it."""
+    """The agent runs get_weather(city="Paris", days=2) and speaks only the answer after it,
+    never the thought the template opened after the tool result."""
     CALLS.clear()
     gateway.replies.append(Reply.text(*split(first)))
     gateway.replies.append(Reply.text(*split(AFTER_TOOL + "<|turn>user\nthanks")))
-    model = _llm(gateway, where)
+    model = _llm(gateway, where, params)
     async with AgentSession(llm=model) as session:
         await session.start(Agent(instructions="Be brief.", tools=[get_weather]))
         result = await session.run(user_input="Weather in Paris for two days?")
@@ -95,7 +103,7 @@ async def test_direct_answer_after_a_tool_result_is_still_heard(
     CALLS.clear()
     gateway.replies.append(Reply.text(*split(NATIVE_CALL)))
     gateway.replies.append(Reply.text(*split("It is 18 degrees.<turn|>")))
-    model = _llm(gateway, where)
+    model = _llm(gateway, where, THINKING_ON)
     async with AgentSession(llm=model) as session:
         await session.start(Agent(instructions="Be brief.", tools=[get_weather]))
         result = await session.run(user_input="Weather?")
@@ -109,6 +117,7 @@ async def test_direct_answer_after_a_tool_result_is_still_heard(
         (["<|channel>thought\nhmm<channel|>", "Hi there!"], "Hi there!"),
         (["Hi there!", "<|turn>user\nthanks"], "Hi there!"),
         (["Sure.<tool_response|>", "junk"], "Sure."),
+        (["<thi", "nk>secret plan</th", "ink>Hi there!"], "Hi there!"),  # a fine-tune's tags
     ],
 )
 async def test_markers_never_spoken_on_plain_turns(
@@ -139,7 +148,36 @@ async def test_server_parsed_output_wins(gateway: Gateway) -> None:
     ]
     assert ctx.items[-1].type == "function_call_output"  # the prompt may open a thought
     gateway.replies.append(Reply(events=events, stall_after=2))
-    model = gateway_llm(gateway)
+    model = gateway_llm(gateway, extra_kwargs=THINKING_ON)
+    stream = model.chat(chat_ctx=ctx)
+    first = None
+    async for chunk in stream:
+        if chunk.delta and chunk.delta.content:
+            first = chunk.delta.content
+            break
+    assert first == "It is 18."  # released before the stream ended
+    await stream.aclose()
+    await model.aclose()
+
+
+async def test_answer_after_a_tool_result_is_not_held_when_thinking_is_off(
+    gateway: Gateway,
+) -> None:
+    """Thinking off (Gemma 4's default) and no raw thought seen: the answer after a tool
+    result streams at once instead of waiting for the whole reply (and for the deadline)."""
+    ctx = user_ctx()
+    ctx.insert(
+        [
+            llm.FunctionCall(call_id="c1", name="get_weather", arguments="{}"),
+            llm.FunctionCallOutput(call_id="c1", name="get_weather", output="18", is_error=False),
+        ]
+    )
+    events: list[dict[str, Any] | str] = [
+        {"id": "x", "choices": [{"index": 0, "delta": {"content": "It is 18."}}]},
+        {"id": "x", "choices": [{"index": 0, "delta": {"content": " Anything else?"}}]},
+    ]
+    gateway.replies.append(Reply(events=events, stall_after=1))
+    model = gateway_llm(gateway, first_token_timeout=1.0)
     stream = model.chat(chat_ctx=ctx)
     first = None
     async for chunk in stream:

@@ -45,6 +45,12 @@ PROMPT = "The three primary colors are"
 SLOTS = 2
 
 
+@llm.function_tool
+async def get_weather(city: str) -> str:
+    """The weather in a city."""
+    return city
+
+
 class LlamaServer:
     """``llama-server`` on a free loopback port, its log in a file, stopped on exit."""
 
@@ -244,8 +250,8 @@ async def test_named_tool_choice_is_refused(server: LlamaServer) -> None:
     with pytest.raises(ValueError, match="tool_choice"):
         model.chat(
             chat_ctx=_ctx(),
-            tool_choice={"type": "function", "function": {"name": "f"}},
-            extra_kwargs={},
+            tools=[get_weather],
+            tool_choice={"type": "function", "function": {"name": "get_weather"}},
         )
     await model.aclose()
 

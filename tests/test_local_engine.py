@@ -216,6 +216,6 @@ async def test_detected_profile_refuses_before_sending(engine: LocalEngine) -> N
     model = hosted.LLM.self_hosted(LOCAL_MODEL_ID, base_url=engine.base_url)
     await model._prewarm_impl()  # the framework calls this when a session starts
     assert model.provider == "llama-cpp-python"
-    with pytest.raises(ValueError, match="parallel_tool_calls"):
-        model.chat(chat_ctx=_ctx(), extra_kwargs={"parallel_tool_calls": True})
+    with pytest.raises(ValueError, match="add_generation_prompt"):
+        model.chat(chat_ctx=_ctx(), extra_kwargs={"add_generation_prompt": False})
     await model.aclose()
