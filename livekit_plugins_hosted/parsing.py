@@ -108,12 +108,14 @@ class ThinkFilter:
         if not markers:
             raise ValueError("ThinkFilter needs at least one (start, end) marker pair")
         self._pairs = tuple(markers)
-        self._leads = frozenset(start[0] for start, _ in self._pairs)
+        self._leads = "".join(sorted({start[0] for start, _ in self._pairs}))
         self._buffer = ""
         self._end: str | None = None
         """The end marker awaited while inside a thought."""
 
     def _plain(self, text: str) -> bool:
+        if len(self._leads) == 1:  # every known marker starts with "<": one substring test
+            return self._leads not in text
         return not any(c in text for c in self._leads)
 
     def feed(self, text: str, *, final: bool = False) -> str:
