@@ -52,6 +52,34 @@ def _llm(gateway: Gateway, where: str, params: dict[str, Any] | None = None) -> 
     )
 
 
+def _after_tool_result() -> llm.ChatContext:
+    """A context that ends with a tool result: where Gemma 4's template may open a thought."""
+    ctx = user_ctx()
+    ctx.insert(
+        [
+            llm.FunctionCall(call_id="c1", name="get_weather", arguments="{}"),
+            llm.FunctionCallOutput(call_id="c1", name="get_weather", output="18", is_error=False),
+        ]
+    )
+    return ctx
+
+
+def _first_words(model: hosted.LLM, ctx: llm.ChatContext) -> Any:
+    """The first content chunk's text, read while the server still holds the stream open."""
+
+    async def read() -> str | None:
+        stream = model.chat(chat_ctx=ctx)
+        try:
+            async for chunk in stream:
+                if chunk.delta and chunk.delta.content:
+                    return chunk.delta.content
+            return None
+        finally:
+            await stream.aclose()
+
+    return read()
+
+
 def _spoken(events: list[Any]) -> str:
     return " ".join(
         ev.item.text_content or ""
@@ -134,13 +162,7 @@ async def test_markers_never_spoken_on_plain_turns(
 async def test_server_parsed_output_wins(gateway: Gateway) -> None:
     """A server that parses (reasoning field, tool_calls) is taken at its word: the answer
     after a tool result is not held back as a possible thought."""
-    ctx = user_ctx()
-    ctx.insert(
-        [
-            llm.FunctionCall(call_id="c1", name="get_weather", arguments="{}"),
-            llm.FunctionCallOutput(call_id="c1", name="get_weather", output="18", is_error=False),
-        ]
-    )
+    ctx = _after_tool_result()
     events: list[dict[str, Any] | str] = [
         {"id": "x", "choices": [{"index": 0, "delta": {"reasoning": "think"}}]},
         {"id": "x", "choices": [{"index": 0, "delta": {"content": "It is 18."}}]},
@@ -149,14 +171,7 @@ async def test_server_parsed_output_wins(gateway: Gateway) -> None:
     assert ctx.items[-1].type == "function_call_output"  # the prompt may open a thought
     gateway.replies.append(Reply(events=events, stall_after=2))
     model = gateway_llm(gateway, extra_kwargs=THINKING_ON)
-    stream = model.chat(chat_ctx=ctx)
-    first = None
-    async for chunk in stream:
-        if chunk.delta and chunk.delta.content:
-            first = chunk.delta.content
-            break
-    assert first == "It is 18."  # released before the stream ended
-    await stream.aclose()
+    assert await _first_words(model, ctx) == "It is 18."  # before the stream ended
     await model.aclose()
 
 
@@ -165,25 +180,12 @@ async def test_answer_after_a_tool_result_is_not_held_when_thinking_is_off(
 ) -> None:
     """Thinking off (Gemma 4's default) and no raw thought seen: the answer after a tool
     result streams at once instead of waiting for the whole reply (and for the deadline)."""
-    ctx = user_ctx()
-    ctx.insert(
-        [
-            llm.FunctionCall(call_id="c1", name="get_weather", arguments="{}"),
-            llm.FunctionCallOutput(call_id="c1", name="get_weather", output="18", is_error=False),
-        ]
-    )
+    ctx = _after_tool_result()
     events: list[dict[str, Any] | str] = [
         {"id": "x", "choices": [{"index": 0, "delta": {"content": "It is 18."}}]},
         {"id": "x", "choices": [{"index": 0, "delta": {"content": " Anything else?"}}]},
     ]
     gateway.replies.append(Reply(events=events, stall_after=1))
     model = gateway_llm(gateway, first_token_timeout=1.0)
-    stream = model.chat(chat_ctx=ctx)
-    first = None
-    async for chunk in stream:
-        if chunk.delta and chunk.delta.content:
-            first = chunk.delta.content
-            break
-    assert first == "It is 18."  # released before the stream ended
-    await stream.aclose()
+    assert await _first_words(model, ctx) == "It is 18."  # before the stream ended
     await model.aclose()
