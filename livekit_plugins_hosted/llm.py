@@ -242,20 +242,20 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
             if is_given(first_token_timeout)
             else opts.first_token_timeout
         )
-        if is_given(inference_class):
-            self._livekit_endpoint("inference_class")
-            check_inference_class(inference_class)
+        priority = self._priority(inference_class) if is_given(inference_class) else None
         self._check(params, info)
         opts.model, opts.params, opts.first_token_timeout = info, params, deadline
         if is_given(inference_class):
-            self._livekit_endpoint("inference_class").inference_class = inference_class
+            assert isinstance(self._endpoint, LiveKitInference)  # _priority checked it
+            self._endpoint.inference_class = priority
 
-    def _livekit_endpoint(self, option: str) -> LiveKitInference:
+    def _priority(self, value: str | None) -> str | None:
+        """A validated inference class; ``ValueError`` on a self-hosted server."""
         if not isinstance(self._endpoint, LiveKitInference):
             raise ValueError(
-                f"{option} applies to LiveKit Inference only, not a self-hosted server"
+                "inference_class applies to LiveKit Inference only, not a self-hosted server"
             )
-        return self._endpoint
+        return check_inference_class(value)
 
     def _check(self, params: ModelParams, info: ModelInfo | None = None) -> None:
         """Refuse what the backend would not honour; warn once about what will not be sent."""
@@ -298,10 +298,7 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
             params = merge(params, validate(per_call, what="chat(...)"))
             if backend := self._endpoint.known_backend():
                 backend.check(params, family=opts.model.family_key, has_tools=bool(tools))
-        priority = None
-        if is_given(inference_class):
-            self._livekit_endpoint("inference_class")
-            priority = check_inference_class(inference_class)
+        priority = self._priority(inference_class) if is_given(inference_class) else None
         plan = Plan(
             model=opts.model,
             params=params,
@@ -313,6 +310,8 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
                 else None
             ),
             inference_class=priority,
+            # checked here against a backend known now; a detected one is checked per request
+            backend_checked=self._endpoint.known_backend() is not None,
         )
         return LLMStream(
             self, self._wire, plan, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options

@@ -41,6 +41,8 @@ class Plan:
     first_token_timeout: float | None
     response_format: dict[str, Any] | None
     inference_class: str | None
+    backend_checked: bool
+    """The parameters were checked against the backend when ``chat()`` was called."""
 
 
 @dataclasses.dataclass
@@ -155,8 +157,8 @@ class LLMStream(llm.LLMStream):
 
     def _body(self, backend: Backend) -> bytes:
         plan = self._plan
-        # a detected profile's refusals: before anything is sent
-        backend.check(plan.params, family=plan.model.family_key, has_tools=bool(self._tools))
+        if not plan.backend_checked:  # a detected profile's refusals: before anything is sent
+            backend.check(plan.params, family=plan.model.family_key, has_tools=bool(self._tools))
         tools = sends_tools(plan.params, backend=backend, has_tools=bool(self._tools))
         messages, _ = self._chat_ctx.to_provider_format("openai")
         body: dict[str, Any] = {
