@@ -15,6 +15,10 @@ Rules that hold on every backend:
   ``low``/``medium``/``high``; engines whose chat template reads it (vLLM, llama-server) also
   take ``none``, which switches Gemma 4 thinking off; an engine that has no such field refuses
   it.
+* Gemma 4 thinks only when asked. Its official template has thinking off, but engines differ
+  (llama-server's ``--reasoning auto`` and recent Ollama switch it on), so where an engine's
+  own default is on, its own "off" (:attr:`Backend.thinking_off`) is sent unless the user asked
+  for thinking (``reasoning_effort`` or ``chat_template_kwargs.enable_thinking``).
 """
 
 from __future__ import annotations
@@ -54,6 +58,16 @@ class Backend:
     tools_with_none: bool = True
     """False: the engine does not read ``tool_choice="none"``, so the tools themselves are left
     out of that request (the model cannot call what it is not offered)."""
+    thinking_off: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Per model family (the key of :func:`~.models.family_of`): the fields that switch its
+    thinking off on this engine, sent when the user did not ask for thinking, because the
+    engine's own default is on."""
+    family_fields: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Per model family: fields always sent to this engine unless the user set them (in
+    ``extra_body``)."""
+    thinking_default: bool | None = None
+    """Whether a model thinks when the request says nothing about it: ``False`` where the
+    engine follows the template (Gemma 4's is off), ``None`` where it is not known."""
 
     def check(
         self, params: ModelParams, *, family: str | None = None, has_tools: bool = True
@@ -127,6 +141,8 @@ _ONE_CHOICE = Refusal(
 _TEXT_ONLY = Refusal("modalities", "the plugin takes text output only", _is_text_only)
 
 
+_GEMMA4_THINKING_OFF = {"gemma-4": {"reasoning_effort": "none"}}
+
 LIVEKIT = Backend(
     name="livekit",
     refusals=(
@@ -166,9 +182,15 @@ VLLM = Backend(
         ),
         *_ignored(*_PLATFORM_ONLY),
     ),
+    # Without --reasoning-parser, vLLM's default skip_special_tokens removes Gemma 4's
+    # <|channel>/<channel|> from content, and a thought then cannot be told from the answer.
+    # Its gemma4 reasoning and tool parsers read token ids, so they are unaffected.
+    family_fields={"gemma-4": {"skip_special_tokens": False}},
+    thinking_default=False,
 )
 """vLLM: honours nearly everything, the open-weight fields and ``reasoning_effort`` (passed to
-the chat template; ``none`` switches thinking off) included."""
+the chat template; ``none`` switches thinking off) included. For Gemma 4 it is sent
+``skip_special_tokens: false`` so that the model's markers reach the plugin's parser."""
 
 LLAMA_CPP = Backend(
     name="llama.cpp",
@@ -182,10 +204,13 @@ LLAMA_CPP = Backend(
         _TEXT_ONLY,
         *_ignored(*_PLATFORM_ONLY),
     ),
+    thinking_off=_GEMMA4_THINKING_OFF,  # its default --reasoning auto switches thinking on
+    thinking_default=False,  # (as sent: "none" unless the user asked for thinking)
 )
 """llama.cpp's ``llama-server``: reads ``continue_final_message`` (with
 ``add_generation_prompt: false`` only the continuation streams; without it the prefill is
-echoed) and ``reasoning_effort`` (``none`` switches thinking off)."""
+echoed) and ``reasoning_effort`` (``none`` switches thinking off; Gemma 4 is sent ``none``
+unless the user asks for thinking, since the server's default is on)."""
 
 LLAMA_CPP_PYTHON = Backend(
     name="llama-cpp-python",
@@ -229,9 +254,12 @@ OLLAMA = Backend(
         *_ignored(*_PLATFORM_ONLY),
     ),
     tools_with_none=False,
+    thinking_off=_GEMMA4_THINKING_OFF,  # recent Ollama thinks by default
+    thinking_default=False,
 )
 """Ollama's ``/v1`` endpoint: reads ``max_tokens``, ignores ``n``, ``logit_bias`` and
-``tool_choice``; ``reasoning_effort`` is its thinking switch."""
+``tool_choice``; ``reasoning_effort`` is its thinking switch (Gemma 4 is sent ``none`` unless
+the user asks for thinking, since recent Ollama thinks by default)."""
 
 BACKENDS: dict[str, Backend] = {
     b.name: b for b in (LIVEKIT, OPENAI_COMPATIBLE, VLLM, LLAMA_CPP, LLAMA_CPP_PYTHON, OLLAMA)

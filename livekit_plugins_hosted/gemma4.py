@@ -170,7 +170,7 @@ class Gemma4Parser:
         "saw_thought",
     )
 
-    def __init__(self, *, in_thought: bool = False) -> None:
+    def __init__(self, *, in_thought: bool = False, schemas: object = None) -> None:
         # in_thought=True: the prompt ended with a tool result (an open thought channel), so the
         # reply may start inside a thought.
         self._state = _THOUGHT if in_thought else _ANSWER

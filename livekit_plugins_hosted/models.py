@@ -54,6 +54,13 @@ class Family:
     pattern: re.Pattern[str]
     """Matched (``search``) against the lower-cased id."""
     thinking: ThinkingFormat = GENERIC_THINKING
+    opens_thought: bool = False
+    """The family's chat template ends the prompt inside a thought (``<think>\\n``), so a reply
+    starts in it and only the end marker tells thought from answer."""
+    images: bool | None = None
+    """Whether the family reads images (``None``: not known, image parts are sent)."""
+    text_only: re.Pattern[str] | None = None
+    """Ids of the family's text-only sizes (matched against the lower-cased id)."""
 
 
 MATCHING_RULE = (
@@ -72,12 +79,37 @@ FAMILIES: tuple[Family, ...] = (
         name="Gemma 4",
         pattern=re.compile(_SEP + r"gemma[-_ ]?4(?![0-9])"),
         thinking=GEMMA_4_THINKING,
+        images=True,
     ),
     Family(
         key="gemma-3",
         name="Gemma 3",
         # gemma-3, gemma3:270m, gemma-3n-e4b-it (3n shares Gemma 3's turn format)
         pattern=re.compile(_SEP + r"gemma[-_ ]?3(?![0-9])"),
+        images=True,
+        # the 270M and 1B sizes read text only (the 4B and larger, and 3n, read images)
+        text_only=re.compile(r"(?:^|[^0-9a-z.])(?:270m|1b)(?![0-9a-z])"),
+    ),
+    Family(
+        key="deepseek-r1",
+        name="DeepSeek-R1",
+        # and its distilled models (DeepSeek-R1-Distill-Qwen-7B, deepseek-r1:8b)
+        pattern=re.compile(_SEP + r"deepseek[-_ ]?r1(?![0-9])"),
+        opens_thought=True,
+    ),
+    Family(
+        key="qwq",
+        name="QwQ",
+        pattern=re.compile(_SEP + r"qwq(?![0-9a-z])"),
+        opens_thought=True,
+    ),
+    Family(
+        key="qwen3-thinking",
+        name="Qwen3 Thinking",
+        # Qwen3-30B-A3B-Thinking-2507, qwen3-235b-a22b-thinking (the hybrid Qwen3 writes its
+        # own <think>, so it is left to the generic format)
+        pattern=re.compile(_SEP + r"qwen3[-_.a-z0-9]*[-_]thinking(?![a-z])"),
+        opens_thought=True,
     ),
 )
 """Every family the plugin knows, most specific first."""
@@ -154,8 +186,13 @@ class ModelInfo:
     """What LiveKit Inference takes for this model; the rest is dropped before sending."""
     hosted: bool = True
     """Served by LiveKit Inference, so ``AgentSession(llm=id)`` resolves to this plugin."""
+    images: bool | None = None
+    """Whether the model reads images; by default what its family says (``None``: unknown,
+    image parts are sent). A text-only model's requests leave image parts out."""
     family_key: str | None = field(default=None, init=False)
     """The family recognised from the id (``"gemma-4"`` ...), if any."""
+    opens_thought: bool = field(default=False, init=False)
+    """The family's template ends the prompt inside a thought (see :class:`Family`)."""
     unspoken: ThinkingFormat = field(default=(), init=False)
     """The markers kept out of speech: this model's own and every known family's."""
 
@@ -165,6 +202,10 @@ class ModelInfo:
             raise ValueError(f"ModelInfo({self.id!r}): unknown parameters {sorted(unknown)}")
         fam = family_of(self.id)
         object.__setattr__(self, "family_key", fam.key if fam else None)
+        object.__setattr__(self, "opens_thought", fam.opens_thought if fam else False)
+        if self.images is None and fam is not None:
+            text_only = fam.text_only is not None and fam.text_only.search(self.id.lower())
+            object.__setattr__(self, "images", False if text_only else fam.images)
         if self.thinking is None:
             object.__setattr__(self, "thinking", fam.thinking if fam else GENERIC_THINKING)
         own = self.thinking or ()

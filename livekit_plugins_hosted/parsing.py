@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,24 +94,50 @@ def _partial_suffix(text: str, marker: str) -> int:
     return 0
 
 
+class EmptyCompletion(StreamError):
+    """The completion finished with nothing to say and no tool call: silence, unless raised."""
+
+
 class ThinkFilter:
     """Removes thought blocks from streamed text, markers split across chunks included.
 
     ``markers`` are (start, end) pairs; a block opened by one start ends at that pair's end.
-    Text that might be the beginning of a start marker is held back until the next chunk shows
+    Text that might be the beginning of a marker is held back until the next chunk shows
     whether it is one; an unterminated thought at the end is dropped, never spoken.
+
+    ``opened``: the prompt itself opened a thought (templates of the DeepSeek-R1 kind end with
+    ``<think>\\n``), so the reply starts inside it and only that pair's end marker tells thought
+    from answer. If it never comes, the model answered directly: the text is released at the
+    end. An end marker with no start before it is never spoken either (:attr:`stray_close`).
     """
 
-    __slots__ = ("_buffer", "_end", "_leads", "_pairs")
+    __slots__ = (
+        "_buffer",
+        "_end",
+        "_ends",
+        "_implicit",
+        "_kept",
+        "_leads",
+        "_pairs",
+        "stray_close",
+    )
 
-    def __init__(self, markers: Sequence[tuple[str, str]]) -> None:
+    def __init__(
+        self, markers: Sequence[tuple[str, str]], *, opened: tuple[str, str] | None = None
+    ) -> None:
         if not markers:
             raise ValueError("ThinkFilter needs at least one (start, end) marker pair")
         self._pairs = tuple(markers)
-        self._leads = "".join(sorted({start[0] for start, _ in self._pairs}))
+        self._ends = tuple(dict.fromkeys(end for _, end in self._pairs))
+        self._leads = "".join(sorted({m[0] for pair in self._pairs for m in pair}))
         self._buffer = ""
-        self._end: str | None = None
+        self._end: str | None = opened[1] if opened else None
         """The end marker awaited while inside a thought."""
+        self._implicit = opened is not None
+        """Inside a thought the prompt opened: kept, released if it never closes."""
+        self._kept: list[str] = []
+        self.stray_close = False
+        """An end marker came with no start before it: the prompt had opened a thought."""
 
     def _plain(self, text: str) -> bool:
         if len(self._leads) == 1:  # every known marker starts with "<": one substring test
@@ -129,29 +155,43 @@ class ThinkFilter:
                 i = buf.find(self._end)
                 if i < 0:
                     keep = _partial_suffix(buf, self._end)
+                    if self._implicit:
+                        self._kept.append(buf[: len(buf) - keep])
                     buf = buf[len(buf) - keep :]
                     break
                 buf = buf[i + len(self._end) :]
                 self._end = None
+                self._implicit = False
+                self._kept = []
                 continue
             found = min(
                 ((i, start, end) for start, end in self._pairs if (i := buf.find(start)) >= 0),
                 default=None,
             )
+            stray = min(((i, end) for end in self._ends if (i := buf.find(end)) >= 0), default=None)
+            if stray is not None and (found is None or stray[0] < found[0]):
+                i, end = stray
+                out.append(buf[:i])
+                buf = buf[i + len(end) :]
+                self.stray_close = True
+                continue
             if found is not None:
                 i, start, end = found
                 out.append(buf[:i])
                 buf = buf[i + len(start) :]
                 self._end = end
                 continue
-            keep = max(_partial_suffix(buf, start) for start, _ in self._pairs)
+            keep = max(_partial_suffix(buf, m) for pair in self._pairs for m in pair)
             out.append(buf[: len(buf) - keep])
             buf = buf[len(buf) - keep :]
             break
         if final:
             if self._end is None:
                 out.append(buf)
-            buf, self._end = "", None
+            elif self._implicit:
+                # the thought the prompt opened never closed: the model answered directly
+                out.append("".join(self._kept).lstrip() + buf)
+            buf, self._end, self._implicit, self._kept = "", None, False, []
         self._buffer = buf
         return "".join(out)
 
@@ -204,9 +244,11 @@ class ChunkParser:
         the Gemma 4 family, so ``content`` is read with its own grammar (thought, native tool
         calls, turn boundaries) whenever the server did not parse it; ``in_thought``: the
         prompt may have opened a thought (the reply follows a tool result)."""
-        self._thinking = ThinkFilter(thinking)
+        self._markers = tuple(thinking)
+        self._thinking = ThinkFilter(self._markers)
         self._gemma4 = gemma4
         self._in_thought = in_thought
+        self._schemas: Mapping[str, Mapping[str, Any]] | None = None
         self._native: Gemma4Parser | None = None
         self._tools: list[_ToolCall] = []
         self._by_index: dict[int, _ToolCall] = {}
@@ -215,10 +257,34 @@ class ChunkParser:
         self.estimate_usage = estimate_usage
         """Count content deltas as completion tokens when the server streams no usage."""
         self._content_deltas = 0
+        self._finish_reason: object = None
+        self._reasoning = 0  # deltas of thought in reasoning fields, and reasoning tokens
         self.finished = False
         """Whether a finish reason for choice 0 was seen."""
         self.emitted = False
         """Whether any text or tool call was returned: after that, a retry would repeat it."""
+
+    def start(
+        self,
+        *,
+        in_thought: bool = False,
+        opened_thought: tuple[str, str] | None = None,
+        schemas: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """What the request told, before the first chunk: ``in_thought`` as for the
+        constructor (Gemma 4); ``opened_thought``: the prompt ends inside a thought of this
+        (start, end) pair (templates of the DeepSeek-R1 kind); ``schemas``: each offered tool's
+        JSON-schema ``parameters`` by name, so native call values get the types the tool
+        declares."""
+        self._in_thought = in_thought
+        self._schemas = schemas
+        if opened_thought is not None:
+            self._thinking = ThinkFilter(self._markers, opened=opened_thought)
+
+    @property
+    def opened_thought_seen(self) -> bool:
+        """A thought's end marker came with no start: this server's prompts open thoughts."""
+        return self._thinking.stray_close
 
     @property
     def raw_thought_seen(self) -> bool:
@@ -245,7 +311,9 @@ class ChunkParser:
         usage = obj.get("usage")
         if usage:
             self._usage_seen = True
-            out.append(self._usage(_dict(usage)))
+            out.append(chunk := self._usage(_dict(usage)))
+            if chunk.usage is not None and chunk.usage.reasoning_tokens:
+                self._reasoning += 1
         return out
 
     def finish(self) -> list[llm.ChatChunk]:
@@ -260,6 +328,8 @@ class ChunkParser:
         if tail or calls:
             self.emitted = True
             out.append(_chunk(self.id, tail or None, calls))
+        if not self.emitted:
+            raise EmptyCompletion(self._silence())
         if self.estimate_usage and not self._usage_seen and self._content_deltas:
             # the server sent no usage: one content delta is one token on the engines that do
             # this (llama.cpp streams token by token); prompt tokens are unknown
@@ -272,17 +342,33 @@ class ChunkParser:
             )
         return out
 
+    def _silence(self) -> str:
+        """Why a completion that said nothing ended, in words a developer can act on."""
+        reason = self._finish_reason
+        thought = " after thinking" if self._reasoning or self.raw_thought_seen else ""
+        hint = (
+            ": the token limit was used up before the answer (raise max_completion_tokens, or "
+            "lower reasoning_effort)"
+            if reason == "length"
+            else ""
+        )
+        return (
+            f"the model finished{thought} with nothing to say and no tool call "
+            f"(finish_reason={reason!r}){hint}"
+        )
+
     def _choice(self, choice: dict[str, Any]) -> list[llm.ChatChunk]:
         delta = _dict(choice.get("delta"))
         finish = choice.get("finish_reason")
         raw = delta.get("content")
         # "reasoning"/"reasoning_content" carry thinking: never spoken, so never read here
         server_calls = _list(delta.get("tool_calls"))
-        if (
-            self._in_thought
-            and self._native is None
-            and (server_calls or delta.get("reasoning") or delta.get("reasoning_content"))
-        ):
+        reasoning = delta.get("reasoning") or delta.get("reasoning_content")
+        if reasoning:
+            self._reasoning += 1
+        if finish is not None:
+            self._finish_reason = finish
+        if self._in_thought and self._native is None and (server_calls or reasoning):
             # the server parses the model's output (its own fields win): what comes in
             # content is the answer, not the inside of a thought the prompt opened
             self._in_thought = False
@@ -314,7 +400,7 @@ class ChunkParser:
         if parser is None:
             if not text and not final:
                 return "", []
-            parser = self._native = Gemma4Parser(in_thought=self._in_thought)
+            parser = self._native = Gemma4Parser(in_thought=self._in_thought, schemas=self._schemas)
         said, native = parser.feed(text) if text else ("", [])
         if final:
             tail, more = parser.finish()

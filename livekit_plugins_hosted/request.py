@@ -8,6 +8,7 @@ decides what is sent for a model; a self-hosted engine is described by its backe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .backends import Backend
@@ -61,4 +62,35 @@ def build_request(
             )
             continue
         fields[backend.renames.get(name, name)] = value
+    family = model.family_key
+    if family is not None:
+        for name, value in backend.family_fields.get(family, {}).items():
+            fields.setdefault(name, value)
+        off = backend.thinking_off.get(family)
+        if off and thinking_asked(fields) is None:
+            # the engine would think by its own default: one default for the family everywhere
+            fields.update(off)
     return fields
+
+
+def thinking_asked(fields: Mapping[str, Any]) -> bool | None:
+    """What a request's fields say about thinking: on, off, or nothing (``None``).
+
+    ``reasoning_effort`` ``none`` or ``chat_template_kwargs.enable_thinking=False`` is off;
+    another effort or ``enable_thinking=True`` is on.
+    """
+    template = fields.get("chat_template_kwargs")
+    switch = template.get("enable_thinking") if isinstance(template, Mapping) else None
+    effort = fields.get("reasoning_effort")
+    if effort == "none" or switch is False:
+        return False
+    if switch is True or effort in ("low", "medium", "high"):
+        return True
+    return None
+
+
+def thinking_on(fields: Mapping[str, Any], backend: Backend) -> bool | None:
+    """Whether the model thinks for a request of these fields on ``backend``; ``None`` when
+    neither the request nor the engine's profile tells (the gateway, an unknown engine)."""
+    asked = thinking_asked(fields)
+    return backend.thinking_default if asked is None else asked

@@ -15,17 +15,18 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2 as httpx
-from livekit.agents import APIConnectionError, APIStatusError, APITimeoutError, llm
+from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError, llm
 from livekit.agents.types import APIConnectOptions
 
 from . import faults
 from .backends import Backend
 from .endpoints import Endpoint
 from .log import logger
-from .models import ModelInfo
+from .messages import provider_messages, tool_schemas
+from .models import GENERIC_THINKING, ModelInfo
 from .params import ModelParams
-from .parsing import ChunkParser, SSEDecoder, StreamError, decode_event
-from .request import build_request, sends_tools
+from .parsing import ChunkParser, EmptyCompletion, SSEDecoder, StreamError, decode_event
+from .request import build_request, sends_tools, thinking_on
 
 CONNECT_TIMEOUT = 15.0
 """Seconds to open a connection (the per-read timeout is ``conn_options.timeout``)."""
@@ -52,6 +53,11 @@ class ServerTraits:
     raw_thought: bool = False
     """Gemma 4 thought markers arrived in ``content``: the server does not parse them and
     thinking is on, so after a tool result the template may have opened a thought."""
+    opens_thought: bool = False
+    """A reply began inside a thought (an end marker with no start): this server's template
+    opens one at the end of the prompt, so later replies start inside it."""
+    images_dropped: bool = False
+    """Image parts were left out for a text-only model (warned once per LLM)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,23 +70,22 @@ class Wire:
     traits: ServerTraits = dataclasses.field(default_factory=ServerTraits)
 
 
-def _may_open_thought(chat_ctx: llm.ChatContext, params: ModelParams, traits: ServerTraits) -> bool:
+def _may_open_thought(
+    chat_ctx: llm.ChatContext, thinking: bool | None, traits: ServerTraits
+) -> bool:
     """Whether Gemma 4's chat template may have opened a thought at the end of the prompt.
 
-    It does so after a tool result while thinking is on. Thinking is off by default in Gemma 4's
-    template, so it is taken to be on only when the request asks for it (``reasoning_effort``
-    other than ``none``, or ``chat_template_kwargs.enable_thinking``) or when this server has
-    already sent raw thought markers. Anywhere else the whole answer would be held back.
+    It does so after a tool result while thinking is on. ``thinking`` is what the request as
+    sent says (:func:`~.request.thinking_on`: the fields actually sent to this endpoint, then
+    the engine's own default), so a field the endpoint never receives (``reasoning_effort``
+    for Gemma 4 on LiveKit Inference) switches nothing on. Evidence wins over what was asked:
+    once this server has sent raw thought markers, thinking is on there. Anywhere else the
+    whole answer would be held back.
     """
     items = chat_ctx.items
     if not items or items[-1].type != "function_call_output":
         return False
-    template = (params.extra_body or {}).get("chat_template_kwargs")
-    switch = template.get("enable_thinking") if isinstance(template, dict) else None
-    if params.reasoning_effort == "none" or switch is False:
-        return False
-    asked = switch is True or params.reasoning_effort in ("low", "medium", "high")
-    return asked or traits.raw_thought
+    return thinking is True or traits.raw_thought
 
 
 _DRAIN_TIMEOUT = 1.0
@@ -155,35 +160,45 @@ class LLMStream(llm.LLMStream):
         )
         return error, verdict.wait
 
-    def _body(self, backend: Backend) -> bytes:
-        plan = self._plan
+    def _body(self, backend: Backend, parser: ChunkParser) -> bytes:
+        """The request body; tells ``parser`` what the request implies for the reply."""
+        plan, wire = self._plan, self._wire
+        model = plan.model
         if not plan.backend_checked:  # a detected profile's refusals: before anything is sent
-            backend.check(plan.params, family=plan.model.family_key, has_tools=bool(self._tools))
+            backend.check(plan.params, family=model.family_key, has_tools=bool(self._tools))
         tools = sends_tools(plan.params, backend=backend, has_tools=bool(self._tools))
-        messages, _ = self._chat_ctx.to_provider_format("openai")
+        fields = build_request(plan.params, model=model, backend=backend, has_tools=tools)
         body: dict[str, Any] = {
-            **build_request(plan.params, model=plan.model, backend=backend, has_tools=tools),
-            "model": plan.model.id,
-            "messages": messages,
+            **fields,
+            "model": model.id,
+            "messages": provider_messages(self._chat_ctx, model, wire.traits),
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        schemas = None
         if tools:
-            body["tools"] = llm.ToolContext(self._tools).parse_function_tools(
+            body["tools"] = specs = llm.ToolContext(self._tools).parse_function_tools(
                 "openai", strict=plan.strict_tool_schema
             )
+            if model.family_key == "gemma-4":
+                schemas = tool_schemas(specs)
         if plan.response_format is not None:
             body["response_format"] = plan.response_format
+        opened = model.opens_thought or wire.traits.opens_thought
+        parser.start(
+            in_thought=model.family_key == "gemma-4"
+            and _may_open_thought(self._chat_ctx, thinking_on(fields, backend), wire.traits),
+            opened_thought=GENERIC_THINKING[0] if opened else None,
+            schemas=schemas,
+        )
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
     async def _run(self) -> None:
         self._attempt += 1
         wire, plan = self._wire, self._plan
-        gemma4 = plan.model.family_key == "gemma-4"
         parser = ChunkParser(
             plan.model.unspoken,
-            gemma4=gemma4,
-            in_thought=gemma4 and _may_open_thought(self._chat_ctx, plan.params, wire.traits),
+            gemma4=plan.model.family_key == "gemma-4",
             estimate_usage=True,  # only when the server streams no usage (llama-cpp-python)
         )
         send = self._event_ch.send_nowait
@@ -191,7 +206,7 @@ class LLMStream(llm.LLMStream):
         try:
             async with asyncio.timeout(deadline) as first_word:
                 backend = await wire.endpoint.backend(wire.http)
-                content = self._body(backend)
+                content = self._body(backend, parser)
                 # a Request built directly: the client's per-request merging of URL, headers
                 # and cookies costs more than the rest of the request set-up together
                 request = httpx.Request(
@@ -241,6 +256,8 @@ class LLMStream(llm.LLMStream):
                 finally:
                     if parser.raw_thought_seen:
                         wire.traits.raw_thought = True
+                    if parser.opened_thought_seen:
+                        wire.traits.opens_thought = True
                     await response.aclose()
         except _HTTPStatus as e:
             error, wait = self._status_error(e, parser.emitted)
@@ -271,6 +288,9 @@ class LLMStream(llm.LLMStream):
                 f"connection to {wire.endpoint.base_url} failed: {type(e).__name__}",
                 retryable=not parser.emitted,
             ) from e
+        except EmptyCompletion as e:
+            # nothing was said: a retry (or the FallbackAdapter) can still give an answer
+            raise APIError(e.message, retryable=True) from None
         except StreamError as e:
             if e.status_code is not None:
                 raise APIStatusError(

@@ -53,7 +53,13 @@ def test_other_ids_match_no_family(model_id: str) -> None:
 
 def test_families_are_listed() -> None:
     """The families the README and `livekit-hosted models` describe exist."""
-    assert [f.key for f in FAMILIES] == ["gemma-4", "gemma-3"]
+    assert [f.key for f in FAMILIES] == [
+        "gemma-4",
+        "gemma-3",
+        "deepseek-r1",
+        "qwq",
+        "qwen3-thinking",
+    ]
 
 
 THOUGHT = ["<|chan", "nel>thought\nThe user greets", " me.<chan", "nel|>Hi, how can I help?"]

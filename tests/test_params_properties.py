@@ -414,5 +414,14 @@ def test_build_request_sends_each_parameter_once(values: dict[str, Any], has_too
                 assert body.get(key) == value, f"extra_body[{key!r}] ({where})"
             if given_values.get("continue_final_message") is True:
                 expected_keys.add("add_generation_prompt")
+            family = model.family_key or ""
+            # the engine's own fields for the family, and its "thinking off" when not asked
+            for key, value in backend.family_fields.get(family, {}).items():
+                assert key in body and (key in user_extra or body[key] == value), where
+                expected_keys.add(key)
+            off = backend.thinking_off.get(family)
+            if off and request.thinking_asked({**given_values, **user_extra}) is None:
+                assert {k: body.get(k) for k in off} == dict(off), where
+                expected_keys.update(off)
             unexpected = set(body) - expected_keys
             assert not unexpected, f"never given: {sorted(unexpected)} ({where})"

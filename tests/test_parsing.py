@@ -9,7 +9,13 @@ import pytest
 from livekit.agents import llm
 
 from livekit_plugins_hosted import models
-from livekit_plugins_hosted.parsing import ChunkParser, SSEDecoder, StreamError, decode_event
+from livekit_plugins_hosted.parsing import (
+    ChunkParser,
+    EmptyCompletion,
+    SSEDecoder,
+    StreamError,
+    decode_event,
+)
 
 GEMMA_TAGS = models.get_model("google/gemma-4-31b-it").thinking or ()
 THOUGHT = "<|channel>thought\nThe user says hi. I should greet back briefly.<channel|>"
@@ -270,8 +276,9 @@ def test_unterminated_thought_not_spoken() -> None:
     """Thinking cut off at the end of the stream would be read aloud."""
     assert spoken(["Hi. ", "<|channel>thought\nstill thinking..."]) == "Hi. "
     parser = ChunkParser(GEMMA_TAGS)
-    chunks = run(parser, [chunk("<|channel>thought never closed")])  # no finish_reason either
-    assert text_of(chunks) == ""
+    # no finish_reason either: nothing speakable, so the turn ends in an error, not silence
+    with pytest.raises(EmptyCompletion):
+        run(parser, [chunk("<|channel>thought never closed")])
 
 
 def test_default_think_tags() -> None:
