@@ -235,11 +235,15 @@ CORPUS = [
         f"Hello {Q}world{Q} and<|think|> bye<tool_call|>.",
         "Hello world and bye.",
     ),
+    # a string left open before the body's closing brace is recovered, as vLLM and Ollama do
+    # (Ollama model/parsers/gemma4_test.go, TestRepairGemma4MissingStringDelimiter)
     Case(
-        "malformed_unterminated_string",
+        "unterminated_string_recovered",
         f"<|tool_call>call:f{{a:{Q}x}}<tool_call|>Sorry.",
         "Sorry.",
+        [("f", {"a": "x"})],
     ),
+    Case("unterminated_string_cut_off", f"<|tool_call>call:f{{a:{Q}x<tool_call|>Sorry.", "Sorry."),
     Case("malformed_body", "<|tool_call>call:f{a b c}<tool_call|>OK.", "OK."),
     Case("malformed_garbage", "<|tool_call>garbage<tool_call|>OK.", "OK."),
     Case("malformed_trailing", "<|tool_call>call:f{a:1}}x<tool_call|>OK.", "OK."),
@@ -503,7 +507,8 @@ def test_string_arguments_keep_their_text() -> None:
         "call:f{a:}",
         "call:f{:1}",
         "call:f{a:1 b:2}",
-        f"call:f{{a:{Q}x}}",
+        f"call:f{{a:{Q}x",
+        f"call:f{{a:{Q}x,b:{Q}y{Q}}}",
         "call:f{a:[1,2}",
         "call:f{a:{b:1}",
         "call:f{a:1}}",
