@@ -18,9 +18,9 @@ read as tolerantly as the most tolerant peer (vLLM's fallback tier, Ollama's rep
   body grammar and its repairs: :mod:`.gemma4_calls`). Also read as calls: the bare opener
   ``<|tool_call>:NAME{…}``, a stray colon (``<|tool_call>:call:NAME{…}``), a new
   ``<|tool_call>`` or a turn boundary closing the previous call, a call opened straight out of
-  a thought, a bare ``call:NAME{…}`` (no ``<|tool_call>``) wherever a word may start (in a
-  thought, at the start of an answer, mid-reply after a space or a marker: never inside a word),
-  and the fragments a regressing model writes: ``<call>NAME{…}`` and
+  a thought, a bare ``call:NAME{…}`` (no ``<|tool_call>``) anywhere (in a thought, at the
+  start of an answer, mid-reply: ``call:NAME{`` is never speech), and the fragments a
+  regressing model writes: ``<call>NAME{…}`` and
   ``<tool_call>NAME{…}</tool_call>`` (only if call syntax follows the tag; plain words after
   it are spoken, a ``{``/``[`` block is dropped). A body that cannot be read is dropped, never
   spoken (a half-understood call could run a function with wrong arguments).
@@ -37,7 +37,7 @@ read as tolerantly as the most tolerant peer (vLLM's fallback tier, Ollama's rep
 What is held back, and for how long:
 
 * In an answer, only a ``<`` that could still begin a marker (``<``, ``<|tool_ca``…, at most 35
-  characters) and, at a word start, what could still begin ``call:NAME{`` (``c``, ``ca``…
+  characters) and what could still begin ``call:NAME{`` (a final ``c``, ``ca``…,
   ``call:get_wea``, only while it matches), until the next characters decide. A chunk with no
   ``<`` and no ``call:`` in an answer under way that does not end in ``c``, ``a`` or ``l`` goes
   straight out (the fast path: two substring tests and a look at the last character).
@@ -84,10 +84,11 @@ _DONE = 4  # finish() was called
 _NO_CALL = 0
 _CALL_STARTS = 1
 _MAYBE_CALL = 2  # could still become one: hold it
-_CUT_CALL = 3  # a call's name cut off by the end of the stream: tool syntax, dropped
+_CUT_CALL = 3  # a call's name cut off (by the end or a marker): tool syntax, dropped
 
-_BARE_CALL_RE = re.compile(r"call:" + NAME + r"{1,128}\{")
-_BARE_CALL_PARTIAL_RE = re.compile(r"(?:c|ca|cal|call|call:" + NAME + r"{0,128})\Z")
+_BARE_CALL_RE = re.compile(r"(?:call:)+" + NAME + r"{1,128}\{")
+_CALL_NAME_RE = re.compile(r"(?:call:)+" + NAME + r"{0,128}")
+_BARE_CALL_PARTIAL_RE = re.compile(r"(?:c|ca|cal|call|(?:call:)+" + NAME + r"{0,128})\Z")
 # After <call> / <tool_call>: call syntax (the prefix, if any, says whether "call:" is there).
 _XML_HEAD_RE = re.compile(r"\s*(:?\s*(?:call\s*)?:\s*)?" + NAME + r"{1,128}\s*[{(]")
 _XML_HEAD_PARTIAL_RE = re.compile(
@@ -95,11 +96,7 @@ _XML_HEAD_PARTIAL_RE = re.compile(
 )
 _CALL_SCAN_RE = re.compile(r"[<{}\[\]]")
 _LABEL = "thought\n"
-_MARK = ">"  # what a dropped marker leaves as "the last character": a word boundary, not a space
-
-
-def _word_start(prev: str) -> bool:
-    return not (prev.isalnum() or prev == "_")
+_MARK = ">"  # what a dropped marker leaves as "the last character": not a space
 
 
 class Gemma4Parser:
@@ -261,28 +258,24 @@ class Gemma4Parser:
             return ""
         return data[k:] if g.speakable_at_end(data[k:]) else ""
 
-    def _bare_call(
-        self, data: str, i: int, stop: int, final: bool, prev: str | None
-    ) -> tuple[int, int]:
-        """The first bare ``call:NAME{`` in ``data[i:stop]`` at a word start (``prev``: the
-        character before ``data[i]``; None: anywhere, as in a thought), or its beginning at
-        the end of the input."""
+    def _bare_call(self, data: str, i: int, stop: int, final: bool) -> tuple[int, int]:
+        """The first bare ``call:NAME{`` in ``data[i:stop]``, or its beginning at the end of
+        the input. Anywhere, even glued to a word: ``call:NAME{`` is never speech, and a
+        rule that looked at the previous word would hear a split stream differently."""
         n = len(data)
         c = data.find("call:", i, stop)
         while c >= 0:
-            if prev is None or _word_start(data[c - 1] if c > i else prev):
-                if _BARE_CALL_RE.match(data, c) is not None:
-                    return c, _CALL_STARTS
-                if stop == n and _BARE_CALL_PARTIAL_RE.match(data, c) is not None:
-                    return c, _CUT_CALL if final else _MAYBE_CALL
+            if _BARE_CALL_RE.match(data, c) is not None:
+                return c, _CALL_STARTS
+            if stop == n and _BARE_CALL_PARTIAL_RE.match(data, c) is not None:
+                return c, _CUT_CALL if final else _MAYBE_CALL
+            if stop < n and _CALL_NAME_RE.fullmatch(data, c, stop) is not None:
+                return c, _CUT_CALL  # "call:NAME" cut by a marker: tool syntax all the same
             c = data.find("call:", c + 1, stop)
         if stop == n and not final:
             for t in (4, 3, 2, 1):
-                c = n - t
-                if c >= i and data.startswith("call"[:t], c):
-                    if prev is None or _word_start(data[c - 1] if c > i else prev):
-                        return c, _MAYBE_CALL
-                    break
+                if n - t >= i and data.endswith("call"[:t]):
+                    return n - t, _MAYBE_CALL
         return -1, _NO_CALL
 
     # -- answer ----------------------------------------------------------------------------
@@ -310,7 +303,7 @@ class Gemma4Parser:
                     return n
         k = data.find("<", i)
         stop = n if k < 0 else k
-        c, found = self._bare_call(data, i, stop, final, "" if self._seg_start else self._last)
+        c, found = self._bare_call(data, i, stop, final)
         if found:
             if c > i:
                 self._emit(data[i:c])
@@ -319,7 +312,8 @@ class Gemma4Parser:
                 return c
             if found == _MAYBE_CALL:
                 self._buf = data[c:]
-            return n
+                return n
+            return stop
         if k < 0:
             self._emit(data[i:])
             return n
@@ -371,7 +365,7 @@ class Gemma4Parser:
         while i < n:
             k = data.find("<", i)
             stop = n if k < 0 else k
-            c, found = self._bare_call(data, i, stop, final, None)
+            c, found = self._bare_call(data, i, stop, final)
             if found:
                 self._keep(data[i:c])
                 if found == _CALL_STARTS:
@@ -380,7 +374,9 @@ class Gemma4Parser:
                     return c
                 if found == _MAYBE_CALL:
                     self._buf = data[c:]
-                return n
+                    return n
+                i = stop
+                continue
             if k < 0:
                 self._keep(data[i:])
                 return n

@@ -124,7 +124,10 @@ def speakable_at_end(held: str) -> bool:
 
 # -- call bodies ---------------------------------------------------------------------------
 
-_HEAD_RE = re.compile(r"\s*:?\s*(?:call\s*)?:\s*(" + NAME + r"{1,128})\s*([{(])")
+# ``call:NAME{``, ``:NAME{``, a stray colon or a repeated ``call:`` before the name.
+_HEAD_RE = re.compile(
+    r"\s*(?::\s*(?:call\s*:\s*)*|(?:call\s*:\s*)+)(" + NAME + r"{1,128})\s*([{(])"
+)
 _INT_RE = re.compile(r"-?\d+\Z")
 _FLOAT_RE = re.compile(r"-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?\Z")
 _TAIL_CLOSERS_RE = re.compile(r"[\s})\]]*\Z")
