@@ -39,8 +39,8 @@ What is held back, and for how long:
 * In an answer, only a ``<`` that could still begin a marker (``<``, ``<|tool_ca``…, at most 35
   characters) and what could still begin ``call:NAME{`` (a final ``c``, ``ca``…,
   ``call:get_wea``, only while it matches), until the next characters decide. A chunk with no
-  ``<`` and no ``call:`` in an answer under way that does not end in ``c``, ``a`` or ``l`` goes
-  straight out (the fast path: two substring tests and a look at the last character).
+  ``<`` and no ``call:`` in an answer under way that cannot end in ``c``…``call`` goes straight
+  out (the fast path: two substring tests and a look at the last character).
 * At the start of each answer segment (the reply's start, after ``<channel|>``, after a call),
   leading whitespace is dropped. At the reply's start, a start that could still be
   ``thought\\n`` is held: vLLM treats a reply that begins with the bare label as a thought whose
@@ -174,7 +174,7 @@ class Gemma4Parser:
             if not text:
                 return "", []
             last = text[-1]
-            if last not in "cal":  # else it may begin "call:": the slow path decides
+            if last not in "cal" or "c" not in text[-4:]:  # else it may end in "c"…"call"
                 self._last = last
                 return text, []
         if self._state >= _ENDED:
