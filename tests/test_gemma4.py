@@ -235,11 +235,15 @@ CORPUS = [
         f"Hello {Q}world{Q} and<|think|> bye<tool_call|>.",
         "Hello world and bye.",
     ),
+    # a string left open before the body's closing brace is recovered, as vLLM and Ollama do
+    # (Ollama model/parsers/gemma4_test.go, TestRepairGemma4MissingStringDelimiter)
     Case(
-        "malformed_unterminated_string",
+        "unterminated_string_recovered",
         f"<|tool_call>call:f{{a:{Q}x}}<tool_call|>Sorry.",
         "Sorry.",
+        [("f", {"a": "x"})],
     ),
+    Case("unterminated_string_cut_off", f"<|tool_call>call:f{{a:{Q}x<tool_call|>Sorry.", "Sorry."),
     Case("malformed_body", "<|tool_call>call:f{a b c}<tool_call|>OK.", "OK."),
     Case("malformed_garbage", "<|tool_call>garbage<tool_call|>OK.", "OK."),
     Case("malformed_trailing", "<|tool_call>call:f{a:1}}x<tool_call|>OK.", "OK."),
@@ -260,11 +264,46 @@ CORPUS = [
     Case("pipe_opener_without_token", "a <|@ b", "a @ b"),
     Case("lt_glued_to_token", "x <<|think|>y", "x y"),
     Case("cut_marker_at_end", "Bye.<tool_ca", "Bye."),
+    # issue 15: tool syntax never read aloud, a dropped marker never glues words
+    Case(
+        "bare_call_mid_reply",
+        f"Let me look. call:get_weather{{city:{Q}Paris{Q}}} Done.",
+        "Let me look. Done.",
+        [("get_weather", {"city": "Paris"})],
+    ),
+    Case(
+        "xml_tool_call_fallback",
+        f"Sure.<tool_call>get_weather{{city:{Q}Oslo{Q}}}</tool_call>",
+        "Sure.",
+        [("get_weather", {"city": "Oslo"})],
+    ),
+    Case(
+        "xml_tool_call_with_call_prefix",
+        f"<tool_call>call:get_weather{{city:{Q}Oslo{Q}}}</tool_call>Ok.",
+        "Ok.",
+        [("get_weather", {"city": "Oslo"})],
+    ),
+    Case("xml_tag_before_words", "<tool_call> is a tag name", "is a tag name"),
+    Case("xml_tag_json_block_dropped", '<tool_call>{"name": "f"}</tool_call>Hi.', "Hi."),
+    Case("stray_closer_keeps_space", "It is sunny<channel|> in Paris.", "It is sunny in Paris."),
+    Case(
+        "pipeless_specials_dropped",
+        "A<unk> b<mask> c<start_of_image><end_of_image> d<start_of_audio>x<end_of_audio>.",
+        "A b c dx.",
+    ),
+    Case(
+        "single_quoted_value",
+        f"<|tool_call>call:grep{{pattern:'a b'{Q}}}<tool_call|>",
+        "",
+        [("grep", {"pattern": "a b"})],
+    ),
 ]
 
 
-def _feed(pieces: list[str], in_thought: bool) -> tuple[str, list[ToolCall], bool]:
-    parser = Gemma4Parser(in_thought=in_thought)
+def _feed(
+    pieces: list[str], in_thought: bool, schemas: dict[str, Any] | None = None
+) -> tuple[str, list[ToolCall], bool]:
+    parser = Gemma4Parser(in_thought=in_thought, schemas=schemas)
     speech: list[str] = []
     calls: list[ToolCall] = []
     for piece in pieces:
@@ -477,6 +516,60 @@ def test_call_completes_on_its_closer() -> None:
 # -- call bodies ---------------------------------------------------------------------------
 
 
+_SCHEMAS = {
+    "find": {
+        "type": "object",
+        "properties": {
+            "zipcode": {"type": "string"},
+            "limit": {"type": "integer"},
+            "near": {"type": ["number", "null"]},
+            "open": {"type": "boolean"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "args"),
+    [
+        ("call:find{zipcode:12345}", {"zipcode": "12345"}),
+        ("call:find{zipcode:02134}", {"zipcode": "02134"}),
+        (f"call:find{{limit:{Q}5{Q}}}", {"limit": 5}),
+        (f"call:find{{near:{Q}2.5{Q},open:{Q}true{Q}}}", {"near": 2.5, "open": True}),
+        ("call:find{near:null,open:false}", {"near": None, "open": False}),
+        ("call:find{tags:[1,x]}", {"tags": ["1", "x"]}),
+        ("call:find{limit:many}", {"limit": "many"}),
+        ("call:other{zipcode:02134}", {"zipcode": 2134}),
+    ],
+)
+def test_values_typed_from_the_schema(body: str, args: dict[str, Any]) -> None:
+    """A tool gets the types its schema asks for: a zip code stays "02134", a count is a number
+    (as vLLM types them); a tool without a schema gets today's reading."""
+    call = parse_call(body, _SCHEMAS)
+    assert call is not None and json.loads(call.arguments) == args
+
+
+def test_schemas_reach_streamed_calls() -> None:
+    """The streaming parser types native calls from the schemas it was given."""
+    parser = Gemma4Parser(schemas=_SCHEMAS)
+    _, calls = parser.feed("<|tool_call>call:find{zipcode:02134}<tool_call|>")
+    assert [json.loads(c.arguments) for c in calls] == [{"zipcode": "02134"}]
+
+
+@pytest.mark.parametrize(
+    ("text", "silent"),
+    [("", True), ("<|channel>thought\nhm<channel|>", True), ("Hi", False), (_weather(), False)],
+)
+def test_silent_reply_is_reported(text: str, silent: bool) -> None:
+    """A reply with nothing to say and no call says so, so the turn can end in an error."""
+    parser = Gemma4Parser()
+    parser.feed(text)
+    assert not parser.silent  # not over yet
+    parser.finish()
+    assert parser.silent is silent
+
+
 def test_arguments_are_json_with_the_right_types() -> None:
     """Tool arguments keep their types: the function gets 2, not "2", and True, not "true"."""
     call = parse_call(f"call:f{{i:2,f:2.0,e:1e-3,s:{Q}2{Q},b:true,n:null,bare:metric}}")
@@ -503,7 +596,8 @@ def test_string_arguments_keep_their_text() -> None:
         "call:f{a:}",
         "call:f{:1}",
         "call:f{a:1 b:2}",
-        f"call:f{{a:{Q}x}}",
+        f"call:f{{a:{Q}x",
+        f"call:f{{a:{Q}x,b:{Q}y{Q}}}",
         "call:f{a:[1,2}",
         "call:f{a:{b:1}",
         "call:f{a:1}}",
