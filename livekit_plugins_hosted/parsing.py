@@ -263,6 +263,7 @@ class ChunkParser:
         """Whether a finish reason for choice 0 was seen."""
         self.emitted = False
         """Whether any text or tool call was returned: after that, a retry would repeat it."""
+        self._spoke = False  # text that is not only whitespace, or a tool call, was returned
 
     def start(
         self,
@@ -327,8 +328,9 @@ class ChunkParser:
         calls += self._take_tool_calls()
         if tail or calls:
             self.emitted = True
+            self._spoke = self._spoke or bool(calls) or not tail.isspace()
             out.append(_chunk(self.id, tail or None, calls))
-        if not self.emitted:
+        if not self._spoke:
             raise EmptyCompletion(self._silence())
         if self.estimate_usage and not self._usage_seen and self._content_deltas:
             # the server sent no usage: one content delta is one token on the engines that do
@@ -391,6 +393,8 @@ class ChunkParser:
             calls += self._take_tool_calls()
         if content or calls:
             self.emitted = True
+            if not self._spoke:
+                self._spoke = bool(calls) or not content.isspace()
             return [_chunk(self.id, content or None, calls)]
         return []
 
