@@ -1,6 +1,9 @@
-"""LiveKit Inference credentials: the signed token (cached, refreshed before expiry) and headers.
+"""Credentials and the URLs they go to: the LiveKit Inference token (cached, refreshed before
+expiry), the checks every key, secret and ``base_url`` pass when an endpoint is built, headers.
 
-The secret and the tokens signed with it never appear in a ``repr``, a log line or an error.
+The secret, a self-hosted key and the tokens signed with it never appear in a ``repr``, a log
+line or an error; an error about one names where it came from (``api_key``,
+``LIVEKIT_API_SECRET``), never its value.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import platform
 import time
 from urllib.parse import urlsplit
 
+import httpx2 as httpx
 from livekit import api
 
 from .version import __version__
@@ -29,6 +33,114 @@ REFRESH_MARGIN = 60.0
 """A cached token is re-signed once it has less than this many seconds left."""
 
 
+def _bad_character(text: str) -> str | None:
+    """How the first character that cannot go in an HTTP header reads, if there is one."""
+    for i, ch in enumerate(text):
+        if not " " <= ch <= "~":
+            kind = (
+                "a line break or other control character"
+                if ch.isascii()
+                else "a non-ASCII character"
+            )
+            return f"{kind} (U+{ord(ch):04X} at position {i})"
+    return None
+
+
+def clean_credential(name: str, value: object) -> str:
+    """``value`` without surrounding whitespace, checked to be printable ASCII.
+
+    A key read from a file or a CRLF ``.env`` keeps its line ending; HTTP cannot carry one in a
+    header (and drops surrounding whitespace from a header value anyway), so it is stripped.
+    What is left must be printable ASCII: anything else fails on every request and can make the
+    transport print the whole header, key included. The error names ``name``, never the value.
+    """
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, got {type(value).__name__}")
+    cleaned = value.strip()
+    if not cleaned:
+        raise ValueError(f"{name} is blank (only whitespace)")
+    if (bad := _bad_character(cleaned)) is not None:
+        raise ValueError(f"{name} contains {bad}; a key or secret is printable ASCII")
+    return cleaned
+
+
+def check_header_text(name: str, value: object) -> str:
+    """``value`` if it can be sent as a header value (printable ASCII), else ``ValueError``."""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, got {type(value).__name__}")
+    if (bad := _bad_character(value)) is not None:
+        raise ValueError(f"{name}={value!r} contains {bad}; allowed: printable ASCII")
+    return value
+
+
+def hide_userinfo(url: str) -> str:
+    """``url`` with any ``user:password@`` shown as ``***@`` (for error messages)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    at = rest.rfind("@", 0, authority_end)
+    return url if at < 0 else f"{scheme}://***@{rest[at + 1 :]}"
+
+
+def check_base_url(url: object, *, name: str = "base_url") -> str:
+    """A server's OpenAI API root, checked, without surrounding whitespace or trailing ``/``.
+
+    Refused with ``ValueError``: anything but an ``http(s)`` URL with a host; control characters
+    or whitespace inside; a query or fragment (``/chat/completions`` is appended to the URL, so
+    a query would end up in the path; a key in it would be shown with the URL); and a
+    ``user:password@`` part: it would be shown wherever the URL is (``repr``, logs, errors) and
+    the transport would send it as Basic auth in place of the bearer key. The message never
+    repeats the password or the query.
+    """
+    if not isinstance(url, str):
+        raise ValueError(f"{name} must be an http(s) URL, got {type(url).__name__}")
+    url = url.strip()
+    shown = hide_userinfo(url)
+    for i, ch in enumerate(url):
+        if ch.isspace() or not ch.isprintable():
+            raise ValueError(
+                f"{name} contains whitespace or a control character (U+{ord(ch):04X} at "
+                f"position {i}); allowed: an http(s) URL"
+            )
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port out of range)
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL):
+        raise ValueError(f"{name}={shown!r} is not a valid URL") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"{name} must be an http(s) URL, got {shown!r} (scheme {parts.scheme!r})")
+    if not parts.hostname:
+        raise ValueError(f"{name}={shown!r} has no host; allowed: an http(s) URL with a host")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ValueError(
+            f"{name}={shown!r} carries a user name or password (user:password@host): it would "
+            "be shown wherever the URL is and sent as Basic auth in place of the key; give the "
+            "URL without it and the key as api_key (a proxy that wants Basic auth: an "
+            "http_client=httpx2.AsyncClient(auth=...))"
+        )
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        root = f"{parts.scheme}://{parts.netloc}{parts.path}"
+        raise ValueError(
+            f"{name}={root + '?...'!r} has a query or fragment; allowed: the API root without "
+            "one (/chat/completions is appended to it), e.g. https://host/v1"
+        )
+    return url.rstrip("/")
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` (a URL's host name) is this machine: ``localhost`` or a loopback IP."""
+    if host is None:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def gateway_url(base_url: str | None = None) -> str:
     """The gateway URL: the argument, ``LIVEKIT_INFERENCE_URL``, staging, or production."""
     if base_url:
@@ -40,27 +152,34 @@ def gateway_url(base_url: str | None = None) -> str:
     return DEFAULT_INFERENCE_URL
 
 
+def _first(given: str | None, name: str, *variables: str) -> tuple[str | None, str]:
+    """The first value set (truthy), and where it came from."""
+    if given:
+        return given, name
+    for variable in variables:
+        if value := os.environ.get(variable):
+            return value, variable
+    return None, name
+
+
 def resolve_credentials(api_key: str | None, api_secret: str | None) -> tuple[str, str]:
-    """Key and secret from the arguments, then the environment, as the built-in LLM does."""
-    key = (
-        api_key or os.environ.get("LIVEKIT_INFERENCE_API_KEY") or os.environ.get("LIVEKIT_API_KEY")
-    )
+    """Key and secret from the arguments, then the environment, as the built-in LLM does;
+    cleaned by :func:`clean_credential` (an error names the argument or variable)."""
+    key, key_from = _first(api_key, "api_key", "LIVEKIT_INFERENCE_API_KEY", "LIVEKIT_API_KEY")
     if not key:
         raise ValueError(
             "LiveKit API key missing: pass api_key=... or set LIVEKIT_INFERENCE_API_KEY "
             "or LIVEKIT_API_KEY"
         )
-    secret = (
-        api_secret
-        or os.environ.get("LIVEKIT_INFERENCE_API_SECRET")
-        or os.environ.get("LIVEKIT_API_SECRET")
+    secret, secret_from = _first(
+        api_secret, "api_secret", "LIVEKIT_INFERENCE_API_SECRET", "LIVEKIT_API_SECRET"
     )
     if not secret:
         raise ValueError(
             "LiveKit API secret missing: pass api_secret=... or set LIVEKIT_INFERENCE_API_SECRET "
             "or LIVEKIT_API_SECRET"
         )
-    return key, secret
+    return clean_credential(key_from, key), clean_credential(secret_from, secret)
 
 
 def credentials_available() -> bool:
@@ -72,21 +191,13 @@ def credentials_available() -> bool:
     return True
 
 
-def check_secure_url(url: str) -> None:
-    """Refuse to send LiveKit credentials in clear text to a host other than loopback."""
+def check_secure_url(url: str) -> str:
+    """Refuse to send LiveKit credentials in clear text to a host other than loopback; the URL
+    is checked by :func:`check_base_url` first (and returned as it normalises it)."""
+    url = check_base_url(url)
     parts = urlsplit(url)
-    if parts.scheme == "https":
-        return
-    if parts.scheme != "http":
-        raise ValueError(f"base_url must be an http(s) URL, got scheme {parts.scheme!r}")
-    host = parts.hostname or ""
-    if host == "localhost":
-        return
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return
-    except ValueError:
-        pass
+    if parts.scheme == "https" or is_loopback(parts.hostname):
+        return url
     raise ValueError(
         f"base_url {url!r} is plain http to a non-loopback host: LiveKit credentials are only "
         "sent over https (or to loopback)"
@@ -111,6 +222,7 @@ class InferenceToken:
         self._ttl = ttl
         self._margin = refresh_margin
         self._token = ""
+        self._previous = ""
         self._refresh_at = 0.0
         self.signed = 0
         """How many tokens were signed (for tests and diagnostics)."""
@@ -122,10 +234,17 @@ class InferenceToken:
     def api_key(self) -> str:
         return self._api_key
 
+    @property
+    def issued(self) -> tuple[str, ...]:
+        """The current token and the one before it (a request in flight may still carry it):
+        what :meth:`~.endpoints.Endpoint.scrub` hides."""
+        return tuple(t for t in (self._token, self._previous) if t)
+
     def get(self) -> str:
         """The current token, signed anew when it has less than the margin left."""
         now = time.monotonic()
         if now >= self._refresh_at:
+            self._previous = self._token
             self._token = (
                 api.AccessToken(self._api_key, self._api_secret)
                 .with_identity("agent")

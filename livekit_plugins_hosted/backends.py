@@ -140,6 +140,21 @@ _ONE_CHOICE = Refusal(
 )
 _TEXT_ONLY = Refusal("modalities", "the plugin takes text output only", _is_text_only)
 
+EVERY_BACKEND: tuple[Refusal, ...] = (_ONE_CHOICE, _TEXT_ONLY)
+"""Refusals every profile below makes, so they are checked while a backend is still to be
+detected (``backend="auto"``): a value no engine honours fails when it is given."""
+
+
+def check_every_backend(params: ModelParams) -> None:
+    """Raise ``ValueError`` for a set parameter that no backend honours."""
+    values = params.given()
+    for rule in EVERY_BACKEND:
+        value = values.get(rule.name)
+        if value is not None and not rule.accepts(value):
+            raise ValueError(
+                f"{rule.name}={value!r} is not supported by any backend: {rule.reason}"
+            )
+
 
 _GEMMA4_THINKING_OFF = {"gemma-4": {"reasoning_effort": "none"}}
 

@@ -7,7 +7,12 @@ This is the only module that knows which of the two an ``LLM`` talks to:
   refuses plain ``http`` to a host that is not loopback.
 * :class:`SelfHosted` sends a plain bearer key (or none) and never the job's LiveKit headers;
   its backend profile is the one named, or the one detected from what the server says about
-  itself (:func:`detect_backend`), once per endpoint.
+  itself (:func:`detect_backend`), once per endpoint. A key sent over plain ``http`` to a host
+  that is not loopback is logged as a WARNING, once per server and process.
+
+Both check what they are given when built (``auth.check_base_url``, ``auth.clean_credential``):
+a URL with ``user:password@`` is refused, a key's surrounding whitespace is stripped. Both
+:meth:`Endpoint.scrub` the server's words they repeat of their own secrets.
 """
 
 from __future__ import annotations
@@ -15,10 +20,11 @@ from __future__ import annotations
 import abc
 import contextlib
 from typing import Literal, get_args
+from urllib.parse import urlsplit
 
 import httpx2 as httpx
 
-from . import auth
+from . import auth, redact
 from .backends import (
     LIVEKIT,
     OPENAI_COMPATIBLE,
@@ -85,6 +91,20 @@ class Endpoint(abc.ABC):
         """``key=value`` pairs for ``repr`` (never a credential)."""
         raise NotImplementedError
 
+    def secrets(self) -> tuple[str, ...]:
+        """What must never be repeated: the key, secret and tokens this endpoint uses now."""
+        return ()
+
+    def scrub(self, text: str) -> str:
+        """``text`` (a server's message, which may echo the request) with each of
+        :meth:`secrets` replaced by ``***``."""
+        return redact.scrub(text, self.secrets())
+
+    def scrub_body(self, body: object) -> object:
+        """A decoded error body with each of :meth:`secrets` replaced by ``***`` in every
+        string."""
+        return redact.scrub_value(body, self.secrets())
+
 
 class LiveKitInference(Endpoint):
     """LiveKit Inference: a LiveKit token signed from the API key and secret."""
@@ -100,10 +120,12 @@ class LiveKitInference(Endpoint):
         provider: str | None = None,
         inference_class: InferenceClass | None = None,
     ) -> None:
-        self.base_url = auth.gateway_url(base_url).rstrip("/")
-        auth.check_secure_url(self.base_url)
+        self.base_url = auth.check_secure_url(auth.gateway_url(base_url))
         key, secret = auth.resolve_credentials(api_key, api_secret)
+        if provider is not None:
+            provider = auth.check_header_text("provider", provider)
         self.token = auth.InferenceToken(key, secret)
+        self._secret = secret
         self.gateway_provider = provider
         self.inference_class = check_inference_class(inference_class)
         self.credential_hint = (
@@ -128,6 +150,9 @@ class LiveKitInference(Endpoint):
     def known_backend(self) -> Backend:
         return LIVEKIT
 
+    def secrets(self) -> tuple[str, ...]:
+        return (self._secret, *self.token.issued)
+
     async def backend(self, http: httpx.AsyncClient) -> Backend:
         return LIVEKIT
 
@@ -142,9 +167,14 @@ class SelfHosted(Endpoint):
     """Any OpenAI-compatible server: a plain bearer key (or none), a backend profile."""
 
     def __init__(self, *, base_url: str, api_key: str | None = None, backend: str = "auto"):
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
-        self.base_url = base_url.rstrip("/")
+        """``base_url`` with a ``user:password@`` part is refused (``ValueError``, the password
+        not repeated): it would show wherever the URL is, and the transport would send it as
+        Basic auth in place of ``api_key``. ``api_key`` is stripped of surrounding whitespace
+        (a key read from a file keeps its newline) and must then be printable ASCII; ``None``
+        or ``""`` sends no ``Authorization`` header. A key to a plain-``http`` host that is
+        not loopback is sent, with a WARNING (once per server and process): a private network
+        may be trusted, the internet is not."""
+        self.base_url = auth.check_base_url(base_url)
         self._backend = None if backend == "auto" else get_backend(backend)
         self.credential_hint = " (check the api_key given to LLM.self_hosted)"
         self._headers = {
@@ -152,8 +182,10 @@ class SelfHosted(Endpoint):
             "Accept": "text/event-stream",
             "Content-Type": "application/json",
         }
-        if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._key = auth.clean_credential("api_key", api_key) if api_key else None
+        if self._key:
+            self._headers["Authorization"] = f"Bearer {self._key}"
+            _warn_clear_text(self.base_url)
 
     @property
     def provider(self) -> str:  # type: ignore[override]
@@ -186,6 +218,28 @@ class SelfHosted(Endpoint):
 
     def describe(self) -> str:
         return f"base_url={self.base_url!r}, backend={self.provider!r}"
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self._key,) if self._key else ()
+
+
+_WARNED_CLEAR_TEXT: set[str] = set()
+
+
+def _warn_clear_text(base_url: str) -> None:
+    """Warn once per server that a key goes to it in clear text (a host other than loopback)."""
+    parts = urlsplit(base_url)
+    if parts.scheme != "http" or auth.is_loopback(parts.hostname):
+        return
+    if parts.netloc in _WARNED_CLEAR_TEXT:
+        return
+    _WARNED_CLEAR_TEXT.add(parts.netloc)
+    logger.warning(
+        "api_key is sent in clear text to %s (plain http to a host that is not loopback): "
+        "anyone on the path can read it; use https unless the network is private",
+        base_url,
+        extra={"base_url": base_url},
+    )
 
 
 _PROBE_TIMEOUT = httpx.Timeout(5.0)

@@ -34,6 +34,7 @@ from livekit.agents.types import (
 )
 from livekit.agents.utils import is_given
 
+from .backends import check_every_backend
 from .endpoints import (
     Endpoint,
     InferenceClass,
@@ -102,9 +103,12 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         Args:
             model: a model id, e.g. ``"google/gemma-4-31b-it"``.
             provider: ask the gateway for a specific provider (``X-LiveKit-Inference-Provider``).
-            base_url: the gateway; default ``LIVEKIT_INFERENCE_URL`` or LiveKit Cloud's.
+            base_url: the gateway; default ``LIVEKIT_INFERENCE_URL`` or LiveKit Cloud's (https,
+                or plain http to loopback only; no ``user:password@``).
             api_key, api_secret: default ``LIVEKIT_INFERENCE_API_KEY/SECRET``, then
                 ``LIVEKIT_API_KEY/SECRET``; missing raises ``ValueError`` naming them.
+                Surrounding whitespace (a file's newline) is stripped; a control or
+                non-ASCII character left is a ``ValueError`` naming the source, not the value.
             extra_kwargs: model parameters, names as in the parameter reference; validated now.
             inference_class: LiveKit Inference priority: ``"priority"``, ``"standard"`` or
                 ``"low"`` (``X-LiveKit-Inference-Priority``).
@@ -176,8 +180,12 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
 
         Args:
             model: the id the server knows the model by (its family is recognised from it).
-            base_url: the server's OpenAI API root, e.g. ``"http://127.0.0.1:8080/v1"``.
-            api_key: a plain bearer key, or ``None`` to send no ``Authorization`` header.
+            base_url: the server's OpenAI API root, e.g. ``"http://127.0.0.1:8080/v1"``. A
+                ``user:password@`` part is refused: give the key as ``api_key`` (it would be
+                shown wherever the URL is, and sent as Basic auth in place of the key).
+            api_key: a plain bearer key, or ``None`` to send no ``Authorization`` header;
+                stripped of surrounding whitespace. Sent over plain ``http`` to a host that is
+                not loopback, it is logged as a WARNING once per server.
             extra_kwargs: model parameters, validated now and checked against the backend.
             backend: which engine serves ``base_url`` (see the README's engine table), so that
                 every parameter is sent in the form it honours or refused before sending;
@@ -262,7 +270,10 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         info = info or self._opts.model
         backend = self._endpoint.known_backend()
         if backend is None:
-            return  # checked against the detected profile before the first request
+            # the detected profile's own refusals are checked before the first request; what
+            # no engine honours fails now
+            check_every_backend(params)
+            return
         backend.check(params, family=info.family_key)
         if names := dropped(params, model=info, backend=backend):
             logger.warning(
@@ -298,6 +309,8 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
             params = merge(params, validate(per_call, what="chat(...)"))
             if backend := self._endpoint.known_backend():
                 backend.check(params, family=opts.model.family_key, has_tools=bool(tools))
+            else:
+                check_every_backend(params)
         priority = self._priority(inference_class) if is_given(inference_class) else None
         plan = Plan(
             model=opts.model,
@@ -330,6 +343,10 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
 def _model_info(model: object) -> ModelInfo:
     if not model or not isinstance(model, str):
         raise ValueError(f"model must be a non-empty string, got {model!r}")
+    if any(not ch.isprintable() for ch in model):
+        # a line break in an id read from a file or the environment: it would go to the
+        # server and into every log line as it is
+        raise ValueError(f"model={model!r} contains a control character; allowed: printable text")
     return get_model(model)
 
 

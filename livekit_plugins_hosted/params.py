@@ -15,6 +15,7 @@ parameters into a request body).
 from __future__ import annotations
 
 import difflib
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -26,6 +27,13 @@ MAX_STOP = 4
 """At most this many stop sequences (the reference: "Up to 4 sequences")."""
 LOGIT_BIAS_RANGE = (-100, 100)
 METADATA_MAX_KEYS, METADATA_MAX_KEY_CHARS, METADATA_MAX_VALUE_CHARS = 16, 64, 512
+JSON_MAX_DEPTH = 64
+"""How deep a free-form value (``extra_body``, ``web_search_options``) may nest."""
+JSON_VALUES = (
+    "JSON values only (strings, finite numbers, true/false, None, lists, dicts with string keys)"
+)
+_FREE_FORM = ("web_search_options", "extra_body")
+"""The fields whose contents are not typed: each value in them is checked to be JSON."""
 
 
 class _Function(BaseModel):
@@ -101,7 +109,7 @@ class ModelParams(BaseModel):
     modalities: list[Literal["text", "audio"]] | None = Field(
         default=None, min_length=1, description="a list of 'text' and/or 'audio'"
     )
-    web_search_options: dict[str, Any] | None = _described("a dict")
+    web_search_options: dict[str, Any] | None = _described(f"a dict; {JSON_VALUES}")
     verbosity: Literal["low", "medium", "high"] | None = None
     prompt_cache_key: str | None = None
     safety_identifier: str | None = None
@@ -112,7 +120,7 @@ class ModelParams(BaseModel):
         "true or false (not together with add_generation_prompt=True)"
     )
     extra_body: dict[str, Any] | None = _described(
-        "a dict of server-specific fields that are not model parameters"
+        f"a dict of server-specific fields that are not model parameters; {JSON_VALUES}"
     )
 
     @model_validator(mode="after")
@@ -154,6 +162,9 @@ class ModelParams(BaseModel):
             )
         ):
             raise ValueError(f"metadata is invalid: allowed {allowed('metadata')}")
+        for name in _FREE_FORM:
+            if (value := getattr(self, name)) is not None:
+                check_json(value, name)
         if self.extra_body is not None:
             clash = sorted(set(self.extra_body) & (PARAMETER_NAMES | WIRE_RESERVED))
             if clash:
@@ -175,6 +186,49 @@ WIRE_RESERVED: frozenset[str] = frozenset(
     {"messages", "model", "stream", "stream_options", "tools", "response_format"}
 )
 """Request fields the plugin sets itself; never from user input."""
+
+
+def check_json(
+    value: Any, path: str, *, _depth: int = 0, _seen: frozenset[int] = frozenset()
+) -> None:
+    """Raise ``ValueError`` naming the path (``extra_body['a'][0]``) of the first part of
+    ``value`` that has no faithful JSON form: NaN or infinity (they would go on the wire as the
+    non-JSON words ``NaN``/``Infinity``), a set, bytes or any other object (the request would
+    fail to serialise inside the stream), a key that is not a string, a string with a lone
+    surrogate (not UTF-8), a container that holds itself, or nesting deeper than
+    :data:`JSON_MAX_DEPTH`."""
+    if value is None or isinstance(value, bool | int):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(
+                f"{path}={value!r} is not JSON (it has no NaN or infinity); allowed: {JSON_VALUES}"
+            )
+        return
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"{path} is a string with a lone surrogate (not UTF-8); allowed: {JSON_VALUES}"
+            ) from None
+        return
+    if not isinstance(value, dict | list | tuple):
+        raise ValueError(
+            f"{path} is a {type(value).__name__}, which is not JSON; allowed: {JSON_VALUES}"
+        )
+    if id(value) in _seen:
+        raise ValueError(f"{path} contains itself; allowed: {JSON_VALUES}")
+    if _depth >= JSON_MAX_DEPTH:
+        raise ValueError(f"{path.split('[')[0]} is nested deeper than {JSON_MAX_DEPTH} levels")
+    seen = _seen | {id(value)}
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        if isinstance(value, dict) and not isinstance(key, str):
+            raise ValueError(
+                f"{path} has the key {key!r} ({type(key).__name__}); JSON keys are strings"
+            )
+        check_json(item, f"{path}[{key!r}]", _depth=_depth + 1, _seen=seen)
 
 
 def _words(value: Any) -> str:

@@ -151,11 +151,11 @@ class LLMStream(llm.LLMStream):
             retries_left=self._attempt <= self._conn_options.max_retry,
             credential_hint=self._wire.endpoint.credential_hint,
         )
-        error = APIStatusError(
-            verdict.message,
+        error = APIStatusError(  # scrubbed: a server may echo the request, token and key included
+            self._wire.endpoint.scrub(verdict.message),
             status_code=e.status,
             request_id=e.request_id,
-            body=e.body,
+            body=self._wire.endpoint.scrub_body(e.body),
             retryable=verdict.retryable,
         )
         return error, verdict.wait

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import httpx2 as httpx
 from livekit.agents import APIError, APIStatusError
 
 FRAMEWORK_LOGGER = "livekit.agents"
@@ -36,6 +37,19 @@ def describe(e: BaseException) -> str:
     return " ".join(_describe(e).split())
 
 
+def _quotes_request(e: BaseException) -> bool:
+    """Whether ``e``'s chain holds a local protocol error: its text quotes what was about to be
+    sent (``Illegal header value b'Bearer <key>'``), so it is never printed."""
+    seen: set[int] = set()
+    cause = e.__cause__
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, httpx.LocalProtocolError):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__
+    return False
+
+
 def _describe(e: BaseException) -> str:
     if isinstance(e, APIError) and e.message.startswith(_GAVE_UP):
         # the framework's give-up error says how often, its cause says what went wrong
@@ -55,7 +69,7 @@ def _describe(e: BaseException) -> str:
         text = e.message
         root = _root(e)
         why = str(root).strip() if root is not None else ""
-        if why and why not in text and not isinstance(root, APIError):
+        if why and why not in text and not isinstance(root, APIError) and not _quotes_request(e):
             text += f" ({why})"
         return text
     if isinstance(e, RuntimeError):

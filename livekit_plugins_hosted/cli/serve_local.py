@@ -28,7 +28,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="stop after this many seconds (default: serve until stopped)",
     )
     parser.add_argument("--n-ctx", type=int, default=2048, help="context size (default 2048)")
-    parser.add_argument("--log-file", help="the engine's log (default: a file in the temp dir)")
+    parser.add_argument(
+        "--log-file",
+        help="the engine's log (default: engine.log in a new private folder in the temp dir)",
+    )
 
 
 def _install_stop_signals(stop: asyncio.Event) -> list[signal.Signals]:

@@ -1,0 +1,56 @@
+"""Keeping credentials out of what the plugin repeats of a server's words (pure).
+
+A server (or a proxy in front of it) may echo the request in an error, headers included: the
+bearer key or the signed token would then reach ``str(error)``, the framework's log lines and
+the command line. :func:`scrub` replaces each known secret in a text with ``***``;
+:func:`scrub_value` does so inside a decoded JSON body. The endpoints know their current
+secrets (``Endpoint.scrub``); this module only replaces.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+MASK = "***"
+MIN_SECRET_CHARS = 4
+"""Shorter values (``api_key="x"`` for a server that wants none) are placeholders, not
+secrets, and replacing them would garble the server's words."""
+
+
+def _forms(secrets: Iterable[str]) -> list[str]:
+    """Each secret as written and as a JSON string escapes it, longest first (so a secret
+    that contains another is replaced whole)."""
+    forms: set[str] = set()
+    for secret in secrets:
+        if len(secret) >= MIN_SECRET_CHARS:
+            forms.add(secret)
+            forms.add(json.dumps(secret)[1:-1])
+    return sorted(forms, key=len, reverse=True)
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every occurrence of each secret replaced by ``***``."""
+    for form in _forms(secrets):
+        text = text.replace(form, MASK)
+    return text
+
+
+def scrub_value(value: object, secrets: Iterable[str]) -> object:
+    """A decoded JSON body (or text) with each secret replaced in every string, keys included."""
+    forms = _forms(secrets)
+    if not forms:
+        return value
+
+    def walk(item: object) -> object:
+        if isinstance(item, str):
+            for form in forms:
+                item = item.replace(form, MASK)
+            return item
+        if isinstance(item, dict):
+            return {walk(k): walk(v) for k, v in item.items()}
+        if isinstance(item, list | tuple):
+            return [walk(v) for v in item]
+        return item
+
+    return walk(value)
