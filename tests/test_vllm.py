@@ -228,3 +228,15 @@ async def test_refused_rows_are_what_vllm_would_waste_or_ignore(verdicts: Any, n
         assert result["ignored"] == []  # a declared field, documented "ignored by vLLM"
     else:
         assert result["ignored"] == sorted(extra)
+
+
+async def test_gemma4_markers_are_kept_as_vllms_own_parser_keeps_them(verdicts: Any) -> None:
+    """Without --reasoning-parser, vLLM's default skip_special_tokens removes <|channel> and
+    <channel|>, so a thought after a tool result arrives as "thought\\n…answer" with no
+    boundary and the reply is lost. Every Gemma 4 body keeps them; vLLM's own gemma4 parser
+    (which works on token ids) sets the same value when it is on, so it is unaffected."""
+    facts, results = verdicts
+    assert facts["gemma4_parser_sets_skip_special_tokens"] is False
+    for name, (model_id, *_rest) in SENT.items():
+        assert results[name]["ok"], results[name]
+        assert results[name]["sampling"]["skip_special_tokens"] is (model_id != GEMMA), name

@@ -9,7 +9,8 @@ on stdin, writes a JSON list of verdicts on stdout::
     {"ok": true, "sampling": {...}, "template": {...}, "ignored": [...]}
     {"ok": false, "error": "<the 400 message>"}
 
-plus, first, a facts object (``{"gemma4_tool_parser_enforces_required_and_named": bool}``).
+plus, first, a facts object (``{"gemma4_tool_parser_enforces_required_and_named": bool,
+"gemma4_parser_sets_skip_special_tokens": bool}``).
 ``tests/test_vllm.py`` drives it; ``.ci/run`` builds its venv from ``vllm-requirements.txt``.
 """
 
@@ -63,6 +64,7 @@ def verdict(body: dict[str, Any]) -> dict[str, Any]:
             "frequency_penalty": sampling.frequency_penalty,
             "logprobs": sampling.logprobs,
             "logit_bias": {str(k): v for k, v in bias.items()} if bias else None,
+            "skip_special_tokens": sampling.skip_special_tokens,
         },
         "template": {
             k: v for k, v in dict(chat.chat_template_kwargs).items() if isinstance(v, bool | str)
@@ -73,13 +75,22 @@ def verdict(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def facts() -> dict[str, Any]:
+    from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
+    from vllm.parser.gemma4 import Gemma4Parser
     from vllm.tool_parsers import ToolParserManager
 
     gemma4 = ToolParserManager.get_tool_parser("gemma4")
+    # what vLLM's own gemma4 parser does to a request when it is on (--reasoning-parser
+    # gemma4): adjust_request reads nothing of the parser, only the request
+    request = ChatCompletionRequest.model_validate(
+        {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    )
+    adjusted = Gemma4Parser.adjust_request(object.__new__(Gemma4Parser), request)
     return {
         "gemma4_tool_parser_enforces_required_and_named": bool(
             getattr(gemma4, "supports_required_and_named", True)
-        )
+        ),
+        "gemma4_parser_sets_skip_special_tokens": adjusted.skip_special_tokens,
     }
 
 
