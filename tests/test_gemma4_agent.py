@@ -189,3 +189,19 @@ async def test_answer_after_a_tool_result_is_not_held_when_thinking_is_off(
     model = gateway_llm(gateway, first_token_timeout=1.0)
     assert await _first_words(model, ctx) == "It is 18."  # before the stream ended
     await model.aclose()
+
+
+async def test_reasoning_effort_not_sent_to_the_gateway_holds_nothing(gateway: Gateway) -> None:
+    """reasoning_effort is left out for Gemma 4 on LiveKit Inference (the model page does not
+    list it), so it cannot switch thinking on there: the answer after a tool result streams at
+    once instead of being held until first_token_timeout ends every tool turn in silence."""
+    ctx = _after_tool_result()
+    events: list[dict[str, Any] | str] = [
+        {"id": "x", "choices": [{"index": 0, "delta": {"content": "It is 18."}}]},
+        {"id": "x", "choices": [{"index": 0, "delta": {"content": " Anything else?"}}]},
+    ]
+    gateway.replies.append(Reply(events=events, stall_after=1))
+    model = gateway_llm(gateway, extra_kwargs={"reasoning_effort": "high"})
+    assert await _first_words(model, ctx) == "It is 18."  # before the stream ended
+    assert "reasoning_effort" not in gateway.bodies[-1]
+    await model.aclose()
