@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from .params import ModelParams
@@ -233,9 +234,9 @@ OLLAMA = Backend(
 """Ollama's ``/v1`` endpoint: reads ``max_tokens``, ignores ``n``, ``logit_bias`` and
 ``tool_choice``; ``reasoning_effort`` is its thinking switch."""
 
-BACKENDS: dict[str, Backend] = {
-    b.name: b for b in (LIVEKIT, OPENAI_COMPATIBLE, VLLM, LLAMA_CPP, LLAMA_CPP_PYTHON, OLLAMA)
-}
+BACKENDS: Mapping[str, Backend] = MappingProxyType(
+    {b.name: b for b in (LIVEKIT, OPENAI_COMPATIBLE, VLLM, LLAMA_CPP, LLAMA_CPP_PYTHON, OLLAMA)}
+)
 """Every profile by name; ``LLM.self_hosted(backend=...)`` takes these (but ``livekit``) and
 ``"auto"``."""
 
