@@ -38,7 +38,7 @@ from . import faults
 MAX_LINE = 4 * 1024 * 1024
 """Bytes one line may hold (a real completion chunk is a few hundred)."""
 MAX_EVENT = 4 * 1024 * 1024
-"""Bytes of ``data`` one event may hold."""
+"""Bytes of ``data`` one event may hold (each line counted 64 bytes more)."""
 
 
 class StreamError(Exception):
@@ -65,6 +65,8 @@ class StreamError(Exception):
 
 
 _BOM = b"\xef\xbb\xbf"
+_LINE_COST = 64
+"""Bytes counted for each ``data`` line beyond its own (a bytes object and its list slot)."""
 
 
 class SSEReader:
@@ -176,7 +178,9 @@ class SSEReader:
             if name != b"data":
                 return  # id, retry (no reconnection here) and unknown fields
         self._data.append(value)
-        self._size += len(value) + 1
+        # a line costs memory beyond its bytes: counted, so that a flood of tiny data lines
+        # is bounded as tightly as one big line
+        self._size += len(value) + _LINE_COST
         if self._size > self._max_event:
             raise StreamError(
                 f"a stream event of more than {self._max_event} bytes (no blank line ends it)",
