@@ -463,3 +463,10 @@ def test_transport_errors_mapped_by_the_table(
     mapped = stream_module._transport_error(error, url="u", timeout=timeout, retryable=False)
     assert type(mapped) is expected and words in mapped.message
     assert mapped.retryable is False
+
+
+def test_backends_table_is_read_only() -> None:
+    """``hosted.BACKENDS`` was a dict any importer could change for every LLM in the process."""
+    with pytest.raises(TypeError):
+        hosted.BACKENDS["vllm"] = hosted.BACKENDS["openai-compatible"]  # type: ignore[index]
+    assert hosted.BACKENDS["vllm"].name == "vllm"
