@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from .params import ModelParams
@@ -276,9 +277,9 @@ OLLAMA = Backend(
 ``tool_choice``; ``reasoning_effort`` is its thinking switch (Gemma 4 is sent ``none`` unless
 the user asks for thinking, since recent Ollama thinks by default)."""
 
-BACKENDS: dict[str, Backend] = {
-    b.name: b for b in (LIVEKIT, OPENAI_COMPATIBLE, VLLM, LLAMA_CPP, LLAMA_CPP_PYTHON, OLLAMA)
-}
+BACKENDS: Mapping[str, Backend] = MappingProxyType(
+    {b.name: b for b in (LIVEKIT, OPENAI_COMPATIBLE, VLLM, LLAMA_CPP, LLAMA_CPP_PYTHON, OLLAMA)}
+)
 """Every profile by name; ``LLM.self_hosted(backend=...)`` takes these (but ``livekit``) and
 ``"auto"``."""
 

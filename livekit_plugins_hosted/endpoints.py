@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import json
+from dataclasses import dataclass
 from typing import Literal, get_args
 from urllib.parse import urlsplit
 
@@ -34,6 +36,7 @@ from .backends import (
     identify_ollama,
 )
 from .log import logger
+from .sse import read_capped
 
 InferenceClass = Literal["priority", "standard", "low"]
 """LiveKit Inference priority classes, sent as ``X-LiveKit-Inference-Priority``."""
@@ -83,8 +86,7 @@ class Endpoint(abc.ABC):
             await self.backend(http)  # its probe is the same GET
             return
         with contextlib.suppress(httpx.HTTPError):
-            response = await http.get(f"{self.base_url}/models", headers=self.request_headers())
-            await response.aclose()
+            await _get_json(http, f"{self.base_url}/models", self.request_headers())
 
     @abc.abstractmethod
     def describe(self) -> str:
@@ -199,13 +201,33 @@ class SelfHosted(Endpoint):
     def known_backend(self) -> Backend | None:
         return self._backend
 
+    _undecided = 0
+    """Answers to the probe that named no engine (a class default: set per instance)."""
+
     async def backend(self, http: httpx.AsyncClient) -> Backend:
         if self._backend is None:
             found = await detect_backend(http, self.base_url, self._headers)
             if found is None:
                 # the server did not answer: the completion request will say why; ask again
-                # next time rather than settle on a guess
+                # next time rather than settle on a guess (it may still be starting)
                 return OPENAI_COMPATIBLE
+            if isinstance(found, Undecided):
+                # it answered without saying what it is (403, 405, 500...): ask a bounded
+                # number of times, not before every request for ever
+                self._undecided += 1
+                if self._undecided < DETECTION_TRIES or self._backend is not None:
+                    return self._backend or OPENAI_COMPATIBLE
+                self._backend = OPENAI_COMPATIBLE
+                logger.warning(
+                    "self-hosted server at %s: %s, %d times; taken as %s (pass backend= to "
+                    "LLM.self_hosted to name the engine)",
+                    self.base_url,
+                    found.reason,
+                    self._undecided,
+                    OPENAI_COMPATIBLE.name,
+                    extra={"base_url": self.base_url, "backend": OPENAI_COMPATIBLE.name},
+                )
+                return self._backend
             if self._backend is None:  # a concurrent first request may have found it too
                 self._backend = found
                 logger.info(
@@ -244,23 +266,41 @@ def _warn_clear_text(base_url: str) -> None:
 
 _PROBE_TIMEOUT = httpx.Timeout(5.0)
 
+MODELS_BODY_LIMIT = 1024 * 1024
+"""Bytes of a ``GET /models`` answer that are read (a list of a few models is a few KiB)."""
+
+DETECTION_TRIES = 3
+"""Answers that name no engine before a self-hosted server is taken as ``openai-compatible``."""
+
+
+@dataclass(frozen=True)
+class Undecided:
+    """The server answered the probe without saying which engine it is."""
+
+    reason: str
+
 
 async def _get_json(
     http: httpx.AsyncClient, url: str, headers: dict[str, str]
 ) -> tuple[int, object]:
-    response = await http.get(url, headers=headers, timeout=_PROBE_TIMEOUT)
+    """The status and JSON of a GET (``None`` when the body is not JSON or too large)."""
+    async with http.stream("GET", url, headers=headers, timeout=_PROBE_TIMEOUT) as response:
+        content, truncated = await read_capped(response, MODELS_BODY_LIMIT)
+    if truncated:
+        return response.status_code, None
     try:
-        return response.status_code, response.json()
-    except ValueError:
+        return response.status_code, json.loads(content)
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         return response.status_code, None
 
 
 async def detect_backend(
     http: httpx.AsyncClient, base_url: str, headers: dict[str, str]
-) -> Backend | None:
+) -> Backend | Undecided | None:
     """Which engine serves ``base_url``, from what it says about itself; ``None`` if it did
-    not answer, or answered ``GET /models`` with an error other than 404 (the caller asks again
-    later rather than settle on a guess).
+    not answer; :class:`Undecided` if it answered ``GET /models`` with an error other than 404
+    or with a body that is not a models list (the caller asks again, a bounded number of
+    times, rather than settle on a guess at once).
 
     One round trip for vLLM, llama-server and llama-cpp-python (``owned_by`` in
     ``GET /v1/models``, the request prewarm makes anyway); one more for Ollama
@@ -268,10 +308,15 @@ async def detect_backend(
     """
     try:
         status, payload = await _get_json(http, f"{base_url}/models", headers)
+    except httpx.TimeoutException:
+        return Undecided("GET /models did not answer in time")
     except httpx.HTTPError:
         return None
     if status not in (200, 404):
-        return None  # 401, 429, 5xx...: the server said nothing about itself; ask again later
+        # 401, 429, 5xx...: the server said nothing about itself
+        return Undecided(f"GET /models answered {status}")
+    if status == 200 and payload is None:
+        return Undecided("GET /models answered 200 without a readable models list")
     if status == 200 and (found := identify_models(payload)) is not None:
         return found
     root = base_url.removesuffix("/v1")

@@ -6,6 +6,16 @@
 * A 429 for exhausted credits is terminal: never retried. It is told apart by the gateway's
   ``X-LiveKit-Inference-Credits-{Used,Limit}`` headers (used >= limit) or by the error body
   (``insufficient_quota``-style codes, or "credit"/"billing"/"quota exhausted" in the message).
+* A redirect (3xx) is never followed (it could carry the credentials elsewhere) and never
+  retried: asking again gets the same answer.
+* A 499 the *server* sends (its upstream hung up on it) is a failure on the server's side,
+  reported as a connection error: the framework takes a ``499`` status for "the caller went
+  away" and would end the turn in silence.
+* An error event inside a stream is judged as the status its ``code`` (or ``type``) names
+  (:func:`status_of_error`), by the same rules.
+* Error bodies are read up to :data:`ERROR_BODY_LIMIT` bytes and a server's message is cut at
+  :data:`MESSAGE_LIMIT` characters: a huge body must not end up whole in an exception and in
+  every retry's log line.
 """
 
 from __future__ import annotations
@@ -32,6 +42,64 @@ _TERMINAL_CODES = frozenset(
     {"insufficient_quota", "credits_exhausted", "quota_exhausted", "billing_hard_limit_reached"}
 )
 _TERMINAL_WORDS = ("credit", "billing", "insufficient_quota", "quota exhausted", "payment")
+
+ERROR_BODY_LIMIT = 8 * 1024
+"""Bytes of an error response's body that are read (a JSON error is a few hundred)."""
+MESSAGE_LIMIT = 1000
+"""Characters of a server's message kept in an error's text."""
+
+# OpenAI-style error codes and types (the platform's, Anthropic's, vLLM's), as HTTP statuses
+_CODE_STATUS: dict[str, int] = {
+    **dict.fromkeys(_TERMINAL_CODES, 429),
+    "rate_limit_exceeded": 429,
+    "rate_limit_error": 429,
+    "invalid_request_error": 400,
+    "context_length_exceeded": 400,
+    "bad_request": 400,
+    "invalid_api_key": 401,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "permission_denied": 403,
+    "not_found_error": 404,
+    "model_not_found": 404,
+    "server_error": 500,
+    "internal_error": 500,
+    "api_error": 500,
+    "overloaded_error": 503,
+    "service_unavailable": 503,
+}
+
+
+def status_of_error(err: object) -> int | None:
+    """The HTTP status an in-stream error names, if it names one.
+
+    ``code`` first, then ``type``: an integer 100-599 or a string of one (``"400"``) is that
+    status; a known OpenAI-style name (``"insufficient_quota"``, ``"server_error"``...) is the
+    status it stands for; a boolean or anything else names none. An error that names no status
+    but reads as exhausted credits is a 429, so that the credits rule applies.
+    """
+    if not isinstance(err, dict):
+        return 429 if credits_exhausted(err, {}) else None
+    for key in ("code", "type"):
+        value = err.get(key)
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int) and 100 <= value <= 599:
+            return value
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if len(text) == 3 and text.isascii() and text.isdigit() and 100 <= int(text) <= 599:
+                return int(text)
+            if text in _CODE_STATUS:
+                return _CODE_STATUS[text]
+    return 429 if credits_exhausted(err, {}) else None
+
+
+def clip(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
 
 
 def quota(headers: Mapping[str, str]) -> dict[str, str]:
@@ -87,20 +155,26 @@ def server_message(status: int, body: object, fallback: str) -> str:
     """The server's own error message, prefixed with the status."""
     err: Any = body.get("error", body) if isinstance(body, dict) else body
     if isinstance(err, dict) and isinstance(err.get("message"), str):
-        return f"{status}: {err['message']}"
+        return f"{status}: {clip(err['message'])}"
     if isinstance(err, str) and err:
-        return f"{status}: {err}"
-    return f"{status}: {fallback}"
+        return f"{status}: {clip(err)}"
+    return f"{status}: {clip(fallback)}"
 
 
-def read_body(content: bytes) -> object:
-    """An error response's body: its JSON when it is JSON, else its text (``None`` if empty)."""
+def read_body(content: bytes, *, truncated: bool = False) -> object:
+    """An error response's body: its JSON when it is JSON, else its text (``None`` if empty).
+
+    ``truncated``: only the first bytes were read; they are kept as text, clipped.
+    """
     if not content:
         return None
-    try:
-        return json.loads(content)
-    except ValueError:
-        return content.decode("utf-8", errors="replace")
+    if not truncated:
+        try:
+            return json.loads(content)
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
+            pass
+    text = content.decode("utf-8", errors="replace")
+    return clip(text) + (" (body truncated)" if truncated else "")
 
 
 @dataclass(frozen=True)
@@ -111,6 +185,9 @@ class StatusVerdict:
     retryable: bool
     wait: float = 0.0
     """Seconds to wait before the error is raised (the server named a wait that fits)."""
+    connection_error: bool = False
+    """Report it as a connection error, not a status: the framework ends a turn quietly on a
+    499 status, taking it for the caller's own cancellation."""
 
 
 def judge_status(
@@ -128,6 +205,20 @@ def judge_status(
     every retry, since a retry would make the agent say it twice."""
     message = server_message(status, body, reason)
     retryable = not emitted
+    if 300 <= status < 400:
+        location = headers.get("location")
+        return StatusVerdict(
+            message
+            + f" (a redirect{f' to {clip(location, 200)}' if location else ''} is not followed:"
+            " set base_url to the final URL)",
+            retryable=False,
+        )
+    if status == 499:
+        return StatusVerdict(
+            message + " (sent by the server: a failure on its side, not a cancellation here)",
+            retryable=retryable,
+            connection_error=True,
+        )
     if status == 429:
         after = retry_after(headers)
         if credits_exhausted(body, quota(headers)):

@@ -1,4 +1,4 @@
-"""Pure stream parsing: SSE lines to JSON events, events to ``llm.ChatChunk``.
+"""Pure stream parsing: JSON events to ``llm.ChatChunk`` (the events come from ``sse``).
 
 Nothing here does I/O, so the rules that matter are tested directly: thinking text never
 reaches ``content`` (tags split across chunks, ``reasoning``/``reasoning_content`` fields),
@@ -17,73 +17,8 @@ from typing import Any
 from livekit.agents import llm
 
 from .gemma4 import Gemma4Parser
-
-
-class StreamError(Exception):
-    """The server sent something that is not a valid completion stream."""
-
-    def __init__(self, message: str, *, status_code: int | None = None, body: object = None):
-        super().__init__(message)
-        self.message = message
-        self.status_code = status_code
-        self.body = body
-
-
-class SSEDecoder:
-    """Server-sent events, line by line (the lines come without their line ending).
-
-    ``feed`` returns an event's data when a blank line ends it; comments and fields other than
-    ``data`` and ``event`` are ignored; multi-line ``data`` is joined with ``\\n``.
-    """
-
-    __slots__ = ("_data", "_event")
-
-    def __init__(self) -> None:
-        self._data: list[str] = []
-        self._event = ""
-
-    def feed(self, line: str) -> tuple[str, str] | None:
-        """Take one line; return ``(event, data)`` when an event is complete."""
-        if not line:
-            if not self._data:
-                self._event = ""
-                return None
-            data = self._data[0] if len(self._data) == 1 else "\n".join(self._data)
-            event, self._event, self._data = self._event, "", []
-            return event, data
-        if line[0] == ":":
-            return None
-        name, _, value = line.partition(":")
-        if value[:1] == " ":
-            value = value[1:]
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
-        return None
-
-    def flush(self) -> tuple[str, str] | None:
-        """An event left without its closing blank line at the end of the stream."""
-        return self.feed("")
-
-
-def decode_event(event: str, data: str) -> dict[str, Any] | None:
-    """The JSON object of one event; ``None`` for ``[DONE]``; ``StreamError`` if malformed."""
-    if data == "[DONE]":
-        return None
-    try:
-        obj = json.loads(data)
-    except ValueError:
-        raise StreamError(f"malformed stream event (not JSON): {data[:200]!r}") from None
-    if not isinstance(obj, dict):
-        raise StreamError(f"malformed stream event (not an object): {data[:200]!r}")
-    if event == "error" or obj.get("error") is not None:
-        err = obj.get("error", obj)
-        message = err.get("message") if isinstance(err, dict) else str(err)
-        code = err.get("code") if isinstance(err, dict) else None
-        status = code if isinstance(code, int) else None
-        raise StreamError(f"error event in stream: {message}", status_code=status, body=obj)
-    return obj
+from .sse import StreamError as StreamError
+from .sse import decode_event as decode_event
 
 
 def _partial_suffix(text: str, marker: str) -> int:
@@ -422,19 +357,19 @@ class ChunkParser:
             index = len(self._tools)
         fn = _dict(tc.get("function"))
         call = self._by_index.get(index)
-        new_id = tc.get("id")
+        new_id = _str(tc.get("id"), "tool call id")
         # a new id at a used index is a new call: some servers send every call at index 0
         if call is None or (new_id and call.id != new_id):
             call = _ToolCall(
                 id=new_id or f"call_{uuid.uuid4().hex[:24]}",
-                name=fn.get("name") or "",
+                name=_str(fn.get("name"), "tool name") or "",
                 arguments="",
-                extra=tc.get("extra_content"),
+                extra=None if (ex := tc.get("extra_content")) is None else _dict(ex),
             )
             self._tools.append(call)
             self._by_index[index] = call
-        elif fn.get("name") and not call.name:
-            call.name = fn["name"]
+        elif (name := _str(fn.get("name"), "tool name")) and not call.name:
+            call.name = name
         if args := fn.get("arguments"):
             call.arguments += args if isinstance(args, str) else json.dumps(args)
 
@@ -485,6 +420,12 @@ def _list(value: Any) -> list[Any]:
     if not isinstance(value, list):
         raise StreamError(f"malformed chunk: expected a list, got {type(value).__name__}")
     return value
+
+
+def _str(value: Any, what: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise StreamError(f"malformed chunk: the {what} is a {type(value).__name__}, not a string")
 
 
 def _count(value: Any) -> int:

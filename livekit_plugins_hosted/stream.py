@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-from collections.abc import AsyncIterator
+from collections.abc import Mapping
 from typing import Any
 
 import httpx2 as httpx
@@ -25,8 +25,9 @@ from .log import logger
 from .messages import provider_messages, tool_schemas
 from .models import GENERIC_THINKING, ModelInfo
 from .params import ModelParams
-from .parsing import ChunkParser, EmptyCompletion, SSEDecoder, StreamError, decode_event
+from .parsing import ChunkParser, EmptyCompletion
 from .request import build_request, sends_tools, thinking_on
+from .sse import CompletionEvents, StreamError, read_capped
 
 CONNECT_TIMEOUT = 15.0
 """Seconds to open a connection (the per-read timeout is ``conn_options.timeout``)."""
@@ -60,14 +61,52 @@ class ServerTraits:
     """Image parts were left out for a text-only model (warned once per LLM)."""
 
 
+# Headers that are the plugin's to set on a completion request: the endpoint's own, and the
+# transport's (an event stream is read uncompressed, so each event arrives when it is sent).
+_PLUGIN_HEADERS = frozenset(
+    {"user-agent", "accept", "content-type", "connection", "accept-encoding"}
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class Wire:
-    """How an LLM's streams reach the server: the endpoint and the connection pool."""
+    """How an LLM's streams reach the server: the endpoint and the connection pool.
+
+    The completion request is built directly (the client's per-request merging costs more
+    than the rest of the request set-up), so the client's own defaults are merged here, once:
+    its query parameters join ``completions_url``, its headers are sent (the endpoint's win;
+    ``User-Agent``, ``Accept``, ``Content-Type``, ``Connection`` and ``Accept-Encoding`` are
+    the plugin's), and its connect, write and pool timeouts apply (the read timeout is the
+    call's ``conn_options.timeout``). The plugin's own client has none of these to add.
+    """
 
     endpoint: Endpoint
     http: httpx.AsyncClient
     completions_url: httpx.URL
     traits: ServerTraits = dataclasses.field(default_factory=ServerTraits)
+    url: httpx.URL = dataclasses.field(init=False)
+    """``completions_url`` with the client's query parameters."""
+    headers: dict[str, str] = dataclasses.field(init=False)
+    """The client's headers that are sent under the endpoint's."""
+    timeout: dict[str, float | None] = dataclasses.field(init=False)
+    """The client's timeouts (``read`` is replaced per call)."""
+
+    def __post_init__(self) -> None:
+        http = self.http
+        url = self.completions_url.copy_merge_params(http.params) if http.params else None
+        headers = {k: v for k, v in http.headers.items() if k.lower() not in _PLUGIN_HEADERS}
+        object.__setattr__(self, "url", url or self.completions_url)
+        object.__setattr__(self, "headers", headers)
+        object.__setattr__(self, "timeout", http.timeout.as_dict())
+
+    def request_headers(self, inference_class: str | None) -> Mapping[str, str]:
+        """One request's headers: the client's under the endpoint's."""
+        own = self.endpoint.request_headers(inference_class=inference_class)
+        if not self.headers:
+            return own
+        merged = httpx.Headers(self.headers)
+        merged.update(own)  # case-insensitive: the endpoint's win
+        return merged
 
 
 def _may_open_thought(
@@ -91,26 +130,64 @@ def _may_open_thought(
 _DRAIN_TIMEOUT = 1.0
 
 
-async def _drain(lines: AsyncIterator[str]) -> None:
-    """Read what follows ``[DONE]`` (normally nothing) so the connection can be reused.
+@dataclasses.dataclass(frozen=True)
+class _Fault:
+    """A status the server answered with (4xx/5xx/3xx) or named in an error event."""
 
-    The reply is complete by then; a server that keeps the body open only costs the connection.
-    """
-    with contextlib.suppress(TimeoutError, httpx.RequestError):
-        async with asyncio.timeout(_DRAIN_TIMEOUT):
-            async for _ in lines:
-                pass
+    status: int
+    headers: Mapping[str, str]
+    body: object
+    reason: str = ""
+    request_id: str | None = None
 
 
 class _HTTPStatus(Exception):
-    """A 4xx/5xx response, read whole."""
+    """A response that is not 2xx; its body read up to ``faults.ERROR_BODY_LIMIT`` bytes."""
 
-    def __init__(self, response: httpx.Response) -> None:
-        self.status = response.status_code
-        self.headers = response.headers
-        self.reason = response.reason_phrase
-        self.body = faults.read_body(response.content)
-        self.request_id = response.headers.get("x-request-id")
+    def __init__(self, fault: _Fault) -> None:
+        self.fault = fault
+
+    @classmethod
+    async def read(cls, response: httpx.Response) -> _HTTPStatus:
+        content, truncated = await read_capped(response, faults.ERROR_BODY_LIMIT)
+        return cls(
+            _Fault(
+                status=response.status_code,
+                headers=response.headers,
+                body=faults.read_body(content, truncated=truncated),
+                reason=response.reason_phrase,
+                request_id=response.headers.get("x-request-id"),
+            )
+        )
+
+
+_TRANSPORT_ERRORS: tuple[tuple[type[httpx.RequestError], type[APIError], str], ...] = (
+    # the first row that matches wins: the more specific exceptions come first
+    (
+        httpx.ConnectTimeout,
+        APIConnectionError,
+        "connection to {url} not established within {connect}s",
+    ),
+    (httpx.PoolTimeout, APITimeoutError, "no free connection to {url} within {pool}s"),
+    (httpx.TimeoutException, APITimeoutError, "no response from {url} within {read}s"),
+    (httpx.DecodingError, APIConnectionError, "undecodable response from {url}: {error}"),
+    (httpx.RequestError, APIConnectionError, "connection to {url} failed: {name}"),
+)
+"""httpx's exceptions as the framework's: (httpx class, framework class, message)."""
+
+
+def _transport_error(
+    e: httpx.RequestError, *, url: str, timeout: Mapping[str, float | None], retryable: bool
+) -> APIError:
+    """The framework's error for a transport failure, from :data:`_TRANSPORT_ERRORS`."""
+    api_error, template = next((a, t) for k, a, t in _TRANSPORT_ERRORS if isinstance(e, k))
+    text = template.format(
+        url=url,
+        name=type(e).__name__,
+        error=faults.clip(str(e), 200),
+        **{k: f"{v:g}" if v is not None else "unlimited" for k, v in timeout.items()},
+    )
+    return api_error(text, retryable=retryable)
 
 
 class LLMStream(llm.LLMStream):
@@ -129,11 +206,12 @@ class LLMStream(llm.LLMStream):
         super().__init__(llm_v, chat_ctx=chat_ctx, tools=tools, conn_options=conn_options)
         self._wire = wire
         self._plan = plan
-        self._timeout = httpx.Timeout(conn_options.timeout, connect=CONNECT_TIMEOUT).as_dict()
+        # the client's connect/write/pool timeouts (see Wire), the call's read timeout
+        self._timeout = {**wire.timeout, "read": conn_options.timeout}
         self._attempt = 0
 
-    def _status_error(self, e: _HTTPStatus, emitted: bool) -> tuple[APIStatusError, float]:
-        """The framework error for a 4xx/5xx, and how long to wait before it is raised."""
+    def _status_error(self, e: _Fault, emitted: bool) -> tuple[APIError, float]:
+        """The framework error for a status, and how long to wait before it is raised."""
         if e.status == 429:
             figures = faults.quota(e.headers)
             logger.warning(
@@ -151,8 +229,12 @@ class LLMStream(llm.LLMStream):
             retries_left=self._attempt <= self._conn_options.max_retry,
             credential_hint=self._wire.endpoint.credential_hint,
         )
-        error = APIStatusError(  # scrubbed: a server may echo the request, token and key included
-            self._wire.endpoint.scrub(verdict.message),
+        # scrubbed: a server may echo the request, token and key included
+        message = self._wire.endpoint.scrub(verdict.message)
+        if verdict.connection_error:
+            return APIConnectionError(message, retryable=verdict.retryable), verdict.wait
+        error = APIStatusError(
+            message,
             status_code=e.status,
             request_id=e.request_id,
             body=self._wire.endpoint.scrub_body(e.body),
@@ -203,56 +285,54 @@ class LLMStream(llm.LLMStream):
         )
         send = self._event_ch.send_nowait
         deadline = plan.first_token_timeout
+        headers: Mapping[str, str] = {}
         try:
+            if wire.http.is_closed:
+                # the framework reports an APIError (a FallbackAdapter moves on); the pool's
+                # own RuntimeError would escape as a crash of the stream's task
+                raise APIConnectionError(
+                    f"{type(self._llm).__name__} for {wire.endpoint.base_url} is closed "
+                    "(aclose() was called, or the http_client given was closed)",
+                    retryable=False,
+                )
             async with asyncio.timeout(deadline) as first_word:
                 backend = await wire.endpoint.backend(wire.http)
                 content = self._body(backend, parser)
                 # a Request built directly: the client's per-request merging of URL, headers
-                # and cookies costs more than the rest of the request set-up together
+                # and cookies costs more than the rest of the request set-up together (the
+                # client's defaults are merged once, in Wire)
                 request = httpx.Request(
                     "POST",
-                    wire.completions_url,
+                    wire.url,
                     content=content,
-                    headers=wire.endpoint.request_headers(inference_class=plan.inference_class),
+                    headers=wire.request_headers(plan.inference_class),
                     extensions={"timeout": self._timeout},
                 )
-                response = await wire.http.send(request, stream=True)
+                # a redirect is never followed (it could carry the credentials elsewhere)
+                response = await wire.http.send(request, stream=True, follow_redirects=False)
                 try:
+                    headers = response.headers
                     if not 200 <= response.status_code < 300:
-                        # a redirect is not followed (it could carry the token elsewhere)
-                        await response.aread()
-                        raise _HTTPStatus(response)
-                    decoder = SSEDecoder()
-                    done = False
+                        raise await _HTTPStatus.read(response)
+                    events = CompletionEvents(response)
                     waiting = deadline is not None
-                    lines = response.aiter_lines()
-                    async for line in lines:
-                        event = decoder.feed(line)
-                        if event is None:
-                            continue
-                        obj = decode_event(*event)
-                        if obj is None:
-                            done = True
-                            break
+                    async for obj in events.objects():
                         for chunk in parser.feed(obj):
                             send(chunk)
                         if waiting and parser.emitted:
                             # the first word is out: a slow but steady reply is never cut
                             first_word.reschedule(None)
                             waiting = False
-                    if not done and (event := decoder.flush()) is not None:
-                        obj = decode_event(*event)
-                        done = obj is None
-                        if obj is not None:
-                            for chunk in parser.feed(obj):
-                                send(chunk)
-                    if not done and not parser.finished:
+                    if not events.done and not parser.finished:
                         raise StreamError("the stream ended before the completion finished")
                     first_word.reschedule(None)
                     for chunk in parser.finish():
                         send(chunk)
-                    if done:
-                        await _drain(lines)
+                    if events.done:
+                        # bounded: a server that keeps the body open costs the connection only
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(_DRAIN_TIMEOUT):
+                                await events.drain()
                 finally:
                     if parser.raw_thought_seen:
                         wire.traits.raw_thought = True
@@ -260,7 +340,7 @@ class LLMStream(llm.LLMStream):
                         wire.traits.opens_thought = True
                     await response.aclose()
         except _HTTPStatus as e:
-            error, wait = self._status_error(e, parser.emitted)
+            error, wait = self._status_error(e.fault, parser.emitted)
             if wait:
                 # the server named its wait and it fits the budget: the retry honours it
                 await asyncio.sleep(wait)
@@ -272,28 +352,32 @@ class LLMStream(llm.LLMStream):
                 "(first_token_timeout)",
                 retryable=not parser.emitted,
             ) from e
-        except httpx.ConnectTimeout as e:
-            raise APIConnectionError(
-                f"connection to {wire.endpoint.base_url} not established within "
-                f"{CONNECT_TIMEOUT:g}s",
-                retryable=not parser.emitted,
-            ) from e
-        except httpx.TimeoutException as e:
-            raise APITimeoutError(
-                f"no response from {wire.endpoint.base_url} within {self._conn_options.timeout}s",
-                retryable=not parser.emitted,
-            ) from e
         except httpx.RequestError as e:
-            raise APIConnectionError(
-                f"connection to {wire.endpoint.base_url} failed: {type(e).__name__}",
-                retryable=not parser.emitted,
-            ) from e
+            error = _transport_error(
+                e, url=wire.endpoint.base_url, timeout=self._timeout, retryable=not parser.emitted
+            )
+            if isinstance(e, httpx.LocalProtocolError):
+                # its text quotes the request's bytes (an illegal header: the key itself), and
+                # the framework's APIConnectionError repeats the cause's text
+                raise error from None
+            raise error from e
         except EmptyCompletion as e:
             # nothing was said: a retry (or the FallbackAdapter) can still give an answer
             raise APIError(e.message, retryable=True) from None
         except StreamError as e:
+            retryable = e.retryable and not parser.emitted
             if e.status_code is not None:
-                raise APIStatusError(
-                    e.message, status_code=e.status_code, body=e.body, retryable=not parser.emitted
-                ) from None
-            raise APIConnectionError(e.message, retryable=not parser.emitted) from None
+                # an error event naming a status: the same rules as the HTTP status
+                fault = _Fault(e.status_code, headers, e.body, request_id=None)
+                error, wait = self._status_error(fault, not retryable)
+                if wait:
+                    await asyncio.sleep(wait)
+                raise error from None
+            # scrubbed: an error event may echo the request
+            raise APIConnectionError(wire.endpoint.scrub(e.message), retryable=retryable) from None
+        except RecursionError:
+            # a chunk nested past Python's depth (json.loads is caught in decode_event;
+            # this is its re-encoding in the chunk parser)
+            raise APIConnectionError(
+                "malformed stream event (nested too deeply)", retryable=not parser.emitted
+            ) from None

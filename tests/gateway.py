@@ -88,6 +88,10 @@ class Reply:
     """End lines with CRLF, as some servers do."""
     fragmented: bool = False
     """Write each event in two pieces split mid-line (a line arrives across two reads)."""
+    frames: list[bytes] | None = None
+    """The body's bytes, written as they are, one write each, with ``status`` and ``headers``
+    (a hostile or unusual server); nothing is added, not even ``[DONE]``. A list may repeat
+    one bytes object, so that a huge body costs the test no memory."""
 
     @classmethod
     def text(cls, *parts: str, **kw: Any) -> Reply:
@@ -107,6 +111,8 @@ class Recorded:
     claims: api.Claims | None
     at: float = 0.0
     """time.monotonic() when the request arrived."""
+    query: str = ""
+    """The query string, as sent."""
 
 
 class Gateway:
@@ -124,6 +130,8 @@ class Gateway:
         self._verify = verify_jwt
         self.replies: list[Reply] = []
         self.requests: list[Recorded] = []
+        self.models_reply: Reply | None = None
+        """How ``GET /v1/models`` answers, every time (default: a 200 models list)."""
         self.disconnects = 0
         self.disconnect_times: list[float] = []
         self._default = default or (lambda _body: Reply.text("Hello", " from", " the", " gateway."))
@@ -175,6 +183,10 @@ class Gateway:
         )
         if denied is not None:
             return denied
+        if (reply := self.models_reply) is not None:
+            if reply.frames is not None:
+                return await self._write_frames(request, reply)
+            return web.json_response(reply.body or {}, status=reply.status, headers=reply.headers)
         return web.json_response(
             {"object": "list", "data": [{"id": "google/gemma-4-31b-it", "object": "model"}]}
         )
@@ -187,11 +199,20 @@ class Gateway:
         body = await request.json()
         claims, denied = self._auth(request)
         self.requests.append(
-            Recorded(request.path, CIMultiDict(request.headers), body, claims, time.monotonic())
+            Recorded(
+                request.path,
+                CIMultiDict(request.headers),
+                body,
+                claims,
+                time.monotonic(),
+                query=request.query_string,
+            )
         )
         if denied is not None:
             return denied
         reply = self.replies.pop(0) if self.replies else self._default(body)
+        if reply.frames is not None:
+            return await self._write_frames(request, reply)
         if reply.status != 200:
             return web.json_response(reply.body or {}, status=reply.status, headers=reply.headers)
         resp = web.StreamResponse(
@@ -219,6 +240,22 @@ class Gateway:
             if reply.linger:
                 await self._closing.wait()
         except (ConnectionResetError, asyncio.CancelledError):
+            self.disconnects += 1
+            self.disconnect_times.append(time.monotonic())
+            raise
+        return resp
+
+    async def _write_frames(self, request: web.Request, reply: Reply) -> web.StreamResponse:
+        assert reply.frames is not None
+        resp = web.StreamResponse(
+            status=reply.status, headers={"Content-Type": "text/event-stream", **reply.headers}
+        )
+        await resp.prepare(request)
+        try:
+            for frame in reply.frames:
+                await resp.write(frame)
+        except (ConnectionResetError, asyncio.CancelledError):
+            # the client stopped reading (a size cap) and hung up
             self.disconnects += 1
             self.disconnect_times.append(time.monotonic())
             raise

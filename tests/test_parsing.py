@@ -9,13 +9,7 @@ import pytest
 from livekit.agents import llm
 
 from livekit_plugins_hosted import models
-from livekit_plugins_hosted.parsing import (
-    ChunkParser,
-    EmptyCompletion,
-    SSEDecoder,
-    StreamError,
-    decode_event,
-)
+from livekit_plugins_hosted.parsing import ChunkParser, EmptyCompletion, StreamError, decode_event
 
 GEMMA_TAGS = models.get_model("google/gemma-4-31b-it").thinking or ()
 THOUGHT = "<|channel>thought\nThe user says hi. I should greet back briefly.<channel|>"
@@ -84,85 +78,6 @@ def spoken(parts: list[str], tags: models.ThinkingFormat = GEMMA_TAGS) -> str:
     """The text a user hears when the stream carries ``parts`` one per chunk."""
     objs = [chunk(p) for p in parts] + [chunk(finish="stop")]
     return text_of(run(ChunkParser(tags), objs))
-
-
-# --- SSEDecoder -------------------------------------------------------------------------------
-
-
-def feed_lines(lines: list[str]) -> list[tuple[str, str]]:
-    dec = SSEDecoder()
-    events = [ev for line in lines if (ev := dec.feed(line)) is not None]
-    if (last := dec.flush()) is not None:
-        events.append(last)
-    return events
-
-
-def test_sse_single_line_data() -> None:
-    """A plain ``data:`` event would be lost and the reply never arrive."""
-    assert feed_lines(['data: {"a": 1}', ""]) == [("", '{"a": 1}')]
-
-
-def test_sse_event_returned_only_at_blank_line() -> None:
-    """Events would be emitted before they are complete (half a multi-line payload)."""
-    dec = SSEDecoder()
-    assert dec.feed("data: x") is None
-    assert dec.feed("") == ("", "x")
-
-
-def test_sse_multi_line_data_joined_with_newline() -> None:
-    """A payload split over several ``data:`` lines would be mangled."""
-    assert feed_lines(["data: {", 'data: "a": 1', "data: }", ""]) == [("", '{\n"a": 1\n}')]
-
-
-def test_sse_comments_ignored() -> None:
-    """A keep-alive comment from a proxy would be taken as data and break the stream."""
-    assert feed_lines([": keep-alive", "data: x", ": another", ""]) == [("", "x")]
-    assert feed_lines([": only a comment", ""]) == []
-
-
-def test_sse_event_field() -> None:
-    """An ``event: error`` would not be recognised as an error event."""
-    assert feed_lines(["event: error", "data: {}", ""]) == [("error", "{}")]
-
-
-def test_sse_event_name_reset_between_events() -> None:
-    """After an error-named event, the next plain event would be treated as an error too."""
-    lines = ["event: ping", "data: 1", "", "data: 2", ""]
-    assert feed_lines(lines) == [("ping", "1"), ("", "2")]
-
-
-def test_sse_event_without_data_reset_by_blank_line() -> None:
-    """An ``event:`` line with no data would leak its name into the following event."""
-    assert feed_lines(["event: ping", "", "data: 2", ""]) == [("", "2")]
-
-
-def test_sse_field_without_space_after_colon() -> None:
-    """A server writing ``data:x`` (no space, allowed by the SSE spec) would be misread."""
-    assert feed_lines(["data:x", ""]) == [("", "x")]
-    assert feed_lines(["event:error", "data:{}", ""]) == [("error", "{}")]
-
-
-def test_sse_only_one_leading_space_removed() -> None:
-    """Leading spaces that are part of the data would be stripped from the text."""
-    assert feed_lines(["data:  two", ""]) == [("", " two")]
-
-
-def test_sse_unknown_fields_ignored() -> None:
-    """``id:`` / ``retry:`` lines would end up in the data."""
-    assert feed_lines(["id: 7", "retry: 100", "data: x", ""]) == [("", "x")]
-
-
-def test_sse_flush_without_trailing_blank_line() -> None:
-    """The last event of a stream that ends without a blank line would be lost."""
-    dec = SSEDecoder()
-    assert dec.feed("data: [DONE]") is None
-    assert dec.flush() == ("", "[DONE]")
-    assert dec.flush() is None
-
-
-def test_sse_blank_lines_without_data() -> None:
-    """Extra blank lines would produce empty events."""
-    assert feed_lines(["", "", "data: x", "", "", ""]) == [("", "x")]
 
 
 # --- decode_event -----------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """``livekit-hosted doctor``: check a LiveKit Inference setup step by step, never printing a secret.
 
 Each check prints one aligned line; the first failure ends the run (the rest are "skipped").
-The completion is read with the plugin's own stream parser, so an error the server reports
-inside a 200 stream fails the check with the server's words.
+The completion is read with the plugin's own stream reader and parser (``sse``, ``parsing``), so
+an error the server reports inside a 200 stream fails the check with the server's words, and
+every body is read within the same size caps as the plugin's.
 """
 
 from __future__ import annotations
@@ -11,15 +12,15 @@ import argparse
 import os
 import statistics
 import time
-from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx2 as httpx
 from livekit import api
 
 from .. import auth, faults
+from ..endpoints import MODELS_BODY_LIMIT
 from ..models import SPECIAL_THINKING
-from ..parsing import ChunkParser, SSEDecoder, StreamError, decode_event
+from ..parsing import ChunkParser
+from ..sse import CompletionEvents, StreamError, read_capped
 from .flags import DEFAULT_MODEL, add_connection_flags
 
 HELP = "check the LiveKit Inference setup"
@@ -107,9 +108,11 @@ def _quota(headers: httpx.Headers) -> str:
     return ", ".join(parts) if parts else "not reported"
 
 
-def _status_failure(what: str, response: httpx.Response) -> _CheckFailed:
-    """The failed check for a non-200 response, read whole, in the server's words."""
-    body = faults.read_body(response.content)
+async def _status_failure(what: str, response: httpx.Response) -> _CheckFailed:
+    """The failed check for a non-200 response, in the server's words (its body read up to
+    ``faults.ERROR_BODY_LIMIT`` bytes)."""
+    content, truncated = await read_capped(response, faults.ERROR_BODY_LIMIT)
+    body = faults.read_body(content, truncated=truncated)
     message = faults.server_message(response.status_code, body, response.reason_phrase)
     detail = f"{what} -> {message[:240]}"
     if response.status_code in (401, 403):
@@ -120,38 +123,28 @@ def _status_failure(what: str, response: httpx.Response) -> _CheckFailed:
 
 
 async def _get_models(client: httpx.AsyncClient, url: str) -> float:
-    """Milliseconds for one ``GET /models`` that answers 200."""
+    """Milliseconds for one ``GET /models`` that answers 200, its body read (within
+    ``MODELS_BODY_LIMIT``: then the connection is reused for the next)."""
     started = time.perf_counter()
     try:
-        response = await client.get(url)
+        async with client.stream("GET", url) as response:
+            if response.status_code != 200:
+                raise await _status_failure(f"GET {url}", response)
+            await read_capped(response, MODELS_BODY_LIMIT)
     except httpx.HTTPError as e:
         raise _CheckFailed(f"GET {url}: {type(e).__name__}: {e}") from None
-    if response.status_code != 200:
-        raise _status_failure(f"GET {url}", response)
     return (time.perf_counter() - started) * 1000
 
 
-async def _events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
-    """The stream's JSON events up to ``[DONE]``, decoded as the plugin decodes them.
+async def _read_stream(response: httpx.Response) -> tuple[int, int | None]:
+    """How many completion chunks arrived, and the completion tokens the usage reports.
 
     ``StreamError`` for an error event (``event: error`` or ``{"error": ...}``, with the
-    server's message and code) or a malformed one.
+    server's message and code) or a malformed or oversized stream.
     """
-    decoder = SSEDecoder()
-    async for line in response.aiter_lines():
-        if (event := decoder.feed(line)) is not None:
-            if (obj := decode_event(*event)) is None:
-                return
-            yield obj
-    if (event := decoder.flush()) is not None and (obj := decode_event(*event)) is not None:
-        yield obj
-
-
-async def _read_stream(response: httpx.Response) -> tuple[int, int | None]:
-    """How many completion chunks arrived, and the completion tokens the usage reports."""
     parser = ChunkParser(SPECIAL_THINKING)
     chunks, tokens = 0, None
-    async for obj in _events(response):
+    async for obj in CompletionEvents(response).objects():
         chunks += 1
         for chunk in parser.feed(obj):
             if chunk.usage is not None:
@@ -171,8 +164,7 @@ async def _completion(client: httpx.AsyncClient, url: str, model: str) -> tuple[
     try:
         async with client.stream("POST", url, json=body) as response:
             if response.status_code != 200:
-                await response.aread()
-                raise _status_failure(f"POST {url}", response)
+                raise await _status_failure(f"POST {url}", response)
             chunks, tokens = await _read_stream(response)
             headers = response.headers
     except StreamError as e:  # the server's own words, with its code when it sent one
