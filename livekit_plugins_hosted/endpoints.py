@@ -178,6 +178,9 @@ class SelfHosted(Endpoint):
         may be trusted, the internet is not."""
         self.base_url = auth.check_base_url(base_url)
         self._backend = None if backend == "auto" else get_backend(backend)
+        self._undecided = 0
+        """Answers to the probe that named no engine (settled on openai-compatible at
+        ``DETECTION_TRIES``)."""
         self.credential_hint = " (check the api_key given to LLM.self_hosted)"
         self._headers = {
             "User-Agent": auth.USER_AGENT,
@@ -200,9 +203,6 @@ class SelfHosted(Endpoint):
 
     def known_backend(self) -> Backend | None:
         return self._backend
-
-    _undecided = 0
-    """Answers to the probe that named no engine (a class default: set per instance)."""
 
     async def backend(self, http: httpx.AsyncClient) -> Backend:
         if self._backend is None:

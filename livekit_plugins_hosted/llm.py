@@ -4,12 +4,16 @@ Exceptions reaching the caller (the framework's family, from ``livekit.agents``)
 
     ValueError                bad parameters, a value the backend would not honour, missing
                               credentials; raised before the completion request is sent
-    APIError
-     ├── APIStatusError       the server answered 4xx/5xx (4xx other than 408/429 not retried),
-     │                        or sent an error event inside the stream
-     ├── APITimeoutError      no byte for ``conn_options.timeout`` seconds, or nothing
-     │                        speakable within ``first_token_timeout``
-     └── APIConnectionError   refused, reset, or the stream ended before the completion did
+    APIError                  the completion ended with nothing to say and no tool call
+     │                        (retryable: it would have been silence)
+     ├── APIStatusError       the server answered 4xx/5xx (4xx other than 408/429 not retried)
+     │                        or a redirect (never followed, not retried), or sent an error
+     │                        event inside the stream
+     ├── APITimeoutError      no byte for ``conn_options.timeout`` seconds, nothing
+     │                        speakable within ``first_token_timeout``, or no free connection
+     └── APIConnectionError   refused, reset, the stream ended before the completion did or
+                              broke its bounds, the server sent 499 (which the framework
+                              would take for the caller hanging up), or the LLM was closed
 
 Every ``APIError`` raised after any text or tool call reached the caller has
 ``retryable=False``: a retry then would make the agent say it twice.
