@@ -10,8 +10,10 @@ import asyncio
 import logging
 import os
 import time
+from types import SimpleNamespace
 
 import pytest
+from livekit import api
 from livekit.agents import (
     APIConnectionError,
     APIConnectOptions,
@@ -21,7 +23,9 @@ from livekit.agents import (
 from livekit.agents.llm import FallbackAdapter
 
 import livekit_plugins_hosted as hosted
-from livekit_plugins_hosted import faults
+from livekit_plugins_hosted import auth, faults
+from livekit_plugins_hosted.auth import REFRESH_MARGIN, TOKEN_TTL
+from tests.clock import FakeClock
 from tests.gateway import (
     API_KEY,
     API_SECRET,
@@ -145,18 +149,36 @@ async def test_auth_failure_names_the_credential_not_the_secret(
     await model.aclose()
 
 
-async def test_session_outlives_the_token(gateway: Gateway) -> None:
-    """Requests keep working across token refreshes (a 2 s token, re-signed every second)."""
+async def test_session_outlives_the_token(
+    gateway: Gateway, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past each refresh point the next request carries a newly signed token the gateway takes.
+
+    The token's clock is stopped and moved by the test: the session lives through three
+    tokens' lifetimes in no time, with the plugin's own TTL and margin.
+    """
+    signings = 0
+
+    class NumberedToken(api.AccessToken):
+        """A real token carrying its signing number: the JWT's times are whole wall-clock
+        seconds, so without it a stale token could not be told from a fresh one here."""
+
+        def to_jwt(self) -> str:
+            nonlocal signings
+            signings += 1
+            self.with_metadata(f"signing {signings}")
+            return super().to_jwt()
+
+    monkeypatch.setattr(
+        auth, "api", SimpleNamespace(AccessToken=NumberedToken, access_token=api.access_token)
+    )
     model = _llm(gateway)
-    assert model.endpoint.token is not None
-    model.endpoint.token._ttl, model.endpoint.token._margin = 2.0, 1.0
-    model.endpoint.token._refresh_at = 0.0
     for _ in range(3):
         result = await model.chat(chat_ctx=_ctx(), conn_options=_opts(max_retry=0)).collect()
-        assert result.text == "Hello from the gateway."
-        await asyncio.sleep(1.1)
-    assert model.endpoint.token.signed >= 3
-    assert len({r.headers["Authorization"] for r in gateway.requests}) >= 3
+        assert result.text == "Hello from the gateway."  # the gateway verified the token
+        clock.now += TOKEN_TTL - REFRESH_MARGIN  # the refresh point of the token just sent
+    sent = [r.claims.metadata for r in gateway.requests if r.claims is not None]
+    assert sent == ["signing 1", "signing 2", "signing 3"]
     await model.aclose()
 
 
