@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 
 import pytest
 
+from livekit_plugins_hosted import auth
+from tests.clock import FakeClock
 from tests.gateway import API_KEY, API_SECRET, Gateway
 
 _ENV = (
@@ -36,3 +39,11 @@ def gateway_env(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> Gateway:
     monkeypatch.setenv("LIVEKIT_API_KEY", API_KEY)
     monkeypatch.setenv("LIVEKIT_API_SECRET", API_SECRET)
     return gateway
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The token's clock, stopped at ``now`` until the test moves it."""
+    fake = FakeClock()
+    monkeypatch.setattr(auth, "time", SimpleNamespace(monotonic=fake.monotonic))
+    return fake

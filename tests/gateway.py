@@ -138,6 +138,7 @@ class Gateway:
         self._runner: web.AppRunner | None = None
         self.url = ""
         self._closing = asyncio.Event()
+        self._disconnected = asyncio.Event()
 
     async def __aenter__(self) -> Gateway:
         app = web.Application()
@@ -242,6 +243,7 @@ class Gateway:
         except (ConnectionResetError, asyncio.CancelledError):
             self.disconnects += 1
             self.disconnect_times.append(time.monotonic())
+            self._disconnected.set()
             raise
         return resp
 
@@ -258,8 +260,16 @@ class Gateway:
             # the client stopped reading (a size cap) and hung up
             self.disconnects += 1
             self.disconnect_times.append(time.monotonic())
+            self._disconnected.set()
             raise
         return resp
+
+    async def wait_disconnects(self, n: int = 1, *, within: float = 5.0) -> None:
+        """Until clients have hung up on ``n`` streams; ``TimeoutError`` after ``within`` s."""
+        async with asyncio.timeout(within):
+            while self.disconnects < n:
+                self._disconnected.clear()
+                await self._disconnected.wait()
 
     @property
     def bodies(self) -> list[dict[str, Any]]:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 from livekit import api
 
-from livekit_plugins_hosted import auth
 from livekit_plugins_hosted.auth import (
     DEFAULT_INFERENCE_URL,
     REFRESH_MARGIN,
@@ -19,6 +16,7 @@ from livekit_plugins_hosted.auth import (
     gateway_url,
     resolve_credentials,
 )
+from tests.clock import FakeClock
 
 KEY = "APIunitTestKey"
 SECRET = "unit-test-secret-that-is-long-enough-for-hs256-0123456789"
@@ -37,23 +35,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in (*CREDENTIAL_VARS, "LIVEKIT_INFERENCE_URL", "LIVEKIT_URL"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
-
-
-class FakeClock:
-    """Stands in for the ``time`` module inside ``livekit_plugins_hosted.auth``."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def monotonic(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(auth, "time", SimpleNamespace(monotonic=fake.monotonic))
-    return fake
 
 
 # --- resolve_credentials ----------------------------------------------------------------------

@@ -8,7 +8,6 @@ retry or a ``FallbackAdapter`` takes over, and never cuts a reply that has begun
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -45,7 +44,11 @@ def thinking_reply(seconds: float, *, step: float = 0.2, answer: str = "Late ans
     ],
 )
 async def test_nothing_speakable_ends_the_attempt(gateway: Gateway, filler: dict[str, Any]) -> None:
-    """A 6 s silence dressed as activity ends within ~1.5 s, retryable, nothing said."""
+    """A 6 s silence dressed as activity ends at the 1 s deadline, retryable, nothing said.
+
+    Never before the deadline; the upper bound only has to tell the deadline from the reply's
+    own end (6 s, never sooner on a busy machine), so it leaves seconds of slack.
+    """
     events: list[dict[str, Any] | str] = [_delta(role="assistant", content="<|channel>thought\n")]
     if "content" not in filler or filler["content"] == "":
         events = [_delta(role="assistant")]
@@ -60,22 +63,19 @@ async def test_nothing_speakable_ends_the_attempt(gateway: Gateway, filler: dict
             if chunk.delta and chunk.delta.content:
                 spoken.append(chunk.delta.content)
     elapsed = time.monotonic() - start
-    assert 0.9 <= elapsed < 1.5, elapsed
+    assert 0.9 <= elapsed < 4.0, elapsed
     assert info.value.retryable is True and "first_token_timeout" in str(info.value)
     assert spoken == []
     await model.aclose()
-    await _wait_for(lambda: gateway.disconnects == 1)
-
-
-async def _wait_for(condition: Any, bound: float = 1.0) -> None:
-    deadline = time.monotonic() + bound
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
+    await gateway.wait_disconnects(1)
 
 
 async def test_fallback_answers_from_the_second_llm_in_time(gateway: Gateway) -> None:
-    """FallbackAdapter([slow thinker, other]) answers from the other in under 3 s."""
+    """FallbackAdapter([slow thinker, other]) answers from the other at the 1 s deadline.
+
+    The thinker would answer at 6 s and the adapter give up on it at its 10 s attempt timeout,
+    neither sooner on a busy machine; the bound lies well below both.
+    """
     gateway.replies.append(thinking_reply(6.0))
     async with Gateway() as other_gw:
         other_gw.replies.append(Reply.text("Hi", " from", " the", " fallback."))
@@ -86,17 +86,20 @@ async def test_fallback_answers_from_the_second_llm_in_time(gateway: Gateway) ->
         result = await adapter.chat(chat_ctx=user_ctx(), conn_options=ONCE).collect()
         elapsed = time.monotonic() - start
         assert result.text == "Hi from the fallback."
-        assert elapsed < 3.0, elapsed
+        assert elapsed < 4.0, elapsed
         await adapter.aclose()
         await slow.aclose()
         await other.aclose()
 
 
 async def test_a_reply_that_began_in_time_is_never_cut(gateway: Gateway) -> None:
-    """A slow but steady reply whose first word came in time is heard whole."""
+    """A slow but steady reply whose first word came in time is heard whole.
+
+    The first word comes at once and the reply runs on past the 1.5 s deadline (2.4 s).
+    """
     parts = ["One", " two", " three", " four", " five", " six", " seven", " eight"]
-    gateway.replies.append(Reply.text(*parts, delay_between=0.25))
-    model = gateway_llm(gateway, first_token_timeout=0.5)
+    gateway.replies.append(Reply.text(*parts, delay_between=0.3))
+    model = gateway_llm(gateway, first_token_timeout=1.5)
     result = await model.chat(chat_ctx=user_ctx(), conn_options=ONCE).collect()
     assert result.text == "".join(parts)
     await model.aclose()
@@ -105,7 +108,7 @@ async def test_a_reply_that_began_in_time_is_never_cut(gateway: Gateway) -> None
 async def test_thought_then_answer_within_the_deadline(gateway: Gateway) -> None:
     """A short thought followed by the answer in time is not cut, and the thought not heard."""
     gateway.replies.append(thinking_reply(0.4, step=0.1, answer="Here."))
-    model = gateway_llm(gateway, first_token_timeout=2.0)
+    model = gateway_llm(gateway, first_token_timeout=5.0)  # seconds of slack for a busy machine
     result = await model.chat(chat_ctx=user_ctx(), conn_options=ONCE).collect()
     assert result.text == "Here."
     await model.aclose()
@@ -121,14 +124,17 @@ async def test_no_deadline_waits(gateway: Gateway) -> None:
 
 
 async def test_update_options_sets_the_deadline(gateway: Gateway) -> None:
-    """A deadline set later with update_options applies to the next chat()."""
-    gateway.replies.append(thinking_reply(3.0))
+    """A deadline set later with update_options applies to the next chat().
+
+    The 0.5 s deadline, not the 6 s thought's end: the bound leaves a busy machine slack.
+    """
+    gateway.replies.append(thinking_reply(6.0))
     model = gateway_llm(gateway, first_token_timeout=None)
     model.update_options(first_token_timeout=0.5)
     start = time.monotonic()
     with pytest.raises(APITimeoutError):
         await model.chat(chat_ctx=user_ctx(), conn_options=ONCE).collect()
-    assert time.monotonic() - start < 1.2
+    assert time.monotonic() - start < 3.0
     await model.aclose()
 
 

@@ -19,9 +19,8 @@ waits (bounded) for the agent's spoken answer.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -37,6 +36,8 @@ from livekit.agents.utils.audio import AudioBuffer
 from livekit.agents.voice import io
 from livekit.agents.voice.events import ConversationItemAddedEvent
 
+from tests.waits import wait_until
+
 MIC_RATE = 16000
 FRAME_S = 0.02
 SPEAKER_RATE = 24000
@@ -44,7 +45,6 @@ SECONDS_PER_CHAR = 0.002
 """Audio the TTS makes per character: short, so a reply plays out in milliseconds."""
 LINE_AUDIO_S = 0.2
 """How long the user speaks one line (as audio through the mic)."""
-POLL_S = 0.01
 
 _Events = Literal["metrics_collected", "error"]
 
@@ -253,18 +253,6 @@ class Speaker(io.AudioOutput):
         self._started_at = None
 
 
-async def wait_until(predicate: Callable[[], bool], *, within: float, what: str) -> None:
-    """Check ``predicate`` every 10 ms until it holds; ``TimeoutError`` after ``within`` s."""
-    deadline = time.monotonic() + within
-    for _ in range(math.ceil(within / POLL_S) + 1):  # bounded even if the clock misbehaves
-        if predicate():
-            return
-        if time.monotonic() > deadline:
-            break
-        await asyncio.sleep(POLL_S)
-    raise TimeoutError(f"not within {within}s: {what}")
-
-
 class VoiceHarness:
     """An ``AgentSession`` with mic, ``ScriptedSTT``, the given LLM, ``RecordingTTS``, speaker.
 
@@ -337,7 +325,7 @@ class VoiceHarness:
         self.stt.expect(text, audio_s)
         self.mic.push(audio_s)
 
-    async def reply(self, *, within: float = 5.0) -> str:
+    async def reply(self, *, within: float = 10.0) -> str:
         """The text of the next reply spoken in full since ``say``, once the agent listens again."""
         await wait_until(
             lambda: len(self.replies) > self._asked and self.session.agent_state == "listening",
