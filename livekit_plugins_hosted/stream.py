@@ -309,7 +309,14 @@ class LLMStream(llm.LLMStream):
                     extensions={"timeout": self._timeout},
                 )
                 # a redirect is never followed (it could carry the credentials elsewhere)
-                response = await wire.http.send(request, stream=True, follow_redirects=False)
+                try:
+                    response = await wire.http.send(request, stream=True, follow_redirects=False)
+                except httpx.RemoteProtocolError:
+                    # the server closed a kept-alive connection as it was reused (llama-server
+                    # drops idle ones after 5 s): no response was read, nothing was said, so
+                    # send once more at once, on a fresh connection, instead of a framework
+                    # retry seconds later
+                    response = await wire.http.send(request, stream=True, follow_redirects=False)
                 try:
                     headers = response.headers
                     if not 200 <= response.status_code < 300:

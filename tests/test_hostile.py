@@ -470,3 +470,56 @@ def test_backends_table_is_read_only() -> None:
     with pytest.raises(TypeError):
         hosted.BACKENDS["vllm"] = hosted.BACKENDS["openai-compatible"]  # type: ignore[index]
     assert hosted.BACKENDS["vllm"].name == "vllm"
+
+
+async def test_kept_alive_connection_closed_by_the_server_is_sent_again_at_once() -> None:
+    """llama-server closes idle keep-alive connections (5 s): a request that reuses one as it
+    closes gets no response at all. Nothing was read or said, so the plugin sends it once more
+    on a fresh connection; with no framework retry (max_retry=0) the turn used to fail."""
+    served: list[int] = []  # requests answered, per connection, in order of arrival
+    body = (
+        "".join(f"data: {json.dumps(c)}\n\n" for c in completion_chunks(["Hi", " again."])).encode()
+        + b"data: [DONE]\n\n"
+    )
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        answered = 0
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                await reader.readexactly(length)
+                if answered:  # the connection's second request: closed, as it idled out
+                    return
+                answered += 1
+                served.append(answered)
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                    + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                    + body
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    model = hosted.LLM.self_hosted(
+        "google/gemma-4-31b-it", base_url=f"http://127.0.0.1:{port}/v1", backend="vllm"
+    )
+    try:
+        once = APIConnectOptions(max_retry=0, timeout=10)
+        for _ in range(3):  # each reuses the connection the previous one left in the pool
+            result = await model.chat(chat_ctx=user_ctx(), conn_options=once).collect()
+            assert result.text == "Hi again."
+        assert served == [1, 1, 1]  # every answer came on a fresh connection
+    finally:
+        await model.aclose()
+        server.close()
+        await server.wait_closed()
