@@ -102,6 +102,17 @@ class Reply:
         return cls(status=status, body={"error": {"message": message, "type": "error"}}, **kw)
 
 
+async def serve(app: web.Application, **runner: Any) -> tuple[web.AppRunner, str]:
+    """``app`` on a free loopback port: its runner (``cleanup()`` stops it) and its ``/v1`` URL;
+    ``shutdown_timeout`` bounds teardown."""
+    started = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, **runner)
+    await started.setup()
+    site = web.TCPSite(started, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return started, f"http://127.0.0.1:{port}/v1"
+
+
 @dataclass
 class Recorded:
     path: str
@@ -146,14 +157,7 @@ class Gateway:
         app.router.add_get("/v1/models", self._models)
         # handler_cancellation: a client that hangs up cancels its handler, as a real server
         # notices the disconnect; shutdown_timeout bounds teardown.
-        self._runner = web.AppRunner(
-            app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}/v1"
+        self._runner, self.url = await serve(app, handler_cancellation=True)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -21,7 +21,7 @@ from livekit.agents import APIConnectionError, APIConnectOptions, APIStatusError
 import livekit_plugins_hosted as hosted
 from livekit_plugins_hosted.cli import main
 from livekit_plugins_hosted.cli.errors import describe
-from tests.gateway import API_KEY, API_SECRET, Gateway, user_ctx
+from tests.gateway import API_KEY, API_SECRET, Gateway, serve, user_ctx
 
 ONE_TRY = APIConnectOptions(max_retry=0, timeout=5)
 KEY = "sk-self-hosted-0123456789abcdef"
@@ -140,12 +140,7 @@ class EchoProxy:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._echo)
         app.router.add_get("/v1/models", self._echo)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}/v1"
+        self._runner, self.url = await serve(app)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
