@@ -307,8 +307,8 @@ def identify_models(payload: object) -> Backend | None:
     """The engine that wrote a ``GET /v1/models`` answer, if its ``owned_by`` says so."""
     data = payload.get("data") if isinstance(payload, dict) else None
     items = [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
-    owners = {item.get("owned_by") for item in items}
-    found = {OWNED_BY[o].name for o in owners if isinstance(o, str) and o in OWNED_BY}
+    owners = {o for item in items if isinstance(o := item.get("owned_by"), str)}
+    found = {OWNED_BY[o].name for o in owners if o in OWNED_BY}
     return BACKENDS[found.pop()] if len(found) == 1 else None
 
 

@@ -122,6 +122,7 @@ class Gemma4Parser:
         "_last",
         "_ncalls",
         "_out",
+        "_after",
         "_resume",
         "_schemas",
         "_seg_start",
@@ -150,6 +151,7 @@ class Gemma4Parser:
         self._call: list[str] = []  # the current call's raw body
         self._bare = False  # the current call closes with its braces (no closing token needed)
         self._head = False  # after <call>/<tool_call>: call syntax not seen yet
+        self._after = _ANSWER  # where a completed call goes: back into an explicit thought
         self._resume = _ANSWER  # where a <call>/<tool_call> that is no call goes back to
         self._depth = 0
         self._in_str = False
@@ -369,8 +371,9 @@ class Gemma4Parser:
             if found:
                 self._keep(data[i:c])
                 if found == _CALL_STARTS:
+                    after = self._thought_after_call()
                     self._leave_thought()
-                    self._start_call(bare=True)
+                    self._start_call(bare=True, after=after)
                     return c
                 if found == _MAYBE_CALL:
                     self._buf = data[c:]
@@ -396,11 +399,13 @@ class Gemma4Parser:
                 self._to_answer()
                 return i
             if kind == g.TC_OPEN:
+                after = self._thought_after_call()
                 self._leave_thought()
-                self._start_call(bare=False)
+                self._start_call(bare=False, after=after)
                 return i
             if kind == g.XML_OPEN:
-                self._start_call(bare=True, head=True, resume=_THOUGHT)
+                after = self._thought_after_call()
+                self._start_call(bare=True, head=True, resume=_THOUGHT, after=after)
                 return i
             if kind == g.CH_OPEN:
                 self._thought = []
@@ -414,11 +419,28 @@ class Gemma4Parser:
 
     # -- tool call -------------------------------------------------------------------------
 
-    def _start_call(self, *, bare: bool, head: bool = False, resume: int = _ANSWER) -> None:
+    def _thought_after_call(self) -> int:
+        """Where a call opened inside the current thought leads once complete: back into the
+        thought if the reply opened it (only ``<channel|>`` ends that one: what follows the
+        call is still thought, never spoken), else to the answer."""
+        return _THOUGHT if self._explicit else _ANSWER
+
+    def _call_done(self) -> None:
+        if self._after == _THOUGHT:
+            self._state = _THOUGHT
+            self._explicit = True
+            self._thought = []
+        else:
+            self._to_answer()
+
+    def _start_call(
+        self, *, bare: bool, head: bool = False, resume: int = _ANSWER, after: int = _ANSWER
+    ) -> None:
         self._state = _CALL
         self._bare = bare
         self._head = head
         self._resume = resume
+        self._after = after
         self._call = []
         self._depth = 0
         self._in_str = False
@@ -485,7 +507,7 @@ class Gemma4Parser:
                     self._depth -= 1
                     if self._bare and self._depth == 0 and ch == "}":
                         self._close_call()
-                        self._to_answer()
+                        self._call_done()
                         return i
                 continue
             kind, length = g.token(data, k)
@@ -502,7 +524,7 @@ class Gemma4Parser:
                 body.append(QUOTE_TOKEN)
             elif kind == g.TC_CLOSE:
                 self._close_call()
-                self._to_answer()
+                self._call_done()
                 return end
             elif kind == g.END:
                 self._close_call()
@@ -510,7 +532,9 @@ class Gemma4Parser:
                 return n
             elif kind == g.TC_OPEN or kind == g.XML_OPEN:
                 self._close_call()
-                self._start_call(bare=kind == g.XML_OPEN, head=kind == g.XML_OPEN)
+                self._start_call(
+                    bare=kind == g.XML_OPEN, head=kind == g.XML_OPEN, after=self._after
+                )
                 return end
             else:
                 body.append(data[k:end])  # no place in a call: the body will not parse

@@ -24,6 +24,7 @@ a schema a bare scalar is read as JSON would read it (``02134`` is ``2134``).
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -173,7 +174,10 @@ def parse_call(body: str, schemas: Schemas | None = None) -> ToolCall | None:
         return None
     schema = schemas.get(name) if schemas else None
     typed = _typed(args, schema if isinstance(schema, Mapping) else None)
-    return ToolCall(name=name, arguments=json.dumps(typed, ensure_ascii=False))
+    try:
+        return ToolCall(name=name, arguments=json.dumps(typed, ensure_ascii=False, allow_nan=False))
+    except ValueError:  # no JSON form: never a call to run
+        return None
 
 
 def _arguments(body: str, start: int, closer: str) -> dict[str, object] | None:
@@ -317,14 +321,31 @@ def _value(s: str, i: int, closer: str, depth: int) -> tuple[object, int]:
 # -- types ---------------------------------------------------------------------------------
 
 
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:  # past Python's 4,300-digit limit: no number a tool takes
+        raise _Malformed("integer too long") from None
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999: JSON has no infinity
+        raise _Malformed("not a finite number")
+    return value
+
+
 def _default(raw: str) -> object:
     """A bare scalar with no schema to say otherwise: as JSON would read it, else text."""
     if raw in _SCALARS:
         return _SCALARS[raw]
-    if _INT_RE.match(raw):
-        return int(raw)
-    if _FLOAT_RE.match(raw):
-        return float(raw)
+    try:
+        if _INT_RE.match(raw):
+            return _int(raw)
+        if _FLOAT_RE.match(raw):
+            return _float(raw)
+    except _Malformed:
+        pass
     return raw
 
 
@@ -350,11 +371,11 @@ def _as(text: str, types: set[str]) -> object:
     if "null" in types and text == "null":
         return None
     if ("integer" in types or "number" in types) and _INT_RE.match(text):
-        return int(text)
+        return _int(text)
     if "number" in types and _FLOAT_RE.match(text):
-        return float(text)
+        return _float(text)
     if "integer" in types and _FLOAT_RE.match(text) and float(text).is_integer():
-        return int(float(text))
+        return int(_float(text))
     raise _Malformed("does not fit the schema")
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from livekit.agents import llm
 
 from .gemma4 import Gemma4Parser
+from .models import GENERIC_THINKING
 from .sse import StreamError as StreamError
 from .sse import decode_event as decode_event
 
@@ -53,12 +54,17 @@ class ThinkFilter:
         "_implicit",
         "_kept",
         "_leads",
+        "_learn",
         "_pairs",
         "stray_close",
     )
 
     def __init__(
-        self, markers: Sequence[tuple[str, str]], *, opened: tuple[str, str] | None = None
+        self,
+        markers: Sequence[tuple[str, str]],
+        *,
+        opened: tuple[str, str] | None = None,
+        learn: str | None = None,
     ) -> None:
         if not markers:
             raise ValueError("ThinkFilter needs at least one (start, end) marker pair")
@@ -71,8 +77,10 @@ class ThinkFilter:
         self._implicit = opened is not None
         """Inside a thought the prompt opened: kept, released if it never closes."""
         self._kept: list[str] = []
+        self._learn = learn
         self.stray_close = False
-        """An end marker came with no start before it: the prompt had opened a thought."""
+        """The ``learn`` end marker came with no start before it: the prompt had opened a
+        thought (any stray end marker is dropped; only this one is learned from)."""
 
     def _plain(self, text: str) -> bool:
         if len(self._leads) == 1:  # every known marker starts with "<": one substring test
@@ -88,9 +96,17 @@ class ThinkFilter:
         while buf:
             if self._end is not None:
                 i = buf.find(self._end)
+                if self._implicit:
+                    starts = [j for start, _ in self._pairs if (j := buf.find(start)) >= 0]
+                    if starts and (i < 0 or min(starts) < i):
+                        # the model opened its own thought inside the one the prompt opened:
+                        # it is a thought for certain, never released
+                        self._implicit = False
+                        self._kept = []
                 if i < 0:
                     keep = _partial_suffix(buf, self._end)
-                    if self._implicit:
+                    if self._implicit:  # a start marker split across chunks is held too
+                        keep = max(keep, *(_partial_suffix(buf, st) for st, _ in self._pairs))
                         self._kept.append(buf[: len(buf) - keep])
                     buf = buf[len(buf) - keep :]
                     break
@@ -108,7 +124,7 @@ class ThinkFilter:
                 i, end = stray
                 out.append(buf[:i])
                 buf = buf[i + len(end) :]
-                self.stray_close = True
+                self.stray_close = self.stray_close or end == self._learn
                 continue
             if found is not None:
                 i, start, end = found
@@ -180,7 +196,10 @@ class ChunkParser:
         calls, turn boundaries) whenever the server did not parse it; ``in_thought``: the
         prompt may have opened a thought (the reply follows a tool result)."""
         self._markers = tuple(thinking)
-        self._thinking = ThinkFilter(self._markers)
+        # a stray </think> teaches that this server's prompts open thoughts (not for Gemma 4,
+        # whose own grammar has no <think>)
+        self._learn = None if gemma4 else GENERIC_THINKING[0][1]
+        self._thinking = ThinkFilter(self._markers, learn=self._learn)
         self._gemma4 = gemma4
         self._in_thought = in_thought
         self._schemas: Mapping[str, Mapping[str, Any]] | None = None
@@ -197,8 +216,8 @@ class ChunkParser:
         self.finished = False
         """Whether a finish reason for choice 0 was seen."""
         self.emitted = False
-        """Whether any text or tool call was returned: after that, a retry would repeat it."""
-        self._spoke = False  # text that is not only whitespace, or a tool call, was returned
+        """Whether text a caller hears (not only whitespace) or a tool call was returned: after
+        that, a retry would repeat it, and the first word is out."""
 
     def start(
         self,
@@ -215,7 +234,7 @@ class ChunkParser:
         self._in_thought = in_thought
         self._schemas = schemas
         if opened_thought is not None:
-            self._thinking = ThinkFilter(self._markers, opened=opened_thought)
+            self._thinking = ThinkFilter(self._markers, opened=opened_thought, learn=self._learn)
 
     @property
     def opened_thought_seen(self) -> bool:
@@ -262,10 +281,9 @@ class ChunkParser:
             tail, calls = self._thinking.feed("", final=True), []
         calls += self._take_tool_calls()
         if tail or calls:
-            self.emitted = True
-            self._spoke = self._spoke or bool(calls) or not tail.isspace()
+            self.emitted = self.emitted or bool(calls) or not tail.isspace()
             out.append(_chunk(self.id, tail or None, calls))
-        if not self._spoke:
+        if not self.emitted:
             raise EmptyCompletion(self._silence())
         if self.estimate_usage and not self._usage_seen and self._content_deltas:
             # the server sent no usage: one content delta is one token on the engines that do
@@ -327,9 +345,8 @@ class ChunkParser:
             self.finished = True
             calls += self._take_tool_calls()
         if content or calls:
-            self.emitted = True
-            if not self._spoke:
-                self._spoke = bool(calls) or not content.isspace()
+            if not self.emitted:
+                self.emitted = bool(calls) or not content.isspace()
             return [_chunk(self.id, content or None, calls)]
         return []
 

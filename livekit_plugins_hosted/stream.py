@@ -273,7 +273,11 @@ class LLMStream(llm.LLMStream):
             opened_thought=GENERIC_THINKING[0] if opened else None,
             schemas=schemas,
         )
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        # "replace": a lone surrogate in the context (a broken emoji escape in a tool's
+        # output) would otherwise raise UnicodeEncodeError out of the stream
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(
+            "utf-8", "replace"
+        )
 
     async def _run(self) -> None:
         self._attempt += 1

@@ -523,3 +523,15 @@ async def test_kept_alive_connection_closed_by_the_server_is_sent_again_at_once(
         await model.aclose()
         server.close()
         await server.wait_closed()
+
+
+async def test_detection_survives_an_owned_by_that_is_not_text(gateway: Gateway) -> None:
+    """An ``owned_by`` object in ``GET /models`` raised TypeError (unhashable) out of the
+    stream and out of prewarm; it says nothing about the engine."""
+    gateway._verify = False
+    gateway.models_reply = Reply(body={"data": [{"id": "m", "owned_by": {"org": "x"}}]})
+    model = hosted.LLM.self_hosted("acme/model", base_url=gateway.url)
+    result = await model.chat(chat_ctx=user_ctx()).collect()
+    assert result.text == "Hello from the gateway."
+    assert model.provider == "openai-compatible"
+    await model.aclose()

@@ -292,3 +292,95 @@ async def test_special_tokens_without_a_pipe_are_never_spoken(gateway: Gateway) 
     result = await model.chat(chat_ctx=user_ctx(), conn_options=ONE_TRY).collect()
     assert result.text == "It is sunny today."
     await model.aclose()
+
+
+# -- found by review ------------------------------------------------------------------------
+
+
+async def test_call_inside_a_thought_keeps_the_rest_of_the_thought_unspoken(
+    gateway: Gateway,
+) -> None:
+    """A call written inside an explicit thought ended the thought: the rest of the thought
+    was spoken, glued to the answer. Only <channel|> ends it."""
+    CALLS.clear()
+    gateway.replies.append(
+        Reply.text(
+            '<|channel>thought\nI could <|tool_call>call:find_store{zipcode:<|"|>02134<|"|>,',
+            "radius_km:5,open_now:true}<tool_call|> but the user",
+            " asked about London.",
+            "<channel|>",
+            "Which city did you mean?",
+        )
+    )
+    model = gateway_llm(gateway)
+    result = await model.chat(
+        chat_ctx=user_ctx(), tools=[find_store], conn_options=ONE_TRY
+    ).collect()
+    assert result.text == "Which city did you mean?"
+    assert len(result.tool_calls) == 1
+    await model.aclose()
+
+
+async def test_own_think_inside_an_opened_thought_is_never_released(gateway: Gateway) -> None:
+    """A thinking family whose model writes its own <think> and is cut off by the token
+    limit: the kept thought was released whole, markers included. Now nothing is said,
+    which is an APIError."""
+    gateway.replies.append(Reply.text("<th", "ink>\nThe user wants X. ", "Let me plan the"))
+    model = _self_hosted(gateway, "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", backend="vllm")
+    with pytest.raises(APIError, match="nothing to say"):
+        await model.chat(chat_ctx=user_ctx(), conn_options=ONE_TRY).collect()
+    await model.aclose()
+
+
+async def test_a_stray_channel_closer_teaches_nothing(gateway: Gateway) -> None:
+    """A stray <channel|> (or any end marker but </think>) was learned as "this server opens
+    thoughts", and every later reply was held to its end (and past the first-word deadline)."""
+    model = _self_hosted(gateway, "assistant", backend="openai-compatible")
+    gateway.replies.append(Reply.text("Sure.", "<channel|>", " Done."))
+    assert (await model.chat(chat_ctx=user_ctx(), conn_options=ONE_TRY).collect()).text
+    events: list[dict[str, Any] | str] = [
+        {"id": "x", "choices": [{"index": 0, "delta": {"content": "It is 18."}}]},
+        {"id": "x", "choices": [{"index": 0, "delta": {"content": " Anything else?"}}]},
+    ]
+    gateway.replies.append(Reply(events=events, stall_after=1))
+    stream = model.chat(chat_ctx=user_ctx(), conn_options=ONE_TRY)
+    try:
+        first = await stream.__anext__()  # the stream stalls after it: not held to the end
+        assert first.delta is not None and first.delta.content == "It is 18."
+    finally:
+        await stream.aclose()
+    await model.aclose()
+
+
+async def test_whitespace_is_not_the_first_word(gateway: Gateway) -> None:
+    """A reply that opens with "\\n\\n" and then stalls: the whitespace switched the first-word
+    deadline off and made the failure non-retryable."""
+    gateway.replies.append(Reply(events=list(delta_chunks([{"content": "\n\n"}])), stall_after=1))
+    model = _self_hosted(gateway, "Qwen/Qwen3-8B", backend="vllm", first_token_timeout=1.0)
+    with pytest.raises(APIError) as err:
+        await model.chat(
+            chat_ctx=user_ctx(), conn_options=APIConnectOptions(max_retry=0, timeout=30)
+        ).collect()
+    assert err.value.retryable and "first_token_timeout" in str(err.value)
+    await model.aclose()
+
+
+@pytest.mark.parametrize("value", ["1" * 5000, "1e999"])
+async def test_numbers_with_no_json_form_never_escape_the_stream(
+    gateway: Gateway, value: str
+) -> None:
+    """A 5,000-digit integer raised ValueError out of the stream; 1e999 became Infinity."""
+    gateway.replies.append(Reply.text(f"<|tool_call>call:f{{n:{value}}}<tool_call|>"))
+    model = gateway_llm(gateway)
+    result = await model.chat(chat_ctx=user_ctx(), conn_options=ONE_TRY).collect()
+    assert json.loads(result.tool_calls[0].arguments) == {"n": value}  # kept as its text
+    await model.aclose()
+
+
+async def test_lone_surrogate_in_the_context_is_sent(gateway: Gateway) -> None:
+    """A broken emoji escape in a tool's output raised UnicodeEncodeError out of the stream."""
+    model = gateway_llm(gateway)
+    result = await model.chat(chat_ctx=user_ctx("broken \ud83d"), conn_options=ONE_TRY).collect()
+    assert result.text
+    assert gateway.bodies[-1]["messages"][-1]["content"] == "broken ?"
+    await model.aclose()
