@@ -29,11 +29,26 @@ def _forms(secrets: Iterable[str]) -> list[str]:
     return sorted(forms, key=len, reverse=True)
 
 
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every occurrence of each secret replaced by ``***``."""
-    for form in _forms(secrets):
+_MIN_PREFIX = 8
+"""A cut-off secret's beginning this long or longer is masked too."""
+
+
+def _mask(text: str, forms: Iterable[str]) -> str:
+    for form in forms:
         text = text.replace(form, MASK)
+        # a server's text is cut to a length before it reaches us (or by us): a secret cut in
+        # two leaves its beginning, which no longer matches the whole
+        for k in range(len(form) - 1, _MIN_PREFIX - 1, -1):
+            if form[:k] in text:
+                text = text.replace(form[:k], MASK)
+                break
     return text
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every occurrence of each secret, or of a cut-off beginning of one (at
+    least 8 characters), replaced by ``***``."""
+    return _mask(text, _forms(secrets))
 
 
 def scrub_value(value: object, secrets: Iterable[str]) -> object:
@@ -44,9 +59,7 @@ def scrub_value(value: object, secrets: Iterable[str]) -> object:
 
     def walk(item: object) -> object:
         if isinstance(item, str):
-            for form in forms:
-                item = item.replace(form, MASK)
-            return item
+            return _mask(item, forms)
         if isinstance(item, dict):
             return {walk(k): walk(v) for k, v in item.items()}
         if isinstance(item, list | tuple):

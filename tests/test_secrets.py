@@ -21,7 +21,7 @@ from livekit.agents import APIConnectionError, APIConnectOptions, APIStatusError
 import livekit_plugins_hosted as hosted
 from livekit_plugins_hosted.cli import main
 from livekit_plugins_hosted.cli.errors import describe
-from tests.gateway import API_KEY, API_SECRET, Gateway, serve, user_ctx
+from tests.gateway import API_KEY, API_SECRET, Gateway, Reply, serve, user_ctx
 
 ONE_TRY = APIConnectOptions(max_retry=0, timeout=5)
 KEY = "sk-self-hosted-0123456789abcdef"
@@ -247,3 +247,19 @@ def test_no_warning_when_nothing_travels_in_clear(
     caplog.set_level(logging.WARNING, logger="livekit.plugins.hosted")
     hosted.LLM.self_hosted("m", **kw)
     assert _warnings(caplog) == []
+
+
+async def test_a_key_cut_in_two_by_the_message_limit_is_masked(gateway: Gateway) -> None:
+    """An error message is cut to 1,000 characters before it is scrubbed: a key the cut
+    splits no longer matched, and its first part reached ``str(error)``."""
+    key = "sk-live-ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdef"
+    gateway._verify = False
+    gateway.replies.append(Reply.error(400, "x" * 985 + key))
+    model = hosted.LLM.self_hosted("m", base_url=gateway.url, api_key=key, backend="vllm")
+    with pytest.raises(APIStatusError) as err:
+        await model.chat(chat_ctx=user_ctx()).collect()
+    assert key[:_PREFIX] not in str(err.value) and key[:_PREFIX] not in repr(err.value)
+    await model.aclose()
+
+
+_PREFIX = 8
