@@ -109,6 +109,7 @@ class Gemma4Parser:
     """
 
     __slots__ = (
+        "_after",
         "_bare",
         "_buf",
         "_call",
@@ -122,7 +123,6 @@ class Gemma4Parser:
         "_last",
         "_ncalls",
         "_out",
-        "_after",
         "_resume",
         "_schemas",
         "_seg_start",
