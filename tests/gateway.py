@@ -245,11 +245,15 @@ class Gateway:
             if reply.linger:
                 await self._closing.wait()
         except (ConnectionResetError, asyncio.CancelledError):
-            self.disconnects += 1
-            self.disconnect_times.append(time.monotonic())
-            self._disconnected.set()
+            self._hung_up()
             raise
         return resp
+
+    def _hung_up(self) -> None:
+        """A client hung up on a stream: counted, timed, and any waiter woken."""
+        self.disconnects += 1
+        self.disconnect_times.append(time.monotonic())
+        self._disconnected.set()
 
     async def _write_frames(self, request: web.Request, reply: Reply) -> web.StreamResponse:
         assert reply.frames is not None
@@ -262,9 +266,7 @@ class Gateway:
                 await resp.write(frame)
         except (ConnectionResetError, asyncio.CancelledError):
             # the client stopped reading (a size cap) and hung up
-            self.disconnects += 1
-            self.disconnect_times.append(time.monotonic())
-            self._disconnected.set()
+            self._hung_up()
             raise
         return resp
 
