@@ -26,9 +26,35 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from .params import ModelParams
+
+ThoughtEnd = Literal["control", "continue", "reask"]
+"""How an engine ends a thought at the deadline (``max_thinking_time``): ``control`` asks the
+running completion to close its thought and the answer follows in the same stream
+(llama-server); ``continue`` stops the stream and sends the thought so far back as a prefill
+to continue from (vLLM, where its template renders it); ``reask`` stops and asks again with
+thinking off (Ollama)."""
+
+REASONING_BUDGETS: Mapping[str, int] = MappingProxyType(
+    {"low": 1024, "medium": 8192, "high": 24576}
+)
+"""``reasoning_effort`` as thinking tokens, on engines that take a per-request budget (the
+numbers Gemini's OpenAI-compatible API documents for the same three levels)."""
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """How an engine continues a reply from a thought given back to it: the request's final
+    assistant message holds the thought in ``reasoning_key`` (its ``content`` empty), and
+    ``fields`` make the server continue that message instead of starting a new one."""
+
+    reasoning_key: str
+    fields: Mapping[str, Any]
+    probe: bool = False
+    """Whether it renders depends on the model's chat template (older copies of Gemma 4's drop
+    the thought): ask the server once how it renders such a message before relying on it."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +95,16 @@ class Backend:
     thinking_default: bool | None = None
     """Whether a model thinks when the request says nothing about it: ``False`` where the
     engine follows the template (Gemma 4's is off), ``None`` where it is not known."""
+    budget_field: str | None = None
+    """The per-request thinking-token budget the engine reads; ``reasoning_effort``
+    ``low``/``medium``/``high`` is sent in it as :data:`REASONING_BUDGETS` tokens."""
+    ends_thought: ThoughtEnd | None = None
+    """How the engine ends a thought at ``max_thinking_time``; ``None``: it cannot be ended
+    (``max_thinking_time`` is refused)."""
+    continuation: Continuation | None = None
+    """How a reply continues from a thought given back (after the deadline where the engine
+    has no other means, or a thought that used up the token limit); ``None``: ask again with
+    thinking off."""
 
     def check(
         self, params: ModelParams, *, family: str | None = None, has_tools: bool = True
@@ -146,6 +182,17 @@ EVERY_BACKEND: tuple[Refusal, ...] = (_ONE_CHOICE, _TEXT_ONLY)
 detected (``backend="auto"``): a value no engine honours fails when it is given."""
 
 
+def check_thinking_time(value: float | None, backend: Backend) -> None:
+    """Raise ``ValueError`` when ``max_thinking_time`` is set for a backend that cannot end a
+    thought."""
+    if value is not None and backend.ends_thought is None:
+        raise ValueError(
+            f"max_thinking_time is not supported by the {backend.name} backend: it has no way "
+            "to end a thought early (reasoning_effort sets how long the model thinks; "
+            "first_token_timeout ends an attempt that says nothing in time)"
+        )
+
+
 def check_every_backend(params: ModelParams) -> None:
     """Raise ``ValueError`` for a set parameter that no backend honours."""
     values = params.given()
@@ -203,6 +250,14 @@ VLLM = Backend(
     # Its gemma4 reasoning and tool parsers read token ids, so they are unaffected.
     family_fields={"gemma-4": {"skip_special_tokens": False}},
     thinking_default=False,
+    # needs --reasoning-parser (else a 400: the request is sent again without it)
+    budget_field="thinking_token_budget",
+    ends_thought="continue",
+    # the thought in "reasoning" (in "content" it is a 400); rendered only by templates that
+    # keep a final assistant message's thought, so probed once per LLM
+    continuation=Continuation(
+        "reasoning", {"continue_final_message": True, "add_generation_prompt": False}, probe=True
+    ),
 )
 """vLLM: honours nearly everything, the open-weight fields and ``reasoning_effort`` (passed to
 the chat template; ``none`` switches thinking off) included. For Gemma 4 it is sent
@@ -222,6 +277,16 @@ LLAMA_CPP = Backend(
     ),
     thinking_off=_GEMMA4_THINKING_OFF,  # its default --reasoning auto switches thinking on
     thinking_default=False,  # (as sent: "none" unless the user asked for thinking)
+    # server-common.cpp reads reasoning_budget_tokens, then thinking_budget_tokens
+    budget_field="thinking_budget_tokens",
+    # with "reasoning_control": true, POST /v1/chat/completions/control {"id", "action":
+    # "reasoning_end"} closes the running thought; the answer follows in the same stream
+    ends_thought="control",
+    # the string "content" continues after the given thought ("reasoning_content" goes on
+    # thinking)
+    continuation=Continuation(
+        "reasoning_content", {"continue_final_message": "content", "add_generation_prompt": False}
+    ),
 )
 """llama.cpp's ``llama-server``: reads ``continue_final_message`` (with
 ``add_generation_prompt: false`` only the continuation streams; without it the prefill is
@@ -272,6 +337,7 @@ OLLAMA = Backend(
     tools_with_none=False,
     thinking_off=_GEMMA4_THINKING_OFF,  # recent Ollama thinks by default
     thinking_default=False,
+    ends_thought="reask",  # no budget and no prefill on its chat API
 )
 """Ollama's ``/v1`` endpoint: reads ``max_tokens``, ignores ``n``, ``logit_bias`` and
 ``tool_choice``; ``reasoning_effort`` is its thinking switch (Gemma 4 is sent ``none`` unless

@@ -164,6 +164,12 @@ class Gemma4Parser:
         return self._state == _ENDED
 
     @property
+    def thinking(self) -> bool:
+        """Inside a thought the model opened with its marker (one the prompt may have opened
+        is not counted: the model may be answering in it)."""
+        return self._state == _THOUGHT and self._explicit
+
+    @property
     def silent(self) -> bool:
         """The reply is over (``finish()`` or a turn boundary) and gave neither speech nor a call.
 

@@ -38,7 +38,7 @@ from livekit.agents.types import (
 )
 from livekit.agents.utils import is_given
 
-from .backends import check_every_backend
+from .backends import check_every_backend, check_thinking_time
 from .endpoints import (
     Endpoint,
     InferenceClass,
@@ -72,12 +72,29 @@ def check_first_token_timeout(value: float | None) -> float | None:
     return value
 
 
+def check_max_thinking_time(value: float | None, first_token_timeout: float | None) -> float | None:
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf
+    ):
+        raise ValueError(
+            f"max_thinking_time={value!r} is invalid; allowed: a number of seconds > 0, or None "
+            "to let the model think as long as it does"
+        )
+    if value is not None and first_token_timeout is not None and value >= first_token_timeout:
+        raise ValueError(
+            f"max_thinking_time={value!r} must be less than first_token_timeout="
+            f"{first_token_timeout!r}: the attempt would end before the thought is cut short"
+        )
+    return value
+
+
 @dataclasses.dataclass
 class _Options:
     model: ModelInfo
     params: ModelParams
     strict_tool_schema: bool
     first_token_timeout: float | None
+    max_thinking_time: float | None
 
 
 class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
@@ -98,6 +115,7 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         extra_kwargs: Mapping[str, Any] | None = None,
         inference_class: InferenceClass | None = None,
         first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT,
+        max_thinking_time: float | None = None,
         strict_tool_schema: bool = False,
         http_client: httpx.AsyncClient | None = None,
         endpoint: Endpoint | None = None,
@@ -120,6 +138,11 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
                 speak or the first complete tool call (thought does not count); past it the
                 attempt fails retryable so a retry or ``FallbackAdapter`` takes over. ``None``:
                 no deadline. It never cuts a reply that has begun.
+            max_thinking_time: seconds from sending a request after which a thought still
+                under way is ended and the answer streamed (by the engine's means: see the
+                README's "Thinking in a voice agent"); ``None`` (default): the model thinks as
+                long as it does. Must be less than ``first_token_timeout``. A backend with no
+                means (LiveKit Inference, an unknown engine) refuses it with ``ValueError``.
             strict_tool_schema: send tool schemas in OpenAI's strict form (some open-weight
                 servers reject it, so it is off by default).
             http_client: an ``httpx2.AsyncClient`` to send through (proxies, TLS settings); it
@@ -156,9 +179,10 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
             params=validate(extra_kwargs),
             strict_tool_schema=strict_tool_schema,
             first_token_timeout=check_first_token_timeout(first_token_timeout),
+            max_thinking_time=check_max_thinking_time(max_thinking_time, first_token_timeout),
         )
         self._endpoint = endpoint
-        self._check(self._opts.params)
+        self._check(self._opts.params, thinking_time=max_thinking_time)
         self._owns_http = http_client is None
         http = http_client or httpx.AsyncClient(
             timeout=httpx.Timeout(DEFAULT_API_CONNECT_OPTIONS.timeout, connect=CONNECT_TIMEOUT),
@@ -177,6 +201,7 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         extra_kwargs: Mapping[str, Any] | None = None,
         backend: str = "auto",
         first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT,
+        max_thinking_time: float | None = None,
         strict_tool_schema: bool = False,
         http_client: httpx.AsyncClient | None = None,
     ) -> LLM:
@@ -195,13 +220,15 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
                 every parameter is sent in the form it honours or refused before sending;
                 ``"auto"`` finds out from what the server reports, once, before the first
                 request (or during prewarm).
-            first_token_timeout, strict_tool_schema, http_client: as for :class:`LLM`.
+            first_token_timeout, max_thinking_time, strict_tool_schema, http_client: as for
+                :class:`LLM` (``max_thinking_time`` works on vLLM, llama-server and Ollama).
         """
         return cls(
             model,
             endpoint=SelfHosted(base_url=base_url, api_key=api_key, backend=backend),
             extra_kwargs=extra_kwargs,
             first_token_timeout=first_token_timeout,
+            max_thinking_time=max_thinking_time,
             strict_tool_schema=strict_tool_schema,
             http_client=http_client,
         )
@@ -241,6 +268,7 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         extra_kwargs: NotGivenOr[Mapping[str, Any]] = NOT_GIVEN,
         inference_class: NotGivenOr[InferenceClass | None] = NOT_GIVEN,
         first_token_timeout: NotGivenOr[float | None] = NOT_GIVEN,
+        max_thinking_time: NotGivenOr[float | None] = NOT_GIVEN,
     ) -> None:
         """Change options for the next ``chat()``; everything is validated before anything changes.
 
@@ -254,9 +282,13 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
             if is_given(first_token_timeout)
             else opts.first_token_timeout
         )
+        thinking_time = check_max_thinking_time(
+            max_thinking_time if is_given(max_thinking_time) else opts.max_thinking_time, deadline
+        )
         priority = self._priority(inference_class) if is_given(inference_class) else None
-        self._check(params, info)
+        self._check(params, info, thinking_time=thinking_time)
         opts.model, opts.params, opts.first_token_timeout = info, params, deadline
+        opts.max_thinking_time = thinking_time
         if is_given(inference_class):
             assert isinstance(self._endpoint, LiveKitInference)  # _priority checked it
             self._endpoint.inference_class = priority
@@ -269,10 +301,18 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
             )
         return check_inference_class(value)
 
-    def _check(self, params: ModelParams, info: ModelInfo | None = None) -> None:
+    def _check(
+        self,
+        params: ModelParams,
+        info: ModelInfo | None = None,
+        *,
+        thinking_time: float | None = None,
+    ) -> None:
         """Refuse what the backend would not honour; warn once about what will not be sent."""
         info = info or self._opts.model
         backend = self._endpoint.known_backend()
+        if backend is not None:
+            check_thinking_time(thinking_time, backend)
         if backend is None:
             # the detected profile's own refusals are checked before the first request; what
             # no engine honours fails now
@@ -297,6 +337,7 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         response_format: NotGivenOr[Any] = NOT_GIVEN,
         extra_kwargs: NotGivenOr[Mapping[str, Any]] = NOT_GIVEN,
         inference_class: NotGivenOr[InferenceClass] = NOT_GIVEN,
+        max_thinking_time: NotGivenOr[float | None] = NOT_GIVEN,
     ) -> LLMStream:
         """Start one completion. Per-call values win over the persistent ones.
 
@@ -304,6 +345,11 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         """
         opts = self._opts
         params = opts.params
+        thinking_time = opts.max_thinking_time
+        if is_given(max_thinking_time):
+            thinking_time = check_max_thinking_time(max_thinking_time, opts.first_token_timeout)
+            if backend := self._endpoint.known_backend():
+                check_thinking_time(thinking_time, backend)
         per_call: dict[str, Any] = dict(extra_kwargs) if is_given(extra_kwargs) else {}
         if is_given(parallel_tool_calls):
             per_call["parallel_tool_calls"] = parallel_tool_calls
@@ -321,6 +367,7 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
             params=params,
             strict_tool_schema=opts.strict_tool_schema,
             first_token_timeout=opts.first_token_timeout,
+            max_thinking_time=thinking_time,
             response_format=(
                 llm_utils.to_openai_response_format(response_format)
                 if is_given(response_format)

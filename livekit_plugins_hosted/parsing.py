@@ -87,6 +87,11 @@ class ThinkFilter:
             return self._leads not in text
         return not any(c in text for c in self._leads)
 
+    @property
+    def inside(self) -> bool:
+        """Inside a thought block (one the prompt opened included)."""
+        return self._end is not None
+
     def feed(self, text: str, *, final: bool = False) -> str:
         """The visible part of ``text`` (and of what was held back, when ``final``)."""
         if not self._buffer and self._end is None and not final and self._plain(text):
@@ -145,6 +150,17 @@ class ThinkFilter:
             buf, self._end, self._implicit, self._kept = "", None, False, []
         self._buffer = buf
         return "".join(out)
+
+
+def open_thought(raw: str, markers: Sequence[tuple[str, str]]) -> str:
+    """The thought in ``raw`` reply text that has not closed yet, its markers left out: the text
+    after the last start marker (all of it when the prompt opened the thought)."""
+    found = max(((raw.rfind(start), start) for start, _ in markers), default=(-1, ""))
+    at, start = found
+    text = raw[at + len(start) :] if at >= 0 else raw
+    for _, end in markers:
+        text = text.replace(end, "")
+    return text.strip()
 
 
 def _text(content: Any) -> str:
@@ -213,6 +229,12 @@ class ChunkParser:
         self._content_deltas = 0
         self._finish_reason: object = None
         self._reasoning = 0  # deltas of thought in reasoning fields, and reasoning tokens
+        self._thought_deltas = 0  # deltas of thought in reasoning fields
+        self._reasoning_live = False  # the last text to come was in a reasoning field
+        self._calls_begun = False  # a server-parsed tool call has begun
+        self._keep: tuple[list[str], list[str]] | None = None  # (reasoning, raw content) so far
+        self._server_id: str | None = None
+        self._opened: tuple[str, str] | None = None
         self.finished = False
         """Whether a finish reason for choice 0 was seen."""
         self.emitted = False
@@ -233,8 +255,64 @@ class ChunkParser:
         declares."""
         self._in_thought = in_thought
         self._schemas = schemas
+        self._opened = opened_thought
         if opened_thought is not None:
             self._thinking = ThinkFilter(self._markers, opened=opened_thought, learn=self._learn)
+
+    def follow_on(self, *, given_back: bool) -> ChunkParser:
+        """A parser for the second request of this turn (its thought was stopped, nothing was
+        said): the same model and tools, the thought deltas counted so far carried over.
+        ``given_back``: the thought was given back closed, so the reply is the answer."""
+        nxt = ChunkParser(self._markers, gemma4=self._gemma4, estimate_usage=self.estimate_usage)
+        nxt.start(
+            in_thought=False if given_back else self._in_thought,
+            opened_thought=None if given_back else self._opened,
+            schemas=self._schemas,
+        )
+        nxt._thought_deltas = self._thought_deltas
+        nxt._reasoning = self._reasoning
+        return nxt
+
+    def keep_thought(self) -> None:
+        """Keep the thought's text until the first word (:meth:`thought`), so that a reply can
+        continue from it."""
+        self._keep = ([], [])
+
+    @property
+    def server_id(self) -> str | None:
+        """The completion id the server streamed, if it sent one."""
+        return self._server_id
+
+    def thought(self) -> str:
+        """The thought so far, without its markers (after :meth:`keep_thought`)."""
+        if self._keep is None:
+            return ""
+        reasoning, raw = self._keep
+        if reasoning:
+            return "".join(reasoning)
+        return open_thought("".join(raw), self._markers)
+
+    @property
+    def thinking(self) -> bool:
+        """A thought is under way and nothing of the answer has come: what
+        ``max_thinking_time`` ends."""
+        if self.emitted or self._calls_begun:
+            return False
+        native = self._native
+        return (
+            self._reasoning_live
+            or (native is not None and native.thinking)
+            or (self._thinking.inside and not self._gemma4)
+        )
+
+    @property
+    def thought_seen(self) -> bool:
+        """Thought came, in a reasoning field, in markers, or as counted reasoning tokens."""
+        return bool(self._reasoning) or self.raw_thought_seen or self._thinking.inside
+
+    @property
+    def finish_reason(self) -> object:
+        return self._finish_reason
 
     @property
     def opened_thought_seen(self) -> bool:
@@ -255,8 +333,10 @@ class ChunkParser:
 
     def feed(self, obj: dict[str, Any]) -> list[llm.ChatChunk]:
         """The chunks one stream object yields (often one, sometimes none)."""
-        if not self._id and (cid := obj.get("id")):
-            self._id = str(cid)
+        if self._server_id is None and (cid := obj.get("id")):
+            self._server_id = str(cid)
+            if not self._id:
+                self._id = self._server_id
         out: list[llm.ChatChunk] = []
         for choice in _list(obj.get("choices")):
             # with n > 1 only choice 0 is spoken: never a mix of alternatives
@@ -321,6 +401,12 @@ class ChunkParser:
         reasoning = delta.get("reasoning") or delta.get("reasoning_content")
         if reasoning:
             self._reasoning += 1
+            self._thought_deltas += 1
+            self._reasoning_live = True
+            if self._keep is not None and not self.emitted and isinstance(reasoning, str):
+                self._keep[0].append(reasoning)
+        if server_calls:
+            self._calls_begun = True
         if finish is not None:
             self._finish_reason = finish
         if self._in_thought and self._native is None and (server_calls or reasoning):
@@ -339,6 +425,10 @@ class ChunkParser:
                 content = self._thinking.feed(text, final=finish is not None)
             if text:
                 self._content_deltas += 1
+                if self._reasoning_live and not text.isspace():
+                    self._reasoning_live = False
+                if self._keep is not None and not self.emitted:
+                    self._keep[1].append(text)
         for tc in server_calls:
             self._add_tool_fragment(_dict(tc))
         if finish is not None:
@@ -413,7 +503,9 @@ class ChunkParser:
                 completion_tokens=completion,
                 prompt_tokens=prompt,
                 prompt_cached_tokens=_count(prompt_details.get("cached_tokens")),
-                reasoning_tokens=_count(completion_details.get("reasoning_tokens")),
+                # llama-server streams no count of its own: one thought delta is one token
+                reasoning_tokens=_count(completion_details.get("reasoning_tokens"))
+                or (self._thought_deltas if self.estimate_usage else 0),
                 total_tokens=_count(usage.get("total_tokens")) or completion + prompt,
             ),
         )

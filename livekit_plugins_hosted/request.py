@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .backends import Backend
+from .backends import REASONING_BUDGETS, Backend
 from .log import logger
 from .models import ModelInfo
 from .params import PARAMETER_NAMES, ModelParams
@@ -36,12 +36,14 @@ def build_request(
     model: ModelInfo,
     backend: Backend,
     has_tools: bool,
+    budget: bool = True,
 ) -> dict[str, Any]:
     """The request's top-level JSON fields for validated parameters.
 
     Drops what the model does not support on LiveKit Inference (debug-logged, as the reference
     says the gateway ignores them) and the tool fields when no tools are sent; applies the
-    backend's renames.
+    backend's renames. ``reasoning_effort`` goes as a thinking-token budget too where the
+    engine takes one (``budget=False``: the server refused it, so it is left out).
     """
     values = params.given()
     fields: dict[str, Any] = dict(values.pop("extra_body", None) or {})
@@ -70,6 +72,11 @@ def build_request(
         if off and thinking_asked(fields) is None:
             # the engine would think by its own default: one default for the family everywhere
             fields.update(off)
+    effort = fields.get("reasoning_effort")
+    tokens = REASONING_BUDGETS.get(effort) if isinstance(effort, str) else None
+    if budget and tokens and backend.budget_field and backend.budget_field not in fields:
+        # the one knob means the same on every engine: a level is a number of thinking tokens
+        fields[backend.budget_field] = tokens
     return fields
 
 

@@ -12,14 +12,14 @@ import contextlib
 import dataclasses
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import httpx2 as httpx
 from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError, llm
 from livekit.agents.types import APIConnectOptions
 
-from . import faults
-from .backends import Backend
+from . import faults, thinking
+from .backends import Backend, ThoughtEnd, check_thinking_time
 from .endpoints import Endpoint
 from .log import logger
 from .messages import provider_messages, tool_schemas
@@ -41,6 +41,7 @@ class Plan:
     params: ModelParams
     strict_tool_schema: bool
     first_token_timeout: float | None
+    max_thinking_time: float | None
     response_format: dict[str, Any] | None
     inference_class: str | None
     backend_checked: bool
@@ -59,6 +60,12 @@ class ServerTraits:
     opens one at the end of the prompt, so later replies start inside it."""
     images_dropped: bool = False
     """Image parts were left out for a text-only model (warned once per LLM)."""
+    budget_refused: bool = False
+    """The server answered 400 to the thinking-token budget (vLLM without a reasoning
+    parser): ``reasoning_effort`` goes without it."""
+    continuation_renders: bool | None = None
+    """Whether the server's chat template renders a thought given back in a continued
+    message (asked once, when first needed)."""
 
 
 # Headers that are the plugin's to set on a completion request: the endpoint's own, and the
@@ -128,6 +135,96 @@ def _may_open_thought(
 
 
 _DRAIN_TIMEOUT = 1.0
+
+
+_DONE, _CUT, _SPENT = "done", "cut", "spent"
+"""How a response's reading ended: the reply is complete; stopped in a thought at
+``max_thinking_time``; the thought used up the token limit with nothing said."""
+
+
+class _Deadline:
+    """``max_thinking_time`` for one turn: past it, a thought still under way is ended, once,
+    by the engine's means (:attr:`Backend.ends_thought`): llama-server's control request (the
+    answer follows in the same response), or the response is cut for a second request."""
+
+    __slots__ = ("_cut", "_parser", "_stream", "_timer", "at", "means", "past", "reached", "task")
+
+    def __init__(self, stream: LLMStream, means: ThoughtEnd, at: float) -> None:
+        self._stream = stream
+        self.means = means
+        self.at = at
+        """Loop time of the deadline."""
+        self.past = False
+        """The deadline has passed (each chunk after it asks :meth:`check`)."""
+        self.reached = False
+        """A thought was under way at the deadline and is being ended."""
+        self.task: asyncio.Task[None] | None = None
+        self._parser: ChunkParser | None = None
+        self._cut: asyncio.Timeout | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def watch(self, parser: ChunkParser, cut: asyncio.Timeout) -> None:
+        """Watch one response: ``cut`` stops its reading."""
+        self._parser, self._cut = parser, cut
+        self._timer = asyncio.get_running_loop().call_at(self.at, self._due)
+
+    def _due(self) -> None:
+        self.past = True
+        self.check()
+
+    def check(self) -> None:
+        """At the deadline and after: a thought under way is ended (a reply that has not
+        begun, or whose answer has, is left alone)."""
+        parser = self._parser
+        if self.reached or parser is None or not parser.thinking:
+            return
+        completion_id = parser.server_id
+        if self.means == "control" and completion_id is None:
+            return  # the control request names the completion: wait for its id
+        self.reached = True
+        self._stream._thought_stopped("max_thinking_time")
+        if self.means == "control" and completion_id is not None:
+            self.task = asyncio.create_task(self._control(completion_id))
+        else:
+            self._stop_reading()
+
+    def _stop_reading(self) -> None:
+        if self._cut is not None:
+            self._cut.reschedule(asyncio.get_running_loop().time())
+
+    async def _control(self, completion_id: str) -> None:
+        stream = self._stream
+        wire, plan = stream._wire, stream._plan
+        why = await thinking.end_reasoning(
+            wire.http,
+            wire.endpoint.base_url,
+            wire.request_headers(plan.inference_class),
+            completion_id=completion_id,
+            model=plan.model.id,
+        )
+        if why is None:
+            return
+        logger.warning(
+            "max_thinking_time: %s; continuing from the thought in a new request",
+            wire.endpoint.scrub(why),
+            extra={"model": plan.model.id},
+        )
+        if self._parser is not None and self._parser.thinking:
+            self._stop_reading()
+
+    def stop(self) -> None:
+        """The response's reading is over: nothing more is cut."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._cut = self._parser = self._timer = None
+
+    async def close(self) -> None:
+        """The turn is over: a control request still in flight is abandoned."""
+        self.stop()
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,6 +306,15 @@ class LLMStream(llm.LLMStream):
         # the client's connect/write/pool timeouts (see Wire), the call's read timeout
         self._timeout = {**wire.timeout, "read": conn_options.timeout}
         self._attempt = 0
+        self._sent = 0.0  # loop time the turn's request was sent
+        self._thought_end: float | None = None
+        self.thinking_time: float | None = None
+        """Seconds from sending the request to the end of the thought before the first word
+        (where the model ended it, or where ``max_thinking_time`` or the token limit did);
+        ``None`` when no thought came before it."""
+        self.thought_ended_by: Literal["max_thinking_time", "token_limit"] | None = None
+        """What ended the thought, when the model did not: the deadline, or a thought that used
+        up the token limit (then the answer came from a second request)."""
 
     def _status_error(self, e: _Fault, emitted: bool) -> tuple[APIError, float]:
         """The framework error for a status, and how long to wait before it is raised."""
@@ -242,14 +348,29 @@ class LLMStream(llm.LLMStream):
         )
         return error, verdict.wait
 
-    def _body(self, backend: Backend, parser: ChunkParser) -> bytes:
+    def _new_parser(self) -> ChunkParser:
+        model = self._plan.model
+        return ChunkParser(
+            model.unspoken,
+            gemma4=model.family_key == "gemma-4",
+            estimate_usage=True,  # only when the server streams no usage (llama-cpp-python)
+        )
+
+    def _request(self, backend: Backend, parser: ChunkParser) -> dict[str, Any]:
         """The request body; tells ``parser`` what the request implies for the reply."""
         plan, wire = self._plan, self._wire
         model = plan.model
         if not plan.backend_checked:  # a detected profile's refusals: before anything is sent
             backend.check(plan.params, family=model.family_key, has_tools=bool(self._tools))
+            check_thinking_time(plan.max_thinking_time, backend)
         tools = sends_tools(plan.params, backend=backend, has_tools=bool(self._tools))
-        fields = build_request(plan.params, model=model, backend=backend, has_tools=tools)
+        fields = build_request(
+            plan.params,
+            model=model,
+            backend=backend,
+            has_tools=tools,
+            budget=not wire.traits.budget_refused,
+        )
         body: dict[str, Any] = {
             **fields,
             "model": model.id,
@@ -266,30 +387,202 @@ class LLMStream(llm.LLMStream):
                 schemas = tool_schemas(specs)
         if plan.response_format is not None:
             body["response_format"] = plan.response_format
+        thinking = thinking_on(fields, backend)
+        if thinking and backend.ends_thought is not None:
+            # a thought that runs out of time or tokens can still end in an answer
+            parser.keep_thought()
+            if backend.ends_thought == "control" and plan.max_thinking_time is not None:
+                body.setdefault("reasoning_control", True)  # arms the control endpoint
         opened = model.opens_thought or wire.traits.opens_thought
         parser.start(
             in_thought=model.family_key == "gemma-4"
-            and _may_open_thought(self._chat_ctx, thinking_on(fields, backend), wire.traits),
+            and _may_open_thought(self._chat_ctx, thinking, wire.traits),
             opened_thought=GENERIC_THINKING[0] if opened else None,
             schemas=schemas,
         )
+        return body
+
+    async def _send(self, body: Mapping[str, Any]) -> httpx.Response:
+        """Send a completion request; a response that is not 2xx is raised as ``_HTTPStatus``."""
+        wire, plan = self._wire, self._plan
         # "replace": a lone surrogate in the context (a broken emoji escape in a tool's
         # output) would otherwise raise UnicodeEncodeError out of the stream
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(
             "utf-8", "replace"
         )
+        # a Request built directly: the client's per-request merging of URL, headers and
+        # cookies costs more than the rest of the request set-up together (the client's
+        # defaults are merged once, in Wire)
+        request = httpx.Request(
+            "POST",
+            wire.url,
+            content=content,
+            headers=wire.request_headers(plan.inference_class),
+            extensions={"timeout": self._timeout},
+        )
+        # a redirect is never followed (it could carry the credentials elsewhere)
+        try:
+            response = await wire.http.send(request, stream=True, follow_redirects=False)
+        except httpx.RemoteProtocolError:
+            # the server closed a kept-alive connection as it was reused (llama-server drops
+            # idle ones after 5 s): no response was read, nothing was said, so send once more
+            # at once, on a fresh connection, instead of a framework retry seconds later
+            response = await wire.http.send(request, stream=True, follow_redirects=False)
+        if not 200 <= response.status_code < 300:
+            try:
+                raise await _HTTPStatus.read(response)
+            finally:
+                await response.aclose()
+        return response
+
+    def _budget_refused(
+        self, e: _HTTPStatus | StreamError, backend: Backend, body: Mapping[str, Any]
+    ) -> bool:
+        """The server refused the thinking-token budget the plugin added (vLLM without a
+        ``--reasoning-parser``: a 400, in an error event when streaming): it is left out
+        from now on."""
+        name = backend.budget_field
+        status, said = (
+            (e.fault.status, e.fault.body)
+            if isinstance(e, _HTTPStatus)
+            else (e.status_code, e.body)
+        )
+        if status != 400 or not name or name not in body or self._wire.traits.budget_refused:
+            return False
+        given = self._plan.params.extra_body or {}
+        if name in given or name not in json.dumps(said, default=str):
+            return False
+        self._wire.traits.budget_refused = True
+        logger.warning(
+            "%s refused %s (vLLM needs --reasoning-parser for it); reasoning_effort is sent "
+            "without a token budget from now on",
+            self._wire.endpoint.base_url,
+            name,
+        )
+        return True
+
+    async def _read(
+        self,
+        response: httpx.Response,
+        parser: ChunkParser,
+        first_word: asyncio.Timeout,
+        watch: _Deadline | None,
+        *,
+        may_continue: bool,
+    ) -> str:
+        """Stream one response's chunks to the caller: ``_DONE`` when the reply is complete;
+        ``_CUT`` when ``watch`` stopped it in a thought; ``_SPENT`` when the thought used up
+        the token limit with nothing said and ``may_continue``."""
+        send = self._event_ch.send_nowait
+        waiting = not parser.emitted
+        try:
+            events = CompletionEvents(response)
+            try:
+                async with asyncio.timeout(None) as cut:
+                    if watch is not None:
+                        watch.watch(parser, cut)
+                    async for obj in events.objects():
+                        for chunk in parser.feed(obj):
+                            send(chunk)
+                        if waiting and parser.emitted:
+                            # the first word is out: a slow but steady reply is never cut
+                            first_word.reschedule(None)
+                            waiting = False
+                            self._first_word(parser)
+                        elif watch is not None and watch.past:
+                            watch.check()
+            except TimeoutError:
+                if not cut.expired():
+                    raise
+                return _CUT
+            if not events.done and not parser.finished:
+                raise StreamError("the stream ended before the completion finished")
+            try:
+                tail = parser.finish()
+            except EmptyCompletion:
+                if may_continue and parser.finish_reason == "length" and parser.thought_seen:
+                    return _SPENT
+                raise
+            first_word.reschedule(None)
+            for chunk in tail:
+                send(chunk)
+            if waiting and parser.emitted:
+                self._first_word(parser)
+            if events.done:
+                # bounded: a server that keeps the body open costs the connection only
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(_DRAIN_TIMEOUT):
+                        await events.drain()
+            return _DONE
+        finally:
+            if watch is not None:
+                watch.stop()
+            if parser.raw_thought_seen:
+                self._wire.traits.raw_thought = True
+            if parser.opened_thought_seen:
+                self._wire.traits.opens_thought = True
+            await response.aclose()
+
+    def _first_word(self, parser: ChunkParser) -> None:
+        """The first word (or tool call) is out: how long the thought before it ran."""
+        if self._thought_end is not None:
+            self.thinking_time = self._thought_end - self._sent
+        elif parser.thought_seen:
+            self.thinking_time = asyncio.get_running_loop().time() - self._sent
+
+    def _thought_stopped(self, by: Literal["max_thinking_time", "token_limit"]) -> None:
+        """The thought was ended here (``by``: ``max_thinking_time`` or ``token_limit``)."""
+        now = asyncio.get_running_loop().time()
+        self._thought_end = now
+        self.thought_ended_by = by
+        if by == "max_thinking_time":
+            logger.info(
+                "thought ran %.2f s: max_thinking_time=%gs reached, ending it",
+                now - self._sent,
+                self._plan.max_thinking_time,
+                extra={"model": self._plan.model.id, "thinking_time": now - self._sent},
+            )
+
+    async def _follow_on(
+        self, backend: Backend, body: Mapping[str, Any], parser: ChunkParser
+    ) -> tuple[dict[str, Any], bool]:
+        """The second request of a turn whose thought was stopped: the thought given back to
+        continue from where the engine renders it, else the question asked with thinking off."""
+        wire, plan = self._wire, self._plan
+        thought = parser.thought()
+        way = backend.continuation
+        # a prefill of the user's own (continue_final_message) is continued as it is
+        given_back = bool(thought) and way is not None and not plan.params.continue_final_message
+        if given_back and way is not None and way.probe:
+            if wire.traits.continuation_renders is None:
+                wire.traits.continuation_renders = await thinking.renders(
+                    wire.http,
+                    wire.endpoint.base_url,
+                    wire.request_headers(plan.inference_class),
+                    model=plan.model.id,
+                    way=way,
+                )
+                if not wire.traits.continuation_renders:
+                    logger.info(
+                        "%s's chat template drops a thought given back: a thought stopped "
+                        "at max_thinking_time is followed by asking again with thinking off",
+                        wire.endpoint.base_url,
+                    )
+            given_back = wire.traits.continuation_renders
+        follow = thinking.continuation(
+            body, backend, thought=thought, family=plan.model.family_key, given_back=given_back
+        )
+        return follow, given_back
 
     async def _run(self) -> None:
         self._attempt += 1
         wire, plan = self._wire, self._plan
-        parser = ChunkParser(
-            plan.model.unspoken,
-            gemma4=plan.model.family_key == "gemma-4",
-            estimate_usage=True,  # only when the server streams no usage (llama-cpp-python)
-        )
-        send = self._event_ch.send_nowait
+        parser = self._new_parser()
         deadline = plan.first_token_timeout
         headers: Mapping[str, str] = {}
+        loop = asyncio.get_running_loop()
+        watch: _Deadline | None = None
+        self.thinking_time = self._thought_end = self.thought_ended_by = None
         try:
             if wire.http.is_closed:
                 # the framework reports an APIError (a FallbackAdapter moves on); the pool's
@@ -301,55 +594,42 @@ class LLMStream(llm.LLMStream):
                 )
             async with asyncio.timeout(deadline) as first_word:
                 backend = await wire.endpoint.backend(wire.http)
-                content = self._body(backend, parser)
-                # a Request built directly: the client's per-request merging of URL, headers
-                # and cookies costs more than the rest of the request set-up together (the
-                # client's defaults are merged once, in Wire)
-                request = httpx.Request(
-                    "POST",
-                    wire.url,
-                    content=content,
-                    headers=wire.request_headers(plan.inference_class),
-                    extensions={"timeout": self._timeout},
-                )
-                # a redirect is never followed (it could carry the credentials elsewhere)
-                try:
-                    response = await wire.http.send(request, stream=True, follow_redirects=False)
-                except httpx.RemoteProtocolError:
-                    # the server closed a kept-alive connection as it was reused (llama-server
-                    # drops idle ones after 5 s): no response was read, nothing was said, so
-                    # send once more at once, on a fresh connection, instead of a framework
-                    # retry seconds later
-                    response = await wire.http.send(request, stream=True, follow_redirects=False)
-                try:
+                body = self._request(backend, parser)
+                self._sent = loop.time()
+                means, limit = backend.ends_thought, plan.max_thinking_time
+                if means is not None and limit is not None and thinking_on(body, backend):
+                    watch = _Deadline(self, means, self._sent + limit)
+                may_continue = backend.ends_thought is not None
+                for resend in (False, True):
+                    if resend:  # without the budget the server refused; nothing was said
+                        parser = self._new_parser()
+                        body = self._request(backend, parser)
+                    try:
+                        response = await self._send(body)
+                        headers = response.headers
+                        outcome = await self._read(
+                            response, parser, first_word, watch, may_continue=may_continue
+                        )
+                        break
+                    except (_HTTPStatus, StreamError) as e:
+                        if resend or parser.emitted or not self._budget_refused(e, backend, body):
+                            raise
+                if outcome != _DONE:
+                    if outcome == _SPENT:
+                        self._thought_stopped("token_limit")
+                    follow, given_back = await self._follow_on(backend, body, parser)
+                    # nothing was said: the continuation's parser is the one errors ask
+                    parser = parser.follow_on(given_back=given_back)
+                    response = await self._send(follow)
                     headers = response.headers
-                    if not 200 <= response.status_code < 300:
-                        raise await _HTTPStatus.read(response)
-                    events = CompletionEvents(response)
-                    waiting = deadline is not None
-                    async for obj in events.objects():
-                        for chunk in parser.feed(obj):
-                            send(chunk)
-                        if waiting and parser.emitted:
-                            # the first word is out: a slow but steady reply is never cut
-                            first_word.reschedule(None)
-                            waiting = False
-                    if not events.done and not parser.finished:
-                        raise StreamError("the stream ended before the completion finished")
-                    first_word.reschedule(None)
-                    for chunk in parser.finish():
-                        send(chunk)
-                    if events.done:
-                        # bounded: a server that keeps the body open costs the connection only
-                        with contextlib.suppress(TimeoutError):
-                            async with asyncio.timeout(_DRAIN_TIMEOUT):
-                                await events.drain()
-                finally:
-                    if parser.raw_thought_seen:
-                        wire.traits.raw_thought = True
-                    if parser.opened_thought_seen:
-                        wire.traits.opens_thought = True
-                    await response.aclose()
+                    await self._read(response, parser, first_word, None, may_continue=False)
+                if self.thinking_time is not None:
+                    logger.debug(
+                        "thought %.2f s before the first word%s",
+                        self.thinking_time,
+                        f" (ended by {self.thought_ended_by})" if self.thought_ended_by else "",
+                        extra={"model": plan.model.id, "thinking_time": self.thinking_time},
+                    )
         except _HTTPStatus as e:
             error, wait = self._status_error(e.fault, parser.emitted)
             if wait:
@@ -392,3 +672,6 @@ class LLMStream(llm.LLMStream):
             raise APIConnectionError(
                 "malformed stream event (nested too deeply)", retryable=not parser.emitted
             ) from None
+        finally:
+            if watch is not None:
+                await watch.close()

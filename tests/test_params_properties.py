@@ -17,6 +17,7 @@ from hypothesis import example, given, note, settings
 from hypothesis import strategies as st
 
 from livekit_plugins_hosted import backends, models, params, request
+from livekit_plugins_hosted.backends import REASONING_BUDGETS
 from livekit_plugins_hosted.params import ModelParams
 
 SETTINGS = settings(max_examples=300, deadline=None)
@@ -423,5 +424,10 @@ def test_build_request_sends_each_parameter_once(values: dict[str, Any], has_too
             if off and request.thinking_asked({**given_values, **user_extra}) is None:
                 assert {k: body.get(k) for k in off} == dict(off), where
                 expected_keys.update(off)
+            # a reasoning level goes as a token budget too, where the engine takes one
+            tokens = REASONING_BUDGETS.get(str(body.get("reasoning_effort")))
+            if backend.budget_field and tokens and backend.budget_field not in user_extra:
+                assert body.get(backend.budget_field) == tokens, where
+                expected_keys.add(backend.budget_field)
             unexpected = set(body) - expected_keys
             assert not unexpected, f"never given: {sorted(unexpected)} ({where})"
