@@ -289,7 +289,7 @@ class ChunkParser:
             return ""
         reasoning, raw = self._keep
         if reasoning:
-            return "".join(reasoning)
+            return "".join(reasoning).strip()
         return open_thought("".join(raw), self._markers)
 
     @property

@@ -71,6 +71,28 @@ async def renders(
     tokens with a short and a long thought; a template that drops the thought counts the
     same. Anything but two clear answers is a no."""
     root = base_url.removesuffix("/").removesuffix("/v1")
+    short_body, long_body = probe_bodies(model, way)
+
+    async def count(body: dict[str, Any]) -> int | None:
+        response = await http.post(
+            f"{root}/tokenize", json=body, headers=headers, follow_redirects=False
+        )
+        answer = _json(response.content) if response.status_code == 200 else None
+        n = answer.get("count") if isinstance(answer, dict) else None
+        return n if type(n) is int else None
+
+    try:
+        async with asyncio.timeout(CONTROL_TIMEOUT):
+            short, long = await asyncio.gather(count(short_body), count(long_body))
+    except (httpx.HTTPError, TimeoutError) as e:
+        logger.debug("rendering probe failed", extra={"error": type(e).__name__})
+        return False
+    return short is not None and long is not None and long - short >= 10
+
+
+def probe_bodies(model: str, way: Continuation) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The two ``/tokenize`` bodies of :func:`renders`: a continued final assistant message
+    with a one-word thought, and with a thought of some thirty words."""
 
     def body(thought: str) -> dict[str, Any]:
         return {
@@ -85,21 +107,7 @@ async def renders(
             "chat_template_kwargs": {"enable_thinking": True},
         }
 
-    async def count(thought: str) -> int | None:
-        response = await http.post(
-            f"{root}/tokenize", json=body(thought), headers=headers, follow_redirects=False
-        )
-        answer = _json(response.content) if response.status_code == 200 else None
-        n = answer.get("count") if isinstance(answer, dict) else None
-        return n if type(n) is int else None
-
-    try:
-        async with asyncio.timeout(CONTROL_TIMEOUT):
-            short, long = await asyncio.gather(count("ok"), count(_PROBE_WORDS))
-    except (httpx.HTTPError, TimeoutError) as e:
-        logger.debug("rendering probe failed", extra={"error": type(e).__name__})
-        return False
-    return short is not None and long is not None and long - short >= 10
+    return body("ok"), body(_PROBE_WORDS.strip())
 
 
 def continuation(

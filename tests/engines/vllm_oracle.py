@@ -11,6 +11,15 @@ on stdin, writes a JSON list of verdicts on stdout::
 
 plus, first, a facts object (``{"gemma4_tool_parser_enforces_required_and_named": bool,
 "gemma4_parser_sets_skip_special_tokens": bool}``).
+
+Given instead ``{"render": <chat template path>, "requests": [{"kind": "chat" | "tokenize",
+"body": {...}}]}``, it renders each body into the prompt text as vLLM's server would, through
+the same objects (``ChatCompletionRequest`` or ``/tokenize``'s ``TokenizeChatRequest``,
+``build_chat_params``, ``parse_chat_messages``, ``safe_apply_chat_template``; a one-word
+tokenizer stands in for the model's, which only the token ids would need)::
+
+    {"ok": true, "prompt": "<bos><|turn>user...", "thinking_token_budget": 1024 | null}
+    {"ok": false, "error": "<the 400 message>"}
 ``tests/test_vllm.py`` drives it; ``.ci/run`` builds its venv from ``vllm-requirements.txt``.
 """
 
@@ -94,9 +103,64 @@ def facts() -> dict[str, Any]:
     }
 
 
+def render(template: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    from types import SimpleNamespace
+
+    from pydantic import ValidationError
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+    from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
+    from vllm.entrypoints.serve.tokenize.protocol import TokenizeChatRequest
+    from vllm.exceptions import VLLMError
+    from vllm.renderers.chat_utils import parse_chat_messages
+    from vllm.renderers.hf import _detect_content_format, safe_apply_chat_template
+
+    specials = ["<pad>", "<eos>", "<bos>", "<unk>"]
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(
+            models.WordLevel({t: i for i, t in enumerate(specials)}, unk_token="<unk>")
+        ),
+        bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>",
+    )  # fmt: skip
+    # the parts of a model config the chat path reads for a text-only Gemma 4
+    config = SimpleNamespace(
+        multimodal_config=None,
+        enable_prompt_embeds=False,
+        is_multimodal_model=False,
+        hf_config=SimpleNamespace(model_type="gemma4"),
+    )
+    content_format = _detect_content_format(template, default="string")
+    try:
+        model = ChatCompletionRequest if kind == "chat" else TokenizeChatRequest
+        request = model.model_validate(json.loads(json.dumps(body)))
+        params = request.build_chat_params(template, "auto").with_defaults({})
+        conversation, _, _ = parse_chat_messages(request.messages, config, content_format)  # type: ignore[arg-type]
+        prompt = safe_apply_chat_template(
+            config,  # type: ignore[arg-type]
+            tokenizer,
+            conversation,
+            tokenize=False,
+            **params.get_apply_chat_template_kwargs(),
+        )
+    except ValidationError as e:
+        return {"ok": False, "error": "; ".join(str(err["msg"]) for err in e.errors())}
+    except (VLLMError, ValueError, TypeError) as e:
+        return {"ok": False, "error": str(e)}
+    return {
+        "ok": True,
+        "prompt": prompt,
+        "thinking_token_budget": getattr(request, "thinking_token_budget", None),
+    }
+
+
 def main() -> None:
-    bodies = json.load(sys.stdin)
-    json.dump([facts(), *(verdict(b) for b in bodies)], sys.stdout)
+    given = json.load(sys.stdin)
+    if isinstance(given, dict) and "render" in given:
+        with open(given["render"], encoding="utf-8") as f:
+            template = f.read()
+        json.dump([render(template, r["kind"], r["body"]) for r in given["requests"]], sys.stdout)
+        return
+    json.dump([facts(), *(verdict(b) for b in given)], sys.stdout)
 
 
 if __name__ == "__main__":
