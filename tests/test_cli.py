@@ -460,6 +460,49 @@ async def test_chat_first_token_timeout_reaches_the_llm(
     assert gateway_env.url in errors[0]
 
 
+@pytest.mark.parametrize("text", ["0", "-1", "abc", "inf"])
+def test_max_thinking_time_refuses_bad_values(
+    text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--max-thinking-time takes seconds > 0; anything else is one usage error (exit 2)."""
+    assert main(["chat", "x", f"--max-thinking-time={text}"]) == 2
+    errors = _error_lines(capsys.readouterr().err)
+    assert len(errors) == 1 and "--max-thinking-time" in errors[0], errors
+
+
+async def test_max_thinking_time_on_livekit_inference_is_refused(
+    gateway_env: Gateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """LiveKit Inference has no way to end a thought: refused before anything is sent."""
+    assert await cli("chat", "Hi", "--max-thinking-time", "1") == 2
+    errors = _error_lines(capsys.readouterr().err)
+    assert len(errors) == 1 and "max_thinking_time is not supported by the livekit" in errors[0]
+    assert gateway_env.requests == []
+
+
+async def test_chat_max_thinking_time_ends_the_thought_and_says_how_long_it_ran(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """On Ollama a thought still running at the deadline is followed by asking again with
+    thinking off; the answer is printed and stderr says how long the thought ran."""
+    thought = [{"id": "c", "choices": [{"index": 0, "delta": {"reasoning": "hmm "}}]}] * 60
+    async with Gateway(verify_jwt=False) as own:
+        own.replies += [
+            Reply(events=list(thought), delay_between=0.05),
+            Reply.text("Four", "."),
+        ]
+        code = await cli(
+            "chat", "2+2?", "--base-url", own.url, "--backend", "ollama",
+            "--max-thinking-time", "0.5", "--reasoning-effort", "high",
+        )  # fmt: skip
+        bodies = own.bodies
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.strip() == "Four."
+    assert "[thinking] 0." in err and "ended by max_thinking_time" in err, err
+    assert [b.get("reasoning_effort") for b in bodies] == ["high", "none"]
+
+
 async def test_retries_are_one_line_each_and_the_last_error_names_the_url(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

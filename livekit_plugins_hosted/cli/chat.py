@@ -64,6 +64,17 @@ def first_token_timeout(text: str) -> float | None:
     return value
 
 
+def max_thinking_time(text: str) -> float:
+    """Seconds > 0 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid; allowed: a number of seconds > 0")
+    return value
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     """The ``chat`` options."""
     parser.add_argument("text", help="the user message ('-' reads it from stdin)")
@@ -92,6 +103,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="seconds to the first word before the attempt fails and is retried; 0 or none: no "
         f"deadline (default {DEFAULT_FIRST_TOKEN_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--max-thinking-time",
+        type=max_thinking_time,
+        metavar="SECONDS",
+        help="with thinking on (--reasoning-effort high), end a thought still running this "
+        "long after the request and stream the answer (vLLM, llama.cpp and Ollama servers; "
+        "default: think as long as the model does)",
     )
     parser.add_argument(
         "--retries",
@@ -123,6 +142,8 @@ def _check_options(args: argparse.Namespace) -> None:
             raise ValueError(f"the local engine serves {LOCAL_MODEL_ID} only, not {args.model!r}")
         if args.backend != "auto" or args.api_key:
             raise ValueError("--backend and --api-key apply to --base-url, not --local")
+        if args.max_thinking_time is not None:
+            raise ValueError("--max-thinking-time: the local engine's model does not think")
 
 
 @contextlib.asynccontextmanager
@@ -143,6 +164,7 @@ async def _chat_llm(args: argparse.Namespace, params: dict[str, Any]) -> AsyncIt
             extra_kwargs=params,
             backend=args.backend,
             first_token_timeout=args.first_token_timeout,
+            max_thinking_time=args.max_thinking_time,
         )
     else:
         if not auth.credentials_available():
@@ -153,6 +175,7 @@ async def _chat_llm(args: argparse.Namespace, params: dict[str, Any]) -> AsyncIt
             extra_kwargs=params,
             inference_class=args.inference_class,
             first_token_timeout=args.first_token_timeout,
+            max_thinking_time=args.max_thinking_time,
         )
     try:
         yield model
@@ -203,7 +226,8 @@ async def run(args: argparse.Namespace) -> int:
         model.on("error", on_error)
         wrote = False
         try:
-            async with model.chat(chat_ctx=ctx, conn_options=conn) as stream:
+            stream = model.chat(chat_ctx=ctx, conn_options=conn)
+            async with stream:
                 async for chunk in stream:
                     if chunk.delta and chunk.delta.content:
                         sys.stdout.write(chunk.delta.content)
@@ -215,6 +239,9 @@ async def run(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
         if not wrote:
             print("(empty reply)", file=sys.stderr)
+        if stream.thinking_time is not None:
+            ended = f", ended by {stream.thought_ended_by}" if stream.thought_ended_by else ""
+            print(f"[thinking] {stream.thinking_time:.2f} s{ended}", file=sys.stderr)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(arrived.wait(), _METRICS_WAIT)
         model.off("metrics_collected", on_metrics)
