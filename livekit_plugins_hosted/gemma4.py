@@ -25,7 +25,8 @@ read as tolerantly as the most tolerant peer (vLLM's fallback tier, Ollama's rep
   it are spoken, a ``{``/``[`` block is dropped). A body that cannot be read is dropped, never
   spoken (a half-understood call could run a function with wrong arguments).
 * turn boundaries: ``<|turn>``, ``<turn|>``, ``<|tool_response>``, ``<tool_response|>``,
-  ``<eos>`` (and Gemma 3's ``<start_of_turn>``/``<end_of_turn>``) end the reply: nothing after
+  ``<eos>`` (and Gemma 3's ``<start_of_turn>``/``<end_of_turn>``, and ``<turn>`` with its pipes
+  lost; ``<channel>`` so is a thought's start) end the reply: nothing after
   them is spoken and :attr:`Gemma4Parser.ended` turns true.
 * any other special token (``<|"|>`` outside a call, ``<|think|>``, ``<|image|>``, a stray
   ``<channel|>``, ``<tool_call|>`` or ``</tool_call>``, ``<bos>``, ``<pad>``, ``<unk>``,

@@ -81,6 +81,10 @@ MARKERS = {
     "<eos>": END,
     "<start_of_turn>": END,
     "<end_of_turn>": END,
+    # the same markers with their pipes lost (a small or damaged model writes them as text,
+    # seen from the Gemma 3 270M on llama-server): a thought opened, a turn ended, never speech
+    "<channel>": CH_OPEN,
+    "<turn>": END,
     # Gemma's tokenizer specials without a pipe (Gemma 3/3n, as google-ai-edge/LiteRT-LM names
     # its boi/eoi/boa/eoa tokens): never speech.
     "<bos>": DROP,

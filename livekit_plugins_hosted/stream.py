@@ -495,6 +495,9 @@ class LLMStream(llm.LLMStream):
                 if not cut.expired():
                     raise
                 return _CUT
+            finally:
+                if watch is not None:
+                    watch.stop()  # the reading is over: nothing more to cut
             if not events.done and not parser.finished:
                 raise StreamError("the stream ended before the completion finished")
             try:
@@ -515,8 +518,6 @@ class LLMStream(llm.LLMStream):
                         await events.drain()
             return _DONE
         finally:
-            if watch is not None:
-                watch.stop()
             if parser.raw_thought_seen:
                 self._wire.traits.raw_thought = True
             if parser.opened_thought_seen:

@@ -292,6 +292,12 @@ CORPUS = [
         "A b c dx.",
     ),
     Case(
+        "pipeless_channel_opens_a_thought",
+        "<|<channel>thought\nThe user asks.<|<channel>thought\n",
+        "",
+    ),
+    Case("pipeless_turn_ends_the_reply", "Four.<turn>model\nMore", "Four.", ended=True),
+    Case(
         "single_quoted_value",
         f"<|tool_call>call:grep{{pattern:'a b'{Q}}}<tool_call|>",
         "",
