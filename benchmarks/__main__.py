@@ -25,6 +25,7 @@ def _silence() -> None:
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     from .measure import Config
+    from .peers import THINK_FIRST_TOKEN_TIMEOUT
 
     d = Config()
     p = argparse.ArgumentParser(
@@ -106,6 +107,30 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="streams held open at once for the live-stream memory figure (<= 50)",
     )
     p.add_argument(
+        "--think-ms",
+        type=int,
+        default=d.think_ms,
+        help="how long the thinking section's stand-in thinks before it answers, ms",
+    )
+    p.add_argument(
+        "--think-step-ms",
+        type=int,
+        default=d.think_step_ms,
+        help="one reasoning_content delta per this many ms while it thinks",
+    )
+    p.add_argument(
+        "--think-rounds",
+        type=int,
+        default=d.think_rounds,
+        help="first-spoken-word samples per peer per run in the thinking section",
+    )
+    p.add_argument(
+        "--max-thinking-time",
+        type=float,
+        default=d.max_thinking_time,
+        help="the hosted peer's max_thinking_time in the thinking section, s",
+    )
+    p.add_argument(
         "--local-rounds",
         type=int,
         default=d.local_rounds,
@@ -114,7 +139,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--only",
         default=None,
-        help="comma-separated subset of sections: cpu,first,concurrency,memory,turns,local",
+        help="comma-separated subset of sections: "
+        "cpu,first,concurrency,memory,turns,thinking,local",
     )
     p.add_argument("--no-local", action="store_true", help="skip the local-engine section")
     p.add_argument("--no-plot", action="store_true", help="do not write the PNG")
@@ -141,6 +167,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         p.error("--turns must be comma-separated integers 1..2000, e.g. 1,10,50,200")
     if a.turn_streams < 1:
         p.error("--turn-streams must be >= 1")
+    if not 1 <= a.think_ms <= 60_000 or not 1 <= a.think_step_ms <= a.think_ms:
+        p.error("--think-ms must be 1..60000 and --think-step-ms 1..--think-ms")
+    if a.think_rounds < 1:
+        p.error("--think-rounds must be >= 1")
+    if not 0 < a.max_thinking_time < THINK_FIRST_TOKEN_TIMEOUT:
+        p.error(f"--max-thinking-time must be > 0 and < {THINK_FIRST_TOKEN_TIMEOUT:g}")
     return a
 
 
@@ -169,6 +201,11 @@ def _config(a: argparse.Namespace):
             turn_streams=3,
             idle_instances=2,
             live_streams=2,
+            # thought cut at 0.2 s by hosted, waited out (0.6 s) by the others
+            think_ms=600,
+            think_step_ms=20,
+            think_rounds=1,
+            max_thinking_time=0.2,
             local=False,
             warmup=1,
             stream_timeout=10.0,
@@ -188,6 +225,10 @@ def _config(a: argparse.Namespace):
         turn_streams=a.turn_streams,
         idle_instances=a.idle_instances,
         live_streams=a.live_streams,
+        think_ms=a.think_ms,
+        think_step_ms=a.think_step_ms,
+        think_rounds=a.think_rounds,
+        max_thinking_time=a.max_thinking_time,
         local=not a.no_local,
         local_rounds=a.local_rounds,
         section_budget=a.section_budget,
@@ -197,7 +238,7 @@ def _config(a: argparse.Namespace):
 async def _main(a: argparse.Namespace) -> int:
     from . import report, server
     from .measure import SECTIONS, LocalEngine, run_once
-    from .peers import PEERS
+    from .peers import PEERS, THINKING_PEERS
 
     cfg = _config(a)
     keys = [k.strip() for k in a.peers.split(",")] if a.peers else list(PEERS)
@@ -275,6 +316,14 @@ async def _main(a: argparse.Namespace) -> int:
         absent = [
             k for k in keys if not all(r.figures.get(k, {}).get(f) for r in runs for f in wanted)
         ]
+        if "thinking" in sections:  # the peers it runs, each heard the answer (else an error)
+            absent += [
+                k
+                for k in keys
+                if k in THINKING_PEERS
+                and k not in absent
+                and not all(r.figures.get(k, {}).get("think_fw_s") for r in runs)
+            ]
         if errors or absent:
             print(f"SMOKE FAILED: errors={errors[:5]} peers without results={absent}")
             return 1

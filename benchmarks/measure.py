@@ -16,10 +16,20 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from . import server
-from .peers import Peer, conversation, local_engine_factory, local_peers
+from .peers import (
+    BASELINE,
+    SUBJECT,
+    Peer,
+    conversation,
+    local_engine_factory,
+    local_peers,
+    thinking_peers,
+)
 
 T = TypeVar("T")
 _CONN_PROBE = 10
+_THINK_WARM_MS = 100
+"""The thought of the thinking section's warm-up streams (on instances of their own)."""
 
 
 @dataclass
@@ -48,6 +58,14 @@ class Config:
     idle_instances: int = 20
     live_streams: int = 40
     """Streams held open at once (at most 50: the built-in plugins' connection pool)."""
+    think_ms: int = 6000
+    """How long the stand-in of the thinking section thinks before it answers (ms)."""
+    think_step_ms: int = 50
+    """One ``reasoning_content`` delta per this many ms while it thinks."""
+    think_rounds: int = 3
+    """First-spoken-word samples per peer per run in the thinking section."""
+    max_thinking_time: float = 1.5
+    """The ``hosted`` peer's ``max_thinking_time`` in the thinking section (s)."""
     local: bool = True
     local_rounds: int = 40
     local_max_tokens: int = 3
@@ -156,16 +174,31 @@ class Runner:
         return inst
 
     async def _stream(
-        self, peer: Peer, inst: Any, n: int | None, context: Any = None
+        self,
+        peer: Peer,
+        inst: Any,
+        n: int | None,
+        context: Any = None,
+        *,
+        answer: str | None = None,
+        limit: float | None = None,
     ) -> float | None:
-        """One stream, its text checked against ``n`` chunks (unchecked if ``None``)."""
+        """One stream, its text checked against ``n`` chunks, or against ``answer`` (unchecked
+        if both are ``None``); bounded by ``limit`` seconds (default ``stream_timeout``)."""
         self.result.streams += 1
         try:
-            text, first = await timed_stream(peer, inst, self.cfg.stream_timeout, context)
+            text, first = await timed_stream(
+                peer, inst, self.cfg.stream_timeout if limit is None else limit, context
+            )
         except Exception as e:
             self.result.errors.append(f"{peer.key}: {type(e).__name__}: {e}")
             return None
-        if n is not None and text != server.expected_text(n):
+        if answer is not None and text != answer:
+            self.result.errors.append(
+                f"{peer.key}: heard {text[:60]!r}... ({len(text)} chars), not the answer "
+                f"{answer!r} alone"
+            )
+        elif n is not None and text != server.expected_text(n):
             self.result.errors.append(
                 f"{peer.key}: wrong text for {n} chunks: {text[:60]!r}... ({len(text)} chars)"
             )
@@ -318,6 +351,91 @@ class Runner:
         for t in lengths:
             by_peer = {p.key: samples[p.key, t] for p in self.peers}
             self.log(f"turns {t}: " + _fmt(by_peer, "ms"))
+
+    async def thinking(self) -> None:
+        """First spoken word when the model thinks ``think_ms`` before it answers.
+
+        The stand-in (``/b/think/<ms>/<step_ms>/v1``) streams its thought in
+        ``reasoning_content`` and ends it early on llama-server's control request. ``hosted``
+        is a llama-server client with ``max_thinking_time`` (it asks for the end of the
+        thought at the deadline); ``builtin`` and ``sdk`` wait the thought out. Timed from
+        ``chat()``/``create()`` to the first non-empty content delta; the text heard must be
+        the answer alone (a thought word spoken is an error, and that stream's time is not
+        counted). The server's counters around each stream give the thoughts ended by a
+        control request and the completion requests per turn. Each peer is warmed by one
+        stream with a short thought on an instance of its own (a full one would cost a whole
+        thought per peer); the measured instances are made fresh, so the first round opens
+        their connections (~1 ms on loopback, against seconds).
+        """
+        cfg = self.cfg
+        peers = thinking_peers(self.peers, cfg.max_thinking_time)
+        if not peers or cfg.think_rounds < 1:
+            return
+        answer = server.think_answer()
+        limit = cfg.stream_timeout + cfg.think_ms / 1e3
+        if cfg.warmup:
+            warm = server.think_url(self.base, min(cfg.think_ms, _THINK_WARM_MS), cfg.think_step_ms)
+            for p in peers:
+                await self._once(p, warm, answer, limit)
+        url = server.think_url(self.base, cfg.think_ms, cfg.think_step_ms)
+        insts = {p.key: p.make(url) for p in peers}
+        samples: dict[str, list[float]] = {p.key: [] for p in peers}
+        ended: dict[str, int] = {p.key: 0 for p in peers}
+        requests: dict[str, int] = {p.key: 0 for p in peers}
+        budget = Budget(cfg.section_budget, "thinking", self.result)
+        try:
+            gc.collect()
+            for r in range(cfg.think_rounds):
+                if budget.out():
+                    break
+                for peer in rotated(peers, r + self.run_index):
+                    await self._settle()
+                    errors = len(self.result.errors)
+                    before = await server.stats(self.base)
+                    first = await self._stream(
+                        peer, insts[peer.key], None, answer=answer, limit=limit
+                    )
+                    after = await server.stats(self.base)
+                    # a stream that spoke its thought (an error) would look fast: not counted
+                    if first is not None and len(self.result.errors) == errors:
+                        samples[peer.key].append(first)
+                        ended[peer.key] += after["reasoning_ends"] - before["reasoning_ends"]
+                        requests[peer.key] += after["completions"] - before["completions"]
+        finally:
+            for p in peers:
+                await self._close(p, insts[p.key])
+        for key, xs in samples.items():
+            self.result.put(key, "think_fw_s", pct(xs, 50))
+            if xs:
+                self.result.put(key, "think_ended_per_turn", ended[key] / len(xs))
+                self.result.put(key, "think_requests_per_turn", requests[key] / len(xs))
+        ours = self.result.figures.get(SUBJECT, {}).get("think_fw_s")
+        ratios = []
+        for other in (BASELINE, "sdk"):
+            theirs = self.result.figures.get(other, {}).get("think_fw_s")
+            if ours is not None and theirs:
+                self.result.put(SUBJECT, f"think_fw_vs_{other}", ours / theirs)
+                ratios.append(f"{SUBJECT} ÷ {other} {ours / theirs:.2f}x")
+        self.log(
+            f"thinking ({cfg.think_ms / 1e3:g} s thought, max_thinking_time="
+            f"{cfg.max_thinking_time:g}): first spoken word "
+            + _fmt(samples, "s")
+            + (" | " + ", ".join(ratios) if ratios else "")
+        )
+
+    async def _once(self, peer: Peer, url: str, answer: str, limit: float) -> None:
+        """One checked stream on an instance of its own, made and closed here (a warm-up)."""
+        inst = peer.make(url)
+        try:
+            await self._stream(peer, inst, None, answer=answer, limit=limit)
+        finally:
+            await self._close(peer, inst)
+
+    async def _close(self, peer: Peer, inst: Any) -> None:
+        try:
+            await peer.close(inst)
+        except Exception as e:
+            self.result.errors.append(f"{peer.key}: close: {type(e).__name__}: {e}")
 
     async def memory(self) -> None:
         """tracemalloc: per idle instance (K made at once), per live stream (M held open)."""
@@ -481,8 +599,9 @@ def _fmt(samples: dict[str, list[float]], unit: str, p: float = 50) -> str:
     return f"p{p:g} {unit}: " + " ".join(parts)
 
 
-# "turns" runs after the others so that they run exactly as they did without it
-SECTIONS = ("cpu", "first", "concurrency", "memory", "turns", "local")
+# "turns" and "thinking" run after the others so that they run exactly as they did without
+# them
+SECTIONS = ("cpu", "first", "concurrency", "memory", "turns", "thinking", "local")
 
 
 async def run_once(
@@ -501,6 +620,7 @@ async def run_once(
         "concurrency": runner.concurrent,
         "memory": runner.memory,
         "turns": runner.turns,
+        "thinking": runner.thinking,
     }
     try:
         for name, step in steps.items():

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 MODEL = "google/gemma-4-31b-it"
@@ -290,6 +290,44 @@ PEERS: dict[str, Peer] = {
 }
 BASELINE = "builtin"
 SUBJECT = "hosted"
+
+
+# -- the thinking section: a model that thinks before it answers --------------------------------
+
+THINKING_PEERS = ("hosted", "builtin", "sdk")
+"""The peers of the thinking section (the others wait out a thought as the raw SDK does)."""
+THINK_FIRST_TOKEN_TIMEOUT = 30.0
+"""``first_token_timeout`` of the thinking ``hosted`` peer: well past the thought, so that only
+``max_thinking_time`` acts (it must be less than this)."""
+
+
+def _make_hosted_thinking(max_thinking_time: float) -> Callable[[str], Any]:
+    def make(base_url: str) -> Any:
+        import livekit_plugins_hosted as hosted
+
+        return hosted.LLM.self_hosted(
+            MODEL,
+            base_url=base_url,
+            backend="llama.cpp",
+            first_token_timeout=THINK_FIRST_TOKEN_TIMEOUT,
+            max_thinking_time=max_thinking_time,
+            extra_kwargs={"reasoning_effort": "high"},
+        )
+
+    return make
+
+
+def thinking_peers(selected: Sequence[Peer], max_thinking_time: float) -> list[Peer]:
+    """The peers of the thinking section among ``selected``, in their order: ``hosted`` as a
+    llama-server client with ``max_thinking_time`` and thinking on (``reasoning_effort``
+    ``"high"``), ``builtin`` and ``sdk`` as they are (neither has a way to end a thought)."""
+    out = []
+    for p in selected:
+        if p.key == SUBJECT:
+            out.append(replace(p, make=_make_hosted_thinking(max_thinking_time)))
+        elif p.key in THINKING_PEERS:
+            out.append(p)
+    return out
 
 
 # -- the local engine: the plugin vs a raw openai client against the same server ---------------

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .measure import RunResult
-from .peers import BASELINE, PEERS, SUBJECT, conversation, request_body
+from .peers import BASELINE, PEERS, SUBJECT, THINKING_PEERS, conversation, request_body
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,46 @@ def turns_tables(
     return lines
 
 
+def thinking_table(
+    runs: Sequence[RunResult], peers: Sequence[str], config: dict[str, Any]
+) -> list[str]:
+    """The thinking section's table: first spoken word (s) per peer with hosted ÷ each other
+    peer (computed per run), and how each turn went (thoughts ended early, completion requests);
+    nothing when the section did not run."""
+    cols = [p for p in peers if p in THINKING_PEERS and collect(runs, p, "think_fw_s")]
+    if not cols:
+        return []
+    others = [p for p in cols if p != SUBJECT] if SUBJECT in cols else []
+    head = "| figure | " + " | ".join(PEERS[p].label for p in cols)
+    head += "".join(f" | {PEERS[SUBJECT].label} ÷ {PEERS[p].label}" for p in others) + " |"
+    think = config.get("think_ms", 0) / 1e3
+    lines = [
+        "",
+        f"First spoken word with a thinking model (s; the stand-in thinks {think:g} s in "
+        f"`reasoning_content`, a delta every {config.get('think_step_ms')} ms, then answers; "
+        f"{PEERS[SUBJECT].label} as a llama-server client with "
+        f"`max_thinking_time={config.get('max_thinking_time')}`, the others wait the thought "
+        "out; one stream at a time; the ratio is computed per run):",
+        "",
+        head,
+        "|---|" + "---:|" * (len(cols) + len(others)),
+    ]
+    rows = (
+        ("think_fw_s", "first spoken word p50 (s)", True),
+        ("think_ended_per_turn", "thoughts ended by a control request, per turn", False),
+        ("think_requests_per_turn", "completion requests per turn", False),
+    )
+    for key, label, ratio in rows:
+        cells = []
+        for p in cols:
+            st = stat(collect(runs, p, key))
+            cells.append(st.fmt() if st else "–")
+        for p in others:
+            cells.append(_ratio_fmt(ratios(runs, (SUBJECT, key), (p, key))) if ratio else "")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
 @dataclass(frozen=True)
 class Target:
     name: str
@@ -217,6 +257,7 @@ def markdown(
                 cells.append(s.fmt() if s else "–")
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += turns_tables(runs, peers, turns)
+    lines += thinking_table(runs, peers, config)
     lines += [
         "",
         f"Targets: {PEERS[SUBJECT].label} ÷ {PEERS[BASELINE].label} (the local one: ÷ the raw "

@@ -18,9 +18,23 @@ its ``base_url`` alone (every peer, plugin or raw, takes a ``base_url``)::
                                 chunks (0: written back to back)
     /b/<n>/<gap_us>/hold/v1     the first chunk, then nothing until the client disconnects or
                                 --max-hold seconds pass, then the rest
+    /b/think/<ms>/<step_ms>/v1  a thinking model as llama-server streams it: a thought in
+                                ``reasoning_content`` deltas (``thought_word(i)``), one every
+                                step_ms for ms milliseconds, then the answer
+                                (``think_answer()``, a word a chunk), a finish chunk, usage,
+                                ``[DONE]``; every chunk carries the same completion ``id``
     /v1                         /b/8/0/v1
 
-A request whose ``model`` is ``"pause"`` is held the same way, whatever its path.
+A request whose ``model`` is ``"pause"`` is held the same way, whatever its path (not on the
+thinking shape).
+
+On the thinking shape, a request that says ``"reasoning_control": true`` can have its thought
+ended early, as llama-server's can: ``POST .../v1/chat/completions/control`` with
+``{"id": <the streamed id>, "action": "reasoning_end"}`` while the thought runs is answered
+``{"success": true}`` and the answer follows at once in the same stream. Any other control
+request (unknown id, a request without ``reasoning_control``, a thought already over, another
+action) is answered 404 ``{"success": false, "message": ...}``. The control request comes on a
+connection of its own while the stream is open (every connection is served concurrently).
 
 The process exits by itself when its parent dies (``os.getppid()`` changes, polled), when
 stdin reaches end of file (the parent closed the pipe), or after ``--max-seconds``.
@@ -43,7 +57,12 @@ from collections.abc import Iterator
 
 CHUNK_ID = "chatcmpl-bench"
 _PATH = re.compile(r"^(?:/b/(\d+)/(\d+)(/hold)?)?(?:/v1)?/(chat/completions|models|stats)/?$")
+_THINK = re.compile(
+    r"^/b/think/(\d+)/(\d+)(?:/v1)?/(chat/completions/control|chat/completions|models)/?$"
+)
 _MAX_N = 100_000
+THINK_ANSWER = ("Sure, ", "the ", "answer ", "is ", "ready.")
+"""The answer of the thinking shape, one content delta per word."""
 
 
 def word(i: int) -> str:
@@ -54,6 +73,16 @@ def word(i: int) -> str:
 def expected_text(n: int) -> str:
     """The full text of a stream of ``n`` content chunks."""
     return "".join(word(i) for i in range(n))
+
+
+def thought_word(i: int) -> str:
+    """The ``reasoning_content`` delta of thought chunk ``i`` (thinking shape)."""
+    return f"t{i} "
+
+
+def think_answer() -> str:
+    """The full spoken text of a thinking-shape stream: the answer, no thought."""
+    return "".join(THINK_ANSWER)
 
 
 def _event(obj: dict[str, object]) -> bytes:
@@ -130,6 +159,14 @@ class Server:
         self.max_hold = max_hold
         self.connections = 0
         self.requests = 0
+        self.completions = 0
+        """Completion requests (``POST .../chat/completions``), of every shape."""
+        self.reasoning_ends = 0
+        """Control requests that ended a running thought."""
+        self._thoughts: dict[str, asyncio.Event] = {}
+        """Completion id -> set to end its thought: the thoughts running now, of requests
+        that had ``"reasoning_control": true``."""
+        self._think_seq = 0
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -159,7 +196,10 @@ class Server:
         length = int(headers.get("content-length") or 0)
         body = await reader.readexactly(length) if length else b""
         keep_alive = headers.get("connection", "").lower() != "close" and version == "HTTP/1.1"
-        m = _PATH.match(target.split("?", 1)[0])
+        path = target.split("?", 1)[0]
+        if (t := _THINK.match(path)) is not None:
+            return await self._think(t, method, body, writer, keep_alive)
+        m = _PATH.match(path)
         if m is None:
             writer.write(_plain("404 Not Found", b'{"error":{"message":"not found"}}', keep_alive))
             await writer.drain()
@@ -169,7 +209,12 @@ class Server:
         hold = m.group(3) is not None
         if m.group(4) == "stats":
             self.connections -= 1  # not counted itself
-            stats = {"connections": self.connections, "requests": self.requests}
+            stats = {
+                "connections": self.connections,
+                "requests": self.requests,
+                "completions": self.completions,
+                "reasoning_ends": self.reasoning_ends,
+            }
             writer.write(_plain("200 OK", json.dumps(stats).encode(), keep_alive))
             await writer.drain()
             return keep_alive
@@ -182,6 +227,7 @@ class Server:
             writer.write(_plain("405 Method Not Allowed", b"{}", keep_alive))
             await writer.drain()
             return keep_alive
+        self.completions += 1
         request: object = {}
         # parsed only when it can say "pause": a long conversation's body (~100 KiB) would
         # otherwise cost the server ~1 ms per request, on the same 2 cores as the clients
@@ -216,6 +262,99 @@ class Server:
         writer.write(tail)
         await writer.drain()
         return keep_alive
+
+    # -- the thinking shape ----------------------------------------------------------------
+
+    async def _think(
+        self,
+        m: re.Match[str],
+        method: str,
+        body: bytes,
+        writer: asyncio.StreamWriter,
+        keep_alive: bool,
+    ) -> bool:
+        """``/b/think/<ms>/<step_ms>/v1/...``: the thinking stream, its control route, models."""
+        route = m.group(3)
+        self.requests += 1
+        if route == "models":
+            writer.write(_plain("200 OK", b'{"object":"list","data":[{"id":"bench"}]}', keep_alive))
+            await writer.drain()
+            return keep_alive
+        if method != "POST":
+            writer.write(_plain("405 Method Not Allowed", b"{}", keep_alive))
+            await writer.drain()
+            return keep_alive
+        try:
+            request = json.loads(body)
+        except ValueError:
+            request = None
+        if not isinstance(request, dict):
+            writer.write(_plain("400 Bad Request", b'{"error":{"message":"not JSON"}}', keep_alive))
+            await writer.drain()
+            return keep_alive
+        if route == "chat/completions/control":
+            writer.write(self._control(request, keep_alive))
+            await writer.drain()
+            return keep_alive
+        self.completions += 1
+        think = min(int(m.group(1)) / 1e3, self.max_hold)
+        step = max(int(m.group(2)), 1) / 1e3
+        self._think_seq += 1
+        cid = f"chatcmpl-think-{self._think_seq}"
+        ended = asyncio.Event()
+        if request.get("reasoning_control") is True:
+            self._thoughts[cid] = ended
+        try:
+            writer.write(
+                _SSE_HEAD
+                + (
+                    b"Connection: keep-alive\r\n\r\n"
+                    if keep_alive
+                    else b"Connection: close\r\n\r\n"
+                )
+            )
+            # llama-server's first chunk: the role, content null
+            writer.write(_think_event(cid, {"role": "assistant", "content": None}))
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            end = start + think
+            i = 0
+            while not ended.is_set() and loop.time() < end:
+                writer.write(_think_event(cid, {"reasoning_content": thought_word(i)}))
+                await writer.drain()
+                i += 1
+                wake = min(start + i * step, end)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ended.wait(), max(wake - loop.time(), 0.0))
+        finally:
+            # over (or the client went away): a control request now is answered 404
+            self._thoughts.pop(cid, None)
+        for w in THINK_ANSWER:
+            writer.write(_think_event(cid, {"content": w}))
+        writer.write(_think_event(cid, {}, finish="stop"))
+        n = i + len(THINK_ANSWER)
+        usage = {"prompt_tokens": 12, "completion_tokens": n, "total_tokens": 12 + n}
+        writer.write(_event({**_base([]), "id": cid, "usage": usage}))
+        writer.write(
+            b"%x\r\n%s\r\n" % (len(b"data: [DONE]\n\n"), b"data: [DONE]\n\n") + b"0\r\n\r\n"
+        )
+        await writer.drain()
+        return keep_alive
+
+    def _control(self, request: dict[str, object], keep_alive: bool) -> bytes:
+        """llama-server's ``POST /v1/chat/completions/control``: ``reasoning_end``."""
+        cid = request.get("id")
+        ended = self._thoughts.get(cid) if isinstance(cid, str) else None
+        if request.get("action") != "reasoning_end" or ended is None:
+            said = {"success": False, "message": "no running thought with this id to end"}
+            return _plain("404 Not Found", json.dumps(said).encode(), keep_alive)
+        ended.set()
+        self.reasoning_ends += 1
+        return _plain("200 OK", b'{"success":true}', keep_alive)
+
+
+def _think_event(cid: str, delta: dict[str, object], finish: str | None = None) -> bytes:
+    return _event({**_base([{"index": 0, "delta": delta, "finish_reason": finish}]), "id": cid})
 
 
 async def _watch_parent(parent: int, deadline: float) -> None:
@@ -310,7 +449,9 @@ def server_process(
 
 
 async def stats(base: str) -> dict[str, int]:
-    """The server's counters (``GET /stats`` on a connection of its own)."""
+    """The server's counters (``GET /stats`` on a connection of its own): ``connections``,
+    ``requests``, ``completions`` and ``reasoning_ends`` (thoughts ended by a control
+    request)."""
     host, port = base.rsplit("/", 1)[-1].split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     try:
@@ -325,6 +466,12 @@ async def stats(base: str) -> dict[str, int]:
 def url(base: str, n: int, gap_us: int = 0, *, hold: bool = False) -> str:
     """The ``base_url`` (ending in ``/v1``) of a stream of ``n`` chunks."""
     return f"{base}/b/{n}/{gap_us}{'/hold' if hold else ''}/v1"
+
+
+def think_url(base: str, think_ms: int, step_ms: int) -> str:
+    """The ``base_url`` (ending in ``/v1``) of a thinking stream: ``think_ms`` of thought, a
+    ``reasoning_content`` delta every ``step_ms``, then :func:`think_answer`."""
+    return f"{base}/b/think/{think_ms}/{step_ms}/v1"
 
 
 if __name__ == "__main__":
