@@ -147,7 +147,18 @@ class _Deadline:
     by the engine's means (:attr:`Backend.ends_thought`): llama-server's control request (the
     answer follows in the same response), or the response is cut for a second request."""
 
-    __slots__ = ("_cut", "_parser", "_stream", "_timer", "at", "means", "past", "reached", "task")
+    __slots__ = (
+        "_cut",
+        "_parser",
+        "_stream",
+        "_timer",
+        "at",
+        "cutting",
+        "means",
+        "past",
+        "reached",
+        "task",
+    )
 
     def __init__(self, stream: LLMStream, means: ThoughtEnd, at: float) -> None:
         self._stream = stream
@@ -158,6 +169,10 @@ class _Deadline:
         """The deadline has passed (each chunk after it asks :meth:`check`)."""
         self.reached = False
         """A thought was under way at the deadline and is being ended."""
+        self.cutting = False
+        """The response's reading is to stop where it is: no chunk is read after this turns
+        true (the stream's cancellation, which wakes a read that waits, lands at the next
+        wait; a chunk that arrives first is not read)."""
         self.task: asyncio.Task[None] | None = None
         self._parser: ChunkParser | None = None
         self._cut: asyncio.Timeout | None = None
@@ -166,6 +181,7 @@ class _Deadline:
     def watch(self, parser: ChunkParser, cut: asyncio.Timeout) -> None:
         """Watch one response: ``cut`` stops its reading."""
         self._parser, self._cut = parser, cut
+        self.cutting = False
         self._timer = asyncio.get_running_loop().call_at(self.at, self._due)
 
     def _due(self) -> None:
@@ -190,6 +206,7 @@ class _Deadline:
 
     def _stop_reading(self) -> None:
         if self._cut is not None:
+            self.cutting = True
             self._cut.reschedule(asyncio.get_running_loop().time())
 
     async def _control(self, completion_id: str) -> None:
@@ -482,6 +499,10 @@ class LLMStream(llm.LLMStream):
                     if watch is not None:
                         watch.watch(parser, cut)
                     async for obj in events.objects():
+                        if watch is not None and watch.cutting:
+                            # decided while this chunk was on its way: it is not read (it
+                            # could begin the answer, which the second request will give)
+                            break
                         for chunk in parser.feed(obj):
                             send(chunk)
                         if waiting and parser.emitted:
@@ -498,6 +519,8 @@ class LLMStream(llm.LLMStream):
             finally:
                 if watch is not None:
                     watch.stop()  # the reading is over: nothing more to cut
+            if watch is not None and watch.cutting:
+                return _CUT
             if not events.done and not parser.finished:
                 raise StreamError("the stream ended before the completion finished")
             try:
