@@ -425,6 +425,12 @@ class ChunkParser:
                 content = self._thinking.feed(text, final=finish is not None)
             if text:
                 self._content_deltas += 1
+                if not content:
+                    native = self._native
+                    if (native is not None and native.thinking) or (
+                        self._thinking.inside and not self._gemma4
+                    ):
+                        self._thought_deltas += 1  # thought in raw markers: reasoning tokens
                 if self._reasoning_live and not text.isspace():
                     self._reasoning_live = False
                 if self._keep is not None and not self.emitted:

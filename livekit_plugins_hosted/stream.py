@@ -589,7 +589,7 @@ class LLMStream(llm.LLMStream):
                 if not wire.traits.continuation_renders:
                     logger.info(
                         "%s's chat template drops a thought given back: a thought stopped "
-                        "at max_thinking_time is followed by asking again with thinking off",
+                        "there is followed by asking again with thinking off",
                         wire.endpoint.base_url,
                     )
             given_back = wire.traits.continuation_renders
