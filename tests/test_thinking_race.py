@@ -32,6 +32,18 @@ def _content(text: str, finish: str | None = None) -> dict[str, Any]:
     return {"id": "c1", "choices": [choice]}
 
 
+async def _hear(model: hosted.LLM) -> tuple[str, hosted.LLMStream]:
+    """One turn: what the caller heard, and the stream."""
+    ctx = llm.ChatContext()
+    ctx.add_message(role="user", content="Hi")
+    heard: list[str] = []
+    async with model.chat(chat_ctx=ctx, conn_options=ONCE) as stream:
+        async for chunk in stream:
+            if chunk.delta and chunk.delta.content:
+                heard.append(chunk.delta.content)
+    return "".join(heard), stream
+
+
 @pytest.mark.parametrize("lead", [-0.04, -0.02, -0.01, 0.0, 0.01, 0.02, 0.04])
 async def test_an_answer_at_the_deadline_is_heard_once(lead: float) -> None:
     """Thought until about the deadline (shifted by ``lead`` seconds), then the whole answer in
@@ -55,18 +67,11 @@ async def test_an_answer_at_the_deadline_is_heard_once(lead: float) -> None:
             max_thinking_time=DEADLINE,
             extra_kwargs={"reasoning_effort": "high"},
         )
-        ctx = llm.ChatContext()
-        ctx.add_message(role="user", content="Hi")
-        heard: list[str] = []
         try:
-            async with model.chat(chat_ctx=ctx, conn_options=ONCE) as stream:
-                async for chunk in stream:
-                    if chunk.delta and chunk.delta.content:
-                        heard.append(chunk.delta.content)
+            said, _ = await _hear(model)
         finally:
             await model.aclose()
         asked = len(server.bodies)
-    said = "".join(heard)
     assert said in ("First one.", "Second one."), said
     assert (said == "Second one.") == (asked == 2), (said, asked)
 
@@ -101,17 +106,11 @@ async def test_a_burst_after_the_deadline_is_cut_before_its_answer_is_read() -> 
         max_thinking_time=DEADLINE,
         extra_kwargs={"reasoning_effort": "high"},
     )
-    ctx = llm.ChatContext()
-    ctx.add_message(role="user", content="Hi")
-    heard: list[str] = []
     try:
-        async with model.chat(chat_ctx=ctx, conn_options=ONCE) as stream:
-            async for chunk in stream:
-                if chunk.delta and chunk.delta.content:
-                    heard.append(chunk.delta.content)
+        said, stream = await _hear(model)
     finally:
         await model.aclose()
         await runner.cleanup()
-    assert "".join(heard) == "Second one."
+    assert said == "Second one."
     assert [b.get("reasoning_effort") for b in bodies] == ["high", "none"]
     assert stream.thought_ended_by == "max_thinking_time"
