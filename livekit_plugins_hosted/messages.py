@@ -20,15 +20,13 @@ What a model is sent depends on what it is, not only on the OpenAI format:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from livekit.agents import APIError, llm
 
 from .log import logger
 from .models import ModelInfo
-
-if TYPE_CHECKING:
-    from .stream import ServerTraits
+from .traits import ServerTraits
 
 VISION_EXTRA = "livekit-plugins-hosted[vision]"
 """The extra that brings Pillow, which the framework needs to encode a video frame."""

@@ -28,6 +28,7 @@ from .params import ModelParams
 from .parsing import ChunkParser, EmptyCompletion
 from .request import build_request, sends_tools, thinking_on
 from .sse import CompletionEvents, StreamError, read_capped
+from .traits import ServerTraits
 
 CONNECT_TIMEOUT = 15.0
 """Seconds to open a connection (the per-read timeout is ``conn_options.timeout``)."""
@@ -46,26 +47,6 @@ class Plan:
     inference_class: str | None
     backend_checked: bool
     """The parameters were checked against the backend when ``chat()`` was called."""
-
-
-@dataclasses.dataclass
-class ServerTraits:
-    """What an LLM's streams have learned about the server's output, for the next ones."""
-
-    raw_thought: bool = False
-    """Gemma 4 thought markers arrived in ``content``: the server does not parse them and
-    thinking is on, so after a tool result the template may have opened a thought."""
-    opens_thought: bool = False
-    """A reply began inside a thought (an end marker with no start): this server's template
-    opens one at the end of the prompt, so later replies start inside it."""
-    images_dropped: bool = False
-    """Image parts were left out for a text-only model (warned once per LLM)."""
-    budget_refused: bool = False
-    """The server answered 400 to the thinking-token budget (vLLM without a reasoning
-    parser): ``reasoning_effort`` goes without it."""
-    continuation_renders: bool | None = None
-    """Whether the server's chat template renders a thought given back in a continued
-    message (asked once, when first needed)."""
 
 
 # Headers that are the plugin's to set on a completion request: the endpoint's own, and the

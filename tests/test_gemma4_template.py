@@ -133,7 +133,7 @@ async def test_image_parts_render_as_image_tokens() -> None:
     jinja2 = pytest.importorskip("jinja2")
     from livekit_plugins_hosted.messages import provider_messages
     from livekit_plugins_hosted.models import get_model
-    from livekit_plugins_hosted.stream import ServerTraits
+    from livekit_plugins_hosted.traits import ServerTraits
 
     ctx = llm.ChatContext()
     ctx.add_message(
