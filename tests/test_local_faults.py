@@ -164,3 +164,21 @@ async def test_engine_that_cannot_come_back_gives_up(logs: list[Path]) -> None:
             assert str(engine.log_path) in info.value.message
         finally:
             squatter.close()
+
+
+@needs_engine
+async def test_engine_that_dies_on_every_start_is_given_up(logs: list[Path]) -> None:
+    """A server that dies soon after each restart used to be restarted forever (the tries
+    started afresh after every start that served). A death within STABLE_SECONDS of a start
+    now uses up the same fault's tries: after RESTART_TRIES starts it is given up."""
+    async with start_local_engine(progress=None, extra_kwargs=PARAMS) as model:
+        engine = _engine(model)
+        logs.append(engine.log_path.parent)
+        for restarts in range(RESTART_TRIES + 1):  # bounded: one kill per allowed start, +1
+            await asyncio.wait_for(engine.wait_ready(), BOUND)
+            assert engine.restarts == restarts
+            os.kill(engine.pid or 0, signal.SIGKILL)
+            await _until(lambda: engine.unavailable() is not None, "the engine noticed the death")
+        with pytest.raises(RuntimeError, match=f"{RESTART_TRIES} tries"):
+            await asyncio.wait_for(engine.wait_ready(), BOUND)
+        assert engine.gave_up and engine.restarts == RESTART_TRIES
