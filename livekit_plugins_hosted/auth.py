@@ -96,7 +96,11 @@ def check_base_url(url: object, *, name: str = "base_url") -> str:
     if not isinstance(url, str):
         raise ValueError(f"{name} must be an http(s) URL, got {type(url).__name__}")
     url = url.strip()
+    # what messages show: never the password, nor a query (it may carry a key)
     shown = hide_userinfo(url)
+    cut = min((i for i in (shown.find("?"), shown.find("#")) if i >= 0), default=-1)
+    if cut >= 0:
+        shown = shown[:cut] + "?..."
     for i, ch in enumerate(url):
         if ch.isspace() or not ch.isprintable():
             raise ValueError(

@@ -70,6 +70,22 @@ def test_query_in_base_url_refused_without_repeating_it() -> None:
     assert PASSWORD not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"ftp://example.com/v1?api-key={PASSWORD}",  # refused for its scheme first
+        f"http:///v1?api-key={PASSWORD}",  # no host
+        f"https://u@example.com/v1#{PASSWORD}",  # user name, then a fragment
+        f"http://example.com:99999/v1?api-key={PASSWORD}",  # not a valid URL
+    ],
+)
+def test_other_refusals_do_not_repeat_the_query(url: str) -> None:
+    """A URL refused for another reason was shown whole, its query (and a key in it) too."""
+    with pytest.raises(ValueError) as info:
+        hosted.LLM.self_hosted("m", base_url=url)
+    assert PASSWORD not in str(info.value) and "?..." in str(info.value)
+
+
 @pytest.mark.parametrize("command", ["chat", "doctor"])
 async def test_cli_never_prints_the_password(
     command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
