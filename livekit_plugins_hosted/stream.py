@@ -360,7 +360,10 @@ class LLMStream(llm.LLMStream):
         model = plan.model
         if not plan.backend_checked:  # a detected profile's refusals: before anything is sent
             backend.check(plan.params, family=model.family_key, has_tools=bool(self._tools))
-            check_thinking_time(plan.max_thinking_time, backend)
+            if wire.endpoint.known_backend() is backend:
+                # a detected profile; an undecided detection's stand-in for one request must
+                # not turn a server that is down or loading into a ValueError
+                check_thinking_time(plan.max_thinking_time, backend)
         tools = sends_tools(plan.params, backend=backend, has_tools=bool(self._tools))
         fields = build_request(
             plan.params,
@@ -445,11 +448,13 @@ class LLMStream(llm.LLMStream):
             if isinstance(e, _HTTPStatus)
             else (e.status_code, e.body)
         )
-        if status != 400 or not name or name not in body or self._wire.traits.budget_refused:
+        if status != 400 or not name or name not in body:
             return False
         given = self._plan.params.extra_body or {}
         if name in given or name not in json.dumps(said, default=str):
             return False
+        if self._wire.traits.budget_refused:
+            return True  # another stream already learned it (and said so)
         self._wire.traits.budget_refused = True
         logger.warning(
             "%s refused %s (vLLM needs --reasoning-parser for it); reasoning_effort is sent "

@@ -145,5 +145,5 @@ def continuation(
 def _json(content: bytes) -> object:
     try:
         return json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
