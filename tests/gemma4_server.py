@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
+import httpx2 as httpx
 import pytest
 
 TEMPLATE = Path(__file__).parent / "engines" / "templates" / "google-gemma-4-31B-it.jinja"
@@ -29,4 +31,18 @@ if not TEMPLATE.exists():
         raise RuntimeError(f"CI must provide {TEMPLATE.name} (see .ci/run)")
     pytest.skip("Gemma 4's template is not extracted (see .ci/run)", allow_module_level=True)
 
-__all__ = ["MODEL_ID", "TEMPLATE", "LlamaServer"]
+
+async def render(server: LlamaServer, body: dict[str, Any]) -> str:
+    """The prompt llama-server builds from ``body`` with the official template
+    (``POST /apply-template``: rendered, not generated)."""
+    fields = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+    root = server.base_url.removesuffix("/v1")
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.post(f"{root}/apply-template", json=fields)
+    assert response.status_code == 200, response.text
+    prompt = response.json()["prompt"]
+    assert isinstance(prompt, str)
+    return prompt
+
+
+__all__ = ["MODEL_ID", "TEMPLATE", "LlamaServer", "render"]

@@ -24,7 +24,7 @@ import pytest_asyncio
 from livekit.agents import APIConnectOptions, APIError, llm
 
 import livekit_plugins_hosted as hosted
-from tests.gemma4_server import MODEL_ID, TEMPLATE, LlamaServer
+from tests.gemma4_server import MODEL_ID, TEMPLATE, LlamaServer, render
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -66,18 +66,6 @@ async def _sent(server: LlamaServer, ctx: llm.ChatContext, **params: Any) -> dic
     return bodies[0]
 
 
-async def _render(server: LlamaServer, body: dict[str, Any]) -> str:
-    """The prompt llama-server builds from ``body`` with the official template."""
-    fields = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
-    root = server.base_url.removesuffix("/v1")
-    async with httpx.AsyncClient(timeout=30) as client:
-        response = await client.post(f"{root}/apply-template", json=fields)
-    assert response.status_code == 200, response.text
-    prompt = response.json()["prompt"]
-    assert isinstance(prompt, str)
-    return prompt
-
-
 def _ctx(*turns: tuple[str, str]) -> llm.ChatContext:
     ctx = llm.ChatContext()
     for role, text in turns:
@@ -89,13 +77,13 @@ async def test_thinking_is_off_unless_asked(server: LlamaServer) -> None:
     """llama-server thinks by default (the prompt gets <|think|>); the plugin's request renders
     the template's own "off": the empty closed thought, no <|think|>. Asked for, it is on."""
     ctx = _ctx(("system", "Be brief."), ("user", "Hi"))
-    raw = await _render(server, {"messages": [m for m in ctx.to_provider_format("openai")[0]]})
+    raw = await render(server, {"messages": [m for m in ctx.to_provider_format("openai")[0]]})
     assert "<|think|>" in raw  # the server's default, without the plugin
     body = await _sent(server, ctx)
     assert body["reasoning_effort"] == "none"
-    prompt = await _render(server, body)
+    prompt = await render(server, body)
     assert "<|think|>" not in prompt and prompt.endswith(EMPTY_THOUGHT)
-    asked = await _render(server, await _sent(server, ctx, reasoning_effort="high"))
+    asked = await render(server, await _sent(server, ctx, reasoning_effort="high"))
     assert "<|think|>" in asked and not asked.endswith(EMPTY_THOUGHT)
 
 
@@ -108,9 +96,9 @@ async def test_late_system_message_renders_as_a_user_turn(server: LlamaServer) -
         ("assistant", "Hello! How can I help?"),
         ("system", "Say goodbye to the caller."),
     )
-    raw = await _render(server, {"messages": ctx.to_provider_format("openai")[0]})
+    raw = await render(server, {"messages": ctx.to_provider_format("openai")[0]})
     assert raw.count("<|turn>system") == 2  # what a server does with the raw context
-    prompt = await _render(server, await _sent(server, ctx))
+    prompt = await render(server, await _sent(server, ctx))
     assert prompt.count("<|turn>system") == 1 and prompt.startswith("<|turn>system\nBe brief.")
     assert (
         "<|turn>user\n<instructions>\nSay goodbye to the caller.\n</instructions><turn|>\n"
@@ -123,7 +111,7 @@ async def test_prefill_continues_the_assistant_turn(server: LlamaServer) -> None
     ctx = _ctx(("user", "Name a colour."), ("assistant", "My favourite colour is"))
     body = await _sent(server, ctx, continue_final_message=True)
     assert body["add_generation_prompt"] is False
-    prompt = await _render(server, body)
+    prompt = await render(server, body)
     assert prompt.endswith("<|turn>model\n<|channel>thought\n<channel|>My favourite colour is")
 
 

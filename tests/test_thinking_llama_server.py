@@ -29,7 +29,7 @@ from livekit.agents import APIConnectOptions, APIError, llm
 
 import livekit_plugins_hosted as hosted
 from livekit_plugins_hosted.backends import REASONING_BUDGETS
-from tests.gemma4_server import MODEL_ID, TEMPLATE, LlamaServer
+from tests.gemma4_server import MODEL_ID, TEMPLATE, LlamaServer, render
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -256,12 +256,7 @@ async def test_the_continuation_renders_after_the_closed_thought(server: LlamaSe
     turn = await _turn(server, params={"max_completion_tokens": 20})
     follow = turn.wire.of("/chat/completions")[1].body
     thought = follow["messages"][-1]["reasoning_content"]
-    fields = {k: v for k, v in follow.items() if k not in ("stream", "stream_options")}
-    root = server.base_url.removesuffix("/v1")
-    async with httpx.AsyncClient(timeout=30) as client:
-        response = await client.post(f"{root}/apply-template", json=fields)
-    assert response.status_code == 200, response.text
-    prompt = response.json()["prompt"]
+    prompt = await render(server, follow)
     assert prompt.rstrip().endswith(f"{thought}<channel|>") or prompt.rstrip().endswith(
         f"{thought}\n<channel|>"
     ), prompt[-300:]
