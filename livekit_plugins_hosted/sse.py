@@ -14,8 +14,8 @@ U+0085, which JSON strings may hold unescaped):
 Deviations, each for the completion stream's sake: an event left open when the stream ends
 is dispatched by :meth:`SSEReader.flush` (the spec drops it; servers end with
 ``data: [DONE]`` and no blank line), ``id`` and ``retry`` are not kept (there is no
-reconnection), and an event whose data is empty is a keep-alive some relays send, skipped by
-:class:`CompletionEvents`.
+reconnection), and an event whose data is empty or only line feeds (``data`` lines with no
+value) is a keep-alive some relays send, skipped by :class:`CompletionEvents`.
 
 Sizes are capped (:data:`MAX_LINE`, :data:`MAX_EVENT`): no real chunk comes near them, and a
 server that never ends a line or an event would otherwise grow memory without limit.
@@ -224,11 +224,18 @@ def decode_event(event: str, data: str) -> dict[str, Any] | None:
     return obj
 
 
+def _keep_alive(data: str) -> bool:
+    """An event with no JSON to read: empty data, or data lines with no value (the data is
+    then only the line feeds that join them: the WHATWG example's ``data\\ndata\\n\\n``)."""
+    # a real chunk starts with "{" or "[DONE]": only data that starts with LF is looked at
+    return not data or (data[0] == "\n" and not data.strip("\n"))
+
+
 class CompletionEvents:
     """The JSON objects of one chat-completion stream, read from the response's bytes.
 
     Iterate :meth:`objects`; afterwards ``done`` says whether ``[DONE]`` ended it (else the
-    body simply ended). Events with empty data (keep-alives) are skipped.
+    body simply ended). Events with empty data or only line feeds (keep-alives) are skipped.
     """
 
     __slots__ = ("_chunks", "_reader", "done")
@@ -243,7 +250,7 @@ class CompletionEvents:
         feed = self._reader.feed
         async for chunk in self._chunks:
             for event, data in feed(chunk):
-                if not data:
+                if not data or (data[0] == "\n" and _keep_alive(data)):  # per chunk: cheap first
                     continue
                 obj = decode_event(event, data)
                 if obj is None:
@@ -251,7 +258,7 @@ class CompletionEvents:
                     return
                 yield obj
         last = self._reader.flush()
-        if last is not None and last[1]:
+        if last is not None and not _keep_alive(last[1]):
             obj = decode_event(*last)
             if obj is None:
                 self.done = True

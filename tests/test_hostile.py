@@ -88,6 +88,25 @@ async def test_empty_data_keep_alives_do_not_cut_the_answer(gateway: Gateway) ->
     await model.aclose()
 
 
+@pytest.mark.parametrize(
+    "keep_alive",
+    [
+        b"data\ndata\n\n",  # the WHATWG example and web-platform-tests' format-field-data
+        b"data:\ndata:\ndata:\n\n",
+        b"data\r\ndata\r\n\r\n",
+    ],
+    ids=["two-bare-data-lines", "three-empty-data-lines", "crlf"],
+)
+async def test_data_of_line_feeds_only_is_a_keep_alive(gateway: Gateway, keep_alive: bytes) -> None:
+    """An event whose ``data`` lines hold no value dispatches data made only of line feeds; it
+    failed the turn as "malformed stream event (not JSON)" after the first words."""
+    frames = frames_of(["One,", " two,", " three."])
+    gateway.replies.append(Reply(frames=[f for frame in frames for f in (frame, keep_alive)]))
+    model = gateway_llm(gateway)
+    assert await say(model) == "One, two, three."
+    await model.aclose()
+
+
 async def test_stream_is_utf8_whatever_the_charset_header_says(gateway: Gateway) -> None:
     """A ``charset=windows-1252`` header turned "…" and "é" into mojibake that was spoken."""
     gateway.replies.append(
