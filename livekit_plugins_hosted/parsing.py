@@ -346,7 +346,8 @@ class ChunkParser:
         usage = obj.get("usage")
         if usage:
             self._usage_seen = True
-            out.append(chunk := self._usage(_dict(usage)))
+            tier = _str(obj.get("service_tier"), "service tier")
+            out.append(chunk := self._usage(_dict(usage), tier))
             if chunk.usage is not None and chunk.usage.reasoning_tokens:
                 self._reasoning += 1
         return out
@@ -498,7 +499,7 @@ class ChunkParser:
         self._by_index.clear()
         return calls
 
-    def _usage(self, usage: dict[str, Any]) -> llm.ChatChunk:
+    def _usage(self, usage: dict[str, Any], service_tier: str | None) -> llm.ChatChunk:
         prompt_details = _dict(usage.get("prompt_tokens_details"))
         completion_details = _dict(usage.get("completion_tokens_details"))
         completion = _count(usage.get("completion_tokens"))
@@ -509,10 +510,13 @@ class ChunkParser:
                 completion_tokens=completion,
                 prompt_tokens=prompt,
                 prompt_cached_tokens=_count(prompt_details.get("cached_tokens")),
+                # the framework's name for what OpenAI-style usage calls cache writes
+                cache_creation_tokens=_count(prompt_details.get("cache_write_tokens")),
                 # llama-server streams no count of its own: one thought delta is one token
                 reasoning_tokens=_count(completion_details.get("reasoning_tokens"))
                 or (self._thought_deltas if self.estimate_usage else 0),
                 total_tokens=_count(usage.get("total_tokens")) or completion + prompt,
+                service_tier=service_tier,
             ),
         )
 

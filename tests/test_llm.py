@@ -9,9 +9,19 @@ import httpx2 as httpx
 import pytest
 from livekit import api
 from livekit.agents import APIConnectOptions, APIStatusError, llm
+from livekit.agents.metrics import LLMMetrics
 
 import livekit_plugins_hosted as hosted
-from tests.gateway import API_KEY, API_SECRET, Gateway, Reply, gateway_llm, user_ctx
+from tests.gateway import (
+    API_KEY,
+    API_SECRET,
+    Gateway,
+    Reply,
+    completion_chunks,
+    gateway_llm,
+    user_ctx,
+)
+from tests.waits import MetricsSeen
 
 NO_RETRY = APIConnectOptions(max_retry=0, timeout=5)
 
@@ -36,6 +46,31 @@ async def test_text_streams_with_provider_id_and_usage(gateway: Gateway) -> None
     assert {c.id for c in chunks} == {"chatcmpl-test-1"}
     usage = [c.usage for c in chunks if c.usage]
     assert usage and usage[-1].completion_tokens == 4 and usage[-1].prompt_tokens == 11
+    await model.aclose()
+
+
+async def test_cache_writes_and_service_tier_reach_usage_and_metrics(gateway: Gateway) -> None:
+    """Cache writes (``prompt_tokens_details.cache_write_tokens``) and the response's
+    ``service_tier`` reach the framework's usage and its ``metrics_collected`` event, as the
+    built-in reports them; billing and dashboards lost both."""
+    usage = {
+        "prompt_tokens": 300,
+        "completion_tokens": 2,
+        "total_tokens": 302,
+        "prompt_tokens_details": {"cached_tokens": 128, "cache_write_tokens": 96},
+    }
+    events: list[dict[str, Any] | str] = []
+    for event in completion_chunks(["Hi", "!"], usage=usage):
+        events.append({**event, "service_tier": "priority"})
+    gateway.replies.append(Reply(events=events))
+    model = _llm(gateway)
+    seen = MetricsSeen(model)
+    chunks = [c async for c in model.chat(chat_ctx=_ctx())]
+    (got,) = [c.usage for c in chunks if c.usage]
+    assert (got.prompt_cached_tokens, got.cache_creation_tokens) == (128, 96)
+    assert got.service_tier == "priority"
+    metrics: LLMMetrics = await seen.first()
+    assert (metrics.prompt_cached_tokens, metrics.cache_creation_tokens) == (128, 96)
     await model.aclose()
 
 
