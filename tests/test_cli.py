@@ -440,6 +440,31 @@ async def test_conflicting_options(
     assert gateway_env.requests == []
 
 
+@pytest.mark.parametrize("value", ["caf\u00e9", "a\r\nX-Injected: 1", "tab\there"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["chat", "Hi", "--provider"],
+        ["doctor", "--provider"],
+        ["chat", "Hi", "--base-url", "http://127.0.0.1:1/v1", "--api-key"],
+    ],
+    ids=["chat-provider", "doctor-provider", "chat-api-key"],
+)
+async def test_header_bound_flags_that_cannot_be_sent(
+    gateway_env: Gateway, capsys: pytest.CaptureFixture[str], argv: list[str], value: str
+) -> None:
+    """A flag whose value goes into a header (non-ASCII, a line break, a control character)
+    is one usage error naming the flag, exit 2, before a token is signed or anything sent;
+    doctor printed "'ascii' codec can't encode character" after signing a token."""
+    assert await cli(*argv, value) == 2
+    out, err = capsys.readouterr()
+    assert f"argument {argv[-1]}:" in err and "printable ASCII" in err, err
+    assert "codec" not in err and "ok" not in _status(out).values()
+    assert gateway_env.requests == []
+    if argv[-1] == "--api-key":
+        assert value not in err  # a key is never repeated
+
+
 async def test_chat_inference_class_reaches_the_gateway(
     gateway_env: Gateway, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -27,6 +27,7 @@ from .flags import (
     add_connection_flags,
     add_param_flags,
     collect_params,
+    header_secret,
     non_negative_int,
     require_local_engine,
 )
@@ -89,7 +90,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="the engine behind --base-url (default auto: found out from what the server reports)",
     )
     parser.add_argument(
-        "--api-key", help="bearer key for --base-url (LiveKit Inference reads the environment)"
+        "--api-key",
+        type=header_secret,
+        help="bearer key for --base-url (LiveKit Inference reads the environment)",
     )
     parser.add_argument(
         "--inference-class",

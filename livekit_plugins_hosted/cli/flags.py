@@ -16,6 +16,7 @@ import typing
 from collections.abc import Callable
 from typing import Any, Literal
 
+from .. import auth
 from ..local import INSTALL_HINT, local_engine_available
 from ..models import GEMMA_4_31B_IT, LOCAL_MODEL_ID
 from ..params import ModelParams, allowed
@@ -52,6 +53,24 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def header_text(text: str) -> str:
+    """A value sent as an HTTP header (argparse type): printable ASCII, checked by the same
+    rule the library applies, so that the flag is named and nothing is signed or sent."""
+    try:
+        return auth.check_header_text("value", text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def header_secret(text: str) -> str:
+    """A key sent as a bearer token (argparse type): as :func:`header_text`, and the error
+    never repeats the value."""
+    try:
+        return auth.clean_credential("the key", text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 # --- the connection flags chat and doctor share ----------------------------------------------
 
 
@@ -64,7 +83,9 @@ def add_connection_flags(
     """
     default = f"default {DEFAULT_MODEL}" + (f", or {LOCAL_MODEL_ID} with --local" if local else "")
     parser.add_argument("--model", help=f"model id ({default})")
-    parser.add_argument("--provider", help="ask LiveKit Inference for a specific provider")
+    parser.add_argument(
+        "--provider", type=header_text, help="ask LiveKit Inference for a specific provider"
+    )
     where = parser.add_mutually_exclusive_group()
     if local:
         where.add_argument(
