@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from livekit.agents import Agent, AgentSession, APIError, llm
+from livekit.agents import Agent, APIError, llm
 from livekit.agents.llm import AvailabilityChangedEvent, FallbackAdapter
 from livekit.agents.metrics import LLMMetrics
 from livekit.agents.voice.run_result import ChatMessageEvent, RunResult
@@ -121,7 +121,7 @@ async def main(args: argparse.Namespace) -> int:
 
         adapter.on("llm_availability_changed", on_availability)
 
-        async with AgentSession(llm=adapter) as session:
+        async with hosted.Session(llm=adapter) as session:
             await session.start(Agent(instructions="You are a helpful voice assistant. Be brief."))
             result: RunResult[None] = await session.run(user_input=args.question)
 

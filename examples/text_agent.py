@@ -1,4 +1,4 @@
-"""One text turn through an AgentSession, printing the reply and the LLM metrics.
+"""One text turn through the framework's session (``hosted.Session``): the reply, the LLM metrics.
 
     python examples/text_agent.py "What is LiveKit?"
 
@@ -16,7 +16,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 
-from livekit.agents import Agent, AgentSession, APIError
+from livekit.agents import Agent, APIError
 from livekit.agents.metrics import LLMMetrics
 from livekit.agents.voice.run_result import ChatMessageEvent
 
@@ -58,7 +58,7 @@ async def main(question: str) -> int:
     metrics: list[LLMMetrics] = []
     async with choose_llm() as llm:
         llm.on("metrics_collected", metrics.append)
-        async with AgentSession(llm=llm) as session:
+        async with hosted.Session(llm=llm) as session:
             await session.start(Agent(instructions="You are a helpful voice assistant. Be brief."))
             result = await session.run(user_input=question)
         replies = [

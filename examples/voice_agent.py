@@ -9,16 +9,16 @@ LiveKit Inference (no other provider keys); VAD and turn detection run in the wo
 
 from __future__ import annotations
 
-from livekit.agents import Agent, AgentServer, AgentSession, JobContext, cli, inference
+from livekit.agents import Agent, AgentServer, JobContext, cli, inference
 
-import livekit_plugins_hosted  # noqa: F401  (importing makes llm="google/gemma-4-31b-it" ours)
+import livekit_plugins_hosted as hosted  # importing makes llm="google/gemma-4-31b-it" ours
 
 server = AgentServer()
 
 
 @server.rtc_session()
 async def entrypoint(ctx: JobContext) -> None:
-    session = AgentSession(
+    session = hosted.Session(
         stt="deepgram/nova-3",
         llm="google/gemma-4-31b-it",  # resolves to livekit_plugins_hosted.LLM
         tts="cartesia/sonic-3",

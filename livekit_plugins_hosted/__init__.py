@@ -1,13 +1,14 @@
 """LiveKit Agents plugin for open-weight LLMs: LiveKit Inference (Gemma 4) and self-hosted servers.
 
     import livekit_plugins_hosted as hosted
-    session = AgentSession(llm="google/gemma-4-31b-it")        # resolves to hosted.LLM
+    session = hosted.Session(llm="google/gemma-4-31b-it")      # resolves to hosted.LLM
     llm = hosted.LLM(model="google/gemma-4-31b-it", extra_kwargs={"temperature": 0.7})
     llm = hosted.LLM.self_hosted(model="google/gemma-3-270m", base_url="http://127.0.0.1:8080/v1")
 
-Importing the package registers the plugin and makes ``AgentSession(llm="<id>")`` and
-``Agent(llm="<id>")`` resolve the catalogue's hosted ids to :class:`LLM`; every other string
-goes to the framework as before.
+Importing the package registers the plugin and makes ``LiveSession(llm="<id>")`` (2.x),
+``AgentSession(llm="<id>")`` (1.8) and ``Agent(llm="<id>")`` resolve the catalogue's hosted ids
+to :class:`LLM`; every other string goes to the framework as before. :data:`Session` is
+whichever of the two session classes the installed framework offers.
 """
 
 from typing import Any as _Any
@@ -32,6 +33,7 @@ from .models import (
     register_model,
 )
 from .params import ModelParams
+from .session import Session
 from .version import __version__
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "ModelInfo",
     "ModelParams",
     "SelfHosted",
+    "Session",
     "__version__",
     "family_of",
     "get_model",

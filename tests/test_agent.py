@@ -1,4 +1,4 @@
-"""The framework's view: string descriptors, AgentSession turns, FallbackAdapter."""
+"""The framework's view: string descriptors, Session turns, FallbackAdapter."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import importlib
 from typing import Any
 
 import pytest
-from livekit.agents import Agent, AgentSession, APIConnectOptions, inference, llm
+from livekit.agents import Agent, APIConnectOptions, inference, llm
 from livekit.agents.llm import FallbackAdapter
 from livekit.agents.voice.run_result import (
     ChatMessageEvent,
@@ -15,6 +15,7 @@ from livekit.agents.voice.run_result import (
 )
 
 import livekit_plugins_hosted as hosted
+from livekit_plugins_hosted import Session
 from tests.gateway import API_KEY, API_SECRET, Gateway, Reply
 
 
@@ -33,8 +34,8 @@ def _assistant_text(events: list[Any]) -> str:
 
 
 async def test_descriptor_resolves_hosted_ids(gateway_env: Gateway) -> None:
-    """AgentSession(llm="google/gemma-4-31b-it") and Agent(llm=...) give a hosted.LLM."""
-    session = AgentSession(llm="google/gemma-4-31b-it")
+    """Session(llm="google/gemma-4-31b-it") and Agent(llm=...) give a hosted.LLM."""
+    session = Session(llm="google/gemma-4-31b-it")
     assert isinstance(session.llm, hosted.LLM)
     agent = Agent(instructions="x", llm="google/gemma-4-31b-it")
     assert isinstance(agent.llm, hosted.LLM)
@@ -59,12 +60,12 @@ def test_descriptor_hook_is_idempotent(gateway_env: Gateway) -> None:
 
 
 async def test_register_model_makes_a_descriptor(gateway_env: Gateway) -> None:
-    """A model registered as hosted resolves through AgentSession too."""
+    """A model registered as hosted resolves through Session too."""
     from livekit_plugins_hosted import models
 
     hosted.register_model(hosted.ModelInfo(id="google/gemma-4-test", family="Test"))
     try:
-        session = AgentSession(llm="google/gemma-4-test")
+        session = Session(llm="google/gemma-4-test")
         assert isinstance(session.llm, hosted.LLM)
         await session.llm.aclose()
     finally:
@@ -72,8 +73,8 @@ async def test_register_model_makes_a_descriptor(gateway_env: Gateway) -> None:
 
 
 async def test_agent_session_text_turn(gateway_env: Gateway) -> None:
-    """A text turn through AgentSession produces the gateway's reply."""
-    async with AgentSession(llm="google/gemma-4-31b-it") as session:
+    """A text turn through Session produces the gateway's reply."""
+    async with Session(llm="google/gemma-4-31b-it") as session:
         await session.start(Agent(instructions="Be brief."))
         result = await session.run(user_input="Hello")
     assert isinstance(session.llm, hosted.LLM)
@@ -124,7 +125,7 @@ async def test_agent_session_tool_call_turn(gateway_env: Gateway) -> None:
             ]
         )
     )
-    async with AgentSession(llm="google/gemma-4-31b-it") as session:
+    async with Session(llm="google/gemma-4-31b-it") as session:
         await session.start(Agent(instructions="Be brief.", tools=[get_weather]))
         result = await session.run(user_input="Weather in Paris?")
     assert isinstance(session.llm, hosted.LLM)

@@ -35,6 +35,7 @@ def test_pinned_names() -> None:
         "ModelInfo",
         "ModelParams",
         "SelfHosted",
+        "Session",
         "__version__",
         "family_of",
         "get_model",
@@ -42,3 +43,12 @@ def test_pinned_names() -> None:
         "list_models",
         "register_model",
     }
+
+
+def test_session_is_the_installed_framework_s_own_class() -> None:
+    """``hosted.Session`` would be the deprecated alias on livekit-agents 2.x (a warning on
+    every use) or missing on 1.8."""
+    import livekit.agents as agents
+
+    expected = getattr(agents, "LiveSession", None) or agents.AgentSession
+    assert hosted.Session is expected

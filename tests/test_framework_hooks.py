@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import inspect
 
-from livekit.agents import AgentSession, inference
+from livekit.agents import inference
 
 import livekit_plugins_hosted as hosted
-from livekit_plugins_hosted import auth
+from livekit_plugins_hosted import Session, auth
 from tests.gateway import Gateway
 
 
@@ -28,8 +28,8 @@ def test_job_headers_helper_exists_with_inference_class() -> None:
 
 
 async def test_descriptor_hook_point_is_the_module_attribute(gateway_env: Gateway) -> None:
-    """AgentSession(llm="<id>") would stop resolving to hosted.LLM if the framework moved it."""
+    """Session(llm="<id>") would stop resolving to hosted.LLM if the framework moved it."""
     assert getattr(inference.llm_from_model_string, "__hosted_hook__", False)
-    session = AgentSession(llm="google/gemma-4-31b-it")
+    session = Session(llm="google/gemma-4-31b-it")
     assert isinstance(session.llm, hosted.LLM)
     await session.llm.aclose()

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 import pytest
-from livekit.agents import Agent, AgentSession, llm
+from livekit.agents import Agent, llm
 from livekit.agents.voice.run_result import (
     ChatMessageEvent,
     FunctionCallEvent,
@@ -20,6 +20,7 @@ from livekit.agents.voice.run_result import (
 )
 
 import livekit_plugins_hosted as hosted
+from livekit_plugins_hosted import Session
 from tests.gateway import Gateway, Reply, gateway_llm, user_ctx
 
 CALLS: list[dict[str, Any]] = []
@@ -110,7 +111,7 @@ async def test_native_tool_call_runs_and_the_answer_is_spoken(
     gateway.replies.append(Reply.text(*split(first)))
     gateway.replies.append(Reply.text(*split(AFTER_TOOL + "<|turn>user\nthanks")))
     model = _llm(gateway, where, params)
-    async with AgentSession(llm=model) as session:
+    async with Session(llm=model) as session:
         await session.start(Agent(instructions="Be brief.", tools=[get_weather]))
         result = await session.run(user_input="Weather in Paris for two days?")
     await model.aclose()
@@ -132,7 +133,7 @@ async def test_direct_answer_after_a_tool_result_is_still_heard(
     gateway.replies.append(Reply.text(*split(NATIVE_CALL)))
     gateway.replies.append(Reply.text(*split("It is 18 degrees.<turn|>")))
     model = _llm(gateway, where, THINKING_ON)
-    async with AgentSession(llm=model) as session:
+    async with Session(llm=model) as session:
         await session.start(Agent(instructions="Be brief.", tools=[get_weather]))
         result = await session.run(user_input="Weather?")
     await model.aclose()

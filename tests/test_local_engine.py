@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from livekit.agents import Agent, AgentSession, APIConnectOptions, llm
+from livekit.agents import Agent, APIConnectOptions, llm
 from livekit.agents.voice.run_result import ChatMessageEvent
 
 import livekit_plugins_hosted as hosted
+from livekit_plugins_hosted import Session
 from livekit_plugins_hosted.local import (
     LOCAL_MODEL_ID,
     LocalEngine,
@@ -141,9 +142,9 @@ async def test_cancel_mid_generation_frees_the_engine(engine: LocalEngine) -> No
 
 
 async def test_agent_session_turn_on_the_local_engine(engine: LocalEngine) -> None:
-    """A full AgentSession text turn completes against the real model."""
+    """A full Session text turn completes against the real model."""
     model = _llm(engine, max_completion_tokens=16, temperature=0.0)
-    async with AgentSession(llm=model) as session:
+    async with Session(llm=model) as session:
         await session.start(Agent(instructions="Answer briefly."))
         result = await session.run(user_input="Name a color.")
     replies = [

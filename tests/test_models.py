@@ -39,7 +39,7 @@ def restore_catalogue() -> Iterator[None]:
 
 
 def test_gemma_4_entry() -> None:
-    """AgentSession(llm="google/gemma-4-31b-it") would not resolve, or be mislabelled."""
+    """Session(llm="google/gemma-4-31b-it") would not resolve, or be mislabelled."""
     info = get_model(GEMMA)
     assert info.id == GEMMA
     assert info.family == "Gemma 4 31B IT"
@@ -82,7 +82,7 @@ def test_gemma_4_supported_params_match_model_page() -> None:
 
 
 def test_local_model_is_not_hosted() -> None:
-    """AgentSession(llm="google/gemma-3-270m") would be routed to LiveKit Inference."""
+    """Session(llm="google/gemma-3-270m") would be routed to LiveKit Inference."""
     assert not is_hosted_model("google/gemma-3-270m")
     assert get_model("google/gemma-3-270m").id == "google/gemma-3-270m"
 

@@ -1,6 +1,6 @@
 """The plugin inside the voice pipeline: user audio in, spoken audio out, no LiveKit server.
 
-Each test drives an ``AgentSession`` (``tests.voice.VoiceHarness``) whose LLM is ``hosted.LLM``
+Each test drives the framework's session (``tests.voice.VoiceHarness``) whose LLM is ``hosted.LLM``
 against the loopback gateway, and checks what the TTS was asked to say.
 """
 

@@ -1,8 +1,9 @@
 """A voice pipeline around the LLM under test: audio in, scripted STT, recording TTS, audio out.
 
-``AgentSession`` runs without a room: its ``input.audio`` and ``output.audio`` are the doubles
-below (``livekit.agents.voice.io.AudioInput``/``AudioOutput``), so no LiveKit server, model or
-outside network is involved. Only the edges are doubles; everything between them is the framework:
+The framework's session (``hosted.Session``) runs without a room: its ``input.audio`` and
+``output.audio`` are the doubles below (``livekit.agents.voice.io.AudioInput``/
+``AudioOutput``), so no LiveKit server, model or outside network is involved. Only the edges
+are doubles; everything between them is the framework:
 
 - ``UserMic`` is the user's microphone: ``push`` sends 20 ms frames of silence.
 - ``ScriptedSTT`` stands for a streaming STT with end-of-turn (the session runs with
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from livekit import rtc
-from livekit.agents import Agent, AgentSession, LanguageCode, llm, stt, tts, utils
+from livekit.agents import Agent, LanguageCode, llm, stt, tts, utils
 from livekit.agents.types import (
     DEFAULT_API_CONNECT_OPTIONS,
     NOT_GIVEN,
@@ -36,6 +37,7 @@ from livekit.agents.utils.audio import AudioBuffer
 from livekit.agents.voice import io
 from livekit.agents.voice.events import ConversationItemAddedEvent
 
+from livekit_plugins_hosted import Session
 from tests.waits import wait_until
 
 MIC_RATE = 16000
@@ -254,7 +256,7 @@ class Speaker(io.AudioOutput):
 
 
 class VoiceHarness:
-    """An ``AgentSession`` with mic, ``ScriptedSTT``, the given LLM, ``RecordingTTS``, speaker.
+    """The framework's session with mic, ``ScriptedSTT``, the given LLM, ``RecordingTTS``, speaker.
 
     Use as ``async with VoiceHarness(llm) as h: h.say("Hi"); text = await h.reply()``. The
     harness closes the session and then the LLM.
@@ -273,7 +275,7 @@ class VoiceHarness:
         self.tts = RecordingTTS()
         self.speaker = Speaker()
         self.agent = Agent(instructions=instructions, tools=list(tools))
-        self.session: AgentSession[None] = AgentSession(
+        self.session: Session[None] = Session(
             stt=self.stt,
             vad=None,  # no model: the STT's end-of-speech ends the user's turn
             llm=model,
