@@ -33,8 +33,10 @@ REFRESH_MARGIN = 60.0
 """A cached token is re-signed once it has less than this many seconds left."""
 
 
-def _bad_character(text: str) -> str | None:
-    """How the first character that cannot go in an HTTP header reads, if there is one."""
+def _bad_character(text: str, *, where: bool = True) -> str | None:
+    """How the first character that cannot go in an HTTP header reads, if there is one
+    (``where``: which character and where; never for a secret, of which it would tell one
+    character and a bound on the length)."""
     for i, ch in enumerate(text):
         if not " " <= ch <= "~":
             kind = (
@@ -42,7 +44,7 @@ def _bad_character(text: str) -> str | None:
                 if ch.isascii()
                 else "a non-ASCII character"
             )
-            return f"{kind} (U+{ord(ch):04X} at position {i})"
+            return f"{kind} (U+{ord(ch):04X} at position {i})" if where else kind
     return None
 
 
@@ -59,17 +61,23 @@ def clean_credential(name: str, value: object) -> str:
     cleaned = value.strip()
     if not cleaned:
         raise ValueError(f"{name} is blank (only whitespace)")
-    if (bad := _bad_character(cleaned)) is not None:
+    if (bad := _bad_character(cleaned, where=False)) is not None:
         raise ValueError(f"{name} contains {bad}; a key or secret is printable ASCII")
     return cleaned
 
 
 def check_header_text(name: str, value: object) -> str:
-    """``value`` if it can be sent as a header value (printable ASCII), else ``ValueError``."""
+    """``value`` if it can be sent as a header value (printable ASCII, not empty, no space at
+    either end), else ``ValueError``."""
     if not isinstance(value, str):
         raise ValueError(f"{name} must be a string, got {type(value).__name__}")
     if (bad := _bad_character(value)) is not None:
         raise ValueError(f"{name}={value!r} contains {bad}; allowed: printable ASCII")
+    if value != value.strip(" "):
+        # HTTP drops it from a header value, and the transport refuses to send one that has it
+        raise ValueError(f"{name}={value!r} starts or ends with a space; allowed: printable ASCII")
+    if not value:
+        raise ValueError(f"{name} is empty; leave it out (None) to send none")
     return value
 
 

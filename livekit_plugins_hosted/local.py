@@ -5,7 +5,7 @@ server and Gemma 3 270M (Q4_K_M GGUF, assembled from PyPI packages; nothing is d
 run time). It is a 270M *base* model: it proves the wiring end to end, not answer quality.
 
     async with start_local_engine() as llm:      # a ready LLM.self_hosted(...)
-        session = AgentSession(llm=llm)
+        session = hosted.Session(llm=llm)
 
 The server runs in a child process on a free loopback port, writes its log to a file in a
 fresh private folder (``tempfile.mkdtemp``: mode 0700, a name no one can predict), and is

@@ -9,7 +9,7 @@ Two kinds of knowledge live here:
   sizes, quantisation and GGUF suffixes and Ollama tags do not matter, and the family's output
   format (its thinking markers) applies wherever the family is found.
 * **Hosted ids.** The exact ids LiveKit Inference serves as open-weight models, with the
-  parameters the model page lists; ``AgentSession(llm="<id>")`` resolves these to ``LLM``.
+  parameters the model page lists; ``hosted.Session(llm="<id>")`` resolves these to ``LLM``.
   ``register_model`` adds more.
 
 A model that matches nothing still works (``str`` is always accepted): it gets the generic
@@ -185,7 +185,7 @@ class ModelInfo:
     supported_params: frozenset[str] = field(default=PARAMETER_NAMES)
     """What LiveKit Inference takes for this model; the rest is dropped before sending."""
     hosted: bool = True
-    """Served by LiveKit Inference, so ``AgentSession(llm=id)`` resolves to this plugin."""
+    """Served by LiveKit Inference, so ``hosted.Session(llm=id)`` resolves to this plugin."""
     images: bool | None = None
     """Whether the model reads images; by default what its family says (``None``: unknown,
     image parts are sent). A text-only model's requests leave image parts out."""
@@ -226,7 +226,7 @@ _CATALOGUE: dict[str, ModelInfo] = {}
 def register_model(info: ModelInfo) -> None:
     """Add (or replace) a model in the catalogue.
 
-    A hosted model registered here is resolved by ``AgentSession(llm=info.id)`` from then on.
+    A hosted model registered here is resolved by ``hosted.Session(llm=info.id)`` from then on.
     """
     _CATALOGUE[info.id] = info
 

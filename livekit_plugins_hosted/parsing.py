@@ -346,8 +346,9 @@ class ChunkParser:
         usage = obj.get("usage")
         if usage:
             self._usage_seen = True
-            tier = _str(obj.get("service_tier"), "service tier")
-            out.append(chunk := self._usage(_dict(usage), tier))
+            # a label for metrics, never worth failing a reply already spoken: kept if a string
+            tier = obj.get("service_tier")
+            out.append(chunk := self._usage(_dict(usage), tier if type(tier) is str else None))
             if chunk.usage is not None and chunk.usage.reasoning_tokens:
                 self._reasoning += 1
         return out

@@ -13,14 +13,20 @@ from typing import TYPE_CHECKING, Any
 import livekit.agents as _agents
 
 if TYPE_CHECKING:
-    from livekit.agents import AgentSession
+    # each line's own class is typed on that line, the other line's name is Any there (1.8
+    # has no LiveSession; 2.x serves AgentSession from a module __getattr__), so a type
+    # checker checks calls against the installed framework's class on either line
+    from livekit.agents import AgentSession as _Session18
+    from livekit.agents import LiveSession as _Session2  # type: ignore[attr-defined,unused-ignore]
+
+    _SessionClass = type[_Session18[Any]] | type[_Session2[Any]]
 
 
-def _session_class() -> type[AgentSession[Any]]:
-    live: type[AgentSession[Any]] | None = getattr(_agents, "LiveSession", None)
+def _session_class() -> _SessionClass:
+    live: _SessionClass | None = getattr(_agents, "LiveSession", None)
     if live is not None:  # 2.x: the new name, so the alias's warning is never raised
         return live
-    session: type[AgentSession[Any]] = _agents.AgentSession  # 1.8
+    session: _SessionClass = _agents.AgentSession  # 1.8
     return session
 
 

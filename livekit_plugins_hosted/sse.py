@@ -208,6 +208,8 @@ def decode_event(event: str, data: str) -> dict[str, Any] | None:
     try:
         obj = json.loads(data)
     except ValueError:
+        if event == "error":  # an error all the same, whatever its data
+            raise StreamError(f"error event in stream: {faults.clip(data.strip())!r}") from None
         raise StreamError(f"malformed stream event (not JSON): {data[:200]!r}") from None
     except RecursionError:
         raise StreamError(f"malformed stream event (nested too deeply): {data[:50]!r}") from None
@@ -250,7 +252,9 @@ class CompletionEvents:
         feed = self._reader.feed
         async for chunk in self._chunks:
             for event, data in feed(chunk):
-                if not data or (data[0] == "\n" and _keep_alive(data)):  # per chunk: cheap first
+                # per chunk, so the cheap test first; an error event without JSON is still an
+                # error (skipped, the reply would end at [DONE] as if complete, cut short)
+                if (not data or (data[0] == "\n" and _keep_alive(data))) and event != "error":
                     continue
                 obj = decode_event(event, data)
                 if obj is None:
@@ -258,7 +262,7 @@ class CompletionEvents:
                     return
                 yield obj
         last = self._reader.flush()
-        if last is not None and not _keep_alive(last[1]):
+        if last is not None and (last[0] == "error" or not _keep_alive(last[1])):
             obj = decode_event(*last)
             if obj is None:
                 self.done = True

@@ -167,12 +167,14 @@ THOUGHT = "<|channel>thought\nThe caller wants the weather.<channel|>"
     [
         # since livekit/agents PR #6398: stripped for this exact id
         (GEMMA, [THOUGHT[:9], THOUGHT[9:30], THOUGHT[30:], "It is sunny."], None),
-        # the same thought under another id the gateway or a relay may use
+        # the same thought under other ids a gateway, a relay or a local server may use
         ("gemma4:31b", [THOUGHT, "It is sunny."], "caller wants"),
+        ("google/gemma-4-31B-it", [THOUGHT, "It is sunny."], "caller wants"),
+        ("models/gemma-4-31b-it-Q4_K_M.gguf", [THOUGHT, "It is sunny."], "caller wants"),
         # the label alone (a server that dropped the special tokens' text)
         (GEMMA, ["thought\nThe caller wants the weather.", "It is sunny."], "caller wants"),
     ],
-    ids=["exact-id", "other-id", "bare-label"],
+    ids=["exact-id", "ollama-id", "capitalised-id", "gguf-path", "bare-label"],
 )
 async def test_gemma4_thought(
     gateway: Gateway, builtin: Any, model_id: str, content: list[str], leaks: str | None

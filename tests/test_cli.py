@@ -440,15 +440,23 @@ async def test_conflicting_options(
     assert gateway_env.requests == []
 
 
-@pytest.mark.parametrize("value", ["caf\u00e9", "a\r\nX-Injected: 1", "tab\there"])
+_UNSENDABLE = ["caf\u00e9", "a\r\nX-Injected: 1", "tab\there", " edge", "edge ", ""]
+_HEADER_FLAGS = {
+    "chat-provider": ["chat", "Hi", "--provider"],
+    "doctor-provider": ["doctor", "--provider"],
+    "chat-api-key": ["chat", "Hi", "--base-url", "http://127.0.0.1:1/v1", "--api-key"],
+}
+
+
 @pytest.mark.parametrize(
-    "argv",
+    ("argv", "value"),
     [
-        ["chat", "Hi", "--provider"],
-        ["doctor", "--provider"],
-        ["chat", "Hi", "--base-url", "http://127.0.0.1:1/v1", "--api-key"],
+        pytest.param(argv, value, id=f"{name}-{value!r}")
+        for name, argv in _HEADER_FLAGS.items()
+        for value in _UNSENDABLE
+        # a key's surrounding whitespace is stripped (a key file's line end), by design
+        if not (name == "chat-api-key" and value.strip() and value != value.strip())
     ],
-    ids=["chat-provider", "doctor-provider", "chat-api-key"],
 )
 async def test_header_bound_flags_that_cannot_be_sent(
     gateway_env: Gateway, capsys: pytest.CaptureFixture[str], argv: list[str], value: str
@@ -458,11 +466,31 @@ async def test_header_bound_flags_that_cannot_be_sent(
     doctor printed "'ascii' codec can't encode character" after signing a token."""
     assert await cli(*argv, value) == 2
     out, err = capsys.readouterr()
-    assert f"argument {argv[-1]}:" in err and "printable ASCII" in err, err
+    assert f"argument {argv[-1]}:" in err, err
     assert "codec" not in err and "ok" not in _status(out).values()
     assert gateway_env.requests == []
-    if argv[-1] == "--api-key":
-        assert value not in err  # a key is never repeated
+    if argv[-1] == "--api-key" and value.strip():
+        assert value.strip() not in err  # a key is never repeated
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["doctor", "--api-key", "sk-TOPSECRET42"],
+        ["models", "--api-key=sk-TOPSECRET42"],
+        ["doctor", "--base-url", "http://127.0.0.1:9/v1", "--api", "sk-TOPSECRET42"],
+        ["chat", "Hi", "--api-key", "sk-TOPSECRET42", "--no-such-flag"],
+    ],
+)
+async def test_a_key_is_masked_in_usage_errors(
+    gateway_env: Gateway, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    """A command that takes no --api-key (or any other usage error) printed "unrecognized
+    arguments: --api-key sk-..." with the key."""
+    assert await cli(*argv) == 2
+    out, err = capsys.readouterr()
+    assert "TOPSECRET" not in out + err and err.startswith("error:"), err
+    assert gateway_env.requests == []
 
 
 async def test_chat_inference_class_reaches_the_gateway(

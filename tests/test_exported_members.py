@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import types
+from pathlib import Path
 
 import livekit_plugins_hosted as hosted
 
@@ -52,3 +55,25 @@ def test_session_is_the_installed_framework_s_own_class() -> None:
 
     expected = getattr(agents, "LiveSession", None) or agents.AgentSession
     assert hosted.Session is expected
+
+
+def test_session_is_typed_as_the_installed_framework_s_class(tmp_path: Path) -> None:
+    """A type checker would see ``hosted.Session`` as ``Any`` on livekit-agents 2.x (where
+    ``AgentSession`` comes from a module ``__getattr__``) and let any call through."""
+    user = tmp_path / "user_code.py"
+    user.write_text(
+        "import livekit_plugins_hosted as hosted\n"
+        'hosted.Session(llm="google/gemma-4-31b-it", no_such_option=1)\n'
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", str(user)],  # the CI mypy step's cache
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={"PATH": "", "PYTHONPATH": str(root)},
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert 'Unexpected keyword argument "no_such_option"' in done.stdout, done.stdout

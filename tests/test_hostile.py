@@ -24,6 +24,7 @@ from livekit.agents.llm import FallbackAdapter
 import livekit_plugins_hosted as hosted
 from livekit_plugins_hosted import stream as stream_module
 from livekit_plugins_hosted.cli import doctor
+from livekit_plugins_hosted.parsing import ChunkParser
 from tests.gateway import Gateway, Reply, completion_chunks, delta_chunks, gateway_llm, user_ctx
 
 MiB = 1024 * 1024
@@ -105,6 +106,30 @@ async def test_data_of_line_feeds_only_is_a_keep_alive(gateway: Gateway, keep_al
     model = gateway_llm(gateway)
     assert await say(model) == "One, two, three."
     await model.aclose()
+
+
+@pytest.mark.parametrize("data", [b"data\ndata\n", b"data:\n"])
+async def test_an_error_event_without_json_is_an_error(gateway: Gateway, data: bytes) -> None:
+    """An ``event: error`` whose data is empty or only line feeds was skipped as a keep-alive:
+    the reply then ended at ``[DONE]`` as if complete, cut short with no error."""
+    frames = frames_of(["One,", " two,"])
+    error = b"event: error\n" + data + b"\n"
+    gateway.replies.append(Reply(frames=[frames[0], error, *frames[1:]]))
+    model = gateway_llm(gateway)
+    with pytest.raises(APIConnectionError, match="error event") as raised:
+        await say(model)
+    assert not raised.value.retryable  # "One," was said
+    await model.aclose()
+
+
+def test_a_service_tier_that_is_no_string_is_left_out() -> None:
+    """A ``service_tier`` of another type failed the turn after the reply was spoken; it is a
+    label for metrics, so it is left out instead."""
+    parser = ChunkParser((("<think>", "</think>"),))
+    usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+    for tier in (5, ["x"], {"a": 1}, True, None):
+        (out,) = parser.feed({"id": "x", "choices": [], "usage": usage, "service_tier": tier})
+        assert out.usage is not None and out.usage.service_tier is None
 
 
 async def test_stream_is_utf8_whatever_the_charset_header_says(gateway: Gateway) -> None:

@@ -168,6 +168,11 @@ def test_blank_key_refused() -> None:
         ({"api_key": "APIkey\r\nX: 1"}, "api_key"),
         ({"api_secret": "secret-with\x00-inside-0123456789"}, "api_secret"),
         ({"provider": "baseten\r\nX-Injected: 1"}, "provider"),
+        # the transport refuses a header value with a space at either end: every request
+        # failed as a retryable connection error
+        ({"provider": " baseten"}, "provider"),
+        ({"provider": "baseten "}, "provider"),
+        ({"provider": ""}, "provider"),
     ],
 )
 def test_livekit_control_characters_refused(kw: dict[str, str], name: str) -> None:
@@ -177,6 +182,14 @@ def test_livekit_control_characters_refused(kw: dict[str, str], name: str) -> No
         hosted.LLM("google/gemma-4-31b-it", base_url="https://example.com/v1", **args)
     if name == "api_secret":
         assert "secret-with" not in str(info.value)
+
+
+def test_a_bad_character_in_a_key_is_not_located() -> None:
+    """The error for a key with a character HTTP cannot carry said which character and where:
+    one character of the secret and a bound on its length."""
+    with pytest.raises(ValueError, match="api_key contains a non-ASCII character") as info:
+        _self_hosted(api_key="sk-abcdef\u20acghijklmnop")
+    assert "U+20AC" not in str(info.value) and "position" not in str(info.value)
 
 
 def test_livekit_environment_variable_named(monkeypatch: pytest.MonkeyPatch) -> None:

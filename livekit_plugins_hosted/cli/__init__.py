@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import logging
 import os
 import sys
@@ -144,6 +145,27 @@ def _logging(debug: bool) -> Iterator[None]:
         plugin.setLevel(previous)
 
 
+_KEY_FLAG = "--api-key"
+
+
+def _mask_keys(text: str, argv: Sequence[str]) -> str:
+    """``text`` with every value given to ``--api-key`` (or a prefix argparse takes for it,
+    ``--api``) masked: a usage error ("unrecognized arguments: --api-key sk-...", a command
+    that takes no key) repeats the words it could not use."""
+    keys: list[str] = []
+    for i, word in enumerate(argv):
+        flag, eq, value = word.partition("=")
+        if len(flag) < 5 or not _KEY_FLAG.startswith(flag):
+            continue
+        if eq:
+            keys.append(value)
+        elif i + 1 < len(argv):
+            keys.append(argv[i + 1])
+    for key in sorted(filter(None, keys), key=len, reverse=True):
+        text = text.replace(key, "***")
+    return text
+
+
 def _fail(e: BaseException, code: int, debug: bool, *, prefix: str = "") -> int:
     if debug:
         traceback.print_exception(e)
@@ -157,10 +179,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     Never raises for a user-facing failure: each is reported as one ``error: ...`` line.
     """
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    said = io.StringIO()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:  # --help, --version and usage errors: argparse already printed
+        with contextlib.redirect_stderr(said):
+            args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version and usage errors: argparse has written them
+        sys.stderr.write(_mask_keys(said.getvalue(), argv))
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    sys.stderr.write(said.getvalue())
     debug = bool(args.debug)
     with _logging(debug):
         try:
