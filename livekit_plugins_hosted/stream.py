@@ -29,6 +29,7 @@ from .parsing import ChunkParser, EmptyCompletion
 from .request import build_request, sends_tools, thinking_on
 from .sse import CompletionEvents, StreamError, read_capped
 from .traits import ServerTraits
+from .transport import Connection, idle_closed, transport_error
 
 CONNECT_TIMEOUT = 15.0
 """Seconds to open a connection (the per-read timeout is ``conn_options.timeout``)."""
@@ -256,35 +257,6 @@ class _HTTPStatus(Exception):
         )
 
 
-_TRANSPORT_ERRORS: tuple[tuple[type[httpx.RequestError], type[APIError], str], ...] = (
-    # the first row that matches wins: the more specific exceptions come first
-    (
-        httpx.ConnectTimeout,
-        APIConnectionError,
-        "connection to {url} not established within {connect}s",
-    ),
-    (httpx.PoolTimeout, APITimeoutError, "no free connection to {url} within {pool}s"),
-    (httpx.TimeoutException, APITimeoutError, "no response from {url} within {read}s"),
-    (httpx.DecodingError, APIConnectionError, "undecodable response from {url}: {error}"),
-    (httpx.RequestError, APIConnectionError, "connection to {url} failed: {name}"),
-)
-"""httpx's exceptions as the framework's: (httpx class, framework class, message)."""
-
-
-def _transport_error(
-    e: httpx.RequestError, *, url: str, timeout: Mapping[str, float | None], retryable: bool
-) -> APIError:
-    """The framework's error for a transport failure, from :data:`_TRANSPORT_ERRORS`."""
-    api_error, template = next((a, t) for k, a, t in _TRANSPORT_ERRORS if isinstance(e, k))
-    text = template.format(
-        url=url,
-        name=type(e).__name__,
-        error=faults.clip(str(e), 200),
-        **{k: f"{v:g}" if v is not None else "unlimited" for k, v in timeout.items()},
-    )
-    return api_error(text, retryable=retryable)
-
-
 class LLMStream(llm.LLMStream):
     """One completion's stream of ``llm.ChatChunk``; the framework retries ``_run``."""
 
@@ -316,12 +288,15 @@ class LLMStream(llm.LLMStream):
 
     def _status_error(self, e: _Fault, emitted: bool) -> tuple[APIError, float]:
         """The framework error for a status, and how long to wait before it is raised."""
+        endpoint = self._wire.endpoint
+        # a server may echo the request, token and key included, in any of its words
+        request_id = endpoint.scrub(faults.clip(e.request_id, 200)) if e.request_id else None
         if e.status == 429:
-            figures = faults.quota(e.headers)
+            figures = {k: endpoint.scrub(v) for k, v in faults.quota(e.headers).items()}
             logger.warning(
                 "rate limited (429) %s",
                 " ".join(f"{k}={v}" for k, v in figures.items()) or "(no quota headers)",
-                extra={"model": self._plan.model.id, "request_id": e.request_id, **figures},
+                extra={"model": self._plan.model.id, "request_id": request_id, **figures},
             )
         verdict = faults.judge_status(
             e.status,
@@ -333,15 +308,14 @@ class LLMStream(llm.LLMStream):
             retries_left=self._attempt <= self._conn_options.max_retry,
             credential_hint=self._wire.endpoint.credential_hint,
         )
-        # scrubbed: a server may echo the request, token and key included
-        message = self._wire.endpoint.scrub(verdict.message)
+        message = endpoint.scrub(verdict.message)
         if verdict.connection_error:
             return APIConnectionError(message, retryable=verdict.retryable), verdict.wait
         error = APIStatusError(
             message,
             status_code=e.status,
-            request_id=e.request_id,
-            body=self._wire.endpoint.scrub_body(e.body),
+            request_id=request_id,
+            body=endpoint.scrub_body(e.body),
             retryable=verdict.retryable,
         )
         return error, verdict.wait
@@ -414,21 +388,27 @@ class LLMStream(llm.LLMStream):
         # a Request built directly: the client's per-request merging of URL, headers and
         # cookies costs more than the rest of the request set-up together (the client's
         # defaults are merged once, in Wire)
+        connection = Connection()
         request = httpx.Request(
             "POST",
             wire.url,
             content=content,
             headers=wire.request_headers(plan.inference_class),
-            extensions={"timeout": self._timeout},
+            extensions={"timeout": self._timeout, "trace": connection},
         )
         # a redirect is never followed (it could carry the credentials elsewhere)
         try:
-            response = await wire.http.send(request, stream=True, follow_redirects=False)
-        except httpx.RemoteProtocolError:
-            # the server closed a kept-alive connection as it was reused (llama-server drops
-            # idle ones after 5 s): no response was read, nothing was said, so send once more
-            # at once, on a fresh connection, instead of a framework retry seconds later
-            response = await wire.http.send(request, stream=True, follow_redirects=False)
+            try:
+                response = await wire.http.send(request, stream=True, follow_redirects=False)
+            except httpx.RemoteProtocolError as e:
+                if not idle_closed(e, connection):
+                    raise  # a malformed response: a fault the framework's retries judge
+                # nothing was read, nothing was said: once more at once, on a fresh
+                # connection, rather than a framework retry seconds later (or none)
+                response = await wire.http.send(request, stream=True, follow_redirects=False)
+        finally:
+            # what was sent, the client's auth included: a server may echo any of it
+            wire.endpoint.remember_sent(request)
         if not 200 <= response.status_code < 300:
             try:
                 raise await _HTTPStatus.read(response)
@@ -592,6 +572,7 @@ class LLMStream(llm.LLMStream):
         headers: Mapping[str, str] = {}
         loop = asyncio.get_running_loop()
         watch: _Deadline | None = None
+        failure: tuple[APIError, BaseException | None] | None = None
         self.thinking_time = self._thought_end = self.thought_ended_by = None
         try:
             if wire.http.is_closed:
@@ -654,14 +635,15 @@ class LLMStream(llm.LLMStream):
                 retryable=not parser.emitted,
             ) from e
         except httpx.RequestError as e:
-            error = _transport_error(
-                e, url=wire.endpoint.base_url, timeout=self._timeout, retryable=not parser.emitted
+            # its text may quote a response that echoed the request, or the request itself;
+            # raised below, out of this block, so that e is not even the error's __context__
+            failure = transport_error(
+                e,
+                url=wire.endpoint.base_url,
+                timeout=self._timeout,
+                retryable=not parser.emitted,
+                scrub=wire.endpoint.scrub,
             )
-            if isinstance(e, httpx.LocalProtocolError):
-                # its text quotes the request's bytes (an illegal header: the key itself), and
-                # the framework's APIConnectionError repeats the cause's text
-                raise error from None
-            raise error from e
         except EmptyCompletion as e:
             # nothing was said: a retry (or the FallbackAdapter) can still give an answer
             raise APIError(e.message, retryable=True) from None
@@ -685,3 +667,6 @@ class LLMStream(llm.LLMStream):
         finally:
             if watch is not None:
                 await watch.close()
+        if failure is not None:
+            error, cause = failure
+            raise error from cause
