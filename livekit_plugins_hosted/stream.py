@@ -431,7 +431,8 @@ class LLMStream(llm.LLMStream):
         if status != 400 or not name or name not in body:
             return False
         given = self._plan.params.extra_body or {}
-        if name in given or name not in json.dumps(said, default=str):
+        # named as what is refused, not merely repeated with the rest of the request
+        if name in given or not faults.refuses_field(said, name, body[name]):
             return False
         if self._wire.traits.budget_refused:
             return True  # another stream already learned it (and said so)

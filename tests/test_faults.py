@@ -7,10 +7,12 @@ the server's Retry-After, an agent left silent, a leaked secret, a leaked socket
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from livekit import api
@@ -250,6 +252,39 @@ async def test_body_left_open_after_done_ends_the_reply(gateway: Gateway) -> Non
     result = await model.chat(chat_ctx=_ctx(), conn_options=_opts(0, timeout=30)).collect()
     assert result.text == "done here"
     assert time.monotonic() - start < 10.0
+    await model.aclose()
+
+
+@pytest.mark.parametrize("echoed_in", ["message", "body"])
+async def test_a_400_repeating_the_request_is_not_a_refused_budget(
+    gateway: Gateway, echoed_in: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 400 whose body repeated the request (a proxy's echo; an error that quotes what was
+    asked) was taken for vLLM refusing the thinking budget: the request was sent again
+    without it, a WARNING blamed --reasoning-parser, and every later turn went without the
+    budget. Now it is the turn's error, and the next turn still sends the budget."""
+
+    def echo(body: dict[str, Any]) -> Reply:
+        if echoed_in == "message":
+            return Reply.error(400, f"invalid request: {json.dumps(body)}")
+        return Reply(status=400, body={"error": {"message": "too long", "request": body}})
+
+    caplog.set_level(logging.WARNING, logger="livekit.plugins.hosted")
+    gateway._verify = False
+    gateway._default = echo
+    model = hosted.LLM.self_hosted(
+        "google/gemma-4-31b-it",
+        base_url=gateway.url,
+        backend="vllm",
+        extra_kwargs={"reasoning_effort": "high"},
+    )
+    for turn in (1, 2):
+        with pytest.raises(APIStatusError) as info:
+            await model.chat(chat_ctx=_ctx(), conn_options=_opts(0)).collect()
+        assert info.value.status_code == 400
+        assert len(gateway.bodies) == turn  # not sent again without the budget
+        assert gateway.bodies[-1]["thinking_token_budget"] == 24576
+    assert not [r for r in caplog.records if "reasoning-parser" in r.getMessage()]
     await model.aclose()
 
 
