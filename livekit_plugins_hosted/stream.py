@@ -20,6 +20,7 @@ from livekit.agents.types import APIConnectOptions
 
 from . import faults, thinking
 from .backends import Backend, ThoughtEnd, check_thinking_time
+from .drains import Drains
 from .endpoints import Endpoint
 from .log import logger
 from .messages import provider_messages, tool_schemas
@@ -73,6 +74,8 @@ class Wire:
     http: httpx.AsyncClient
     completions_url: httpx.URL
     traits: ServerTraits = dataclasses.field(default_factory=ServerTraits)
+    drains: Drains = dataclasses.field(default_factory=Drains)
+    """Bodies read on after their turn ended (closed with the pool)."""
     url: httpx.URL = dataclasses.field(init=False)
     """``completions_url`` with the client's query parameters."""
     headers: dict[str, str] = dataclasses.field(init=False)
@@ -114,9 +117,6 @@ def _may_open_thought(
     if not items or items[-1].type != "function_call_output":
         return False
     return thinking is True or traits.raw_thought
-
-
-_DRAIN_TIMEOUT = 1.0
 
 
 _DONE, _CUT, _SPENT = "done", "cut", "spent"
@@ -459,6 +459,7 @@ class LLMStream(llm.LLMStream):
         the token limit with nothing said and ``may_continue``."""
         send = self._event_ch.send_nowait
         waiting = not parser.emitted
+        drained = False
         try:
             events = CompletionEvents(response)
             try:
@@ -502,17 +503,18 @@ class LLMStream(llm.LLMStream):
             if waiting and parser.emitted:
                 self._first_word(parser)
             if events.done:
-                # bounded: a server that keeps the body open costs the connection only
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(_DRAIN_TIMEOUT):
-                        await events.drain()
+                # the turn ends here; the body's end is read in the background, so that the
+                # connection is kept (a relay that keeps the body open delays no turn)
+                self._wire.drains.start(events, response)
+                drained = True
             return _DONE
         finally:
             if parser.raw_thought_seen:
                 self._wire.traits.raw_thought = True
             if parser.opened_thought_seen:
                 self._wire.traits.opens_thought = True
-            await response.aclose()
+            if not drained:
+                await response.aclose()
 
     def _first_word(self, parser: ChunkParser) -> None:
         """The first word (or tool call) is out: how long the thought before it ran."""
