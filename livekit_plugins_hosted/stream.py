@@ -18,7 +18,7 @@ import httpx2 as httpx
 from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError, llm
 from livekit.agents.types import APIConnectOptions
 
-from . import faults, thinking
+from . import faults, spent, thinking
 from .backends import Backend, ThoughtEnd, check_thinking_time
 from .drains import Drains
 from .endpoints import Endpoint
@@ -648,6 +648,11 @@ class LLMStream(llm.LLMStream):
                 scrub=wire.endpoint.scrub,
             )
         except EmptyCompletion as e:
+            if (usage := parser.spent()) is not None:
+                # spent all the same, and the framework reports no failed attempt's usage
+                spent.report(
+                    self._llm, usage, request_id=parser.id, duration=loop.time() - self._sent
+                )
             # nothing was said: a retry (or the FallbackAdapter) can still give an answer
             raise APIError(e.message, retryable=True) from None
         except StreamError as e:
