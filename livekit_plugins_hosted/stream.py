@@ -575,7 +575,7 @@ class LLMStream(llm.LLMStream):
         headers: Mapping[str, str] = {}
         loop = asyncio.get_running_loop()
         watch: _Deadline | None = None
-        failure: tuple[APIError, BaseException | None] | None = None
+        failure: tuple[APIError, float, BaseException | None] | None = None
         self.thinking_time = self._thought_end = self.thought_ended_by = None
         try:
             if wire.http.is_closed:
@@ -624,12 +624,10 @@ class LLMStream(llm.LLMStream):
                         f" (ended by {self.thought_ended_by})" if self.thought_ended_by else "",
                         extra={"model": plan.model.id, "thinking_time": self.thinking_time},
                     )
+        # a failure is raised below, out of its except block: what was caught (a server's text,
+        # unscrubbed) is then neither the error's __cause__ nor its __context__
         except _HTTPStatus as e:
-            error, wait = self._status_error(e.fault, parser.emitted)
-            if wait:
-                # the server named its wait and it fits the budget: the retry honours it
-                await asyncio.sleep(wait)
-            raise error from None
+            failure = (*self._status_error(e.fault, parser.emitted), None)
         except TimeoutError as e:
             # only the first-word deadline raises this (httpx raises its own timeouts)
             raise APITimeoutError(
@@ -638,15 +636,15 @@ class LLMStream(llm.LLMStream):
                 retryable=not parser.emitted,
             ) from e
         except httpx.RequestError as e:
-            # its text may quote a response that echoed the request, or the request itself;
-            # raised below, out of this block, so that e is not even the error's __context__
-            failure = transport_error(
+            # the cause is a scrubbed copy: e may quote an echoing response, or the request
+            error, cause = transport_error(
                 e,
                 url=wire.endpoint.base_url,
                 timeout=self._timeout,
                 retryable=not parser.emitted,
                 scrub=wire.endpoint.scrub,
             )
+            failure = (error, 0.0, cause)
         except EmptyCompletion as e:
             if (usage := parser.spent()) is not None:
                 # spent all the same, and the framework reports no failed attempt's usage
@@ -654,18 +652,17 @@ class LLMStream(llm.LLMStream):
                     self._llm, usage, request_id=parser.id, duration=loop.time() - self._sent
                 )
             # nothing was said: a retry (or the FallbackAdapter) can still give an answer
-            raise APIError(e.message, retryable=True) from None
+            failure = (APIError(wire.endpoint.scrub(e.message), retryable=True), 0.0, None)
         except StreamError as e:
             retryable = e.retryable and not parser.emitted
             if e.status_code is not None:
                 # an error event naming a status: the same rules as the HTTP status
                 fault = _Fault(e.status_code, headers, e.body, request_id=None)
-                error, wait = self._status_error(fault, not retryable)
-                if wait:
-                    await asyncio.sleep(wait)
-                raise error from None
-            # scrubbed: an error event may echo the request
-            raise APIConnectionError(wire.endpoint.scrub(e.message), retryable=retryable) from None
+                failure = (*self._status_error(fault, not retryable), None)
+            else:
+                # scrubbed: an error event may echo the request
+                error = APIConnectionError(wire.endpoint.scrub(e.message), retryable=retryable)
+                failure = (error, 0.0, None)
         except RecursionError:
             # a chunk nested past Python's depth (json.loads is caught in decode_event;
             # this is its re-encoding in the chunk parser)
@@ -676,5 +673,8 @@ class LLMStream(llm.LLMStream):
             if watch is not None:
                 await watch.close()
         if failure is not None:
-            error, cause = failure
+            error, wait, cause = failure
+            if wait:
+                # the server named its wait and it fits the budget: the retry honours it
+                await asyncio.sleep(wait)
             raise error from cause

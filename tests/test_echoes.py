@@ -25,7 +25,7 @@ import livekit_plugins_hosted as hosted
 from livekit_plugins_hosted import auth
 from livekit_plugins_hosted.cli import main
 from livekit_plugins_hosted.cli.errors import describe
-from tests.gateway import API_KEY, API_SECRET, serve, user_ctx
+from tests.gateway import API_KEY, API_SECRET, Gateway, Reply, serve, user_ctx
 
 ONE_TRY = APIConnectOptions(max_retry=0, timeout=5)
 RETRY_ONCE = APIConnectOptions(max_retry=1, retry_interval=0.0, timeout=5)
@@ -201,6 +201,31 @@ async def test_cli_line_masks_the_worker_token_and_the_request_id(
     out, err = capsys.readouterr()
     assert code == 1 and "request id req" in out + err and "***" in out + err
     assert WORKER_TOKEN not in out + err and "Bearer ey" not in out + err
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        f"you sent Bearer {KEY}",  # not JSON: the error quotes the event
+        {"error": {"message": f"you sent Bearer {KEY}"}},  # an error event naming no status
+        {"error": {"message": f"you sent Bearer {KEY}", "code": 400}},
+        {"error": {"message": f"you sent Bearer {KEY}", "code": 503}},
+    ],
+)
+async def test_key_echoed_inside_the_stream_is_in_no_part_of_the_error(
+    gateway: Gateway, event: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An echo inside the stream was masked in the error's message, but the exception that
+    carried it unmasked (the stream's own) stayed the error's ``__context__``."""
+    caplog.set_level(logging.DEBUG, logger="livekit")
+    gateway._verify = False
+    gateway.replies += [Reply(events=[event], done=False)] * 2  # type: ignore[list-item]
+    model = hosted.LLM.self_hosted("m", base_url=gateway.url, api_key=KEY, backend="vllm")
+    error = await _fail(model, RETRY_ONCE)
+    assert "Bearer ***" in str(error)
+    assert_hidden(texts_of(error), KEY)
+    assert_hidden(log_texts(caplog), KEY)
+    await model.aclose()
 
 
 # -- a malformed HTTP response that echoes the request -----------------------------------------
