@@ -14,6 +14,7 @@ import contextlib
 
 import httpx2 as httpx
 
+from .log import logger
 from .sse import CompletionEvents
 
 DRAIN_TIMEOUT = 1.0
@@ -33,7 +34,13 @@ class Drains:
         """Read the rest of ``response`` in the background, then close it."""
         task = asyncio.create_task(_drain(events, response), name="hosted.drain")
         self._tasks.add(task)  # a strong reference until it is done
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # nobody awaits it: said here rather than "exception never retrieved" at exit
+            logger.debug("reading a body after [DONE] failed: %s", type(error).__name__)
 
     async def aclose(self) -> None:
         """Stop every drain (the pool is about to close)."""
