@@ -155,3 +155,21 @@ def test_a_400_that_repeats_the_request_refuses_no_field(body: object) -> None:
     was sent again without it, a WARNING blamed --reasoning-parser, and the budget was
     dropped for the LLM's life."""
     assert not faults.refuses_field(body, BUDGET, 24576)
+
+
+def test_refused_field_is_read_in_linear_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hostile message that repeats the name (each an echo) is read once: 4x the text is
+    4x the checks, each over a bounded window."""
+    calls: list[int] = []
+    echoed = faults._echoed
+
+    def counted(message: str, end: int, value: str) -> bool:
+        calls.append(end)
+        return echoed(message, end, value)
+
+    monkeypatch.setattr(faults, "_echoed", counted)
+    for n in (1000, 4000):
+        calls.clear()
+        body = {"error": {"message": f'"{BUDGET}": 24576, ' * n}}
+        assert not faults.refuses_field(body, BUDGET, 24576)
+        assert len(calls) == n
