@@ -22,7 +22,7 @@ from aiohttp import web
 from livekit.agents import APIConnectionError, APIConnectOptions, APIError, APIStatusError
 
 import livekit_plugins_hosted as hosted
-from livekit_plugins_hosted import auth
+from livekit_plugins_hosted import auth, redact
 from livekit_plugins_hosted.cli import main
 from livekit_plugins_hosted.cli.errors import describe
 from tests.gateway import API_KEY, API_SECRET, Gateway, Reply, serve, user_ctx
@@ -332,3 +332,24 @@ async def test_malformed_response_is_not_sent_again_at_once(retries: int) -> Non
         await model.aclose()
     assert isinstance(error, APIConnectionError)
     assert raw.requests == retries + 1
+
+
+def test_credentials_are_picked_by_name_and_keep_their_scheme() -> None:
+    """What is masked of a request: the values under credential-looking names, the scheme of
+    an ``Authorization``-style value left out (an echo still reads ``Bearer ***``)."""
+    sent = [
+        ("Authorization", "Bearer tok-123456789"),
+        ("Proxy-Authorization", "Basic dXNlcjpwYXNz"),
+        ("X-Api-Key", "k-with space inside"),
+        ("X-LiveKit-Worker-Token", "wt-987654321"),
+        ("X-LiveKit-Room-ID", "RM_1"),
+        ("Accept", "text/event-stream"),
+        ("api-key", "q-1234"),
+    ]
+    assert redact.credentials(sent) == (
+        "tok-123456789",
+        "dXNlcjpwYXNz",
+        "k-with space inside",
+        "wt-987654321",
+        "q-1234",
+    )
