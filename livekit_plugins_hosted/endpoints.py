@@ -12,7 +12,8 @@ This is the only module that knows which of the two an ``LLM`` talks to:
 
 Both check what they are given when built (``auth.check_base_url``, ``auth.clean_credential``):
 a URL with ``user:password@`` is refused, a key's surrounding whitespace is stripped. Both
-:meth:`Endpoint.scrub` the server's words they repeat of their own secrets.
+:meth:`Endpoint.scrub` the server's words they repeat of their own secrets, and of every
+credential a request carried beside them (:meth:`Endpoint.remember_sent`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ InferenceClass = Literal["priority", "standard", "low"]
 """LiveKit Inference priority classes, sent as ``X-LiveKit-Inference-Priority``."""
 
 INFERENCE_CLASSES: tuple[str, ...] = get_args(InferenceClass)
+
+SENT_KEPT = 8
+"""Distinct credentials sent that an endpoint keeps to scrub (a request carries two or three;
+a LiveKit token is signed anew every few minutes, so old ones must drop out)."""
 
 
 def check_inference_class(value: str | None) -> str | None:
@@ -97,15 +102,41 @@ class Endpoint(abc.ABC):
         """What must never be repeated: the key, secret and tokens this endpoint uses now."""
         return ()
 
+    _sent: dict[str, None] | None = None
+    """Credentials recently sent beside the endpoint's own (see :meth:`remember_sent`), oldest
+    first; at most :data:`SENT_KEPT`."""
+
+    def remember_sent(self, request: httpx.Request) -> None:
+        """Note the credentials ``request`` carried, as sent: the job's worker token, a key in
+        the headers or query of the ``http_client`` given, what the client's ``auth`` added.
+        They are scrubbed like :meth:`secrets` (a server may echo any of them)."""
+        found = redact.credentials(request.headers.items())
+        if request.url.query:
+            found += redact.credentials(request.url.params.multi_items())
+        if not found:
+            return
+        sent = self._sent
+        if sent is None:
+            sent = self._sent = {}
+        for value in found:
+            # most recent last: values sent with every request are never the ones dropped
+            sent.pop(value, None)
+            sent[value] = None
+        while len(sent) > SENT_KEPT:
+            del sent[next(iter(sent))]
+
+    def _masked(self) -> tuple[str, ...]:
+        return (*self.secrets(), *(self._sent or ()))
+
     def scrub(self, text: str) -> str:
         """``text`` (a server's message, which may echo the request) with each of
-        :meth:`secrets` replaced by ``***``."""
-        return redact.scrub(text, self.secrets())
+        :meth:`secrets`, and each credential a request sent, replaced by ``***``."""
+        return redact.scrub(text, self._masked())
 
     def scrub_body(self, body: object) -> object:
-        """A decoded error body with each of :meth:`secrets` replaced by ``***`` in every
-        string."""
-        return redact.scrub_value(body, self.secrets())
+        """A decoded error body with each of :meth:`secrets`, and each credential a request
+        sent, replaced by ``***`` in every string."""
+        return redact.scrub_value(body, self._masked())
 
 
 class LiveKitInference(Endpoint):

@@ -13,6 +13,9 @@
   away" and would end the turn in silence.
 * An error event inside a stream is judged as the status its ``code`` (or ``type``) names
   (:func:`status_of_error`), by the same rules.
+* A 400 is a refusal of one request field (the thinking-token budget) only when the error
+  names that field as what it refuses (:func:`refuses_field`), not when it merely repeats the
+  request.
 * Error bodies are read up to :data:`ERROR_BODY_LIMIT` bytes and a server's message is cut at
   :data:`MESSAGE_LIMIT` characters: a huge body must not end up whole in an exception and in
   every retry's log line.
@@ -238,3 +241,53 @@ def judge_status(
     elif status in (401, 403):
         message += credential_hint
     return StatusVerdict(message, retryable=retryable)
+
+
+def _error_of(body: object) -> tuple[object, object]:
+    """An error body's ``(message, param)``: OpenAI's ``{"error": {...}}``, vLLM's older flat
+    form, or the body's text."""
+    err: Any = body.get("error", body) if isinstance(body, dict) else body
+    if isinstance(err, dict):
+        return err.get("message"), err.get("param")
+    return err, None
+
+
+_ECHO_SEPARATORS = ":="
+_QUOTES = "\\\"'"
+
+
+def _echoed(message: str, end: int, value: str) -> bool:
+    """Whether the field name ending at ``end`` is a key followed by the value sent
+    (``"name": 24576``, ``'name': 24576``, ``name=24576``): the request repeated."""
+    tail = message[end : end + 16 + len(value)].lstrip(_QUOTES).lstrip()
+    if not tail or tail[0] not in _ECHO_SEPARATORS:
+        return False
+    return tail[1:].lstrip().lstrip(_QUOTES).startswith(value)
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def refuses_field(body: object, name: str, value: object) -> bool:
+    """Whether an error body names the request field ``name`` as the thing refused: its
+    ``param`` is ``name``, or its message names it other than as a key followed by the
+    ``value`` sent (a proxy's or a server's echo of the whole request names every field, and
+    refuses none of them). Read in linear time; a bare mention inside a longer name
+    (``max_thinking_token_budget``) is another field."""
+    message, param = _error_of(body)
+    if param == name:
+        return True
+    if not isinstance(message, str):
+        return False
+    sent = json.dumps(value)
+    start = 0
+    while (at := message.find(name, start)) != -1:
+        start = end = at + len(name)
+        if at > 0 and _is_word(message[at - 1]):
+            continue
+        if end < len(message) and _is_word(message[end]):
+            continue
+        if not _echoed(message, end, sent):
+            return True
+    return False

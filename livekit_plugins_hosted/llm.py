@@ -387,6 +387,7 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
     async def aclose(self) -> None:
         """Cancel a prewarm in flight and close the connection pool if this object made it."""
         await super().aclose()
+        await self._wire.drains.aclose()
         if self._owns_http:
             await self._wire.http.aclose()
 

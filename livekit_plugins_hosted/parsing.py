@@ -223,7 +223,7 @@ class ChunkParser:
         self._tools: list[_ToolCall] = []
         self._by_index: dict[int, _ToolCall] = {}
         self._id = ""
-        self._usage_seen = False
+        self._server_usage: llm.CompletionUsage | None = None
         self.estimate_usage = estimate_usage
         """Count content deltas as completion tokens when the server streams no usage."""
         self._content_deltas = 0
@@ -345,10 +345,10 @@ class ChunkParser:
             out.extend(self._choice(choice))
         usage = obj.get("usage")
         if usage:
-            self._usage_seen = True
             # a label for metrics, never worth failing a reply already spoken: kept if a string
             tier = obj.get("service_tier")
             out.append(chunk := self._usage(_dict(usage), tier if type(tier) is str else None))
+            self._server_usage = chunk.usage
             if chunk.usage is not None and chunk.usage.reasoning_tokens:
                 self._reasoning += 1
         return out
@@ -367,17 +367,22 @@ class ChunkParser:
             out.append(_chunk(self.id, tail or None, calls))
         if not self.emitted:
             raise EmptyCompletion(self._silence())
-        if self.estimate_usage and not self._usage_seen and self._content_deltas:
-            # the server sent no usage: one content delta is one token on the engines that do
-            # this (llama.cpp streams token by token); prompt tokens are unknown
-            n = self._content_deltas
-            out.append(
-                llm.ChatChunk(
-                    id=self.id,
-                    usage=llm.CompletionUsage(completion_tokens=n, prompt_tokens=0, total_tokens=n),
-                )
-            )
+        if self._server_usage is None and (estimate := self._estimate()) is not None:
+            out.append(llm.ChatChunk(id=self.id, usage=estimate))
         return out
+
+    def _estimate(self) -> llm.CompletionUsage | None:
+        if not self.estimate_usage or not self._content_deltas:
+            return None
+        # the server sent no usage: one content delta is one token on the engines that do
+        # this (llama.cpp streams token by token); prompt tokens are unknown
+        n = self._content_deltas
+        return llm.CompletionUsage(completion_tokens=n, prompt_tokens=0, total_tokens=n)
+
+    def spent(self) -> llm.CompletionUsage | None:
+        """The tokens this reply used, as the server counted them (else estimated, as
+        :meth:`finish` does); ``None`` when nothing tells."""
+        return self._server_usage or self._estimate()
 
     def _silence(self) -> str:
         """Why a completion that said nothing ended, in words a developer can act on."""

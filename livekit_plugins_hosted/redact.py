@@ -4,13 +4,46 @@ A server (or a proxy in front of it) may echo the request in an error, headers i
 bearer key or the signed token would then reach ``str(error)``, the framework's log lines and
 the command line. :func:`scrub` replaces each known secret in a text with ``***``;
 :func:`scrub_value` does so inside a decoded JSON body. The endpoints know their current
-secrets (``Endpoint.scrub``); this module only replaces.
+secrets (``Endpoint.scrub``); :func:`credentials` picks out of what a request sent the values
+that can be secrets (a header or query parameter whose name looks like a credential's); this
+module only finds and replaces.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+
+_CREDENTIAL_WORDS = (
+    "auth",
+    "key",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "cookie",
+    "credential",
+    "signature",
+)
+"""A header or query parameter whose name holds one of these may carry a credential:
+``Authorization``, ``Proxy-Authorization``, ``X-Api-Key``, ``X-LiveKit-Worker-Token``,
+``api-key``... (an identifier such as ``X-LiveKit-Room-ID`` is not one)."""
+
+
+def credentials(items: Iterable[tuple[str, str]]) -> tuple[str, ...]:
+    """The values among ``(name, value)`` pairs (headers, query parameters) that may be
+    credentials; of an ``Authorization``-style value (``Bearer <token>``) the part after the
+    scheme, so that a masked echo still reads ``Bearer ***``."""
+    found: list[str] = []
+    for name, value in items:
+        lowered = name.lower()
+        if not any(word in lowered for word in _CREDENTIAL_WORDS):
+            continue
+        scheme, space, rest = value.strip().partition(" ")
+        rest = rest.strip()
+        found.append(rest if space and rest and scheme.isalpha() else value.strip())
+    return tuple(found)
+
 
 MASK = "***"
 MIN_SECRET_CHARS = 4

@@ -18,8 +18,9 @@ import httpx2 as httpx
 from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError, llm
 from livekit.agents.types import APIConnectOptions
 
-from . import faults, thinking
+from . import faults, spent, thinking
 from .backends import Backend, ThoughtEnd, check_thinking_time
+from .drains import Drains
 from .endpoints import Endpoint
 from .log import logger
 from .messages import provider_messages, tool_schemas
@@ -29,6 +30,7 @@ from .parsing import ChunkParser, EmptyCompletion
 from .request import build_request, sends_tools, thinking_on
 from .sse import CompletionEvents, StreamError, read_capped
 from .traits import ServerTraits
+from .transport import Connection, idle_closed, transport_error
 
 CONNECT_TIMEOUT = 15.0
 """Seconds to open a connection (the per-read timeout is ``conn_options.timeout``)."""
@@ -72,6 +74,8 @@ class Wire:
     http: httpx.AsyncClient
     completions_url: httpx.URL
     traits: ServerTraits = dataclasses.field(default_factory=ServerTraits)
+    drains: Drains = dataclasses.field(default_factory=Drains)
+    """Bodies read on after their turn ended (closed with the pool)."""
     url: httpx.URL = dataclasses.field(init=False)
     """``completions_url`` with the client's query parameters."""
     headers: dict[str, str] = dataclasses.field(init=False)
@@ -113,9 +117,6 @@ def _may_open_thought(
     if not items or items[-1].type != "function_call_output":
         return False
     return thinking is True or traits.raw_thought
-
-
-_DRAIN_TIMEOUT = 1.0
 
 
 _DONE, _CUT, _SPENT = "done", "cut", "spent"
@@ -256,35 +257,6 @@ class _HTTPStatus(Exception):
         )
 
 
-_TRANSPORT_ERRORS: tuple[tuple[type[httpx.RequestError], type[APIError], str], ...] = (
-    # the first row that matches wins: the more specific exceptions come first
-    (
-        httpx.ConnectTimeout,
-        APIConnectionError,
-        "connection to {url} not established within {connect}s",
-    ),
-    (httpx.PoolTimeout, APITimeoutError, "no free connection to {url} within {pool}s"),
-    (httpx.TimeoutException, APITimeoutError, "no response from {url} within {read}s"),
-    (httpx.DecodingError, APIConnectionError, "undecodable response from {url}: {error}"),
-    (httpx.RequestError, APIConnectionError, "connection to {url} failed: {name}"),
-)
-"""httpx's exceptions as the framework's: (httpx class, framework class, message)."""
-
-
-def _transport_error(
-    e: httpx.RequestError, *, url: str, timeout: Mapping[str, float | None], retryable: bool
-) -> APIError:
-    """The framework's error for a transport failure, from :data:`_TRANSPORT_ERRORS`."""
-    api_error, template = next((a, t) for k, a, t in _TRANSPORT_ERRORS if isinstance(e, k))
-    text = template.format(
-        url=url,
-        name=type(e).__name__,
-        error=faults.clip(str(e), 200),
-        **{k: f"{v:g}" if v is not None else "unlimited" for k, v in timeout.items()},
-    )
-    return api_error(text, retryable=retryable)
-
-
 class LLMStream(llm.LLMStream):
     """One completion's stream of ``llm.ChatChunk``; the framework retries ``_run``."""
 
@@ -316,12 +288,15 @@ class LLMStream(llm.LLMStream):
 
     def _status_error(self, e: _Fault, emitted: bool) -> tuple[APIError, float]:
         """The framework error for a status, and how long to wait before it is raised."""
+        endpoint = self._wire.endpoint
+        # a server may echo the request, token and key included, in any of its words
+        request_id = endpoint.scrub(faults.clip(e.request_id, 200)) if e.request_id else None
         if e.status == 429:
-            figures = faults.quota(e.headers)
+            figures = {k: endpoint.scrub(v) for k, v in faults.quota(e.headers).items()}
             logger.warning(
                 "rate limited (429) %s",
                 " ".join(f"{k}={v}" for k, v in figures.items()) or "(no quota headers)",
-                extra={"model": self._plan.model.id, "request_id": e.request_id, **figures},
+                extra={"model": self._plan.model.id, "request_id": request_id, **figures},
             )
         verdict = faults.judge_status(
             e.status,
@@ -333,15 +308,14 @@ class LLMStream(llm.LLMStream):
             retries_left=self._attempt <= self._conn_options.max_retry,
             credential_hint=self._wire.endpoint.credential_hint,
         )
-        # scrubbed: a server may echo the request, token and key included
-        message = self._wire.endpoint.scrub(verdict.message)
+        message = endpoint.scrub(verdict.message)
         if verdict.connection_error:
             return APIConnectionError(message, retryable=verdict.retryable), verdict.wait
         error = APIStatusError(
             message,
             status_code=e.status,
-            request_id=e.request_id,
-            body=self._wire.endpoint.scrub_body(e.body),
+            request_id=request_id,
+            body=endpoint.scrub_body(e.body),
             retryable=verdict.retryable,
         )
         return error, verdict.wait
@@ -414,21 +388,27 @@ class LLMStream(llm.LLMStream):
         # a Request built directly: the client's per-request merging of URL, headers and
         # cookies costs more than the rest of the request set-up together (the client's
         # defaults are merged once, in Wire)
+        connection = Connection()
         request = httpx.Request(
             "POST",
             wire.url,
             content=content,
             headers=wire.request_headers(plan.inference_class),
-            extensions={"timeout": self._timeout},
+            extensions={"timeout": self._timeout, "trace": connection},
         )
         # a redirect is never followed (it could carry the credentials elsewhere)
         try:
-            response = await wire.http.send(request, stream=True, follow_redirects=False)
-        except httpx.RemoteProtocolError:
-            # the server closed a kept-alive connection as it was reused (llama-server drops
-            # idle ones after 5 s): no response was read, nothing was said, so send once more
-            # at once, on a fresh connection, instead of a framework retry seconds later
-            response = await wire.http.send(request, stream=True, follow_redirects=False)
+            try:
+                response = await wire.http.send(request, stream=True, follow_redirects=False)
+            except httpx.RemoteProtocolError as e:
+                if not idle_closed(e, connection):
+                    raise  # a malformed response: a fault the framework's retries judge
+                # nothing was read, nothing was said: once more at once, on a fresh
+                # connection, rather than a framework retry seconds later (or none)
+                response = await wire.http.send(request, stream=True, follow_redirects=False)
+        finally:
+            # what was sent, the client's auth included: a server may echo any of it
+            wire.endpoint.remember_sent(request)
         if not 200 <= response.status_code < 300:
             try:
                 raise await _HTTPStatus.read(response)
@@ -451,7 +431,8 @@ class LLMStream(llm.LLMStream):
         if status != 400 or not name or name not in body:
             return False
         given = self._plan.params.extra_body or {}
-        if name in given or name not in json.dumps(said, default=str):
+        # named as what is refused, not merely repeated with the rest of the request
+        if name in given or not faults.refuses_field(said, name, body[name]):
             return False
         if self._wire.traits.budget_refused:
             return True  # another stream already learned it (and said so)
@@ -478,6 +459,7 @@ class LLMStream(llm.LLMStream):
         the token limit with nothing said and ``may_continue``."""
         send = self._event_ch.send_nowait
         waiting = not parser.emitted
+        drained = False
         try:
             events = CompletionEvents(response)
             try:
@@ -521,17 +503,18 @@ class LLMStream(llm.LLMStream):
             if waiting and parser.emitted:
                 self._first_word(parser)
             if events.done:
-                # bounded: a server that keeps the body open costs the connection only
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(_DRAIN_TIMEOUT):
-                        await events.drain()
+                # the turn ends here; the body's end is read in the background, so that the
+                # connection is kept (a relay that keeps the body open delays no turn)
+                self._wire.drains.start(events, response)
+                drained = True
             return _DONE
         finally:
             if parser.raw_thought_seen:
                 self._wire.traits.raw_thought = True
             if parser.opened_thought_seen:
                 self._wire.traits.opens_thought = True
-            await response.aclose()
+            if not drained:
+                await response.aclose()
 
     def _first_word(self, parser: ChunkParser) -> None:
         """The first word (or tool call) is out: how long the thought before it ran."""
@@ -592,6 +575,7 @@ class LLMStream(llm.LLMStream):
         headers: Mapping[str, str] = {}
         loop = asyncio.get_running_loop()
         watch: _Deadline | None = None
+        failure: tuple[APIError, float, BaseException | None] | None = None
         self.thinking_time = self._thought_end = self.thought_ended_by = None
         try:
             if wire.http.is_closed:
@@ -640,12 +624,10 @@ class LLMStream(llm.LLMStream):
                         f" (ended by {self.thought_ended_by})" if self.thought_ended_by else "",
                         extra={"model": plan.model.id, "thinking_time": self.thinking_time},
                     )
+        # a failure is raised below, out of its except block: what was caught (a server's text,
+        # unscrubbed) is then neither the error's __cause__ nor its __context__
         except _HTTPStatus as e:
-            error, wait = self._status_error(e.fault, parser.emitted)
-            if wait:
-                # the server named its wait and it fits the budget: the retry honours it
-                await asyncio.sleep(wait)
-            raise error from None
+            failure = (*self._status_error(e.fault, parser.emitted), None)
         except TimeoutError as e:
             # only the first-word deadline raises this (httpx raises its own timeouts)
             raise APITimeoutError(
@@ -654,28 +636,33 @@ class LLMStream(llm.LLMStream):
                 retryable=not parser.emitted,
             ) from e
         except httpx.RequestError as e:
-            error = _transport_error(
-                e, url=wire.endpoint.base_url, timeout=self._timeout, retryable=not parser.emitted
+            # the cause is a scrubbed copy: e may quote an echoing response, or the request
+            error, cause = transport_error(
+                e,
+                url=wire.endpoint.base_url,
+                timeout=self._timeout,
+                retryable=not parser.emitted,
+                scrub=wire.endpoint.scrub,
             )
-            if isinstance(e, httpx.LocalProtocolError):
-                # its text quotes the request's bytes (an illegal header: the key itself), and
-                # the framework's APIConnectionError repeats the cause's text
-                raise error from None
-            raise error from e
+            failure = (error, 0.0, cause)
         except EmptyCompletion as e:
+            if (usage := parser.spent()) is not None:
+                # spent all the same, and the framework reports no failed attempt's usage
+                spent.report(
+                    self._llm, usage, request_id=parser.id, duration=loop.time() - self._sent
+                )
             # nothing was said: a retry (or the FallbackAdapter) can still give an answer
-            raise APIError(e.message, retryable=True) from None
+            failure = (APIError(wire.endpoint.scrub(e.message), retryable=True), 0.0, None)
         except StreamError as e:
             retryable = e.retryable and not parser.emitted
             if e.status_code is not None:
                 # an error event naming a status: the same rules as the HTTP status
                 fault = _Fault(e.status_code, headers, e.body, request_id=None)
-                error, wait = self._status_error(fault, not retryable)
-                if wait:
-                    await asyncio.sleep(wait)
-                raise error from None
-            # scrubbed: an error event may echo the request
-            raise APIConnectionError(wire.endpoint.scrub(e.message), retryable=retryable) from None
+                failure = (*self._status_error(fault, not retryable), None)
+            else:
+                # scrubbed: an error event may echo the request
+                error = APIConnectionError(wire.endpoint.scrub(e.message), retryable=retryable)
+                failure = (error, 0.0, None)
         except RecursionError:
             # a chunk nested past Python's depth (json.loads is caught in decode_event;
             # this is its re-encoding in the chunk parser)
@@ -685,3 +672,9 @@ class LLMStream(llm.LLMStream):
         finally:
             if watch is not None:
                 await watch.close()
+        if failure is not None:
+            error, wait, cause = failure
+            if wait:
+                # the server named its wait and it fits the budget: the retry honours it
+                await asyncio.sleep(wait)
+            raise error from cause

@@ -124,6 +124,8 @@ class Recorded:
     """time.monotonic() when the request arrived."""
     query: str = ""
     """The query string, as sent."""
+    client_port: int | None = None
+    """The client's port: requests with the same one came on one kept-alive connection."""
 
 
 class Gateway:
@@ -211,6 +213,7 @@ class Gateway:
                 claims,
                 time.monotonic(),
                 query=request.query_string,
+                client_port=_client_port(request),
             )
         )
         if denied is not None:
@@ -281,6 +284,11 @@ class Gateway:
     def bodies(self) -> list[dict[str, Any]]:
         """The JSON bodies of the completion requests, in order."""
         return [r.body for r in self.requests if r.body is not None]
+
+
+def _client_port(request: web.Request) -> int | None:
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    return peer[1] if peer else None
 
 
 def user_ctx(text: str = "Hello") -> ChatContext:

@@ -24,9 +24,11 @@ from tests.gateway import (
     Gateway,
     Reply,
     completion_chunks,
+    delta_chunks,
     gateway_llm,
     user_ctx,
 )
+from tests.waits import MetricsSeen, wait_until
 
 FAST_RETRY = APIConnectOptions(max_retry=2, retry_interval=0.0, timeout=5)
 NO_RETRY = APIConnectOptions(max_retry=0, timeout=5)
@@ -189,4 +191,49 @@ async def test_cancellation_closes_the_response(gateway: Gateway) -> None:
     await stream.aclose()
     await gateway.wait_disconnects(1, within=5.0)
     assert gateway.disconnects == 1
+    await model.aclose()
+
+
+SPENT = {"prompt_tokens": 11, "completion_tokens": 40, "total_tokens": 51}
+
+
+def thought_only(*, usage: bool) -> Reply:
+    """A reply that thinks and then says nothing: reasoning deltas, a finish reason, and the
+    usage chunk (or none, as llama-cpp-python sends none)."""
+    chunks = delta_chunks([{"reasoning_content": "hmm"}] * 3 + [{"content": "\n"}] * 2)
+    chunks[-1]["usage"] = SPENT
+    return Reply(events=chunks if usage else chunks[:-1])
+
+
+@pytest.mark.parametrize("usage", [True, False])
+async def test_failed_turn_still_reports_its_tokens(gateway: Gateway, usage: bool) -> None:
+    """A reply with nothing to say ends in APIError (right), but the tokens it spent reached
+    no ``metrics_collected``: the framework reports nothing for a failed attempt, so billing
+    and dashboards lost them. Without usage from the server the content deltas are counted,
+    as for a reply that is heard."""
+    gateway.replies.append(thought_only(usage=usage))
+    model = _llm(gateway)
+    seen = MetricsSeen(model)
+    with pytest.raises(APIError, match="nothing to say"):
+        await model.chat(chat_ctx=_ctx(), conn_options=NO_RETRY).collect()
+    (metrics,) = seen.events
+    assert metrics.ttft == -1 and metrics.request_id == "chatcmpl-test-1"
+    if usage:
+        assert (metrics.prompt_tokens, metrics.completion_tokens) == (11, 40)
+        assert metrics.total_tokens == 51
+    else:
+        assert (metrics.prompt_tokens, metrics.completion_tokens) == (0, 2)
+    await model.aclose()
+
+
+async def test_retried_turn_reports_both_attempts(gateway: Gateway) -> None:
+    """The framework keeps the last attempt's usage only: the failed attempt's tokens were
+    lost when the retry answered."""
+    gateway.replies.append(thought_only(usage=True))
+    model = _llm(gateway)
+    seen = MetricsSeen(model)
+    result = await model.chat(chat_ctx=_ctx(), conn_options=FAST_RETRY).collect()
+    assert result.text == "Hello from the gateway."
+    await wait_until(lambda: len(seen.events) == 2, within=10.0, what="both attempts metrics")
+    assert [m.completion_tokens for m in seen.events] == [40, 4]
     await model.aclose()

@@ -105,3 +105,71 @@ def test_judge_after_content_never_retries() -> None:
 def test_judge_auth_names_the_credential(status: int) -> None:
     """A 401/403 would not say which credential to check."""
     assert judge(status, reason="Unauthorized").message.endswith(HINT)
+
+
+# -- a refused request field (issue 22, item 15) --------------------------------------------------
+
+BUDGET = "thinking_token_budget"
+VLLM_SAYS = (
+    "thinking_token_budget is set but reasoning_config is not configured. Please set "
+    "--reasoning-parser and/or --reasoning-config to use thinking_token_budget."
+)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": {"message": VLLM_SAYS, "type": "BadRequestError", "code": 400}},
+        {"object": "error", "message": VLLM_SAYS, "code": 400},  # vLLM's older flat form
+        {"error": {"message": "Unrecognized request argument supplied", "param": BUDGET}},
+        {"error": {"message": "thinking_token_budget: must be at most 8192"}},
+        f"400 Bad Request: {VLLM_SAYS}",
+    ],
+)
+def test_a_field_named_as_refused(body: object) -> None:
+    """vLLM without a reasoning parser names the budget as what it refuses: it is dropped."""
+    assert faults.refuses_field(body, BUDGET, 24576)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # a proxy's or a server's echo of the whole request, in its forms
+        {"error": {"message": 'bad request; you sent {"model":"m","thinking_token_budget":24576}'}},
+        {"error": {"message": "you sent {'thinking_token_budget': 24576, 'stream': True}"}},
+        {"error": {"message": 'payload: "{\\"thinking_token_budget\\": 24576}" rejected'}},
+        {"error": {"message": "rejected: thinking_token_budget=24576&stream=true"}},
+        # the request repeated beside another reason
+        {"error": {"message": "context length exceeded", "request": {BUDGET: 24576}}},
+        {"error": {"message": "max_tokens too large"}, BUDGET: 24576},
+        # another field whose name holds this one
+        {"error": {"message": "max_thinking_token_budget is not supported"}},
+        {"error": {"message": "unknown field thinking_token_budget_v2"}},
+        {"error": {"param": "max_tokens", "message": "too large"}},
+        None,
+        {"error": {"message": 400}},
+    ],
+)
+def test_a_400_that_repeats_the_request_refuses_no_field(body: object) -> None:
+    """Any 400 whose body repeated the request was taken for a refused budget: the request
+    was sent again without it, a WARNING blamed --reasoning-parser, and the budget was
+    dropped for the LLM's life."""
+    assert not faults.refuses_field(body, BUDGET, 24576)
+
+
+def test_refused_field_is_read_in_linear_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hostile message that repeats the name (each an echo) is read once: 4x the text is
+    4x the checks, each over a bounded window."""
+    calls: list[int] = []
+    echoed = faults._echoed
+
+    def counted(message: str, end: int, value: str) -> bool:
+        calls.append(end)
+        return echoed(message, end, value)
+
+    monkeypatch.setattr(faults, "_echoed", counted)
+    for n in (1000, 4000):
+        calls.clear()
+        body = {"error": {"message": f'"{BUDGET}": 24576, ' * n}}
+        assert not faults.refuses_field(body, BUDGET, 24576)
+        assert len(calls) == n

@@ -7,10 +7,12 @@ the server's Retry-After, an agent left silent, a leaked secret, a leaked socket
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from livekit import api
@@ -23,7 +25,7 @@ from livekit.agents import (
 from livekit.agents.llm import FallbackAdapter
 
 import livekit_plugins_hosted as hosted
-from livekit_plugins_hosted import auth, faults
+from livekit_plugins_hosted import auth, drains, faults
 from livekit_plugins_hosted.auth import REFRESH_MARGIN, TOKEN_TTL
 from tests.clock import FakeClock
 from tests.gateway import (
@@ -250,6 +252,69 @@ async def test_body_left_open_after_done_ends_the_reply(gateway: Gateway) -> Non
     result = await model.chat(chat_ctx=_ctx(), conn_options=_opts(0, timeout=30)).collect()
     assert result.text == "done here"
     assert time.monotonic() - start < 10.0
+    await model.aclose()
+
+
+async def test_turn_ends_at_done_while_the_body_stays_open(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind a relay that keeps the body open after [DONE], every turn ended only when the
+    wait for the body's end gave up (1 s later: the last TTS flush with it). The turn now ends
+    at [DONE] however long that wait may be (here: longer than the test); the body is read
+    on in the background and closed with the LLM."""
+    monkeypatch.setattr(drains, "DRAIN_TIMEOUT", 600.0)
+    gateway.replies.append(Reply.text("done", " here", linger=True))
+    model = _llm(gateway)
+    async with asyncio.timeout(20):
+        result = await model.chat(chat_ctx=_ctx(), conn_options=_opts(0, timeout=30)).collect()
+    assert result.text == "done here"
+    assert gateway.disconnects == 0  # the body is still open: the turn did not wait for it
+    await model.aclose()
+    await gateway.wait_disconnects(1, within=5.0)  # closing the LLM ends the wait
+
+
+async def test_connection_is_kept_for_the_next_turn(gateway: Gateway) -> None:
+    """The end of the body is still read after [DONE] (now in the background), so the next
+    turns reuse the connection rather than open (and, on https, handshake) a new one."""
+    model = _llm(gateway)
+    for _ in range(3):
+        result = await model.chat(chat_ctx=_ctx(), conn_options=_opts(0)).collect()
+        assert result.text == "Hello from the gateway."
+    ports = {r.client_port for r in gateway.requests if r.body is not None}
+    assert len(ports) == 1, ports
+    await model.aclose()
+
+
+@pytest.mark.parametrize("echoed_in", ["message", "body"])
+async def test_a_400_repeating_the_request_is_not_a_refused_budget(
+    gateway: Gateway, echoed_in: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 400 whose body repeated the request (a proxy's echo; an error that quotes what was
+    asked) was taken for vLLM refusing the thinking budget: the request was sent again
+    without it, a WARNING blamed --reasoning-parser, and every later turn went without the
+    budget. Now it is the turn's error, and the next turn still sends the budget."""
+
+    def echo(body: dict[str, Any]) -> Reply:
+        if echoed_in == "message":
+            return Reply.error(400, f"invalid request: {json.dumps(body)}")
+        return Reply(status=400, body={"error": {"message": "too long", "request": body}})
+
+    caplog.set_level(logging.WARNING, logger="livekit.plugins.hosted")
+    gateway._verify = False
+    gateway._default = echo
+    model = hosted.LLM.self_hosted(
+        "google/gemma-4-31b-it",
+        base_url=gateway.url,
+        backend="vllm",
+        extra_kwargs={"reasoning_effort": "high"},
+    )
+    for turn in (1, 2):
+        with pytest.raises(APIStatusError) as info:
+            await model.chat(chat_ctx=_ctx(), conn_options=_opts(0)).collect()
+        assert info.value.status_code == 400
+        assert len(gateway.bodies) == turn  # not sent again without the budget
+        assert gateway.bodies[-1]["thinking_token_budget"] == 24576
+    assert not [r for r in caplog.records if "reasoning-parser" in r.getMessage()]
     await model.aclose()
 
 

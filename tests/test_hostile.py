@@ -22,9 +22,9 @@ from livekit.agents import APIConnectionError, APIConnectOptions, APIStatusError
 from livekit.agents.llm import FallbackAdapter
 
 import livekit_plugins_hosted as hosted
-from livekit_plugins_hosted import stream as stream_module
 from livekit_plugins_hosted.cli import doctor
 from livekit_plugins_hosted.parsing import ChunkParser
+from livekit_plugins_hosted.transport import transport_error
 from tests.gateway import Gateway, Reply, completion_chunks, delta_chunks, gateway_llm, user_ctx
 
 MiB = 1024 * 1024
@@ -504,8 +504,11 @@ def test_transport_errors_mapped_by_the_table(
     """openai-python test_transport_error_mid_stream: a read timeout is a timeout, a peer that
     closed is a connection error; the message names the limit that was reached."""
     timeout = {"connect": 15.0, "read": 10.0, "write": 10.0, "pool": 10.0}
-    mapped = stream_module._transport_error(error, url="u", timeout=timeout, retryable=False)
+    mapped, cause = transport_error(
+        error, url="u", timeout=timeout, retryable=False, scrub=lambda text: text
+    )
     assert type(mapped) is expected and words in mapped.message
+    assert type(cause) is type(error) and str(cause) == str(error)
     assert mapped.retryable is False
 
 
