@@ -1,0 +1,31 @@
+"""Gemma 4's raw output grammar, read as it streams: only the answer is ever released.
+
+A server that does not parse Gemma 4 (vLLM without ``--reasoning-parser gemma4
+--tool-call-parser gemma4``, llama-server with ``--reasoning-format none``, a relay, a small
+Gemma 4 on MLX) puts the model's own grammar in ``delta.content``. A voice agent speaks
+``content``, so :class:`Gemma4Parser` turns that text back into what may be spoken plus the
+tool calls. Pure (stdlib only, no I/O), one pass, linear time, every held buffer capped.
+
+    reply   := (text | thought | calls | code | token)* [turn end]
+    thought := <|channel>thought … <channel|>          (also a bare "thought\\n" at the start)
+    calls   := <|tool_call> call ([,;\\s] call)* <tool_call|>  |  call:NAME{…}  |  <tool_call>…
+    call    := [:] (call:)* NAME ( {key:value,…} | (key=value,…) )
+    value   := <|"|>sealed text<|"|> | text<|"|> | number | true | null | {…} | […] | "json"
+    code    := ```tool_code … ``` | print(f(…)) | tool_code = f(…) / print(tool_code)
+
+The pieces: :mod:`.lexer` (special tokens, with and without their pipes, as a table another
+family's grammar can replace), :mod:`.body` (where a call body ends, strings sealed),
+:mod:`.calls` (the body read by recursive descent), :mod:`.pyform` and :mod:`.code` (the
+Python form), :mod:`.values` (schema typing), :mod:`.stream` (the reply's state).
+
+The invariant: a reply ends in speech with no markup, in tool calls, or (``silent``) in
+nothing the caller can hear, which the stream layer reports as an error; never markup or
+thought spoken. Inside ``<|"|>…<|"|>`` nothing is markup: a quoted ``<tool_call|>`` neither
+ends a call nor begins one.
+"""
+
+from .calls import ToolCall, parse_call
+from .stream import Gemma4Parser
+from .values import Schemas
+
+__all__ = ["Gemma4Parser", "Schemas", "ToolCall", "parse_call"]
