@@ -20,7 +20,7 @@ from .lexer import QUOTE_TOKEN, WS
 
 __all__ = ["BODY_CAP", "Body"]
 
-BODY_CAP = 64 * 1024
+BODY_CAP = 32 * 1024
 """The most text one call body may hold: a longer one is never run (and never spoken)."""
 
 _SCAN = re.compile(r"[<{}\[\]():,]")  # one character class: linear

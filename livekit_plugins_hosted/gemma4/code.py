@@ -61,6 +61,10 @@ class Code:
         if not self.fenced:
             self._stmt.append(text)
 
+    @property
+    def size(self) -> int:
+        return self._len
+
     def calls(self) -> list[ToolCall]:
         if self._parts is None:
             return []

@@ -30,8 +30,9 @@ class Base:
     __slots__ = (
         "_after", "_bad", "_block", "_body", "_buf", "_calls", "_code", "_explicit", "_fast",
         "_first", "_held", "_held_len", "_hname", "_hword", "_label", "_last", "_ncalls",
-        "_no_calls", "_out", "_pending", "_repaired", "_resume", "_schemas", "_seg_start", "_spoke",
-        "_state", "_thought", "_thought_len", "saw_thought",
+        "_no_calls", "_out", "_pending", "_pos", "_repaired", "_resume", "_schemas",
+        "_seg_start", "_spoke", "_src", "_state", "_thought", "_thought_len", "_work",
+        "saw_thought",
     )  # fmt: skip
 
     def __init__(self, *, in_thought: bool = False, schemas: Schemas | None = None) -> None:
@@ -63,8 +64,25 @@ class Base:
         self._resume = _ANSWER  # where a bare call or head that is none goes back to
         self._no_calls = False  # reading text after a repaired string: no call runs from it
         self._repaired = False
+        self._src = ""  # the input the cached look-aheads (_pos) were made in
+        self._pos: dict[str, int] = {}
+        self._work = 0
         self._out: list[str] = []
         self._calls: list[ToolCall] = []
+
+    def _next(self, data: str, i: int, what: str) -> int:
+        """Where ``what`` next occurs in ``data`` at or after ``i`` (``len(data)`` if nowhere).
+        Cached: ``i`` only grows within one input, so no stretch is searched twice."""
+        if self._src is not data:
+            self._src = data
+            self._pos = {}
+        p = self._pos.get(what, -1)
+        if p < i:
+            k = data.find(what, i)
+            p = len(data) if k < 0 else k
+            self._work += p - i
+            self._pos[what] = p
+        return p
 
     def _take(self) -> tuple[str, list[ToolCall]]:
         out = self._out

@@ -68,6 +68,13 @@ class Gemma4Parser(Tools):
         return (self._state == _THOUGHT and self._explicit) or self._state == _LABEL
 
     @property
+    def work(self) -> int:
+        """Characters examined so far, counting every re-reading (held text read again, a
+        look-ahead, a body read by the call reader): the reply's cost, which tests and
+        benchmarks compare as the input grows."""
+        return self._work
+
+    @property
     def silent(self) -> bool:
         """The reply is over and gave neither speech nor a call: the stream layer reports it."""
         return self._state >= _ENDED and not self._spoke and not self._ncalls
@@ -108,7 +115,9 @@ class Gemma4Parser(Tools):
                 continue
             elif state == _CALL and self._body.in_str and not self._repaired:
                 self._repaired = True
-                fixed = repair(self._body.text(), self._schemas)
+                text = self._body.text()
+                self._work += 2 * len(text)
+                fixed = repair(text, self._schemas)
                 self._body = Body()
                 if fixed is not None:
                     if self._block:
@@ -139,6 +148,7 @@ class Gemma4Parser(Tools):
     def _run(self, data: str, *, final: bool) -> None:
         i, n = 0, len(data)
         while i < n and self._state < _ENDED:
+            start = i
             state = self._state
             if state == _ANSWER:
                 i = self._answer(data, i, final)
@@ -156,6 +166,7 @@ class Gemma4Parser(Tools):
                 i = self._in_block(data, i, final)
             else:
                 i = self._in_code(data, i, final)
+            self._work += 1 + i - start
 
     def _answer(self, data: str, i: int, final: bool) -> int:
         n = len(data)
@@ -186,18 +197,17 @@ class Gemma4Parser(Tools):
             if not final and n - i < 12 and any(t.startswith(data[i:]) for t in _TRIGGERS):
                 self._buf = data[i:]
                 return n
-        k = data.find("<", i)
-        stop = n if k < 0 else k
-        c = data.find("call:", i, stop)
-        line = data.find("\n", i, stop if c < 0 else c)
-        if line >= 0:
+        k = self._next(data, i, "<")
+        c = self._next(data, i, "call:")
+        line = self._next(data, i, "\n")
+        if line < k and line < c:
             self._emit(data[i : line + 1])
             return line + 1
-        if c >= 0:
+        if c < k:
             self._emit(data[i:c])
             self._start_bare(_ANSWER)
             return c + 5
-        if k < 0:
+        if k == n:
             t = 0 if final else call_prefix(data, i)
             self._emit(data[i : n - t])
             if t:
@@ -269,14 +279,13 @@ class Gemma4Parser(Tools):
 
     def _in_thought(self, data: str, i: int, final: bool) -> int:
         n = len(data)
-        k = data.find("<", i)
-        stop = n if k < 0 else k
-        c = data.find("call:", i, stop)
-        if c >= 0:
+        k = self._next(data, i, "<")
+        c = self._next(data, i, "call:")
+        if c < k:
             self._keep(data[i:c])
             self._start_bare(_THOUGHT)
             return c + 5
-        if k < 0:
+        if k == n:
             t = 0 if final else call_prefix(data, i)
             self._keep(data[i : n - t])
             if t:

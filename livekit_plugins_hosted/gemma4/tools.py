@@ -164,6 +164,7 @@ class Tools(Base):
         body = self._body
         self._body = Body()
         text = body.text()
+        self._work += len(text)  # read once more, by the call reader
         if not self._block:
             self._add(parse_call(text, self._schemas))
             return
@@ -277,6 +278,7 @@ class Tools(Base):
         return k
 
     def _code_done(self) -> None:
+        self._work += self._code.size
         for call in self._code.calls():
             self._add(call)
         self._code = Code()
