@@ -133,7 +133,9 @@ class Gemma4Parser(Tools):
                     continue
                 self._release()  # the cut-off call stays unread; whole ones before it run
             elif state == _CALL:
-                self._close_body()
+                bad = self._bad
+                self._close_body()  # complete without its closing token, or cut off
+                self._bad = bad  # a cut-off body spoils none of the whole calls before it
                 self._release()
             elif state == _BLOCK:
                 self._release()
