@@ -63,6 +63,8 @@ def _default(raw: str) -> object:
     """A bare scalar with no schema to say otherwise: as JSON would read it, else text."""
     if raw in _SCALARS:
         return _SCALARS[raw]
+    if raw.lower() in ("null", "none", "nil"):  # NONE, NIL: any case, as vLLM reads them
+        return None
     try:
         if _INT_RE.match(raw):
             return _int(raw)
