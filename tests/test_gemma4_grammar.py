@@ -185,3 +185,17 @@ def test_response_channel_is_the_answer(text: str) -> None:
 def test_other_channel_labels_stay_thought() -> None:
     """A channel whose label is not an answer's is a thought: never spoken."""
     assert _read("<|channel>plan\nsecret<channel|>Hi.") == ("Hi.", [])
+
+
+@pytest.mark.parametrize(
+    ("text", "heard"),
+    [
+        ("<|channel>thought\npondering call:f{a:1<tool_call> secret words<channel|>Hi.", "Hi."),
+        (f"<|channel>thought\npondering <|tool_call>call:f{{a:{Q}x}}<tool_call|> secret", ""),
+    ],
+)
+def test_what_follows_a_call_in_a_thought_stays_thought(text: str, heard: str) -> None:
+    """After a call made inside a thought (one ended by a tag that is no call, or one whose
+    string was repaired at the end), the thought's words are never heard."""
+    speech, _ = _read(text)
+    assert speech == heard

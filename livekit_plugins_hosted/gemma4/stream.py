@@ -128,8 +128,7 @@ class Gemma4Parser(Tools):
                         self._add(fixed.call)
                     self._release()
                     self._no_calls = True  # text a quote swallowed runs nothing
-                    self._state = self._after
-                    self._seg_start = True
+                    self._call_done()
                     self._run(fixed.rest, final=True)
                     continue
                 self._release()  # the cut-off call stays unread; whole ones before it run

@@ -219,10 +219,21 @@ class Tools(Base):
             elif kind == lx.TC_OPEN:
                 self._start_block(self._after)
             else:
-                self._start_head(_ANSWER)
+                self._head_after_call()
         else:
             body.put(data[k : k + length])  # no place in a call: the body will not parse
         return k + length
+
+    def _head_after_call(self) -> None:
+        """``<tool_call>`` right after a call: if no call follows it, its words go where the
+        call led (back into a thought the reply opened: never spoken)."""
+        if self._after == _THOUGHT:
+            self._state = _THOUGHT
+            self._explicit = True
+            self._thought = []
+            self._start_head(_THOUGHT)
+        else:
+            self._start_head(_ANSWER)
 
     def _in_block(self, data: str, i: int, final: bool) -> int:
         """Between the bodies of a ``<|tool_call>`` block: separators, another call, or its
@@ -247,7 +258,7 @@ class Tools(Base):
                 elif kind == lx.TC_OPEN:
                     self._start_block(self._after)
                 elif kind == lx.XML_OPEN:
-                    self._start_head(_ANSWER)
+                    self._head_after_call()
                 else:
                     self._open_channel()
                 return i + length
