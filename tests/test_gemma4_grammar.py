@@ -199,3 +199,18 @@ def test_what_follows_a_call_in_a_thought_stays_thought(text: str, heard: str) -
     string was repaired at the end), the thought's words are never heard."""
     speech, _ = _read(text)
     assert speech == heard
+
+
+@pytest.mark.parametrize(
+    ("text", "heard"),
+    [
+        ("call:calmcall:f{a:1}", ""),
+        ("Hi call:xcall:call:f{a:1} bye", "Hi bye"),
+        ("<tool_call>xcall:f{a:1}</tool_call>ok", "ok"),
+    ],
+)
+def test_a_call_glued_inside_a_word_is_found(text: str, heard: str) -> None:
+    """``call:NAME{`` is never speech, even when it begins inside a word that a head already
+    started reading (the head is matched once, so the overlap must be caught there); the
+    tool syntax glued before it is not spoken either."""
+    assert _read(text, None) == (heard, [("f", {"a": 1})])

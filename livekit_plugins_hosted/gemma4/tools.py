@@ -54,6 +54,16 @@ class Tools(Base):
             self._last = _MARK
         self._say(held)
 
+    def _glued_call(self) -> None:
+        """The word read so far ends in ``call`` and a ``:`` follows: a bare call begins
+        inside the word. What the head held before it is tool syntax glued to a call
+        (``call:calmcall:f{``): dropped, never spoken."""
+        resume = self._resume
+        self._state = resume
+        if resume == _ANSWER:
+            self._last = _MARK
+        self._start_bare(resume)
+
     def _names(self, data: str, i: int) -> int:
         n = len(data)
         j = i
@@ -86,6 +96,10 @@ class Tools(Base):
             if ch == "<":
                 self._state = self._resume  # ``call:NAME`` cut by a marker: tool syntax
                 return j
+            if ch == ":" and self._hname.endswith("call"):
+                self._glued_call()  # ``call:calmcall:f{``: a call begins inside the word
+                i = j + 1
+                continue
             break
         self._state = self._resume
         self._replay()
@@ -123,6 +137,9 @@ class Tools(Base):
             if ch in "{(" and self._hname:
                 after = self._leave_thought() if self._resume == _THOUGHT else _ANSWER
                 self._start_call(self._hname, ch, after)
+                return i + 1
+            if ch == ":" and self._hname.endswith("call"):
+                self._glued_call()
                 return i + 1
             if ch in "{[" and not self._hname:
                 # a JSON block in a tool tag: markup, read to its closer and dropped
