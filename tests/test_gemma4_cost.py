@@ -62,13 +62,15 @@ def _work(text: str, size: int) -> tuple[int, bool]:
 @pytest.mark.parametrize("size", [1, 7, 1 << 30], ids=["1", "7", "whole"])
 @pytest.mark.parametrize("shape", SHAPES, ids=list(SHAPES))
 def test_hostile_reply_costs_linear_work(shape: str, size: int) -> None:
-    """128 KB of a hostile shape is read with a few characters of work per character, and
+    """128 KB of a hostile shape is read with a bounded work per character, and
     four times as much input costs about four times the work (never the square)."""
     make = SHAPES[shape]
     small, big = make(32 * KB), make(128 * KB)
     work_small, _ = _work(small, size)
     work_big, ended = _work(big, size)
-    assert work_big <= 25 * len(big), f"{work_big / len(big):.1f} characters of work each"
+    # one-character deltas re-read a held marker's beginning (at most 36 characters) with
+    # each look-ahead: a constant factor, never one that grows with the reply
+    assert work_big <= 40 * len(big), f"{work_big / len(big):.1f} characters of work each"
     ratio = work_big / work_small
     assert ratio <= 4.6 * len(big) / (4 * len(small)), f"4x input cost {ratio:.2f}x work"
     assert ended

@@ -145,6 +145,12 @@ def test_python_call_forms(text: str) -> None:
     assert _read(f"Sure.\n{text}\nOne moment.") == ("Sure. One moment.", _WEATHER)
 
 
+def test_a_fence_opened_mid_line_is_code() -> None:
+    """A ```` ```tool_code ```` fence is code wherever it opens, not only at a line start."""
+    text = 'Sure. ```tool_code\nget_weather(city="Paris", days=2)\n``` One moment.'
+    assert _read(text) == ("Sure. One moment.", _WEATHER)
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -21,7 +21,8 @@ _THOUGHT_LABEL = "thought\n"
 _HELD_CAP = 256  # a bare call's or a <tool_call> head's held text
 _THOUGHT_CAP = BODY_CAP  # an undecided thought (in_thought) kept to release if never closed
 _MARK = ">"  # what a dropped marker leaves as "the last character": not a space
-_TRIGGERS = ("```tool_code", "tool_code", "print(")
+_FENCE = "```tool_code"
+_TRIGGERS = ("tool_code", "print(")  # code at a line start
 
 
 class Base:
@@ -172,4 +173,15 @@ def call_prefix(data: str, i: int) -> int:
     for t in (4, 3, 2, 1):
         if len(data) - t >= i and data.endswith("call"[:t]):
             return t
+    return 0
+
+
+def fence_prefix(data: str, i: int) -> int:
+    """How many characters at the end of ``data[i:]`` could still begin a code fence."""
+    tail = data[max(i, len(data) - len(_FENCE) + 1) :]
+    k = tail.find("`")
+    while k >= 0:
+        if _FENCE.startswith(tail[k:]):
+            return len(tail) - k
+        k = tail.find("`", k + 1)
     return 0

@@ -32,6 +32,7 @@ from .state import (
     _CODE,
     _DONE,
     _ENDED,
+    _FENCE,
     _HEAD,
     _LABEL,
     _LABEL_MAX,
@@ -41,6 +42,7 @@ from .state import (
     _THOUGHT_LABEL,
     _TRIGGERS,
     call_prefix,
+    fence_prefix,
 )
 from .tools import Tools
 
@@ -82,7 +84,13 @@ class Gemma4Parser(Tools):
 
     def feed(self, text: str) -> tuple[str, list[ToolCall]]:
         """Take one text delta; return the speakable text released now and calls completed."""
-        if self._fast and "<" not in text and "call:" not in text and "\n" not in text:
+        if (
+            self._fast
+            and "<" not in text
+            and "call:" not in text
+            and "\n" not in text
+            and "`" not in text
+        ):
             if not text:
                 return "", []
             last = text[-1]
@@ -193,24 +201,30 @@ class Gemma4Parser(Tools):
         if self._seg_start or self._last == "\n":
             for trig in _TRIGGERS:
                 if data.startswith(trig, i):
-                    self._code = Code(fenced=trig[0] == "`", schemas=self._schemas)
+                    self._code = Code(schemas=self._schemas)
                     self._state = _CODE
-                    return i + len(trig) if trig[0] == "`" else i
+                    return i
             if not final and n - i < 12 and any(t.startswith(data[i:]) for t in _TRIGGERS):
                 self._buf = data[i:]
                 return n
         k = self._next(data, i, "<")
         c = self._next(data, i, "call:")
+        f = self._next(data, i, _FENCE)  # a fence is code wherever it opens
         line = self._next(data, i, "\n")
-        if line < k and line < c:
+        if line < k and line < c and line < f:
             self._emit(data[i : line + 1])
             return line + 1
+        if f < k and f < c:
+            self._emit(data[i:f])
+            self._code = Code(fenced=True, schemas=self._schemas)
+            self._state = _CODE
+            return f + len(_FENCE)
         if c < k:
             self._emit(data[i:c])
             self._start_bare(_ANSWER)
             return c + 5
         if k == n:
-            t = 0 if final else call_prefix(data, i)
+            t = 0 if final else max(call_prefix(data, i), fence_prefix(data, i))
             self._emit(data[i : n - t])
             if t:
                 self._buf = data[n - t :]
