@@ -105,3 +105,12 @@ def test_call_body_past_its_cap_is_never_run() -> None:
         calls += got
     speech.append(parser.finish()[0])
     assert "".join(speech) == "Done." and calls == []
+
+
+def test_a_block_of_endless_calls_holds_no_growing_list() -> None:
+    """A block with more calls than any turn makes is dropped whole once past the cap, so a
+    server cannot grow the list of calls held until the block ends."""
+    parser = Gemma4Parser()
+    _, calls = parser.feed("<|tool_call>" + "call:f{}" * 10_000)
+    assert calls == []
+    assert parser.feed("<tool_call|>Done.") == ("Done.", [])

@@ -19,6 +19,9 @@ from .state import _ANSWER, _BARE, _BLOCK, _CALL, _HEAD, _HELD_CAP, _MARK, _THOU
 
 __all__ = ["Tools"]
 
+_BLOCK_CALLS = 64
+"""The most calls one ``<|tool_call>`` block may hold (each is held until the block ends)."""
+
 
 class Tools(Base):
     __slots__ = ()
@@ -189,8 +192,11 @@ class Tools(Base):
             return
         call = parse_call(text, self._schemas)
         if call is None:
-            self._bad = True
-        else:
+            self._bad = True  # something in the block is no call: the block runs nothing
+        elif len(self._pending) >= _BLOCK_CALLS:
+            self._bad = True  # more calls than any turn makes: none runs, none is kept
+            self._pending = []
+        elif not self._bad:
             self._pending.append(call)
 
     def _release(self) -> None:
@@ -289,9 +295,10 @@ class Tools(Base):
             self._body = Body()
             self._state = _CALL
             return i
-        if not final and "call:".startswith(data[i:]):
-            self._buf = data[i:]
-            return n
+        if "call:".startswith(data[i:]):
+            if not final:
+                self._buf = data[i:]
+            return n  # at the end: the next call cut off, which spoils none before it
         self._bad = True
         return i
 
