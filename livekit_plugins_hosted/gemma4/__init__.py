@@ -13,10 +13,18 @@ tool calls. Pure (stdlib only, no I/O), one pass, linear time, every held buffer
     value   := <|"|>sealed text<|"|> | text<|"|> | number | true | null | {…} | […] | "json"
     code    := ```tool_code … ``` | print(f(…)) | tool_code = f(…) / print(tool_code)
 
-The pieces: :mod:`.lexer` (special tokens, with and without their pipes, as a table another
-family's grammar can replace), :mod:`.body` (where a call body ends, strings sealed),
-:mod:`.calls` (the body read by recursive descent), :mod:`.pyform` and :mod:`.code` (the
-Python form), :mod:`.values` (schema typing), :mod:`.stream` (the reply's state).
+The pieces: :mod:`.lexer` (special tokens, with and without their pipes), :mod:`.body` (where
+a call body ends, strings sealed), :mod:`.calls` (the body read by recursive descent),
+:mod:`.pyform` and :mod:`.code` (the Python form), :mod:`.values` (schema typing),
+:mod:`.state`, :mod:`.tools` and :mod:`.stream` (the reply's states).
+
+Another family's raw grammar is another table and another set of states beside these, not a
+new parser: gpt-oss's harmony channels are a lexer table (``<|channel|>``, ``<|message|>``,
+``<|end|>``…) with channel names deciding thought from answer as :mod:`.stream` does with
+``<|channel>response``; Hermes/Qwen ``<tool_call>{json}</tool_call>`` and DeepSeek's or Kimi
+K2's tool tokens are tables whose call bodies are JSON, read where :mod:`.calls` reads Gemma's
+(JSON values are already one of its forms) and typed by :mod:`.values`. The lexer's
+:func:`~.lexer.token` takes the table; the states take their markers' kinds from it.
 
 The invariant: a reply ends in speech with no markup, in tool calls, or (``silent``) in
 nothing the caller can hear, which the stream layer reports as an error; never markup or

@@ -19,6 +19,8 @@ Schemas = Mapping[str, Mapping[str, Any]]
 """Tool name → that tool's JSON-schema ``parameters`` object."""
 WS = " \t\r\n"
 
+# Matched against one scalar's text only (a call body is capped): anchored at both ends with no
+# nested quantifier, so a failing match costs time linear in the scalar.
 _INT_RE = re.compile(r"-?\d+\Z")
 _FLOAT_RE = re.compile(r"-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?\Z")
 _SCALARS: dict[str, object] = {
