@@ -1,7 +1,8 @@
 """A generator of Gemma 4 replies, corrupted and cut anywhere (issue 21).
 
 Valid replies (text, thoughts, blocks of several calls with nested values and strings full of
-markup) must give exactly their speech and their calls. Then they are corrupted the ways models
+markup, ```` ```tool_code ```` fences in the Python form) must give exactly their speech and
+their calls. Then they are corrupted the ways models
 and servers do (a pipe dropped, a string delimiter dropped, a comma dropped, the reply cut
 off): no markup is ever spoken, the calls that closed before a cut still run, every turn ends
 in speech, a call or a silence the stream layer reports as an error, and the work stays
@@ -90,13 +91,23 @@ _values = st.recursive(
 )
 _args = st.dictionaries(_keys, _values, max_size=3)
 _names = st.sampled_from(["get_weather", "save_note", "f1"])
+TOOLS: dict[str, Any] = {"get_weather": {}, "save_note": {}, "f1": {}}
+# the Python form small models write: plain values, Python's spelling
+_py_values = st.one_of(
+    st.integers(-999, 999), st.booleans(), st.sampled_from(["Paris", "a b", "x, y", "{z}"])
+)
+_py_args = st.dictionaries(_keys, _py_values, max_size=3)
+
+
+def _py(value: Any) -> str:
+    return f'"{value}"' if isinstance(value, str) else repr(value)
 
 
 @st.composite
 def replies(draw: st.DrawFn) -> Reply:
     reply = Reply()
     for _ in range(draw(st.integers(1, 5))):
-        kind = draw(st.sampled_from(["text", "thought", "calls"]))
+        kind = draw(st.sampled_from(["text", "thought", "calls", "code"]))
         if kind == "text":
             words = draw(st.lists(st.sampled_from(_WORDS), min_size=1, max_size=5))
             reply.text += (" " if reply.text else "") + " ".join(words) + " "
@@ -104,6 +115,13 @@ def replies(draw: st.DrawFn) -> Reply:
         elif kind == "thought":
             inner = " ".join(draw(st.lists(st.sampled_from(_WORDS), max_size=4)))
             reply.text += f"<|channel>thought\n{THOUGHT_WORD} {inner}<channel|>"
+        elif kind == "code":
+            name, args = draw(_names), draw(_py_args)
+            call = f"{name}({', '.join(f'{k}={_py(v)}' for k, v in args.items())})"
+            form = draw(st.sampled_from(["{c}", "print({c})", "tool_code = {c}\nprint(tool_code)"]))
+            reply.text += "```tool_code\n" + form.format(c=call) + "\n```"
+            reply.calls.append((name, args))
+            reply.call_ends.append(len(reply.text))
         else:
             reply.text += "<|tool_call>"
             for n in range(draw(st.integers(1, 3))):
@@ -118,7 +136,7 @@ def replies(draw: st.DrawFn) -> Reply:
 
 
 def _read(pieces: list[str]) -> tuple[str, list[tuple[str, Any]], bool, int]:
-    parser = Gemma4Parser()
+    parser = Gemma4Parser(schemas=TOOLS)
     speech: list[str] = []
     calls: list[tuple[str, Any]] = []
     for piece in [*pieces, None]:
