@@ -220,3 +220,16 @@ def test_a_call_glued_inside_a_word_is_found(text: str, heard: str) -> None:
     started reading (the head is matched once, so the overlap must be caught there); the
     tool syntax glued before it is not spoken either."""
     assert _read(text, None) == (heard, [("f", {"a": 1})])
+
+
+def test_json_quoted_values_keep_their_braces() -> None:
+    """A JSON-quoted value (mlx-vlm reads them) may hold braces: the call does not end there."""
+    text = '<|tool_call>call:search{"query": "a} b {c", "n": 2}<tool_call|>Ok.'
+    assert _read(text, None) == ("Ok.", [("search", {"query": "a} b {c", "n": 2})])
+
+
+def test_a_quote_inside_bare_text_opens_no_string() -> None:
+    """A ``"`` inside a bare value opens no string that would swallow the rest of the reply:
+    the call ends at its brace (unreadable, it is dropped) and the answer goes on."""
+    text = '<|tool_call>call:note{text:He said "hi}<tool_call|>Ok.'
+    assert _read(text, None) == ("Ok.", [])

@@ -4,7 +4,8 @@
     string := <|"|> … <|"|>    (sealed: inside, only <|"|> means anything; every other marker
                                 is the string's text)
            |  text <|"|>       (a <|"|> after bare text closes a string whose opener was lost)
-           |  "…" / '…'        (in the Python form only, backslash escapes)
+           |  "…"              (where a key or value begins: JSON, backslash escapes)
+           |  '…'              (in the Python form only)
 
 :class:`Body` only finds the end and keeps the text (capped: past :data:`BODY_CAP` the text is
 dropped and the call with it, while the end is still found); :mod:`.calls` reads it once it is
@@ -23,7 +24,7 @@ __all__ = ["BODY_CAP", "Body"]
 BODY_CAP = 32 * 1024
 """The most text one call body may hold: a longer one is never run (and never spoken)."""
 
-_SCAN = re.compile(r"[<{}\[\]():,]")  # one character class: linear
+_SCAN = re.compile(r"[<{}\[\]():,\"]")  # one character class: linear
 _SCAN_PY = re.compile(r"[<{}\[\]():,\"']")
 _QLEN = len(QUOTE_TOKEN)
 
@@ -115,7 +116,10 @@ class Body:
             self.put(ch)
             i = k + 1
             if ch in "\"'":
-                self.pq = ch
+                if self.py or not self.bare_run:
+                    self.pq = ch  # a JSON (or Python) string where a key or value begins
+                else:
+                    self.bare_run = True  # a quote inside bare text is text
                 continue
             self.bare_run = False
             if ch in "{[(":
