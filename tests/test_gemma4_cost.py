@@ -43,6 +43,8 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "channel_labels": lambda n: ("<|channel>" + "r" * 20) * (n // 30),
     "less_thans": lambda n: "<" * n,
     "nested_arrays": lambda n: "<|tool_call>call:f{a:" + "[" * 60 + "1," * (n // 2),
+    "json_string_escapes": lambda n: '<|tool_call>call:f{"a": "' + '\\"' * (n // 2),
+    "python_string_escapes": lambda n: "call:f(a='" + "\\'" * (n // 2),
 }
 
 
