@@ -74,7 +74,7 @@ class Gemma4Parser(Tools):
         """Characters examined so far, counting every re-reading (held text read again, a
         look-ahead, a body read by the call reader): the reply's cost, which tests and
         benchmarks compare as the input grows. A plain chunk on the fast path is not counted
-        (three substring tests look at it)."""
+        (four substring tests look at it)."""
         return self._work
 
     @property
