@@ -1,5 +1,5 @@
-"""Peers' own Gemma 4 cases, streamed: what vLLM, Ollama, vllm-mlx, mlx-vlm, NVIDIA Dynamo and
-OpenVINO Model Server read as speech and calls, we do too.
+"""Peers' own Gemma 4 cases, streamed: what vLLM, Ollama, SGLang, vllm-mlx, mlx-vlm, NVIDIA
+Dynamo and OpenVINO Model Server read as speech and calls, we do too.
 
 Each case in ``tests/data/gemma4_peers/cases.json`` is an input and its expected outcome
 harvested from a peer's test suite (``source``: repository, file, test name), reduced to what a
@@ -43,8 +43,10 @@ Left out, and why:
 * OpenVINO Model Server ``ParseToolCallOutputWithNoToolsInTheRequest`` (the call's text
   spoken when the request had no tools): markup is never spoken here, tools or not. Its later
   streaming tests (past the first 32,000 characters of the file) were not read.
-* Not found in the time available: Gemma 4 tool-parser tests of SGLang, transformers,
-  mistral.rs, mlx-lm and LocalAI (searched by file and by string).
+* SGLang ``test_parse_gemma4_args_empty`` and ``test_parse_gemma4_value_types``' empty value:
+  a helper's output for a body no call has; ``test_gemma4_detector_finish.py`` not read.
+* Not found in the time available: Gemma 4 tool-parser tests of transformers, mistral.rs,
+  mlx-lm (its stored tests predate Gemma 4) and LocalAI (searched by file and by string).
 * llama.cpp ``tests/test-chat.cpp``: its Gemma 4 cases were not located in the time available
   (the stored file is 331k characters; the only mirror here predates Gemma 4).
 """
