@@ -233,3 +233,12 @@ def test_a_quote_inside_bare_text_opens_no_string() -> None:
     the call ends at its brace (unreadable, it is dropped) and the answer goes on."""
     text = '<|tool_call>call:note{text:He said "hi}<tool_call|>Ok.'
     assert _read(text, None) == ("Ok.", [])
+
+
+def test_the_same_string_fed_twice_is_read_twice() -> None:
+    """A server may send the same delta twice (CPython even hands out one object for equal
+    short strings): the second is read afresh, its markers dropped like the first's."""
+    chunk = "Hi<|think|>there "
+    parser = Gemma4Parser()
+    heard = [parser.feed(chunk)[0], parser.feed(chunk)[0], parser.finish()[0]]
+    assert "".join(heard) == "Hithere Hithere "

@@ -32,7 +32,7 @@ class Base:
         "_after", "_bad", "_block", "_body", "_buf", "_calls", "_code", "_explicit", "_fast",
         "_first", "_held", "_held_len", "_hname", "_hword", "_label", "_last", "_ncalls",
         "_no_calls", "_out", "_pending", "_pos", "_repaired", "_resume", "_schemas",
-        "_seg_start", "_spoke", "_src", "_state", "_thought", "_thought_len", "_work",
+        "_seg_start", "_spoke", "_state", "_thought", "_thought_len", "_work",
         "saw_thought",
     )  # fmt: skip
 
@@ -65,18 +65,15 @@ class Base:
         self._resume = _ANSWER  # where a bare call or head that is none goes back to
         self._no_calls = False  # reading text after a repaired string: no call runs from it
         self._repaired = False
-        self._src = ""  # the input the cached look-aheads (_pos) were made in
-        self._pos: dict[str, int] = {}
+        self._pos: dict[str, int] = {}  # look-aheads in the input being read
         self._work = 0
         self._out: list[str] = []
         self._calls: list[ToolCall] = []
 
     def _next(self, data: str, i: int, what: str) -> int:
         """Where ``what`` next occurs in ``data`` at or after ``i`` (``len(data)`` if nowhere).
-        Cached: ``i`` only grows within one input, so no stretch is searched twice."""
-        if self._src is not data:
-            self._src = data
-            self._pos = {}
+        Cached for the input :meth:`_run` is reading (it clears the cache): ``i`` only grows
+        within one input, so no stretch is searched twice."""
         p = self._pos.get(what, -1)
         if p < i:
             k = data.find(what, i)

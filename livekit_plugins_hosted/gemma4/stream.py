@@ -157,6 +157,7 @@ class Gemma4Parser(Tools):
 
     def _run(self, data: str, *, final: bool) -> None:
         i, n = 0, len(data)
+        self._pos = {}  # a new input (even the same string again): no look-ahead holds
         while i < n and self._state < _ENDED:
             start = i
             state = self._state
