@@ -7,6 +7,9 @@
 2. Speech held back before the first word: characters and chunks fed before ``feed`` (or
    ``finish``) first returns text, for a plain answer, an answer after a thought, and a direct
    answer with ``in_thought=True`` (which the grammar cannot tell from a thought until the end).
+3. Parser throughput on markup-heavy replies: MB/s and characters of work per character
+   (``Gemma4Parser.work``) for a plain answer, a reply of thoughts and blocks of calls with
+   nested values and quoted markup, and 128 KB hostile shapes, fed in word-sized chunks.
 """
 
 from __future__ import annotations
@@ -136,6 +139,49 @@ def main() -> None:
         chars, n, at_end = _held(prefix, chunks, in_thought)
         where = f"  of {len(chunks)}: only at finish()" if at_end else ""
         print(f"  {name:36s} {chars:4d} chars, {n:3d} chunks{where}")
+    throughput()
+
+
+def _markup_heavy(n: int) -> str:
+    """About ``n`` characters of thoughts, answers and blocks of calls with nested values."""
+    part = (
+        "<|channel>thought\nThe user wants the weather and a note.<channel|>Let me check. "
+        f"<|tool_call>call:get_weather{{city:{Q}Paris, France{Q},days:2,opts:{{units:{Q}metric"
+        f"{Q},hours:[6,12,18]}}}}call:save_note{{text:{Q}call me at <tool_call|> ok{Q}}}"
+        "<tool_call|>It is 18 degrees. "
+    )
+    return part * (n // len(part) + 1)
+
+
+def _throughput(text: str, chunk: int, reps: int) -> tuple[float, float]:
+    """(MB/s, work per character) of feeding ``text`` in ``chunk``-character deltas."""
+    pieces = [text[i : i + chunk] for i in range(0, len(text), chunk)]
+    best = float("inf")
+    work = 0
+    for _ in range(reps):
+        p = Gemma4Parser(schemas={"get_weather": {}, "save_note": {}})
+        t0 = time.perf_counter()
+        for c in pieces:
+            p.feed(c)
+        p.finish()
+        best = min(best, time.perf_counter() - t0)
+        work = p.work
+    return len(text) / best / 1e6, work / len(text)
+
+
+def throughput(reps: int = 5) -> None:
+    kb = 128 * 1024
+    shapes = {
+        "plain answer": " ".join(_WORDS[i % len(_WORDS)] for i in range(kb // 6))[:kb],
+        "thoughts + blocks of calls": _markup_heavy(kb)[:kb],
+        "<tool_call> + 128 KB of spaces": "<tool_call>" + " " * kb + "!",
+        "unclosed string + run of }": f"<|tool_call>call:f{{a:{Q}" + "}" * kb,
+        "call:call:… run": "Sure, call:" + "call:" * (kb // 5),
+    }
+    print("\nParser throughput, 128 KB replies in 6-character chunks (best of 5):")
+    for name, text in shapes.items():
+        mbs, per = _throughput(text, 6, reps)
+        print(f"  {name:32s} {mbs:6.1f} MB/s  {per:4.1f} chars of work per char")
 
 
 if __name__ == "__main__":

@@ -243,7 +243,9 @@ CORPUS = [
         "Sorry.",
         [("f", {"a": "x"})],
     ),
-    Case("unterminated_string_cut_off", f"<|tool_call>call:f{{a:{Q}x<tool_call|>Sorry.", "Sorry."),
+    # issue 21: a string is sealed, so a marker inside it ends nothing; never closed and with
+    # no closing brace, the call was cut off: nothing runs, and the turn ends in an error
+    Case("unterminated_string_cut_off", f"<|tool_call>call:f{{a:{Q}x<tool_call|>Sorry.", ""),
     Case("malformed_body", "<|tool_call>call:f{a b c}<tool_call|>OK.", "OK."),
     Case("malformed_garbage", "<|tool_call>garbage<tool_call|>OK.", "OK."),
     Case("malformed_trailing", "<|tool_call>call:f{a:1}}x<tool_call|>OK.", "OK."),

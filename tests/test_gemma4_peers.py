@@ -1,4 +1,5 @@
-"""Peers' own Gemma 4 cases, streamed: what vLLM and Ollama read as speech and calls, we do too.
+"""Peers' own Gemma 4 cases, streamed: what vLLM, Ollama, SGLang, vllm-mlx, mlx-vlm, NVIDIA
+Dynamo and OpenVINO Model Server read as speech and calls, we do too.
 
 Each case in ``tests/data/gemma4_peers/cases.json`` is an input and its expected outcome
 harvested from a peer's test suite (``source``: repository, file, test name), reduced to what a
@@ -32,6 +33,20 @@ Left out, and why:
   ``test_streaming_no_unquoted_keys`` / ``test_streaming_name_no_call_prefix``: the same input as
   ``test_streaming_multi_arg``'s neighbours (checked there); their assertions are on vLLM's
   delta encoding.
+* vllm-mlx ``test_think_tags_stripped``: ``<think>`` blocks are not Gemma 4's grammar; the
+  thinking layer in ``parsing.py`` drops them after this reader. ``test_tool_call_id_generated``
+  and the streaming tests' delta shapes: ids and encoding, not content.
+* Dynamo ``args_grammar_empty_value_*`` and ``args_grammar_unterminated_string_takes_remainder``:
+  a missing value or a cut-off string is never run (as for vLLM's ``test_empty_value`` above);
+  ``args_grammar_keyword_prefix_not_consumed`` (``x:nullable`` an error there): a bare word is
+  read as text here, as vLLM reads it.
+* OpenVINO Model Server ``ParseToolCallOutputWithNoToolsInTheRequest`` (the call's text
+  spoken when the request had no tools): markup is never spoken here, tools or not. Its later
+  streaming tests (past the first 32,000 characters of the file) were not read.
+* SGLang ``test_parse_gemma4_args_empty`` and ``test_parse_gemma4_value_types``' empty value:
+  a helper's output for a body no call has; ``test_gemma4_detector_finish.py`` not read.
+* Not found in the time available: Gemma 4 tool-parser tests of transformers, mistral.rs,
+  mlx-lm (its stored tests predate Gemma 4) and LocalAI (searched by file and by string).
 * llama.cpp ``tests/test-chat.cpp``: its Gemma 4 cases were not located in the time available
   (the stored file is 331k characters; the only mirror here predates Gemma 4).
 """

@@ -1,0 +1,148 @@
+"""A call body as it streams in: where it ends, with its strings sealed.
+
+    body := head ( "{" | "(" ) … matching close     (depth counted outside strings)
+    string := <|"|> … <|"|>    (sealed: inside, only <|"|> means anything; every other marker
+                                is the string's text)
+           |  text <|"|>       (a <|"|> after bare text closes a string whose opener was lost)
+           |  "…"              (where a key or value begins: JSON, backslash escapes)
+           |  '…'              (in the Python form only)
+
+:class:`Body` only finds the end and keeps the text (capped: past :data:`BODY_CAP` the text is
+dropped and the call with it, while the end is still found); :mod:`.calls` reads it once it is
+complete. The markers that end a body outside a string (``<tool_call|>``, a turn's end, a new
+call) are the stream's business: :meth:`Body.feed` stops at every ``<`` outside a string.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .lexer import QUOTE_TOKEN, WS
+
+__all__ = ["BODY_CAP", "Body"]
+
+BODY_CAP = 32 * 1024
+"""The most text one call body may hold: a longer one is never run (and never spoken)."""
+
+_SCAN = re.compile(r"[<{}\[\]():,\"]")  # one character class: linear
+_SCAN_PY = re.compile(r"[<{}\[\]():,\"']")
+_QLEN = len(QUOTE_TOKEN)
+
+# What feed() stopped at.
+MORE = 0  # all taken: the body goes on
+CLOSED = 1  # the brackets closed (depth back to 0)
+MARKER = 2  # a ``<`` outside a string, at the index returned: the stream decides
+
+
+def _partial_quote(data: str, i: int) -> int:
+    """How many characters at the end of ``data[i:]`` could still begin ``<|"|>``."""
+    for t in (4, 3, 2, 1):
+        if len(data) - t >= i and data.endswith(QUOTE_TOKEN[:t]):
+            return t
+    return 0
+
+
+class Body:
+    """One call body's text and reading state."""
+
+    __slots__ = ("_len", "_parts", "bare_run", "depth", "in_str", "overflow", "pesc", "pq", "py")
+
+    def __init__(self, start: str = "", depth: int = 0, py: bool = False) -> None:
+        self._parts: list[str] = []
+        self._len = 0
+        self.overflow = False
+        self.depth = depth
+        self.in_str = False  # inside <|"|>…<|"|>
+        self.py = py  # the Python form: "…" and '…' are strings too
+        self.pq = ""  # the quote of the Python string we are in
+        self.pesc = False
+        self.bare_run = False  # bare text since the last structural character
+        if start:
+            self.put(start)
+
+    def put(self, text: str) -> None:
+        if self.overflow or not text:
+            return
+        self._len += len(text)
+        if self._len > BODY_CAP:
+            self.overflow = True
+            self._parts = []
+            return
+        self._parts.append(text)
+
+    def text(self) -> str:
+        return "" if self.overflow else "".join(self._parts)
+
+    def quote(self) -> None:
+        """A ``<|"|>`` outside a string: it opens one, unless bare text precedes it (then it
+        closes a string whose opening delimiter the model left out)."""
+        self.put(QUOTE_TOKEN)
+        if self.bare_run:
+            self.bare_run = False
+        else:
+            self.in_str = True
+
+    def feed(self, data: str, i: int, final: bool) -> tuple[int, int, str]:
+        """Take ``data[i:]`` up to the body's end or a marker: (what stopped it, index, text
+        to hold back until the next delta)."""
+        n = len(data)
+        while i < n:
+            if self.in_str:
+                k = data.find(QUOTE_TOKEN, i)
+                if k < 0:
+                    t = 0 if final else _partial_quote(data, i)
+                    self.put(data[i : n - t])
+                    return MORE, n, data[n - t :]
+                self.put(data[i : k + _QLEN])
+                self.in_str = False
+                self.bare_run = False
+                i = k + _QLEN
+                continue
+            if self.pq:
+                i = self._py_string(data, i)
+                continue
+            m = (_SCAN_PY if self.py else _SCAN).search(data, i)
+            k = n if m is None else m.start()
+            if k > i:
+                chunk = data[i:k]
+                self.put(chunk)
+                if not self.bare_run and chunk.strip(WS):
+                    self.bare_run = True
+            if k == n:
+                return MORE, n, ""
+            ch = data[k]
+            if ch == "<":
+                return MARKER, k, ""
+            self.put(ch)
+            i = k + 1
+            if ch in "\"'":
+                if self.py or not self.bare_run:
+                    self.pq = ch  # a JSON (or Python) string where a key or value begins
+                else:
+                    self.bare_run = True  # a quote inside bare text is text
+                continue
+            self.bare_run = False
+            if ch in "{[(":
+                self.depth += 1
+            elif ch in "}])":
+                self.depth -= 1
+                if self.depth <= 0:
+                    return CLOSED, i, ""
+        return MORE, n, ""
+
+    def _py_string(self, data: str, i: int) -> int:
+        n = len(data)
+        j = i
+        while j < n:
+            c = data[j]
+            j += 1
+            if self.pesc:
+                self.pesc = False
+            elif c == "\\":
+                self.pesc = True
+            elif c == self.pq:
+                self.pq = ""
+                self.bare_run = True
+                break
+        self.put(data[i:j])
+        return j

@@ -1,0 +1,325 @@
+"""A Gemma 4 call body read by recursive descent: ``call:NAME{key:<|"|>text<|"|>,n:2}``.
+
+    call    := ws [":"] ("call" ws ":" ws)* NAME ws ( "{" members "}" | "(" members ")" ) ws
+    members := [ member ("," member)* [","] ]
+    member  := key ws (":" | "=") value             ("=" only in the Python form, "(…)")
+    key     := IDENT | <|"|>…<|"|> | "json"
+    value   := <|"|> sealed text <|"|>              (nothing inside is markup)
+             | text <|"|>                            (its opening delimiter lost)
+             | "json" | 'text' | { members } | [ values ] | bare scalar
+
+Read as tolerantly as the most tolerant peers (vLLM's fallback tier, Ollama's repairs of issue
+15315) read what a model plausibly meant, and nothing further: a stray colon in the head, a
+Python call ``call:f(a="b", n=1)``, a single-quoted value, a JSON-quoted value, a string whose
+*opening* ``<|"|>`` is missing (``query:weather in Tokyo<|"|>``, commas and all). A string that
+is never closed is repaired only when the call or the reply ends (:func:`repair`), never
+inside. Every position is examined a bounded number of times: a look-ahead is cached, a
+repair re-reads the body once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .lexer import QUOTE_TOKEN, WS
+from .values import Bare, Malformed, Schemas, typed
+
+__all__ = ["Repaired", "ToolCall", "parse_call", "read_args", "repair"]
+
+_QLEN = len(QUOTE_TOKEN)
+_MAX_DEPTH = 64
+_NAME_MAX = 128
+NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_CLOSER = re.compile(r"[}\])]")  # one character class: linear
+_CALL_CLOSERS = ("<tool_call|>", "</tool_call>", "</call>")
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One complete tool call: its name and its arguments as a JSON object in text."""
+
+    name: str
+    arguments: str
+
+
+class _Unclosed(Malformed):
+    """A ``<|"|>`` string runs to the end of the body: where it opened, what it sits in."""
+
+    def __init__(self, at: int, stack: tuple[str, ...]) -> None:
+        super().__init__("unterminated string")
+        self.at = at
+        self.stack = stack
+
+
+def _skip(s: str, i: int) -> int:
+    n = len(s)
+    while i < n and s[i] in WS:
+        i += 1
+    return i
+
+
+def head(s: str, i: int = 0) -> tuple[str, int, str] | None:
+    """``[:](call:)*NAME{`` or ``…(`` at ``s[i]``: (name, index past the bracket, closer)."""
+    i = _skip(s, i)
+    prefixed = s.startswith(":", i)
+    if prefixed:
+        i = _skip(s, i + 1)
+    n = len(s)
+    while True:
+        j = i
+        while j < n and j - i <= _NAME_MAX and s[j] in NAME_CHARS:
+            j += 1
+        name = s[i:j]
+        if not name or j - i > _NAME_MAX:
+            return None
+        k = _skip(s, j)
+        if k < n and s[k] == ":" and name == "call":
+            i = _skip(s, k + 1)
+            prefixed = True
+            continue
+        if k < n and s[k] in "{(" and prefixed:
+            return name, k + 1, "}" if s[k] == "{" else ")"
+        return None
+
+
+def parse_call(body: str, schemas: Schemas | None = None) -> ToolCall | None:
+    """A call body (what follows ``<|tool_call>``) as a :class:`ToolCall`; None if malformed.
+
+    Nothing but whitespace may follow the closing bracket. ``schemas`` maps tool names to
+    their JSON-schema ``parameters``: a known tool's values are typed from it."""
+    try:
+        return _call(body, schemas)
+    except (Malformed, IndexError, RecursionError):
+        return None
+
+
+def _call(body: str, schemas: Schemas | None) -> ToolCall | None:
+    h = head(body)
+    if h is None:
+        return None
+    name, i, closer = h
+    args, end = read_args(body, i, closer)
+    if body[end:].strip(WS):
+        return None
+    return make_call(name, args, schemas)
+
+
+def make_call(name: str, args: dict[str, object], schemas: Schemas | None) -> ToolCall | None:
+    schema = schemas.get(name) if schemas else None
+    value = typed(args, schema if isinstance(schema, Mapping) else None)
+    try:
+        return ToolCall(name=name, arguments=json.dumps(value, ensure_ascii=False, allow_nan=False))
+    except ValueError:  # no JSON form: never a call to run
+        return None
+
+
+def read_args(s: str, i: int, closer: str) -> tuple[dict[str, object], int]:
+    """The members up to ``closer`` at ``s[i]``; the index past it. ``Malformed`` if broken."""
+    return _Reader(s).members(i, closer, (closer,))
+
+
+@dataclass
+class Repaired:
+    """A call whose last string was never closed, closed where the peers close it."""
+
+    call: ToolCall | None
+    rest: str  # what followed the call's closing token: the reply goes on there
+
+
+def repair(body: str, schemas: Schemas | None) -> Repaired | None:
+    """A body whose ``<|"|>`` string never closed, read as Ollama and vLLM read it: the string
+    ends right before the closing brackets that end the call (before a ``<tool_call|>`` that
+    follows them, or at the body's end). None if the body has no such ending (cut off)."""
+    try:
+        _call(body, schemas)
+        return None
+    except _Unclosed as open_string:
+        at, stack = open_string.at, open_string.stack
+    except (Malformed, IndexError, RecursionError):
+        return None
+    n = len(body)
+    ends = [n]
+    for tok in _CALL_CLOSERS:
+        k = body.find(tok, at)
+        if k >= 0:
+            ends.append(k)
+    for end in sorted(ends):
+        j = end
+        for c in stack:  # outermost first, read backwards from the ending
+            j -= 1
+            while j >= at and body[j] in WS:
+                j -= 1
+            if j < at or body[j] != c:
+                break
+        else:
+            fixed = body[:j] + QUOTE_TOKEN + body[j:end]
+            rest = ""
+            if end < n:
+                tok = next(t for t in _CALL_CLOSERS if body.startswith(t, end))
+                rest = body[end + len(tok) :]
+            return Repaired(parse_call(fixed, schemas), rest)
+    return None
+
+
+class _Reader:
+    __slots__ = ("_close_at", "_q_at", "s")
+
+    def __init__(self, s: str) -> None:
+        self.s = s
+        self._q_at = -1  # cached: the next <|"|> at or after some earlier position
+        self._close_at = -1  # cached: the next closing bracket
+
+    def _next_quote(self, i: int) -> int:
+        if self._q_at < i:
+            k = self.s.find(QUOTE_TOKEN, i)
+            self._q_at = len(self.s) if k < 0 else k
+        return self._q_at
+
+    def _next_close(self, i: int) -> int:
+        if self._close_at < i:
+            m = _CLOSER.search(self.s, i)
+            self._close_at = len(self.s) if m is None else m.start()
+        return self._close_at
+
+    def members(self, i: int, closer: str, stack: tuple[str, ...]) -> tuple[dict[str, object], int]:
+        if len(stack) > _MAX_DEPTH:
+            raise Malformed("too deep")
+        s = self.s
+        out: dict[str, object] = {}
+        while True:
+            i = _skip(s, i)
+            if s[i] == closer:
+                return out, i + 1
+            if s.startswith(QUOTE_TOKEN, i):
+                e = s.find(QUOTE_TOKEN, i + _QLEN)
+                if e < 0:
+                    raise Malformed("unterminated key")
+                key = s[i + _QLEN : e]
+                i = e + _QLEN
+            elif s[i] == '"':
+                key, i = _json_string(s, i)
+            else:
+                j = i
+                n = len(s)
+                while j < n and s[j] not in ":=" and s[j] not in "{}[](),<>\"'":
+                    j += 1
+                key = s[i:j].strip(WS)
+                if not key or j == n or (s[j] == "=" and closer != ")"):
+                    raise Malformed("bad key")
+                i = j
+            i = _skip(s, i)
+            if s[i] != ":" and not (s[i] == "=" and closer == ")"):
+                raise Malformed("no colon")
+            value, i = self.value(i + 1, closer, stack)
+            out[key] = value
+            i = _skip(s, i)
+            if s[i] == ",":
+                i += 1
+            elif s[i] != closer:
+                raise Malformed("no separator")
+
+    def items(self, i: int, stack: tuple[str, ...]) -> tuple[list[object], int]:
+        if len(stack) > _MAX_DEPTH:
+            raise Malformed("too deep")
+        s = self.s
+        out: list[object] = []
+        while True:
+            i = _skip(s, i)
+            if s[i] == "]":
+                return out, i + 1
+            value, i = self.value(i, "]", stack)
+            out.append(value)
+            i = _skip(s, i)
+            if s[i] == ",":
+                i += 1
+            elif s[i] != "]":
+                raise Malformed("no separator")
+
+    def value(self, i: int, closer: str, stack: tuple[str, ...]) -> tuple[object, int]:
+        s = self.s
+        i = _skip(s, i)
+        if s.startswith(QUOTE_TOKEN, i):
+            e = s.find(QUOTE_TOKEN, i + _QLEN)
+            if e < 0:
+                raise _Unclosed(i + _QLEN, stack)
+            return s[i + _QLEN : e], e + _QLEN
+        c = s[i]
+        if c == "{":
+            return self.members(i + 1, "}", (*stack, "}"))
+        if c == "[":
+            return self.items(i + 1, (*stack, "]"))
+        if c == '"':
+            return _json_string(s, i)
+        if c == "'":
+            return _single_quoted(s, i, closer)
+        return self._bare(i, closer)
+
+    def _bare(self, i: int, closer: str) -> tuple[object, int]:
+        """A bare scalar, or text whose opening ``<|"|>`` was lost (its closing one follows
+        before any closing bracket, and no ``key:`` begins in between)."""
+        s = self.s
+        q = self._next_quote(i)
+        if q < self._next_close(i) and q < len(s):
+            j = q - 1
+            while j >= i and s[j] in WS:
+                j -= 1
+            if j >= i and s[j] not in "{[(,:":
+                end = _key_after_comma(s, i, q)
+                if end < 0:
+                    return s[i:q].strip(WS), q + _QLEN
+        j = i
+        n = len(s)
+        while j < n and s[j] != "," and s[j] != closer and s[j] not in "}]":
+            j += 1
+        raw = s[i:j].strip(WS)
+        if not raw or any(c in raw for c in '<{[:"'):
+            raise Malformed("bad scalar")  # ":" most likely a missing comma before the next key
+        return Bare(raw), j
+
+
+def _key_after_comma(s: str, i: int, q: int) -> int:
+    """The first ``,`` in ``s[i:q]`` that a ``key:`` follows (so the value ended there), or -1.
+    Each character is looked at a bounded number of times."""
+    c = s.find(",", i, q)
+    while c >= 0:
+        j = _skip(s, c + 1)
+        k = j
+        while k < q and k - j <= _NAME_MAX and s[k] in NAME_CHARS:
+            k += 1
+        if k > j and _skip(s, k) < q and s[_skip(s, k)] == ":":
+            return c
+        c = s.find(",", max(k, c + 1), q)
+    return -1
+
+
+_JSON = json.JSONDecoder()
+
+
+def _json_string(s: str, i: int) -> tuple[str, int]:
+    """A JSON ``"…"`` string at ``s[i]`` (a model may quote so instead of ``<|"|>``)."""
+    try:
+        value, end = _JSON.raw_decode(s, i)
+    except ValueError:
+        raise Malformed("bad JSON string") from None
+    if not isinstance(value, str):
+        raise Malformed("not a string")
+    return value, end
+
+
+def _single_quoted(s: str, i: int, closer: str) -> tuple[str, int]:
+    """``'text'`` at ``s[i]``: the quote that ends it is followed by a separator (or by a
+    dangling ``<|"|>``, dropped)."""
+    j = i + 1
+    while True:
+        e = s.find("'", j)
+        if e < 0:
+            raise Malformed("unterminated single quote")
+        k = _skip(s, e + 1)
+        if s.startswith(QUOTE_TOKEN, k):
+            return s[i + 1 : e], k + _QLEN
+        if k == len(s) or s[k] in ",}])" or s[k] == closer:
+            return s[i + 1 : e], e + 1
+        j = e + 1

@@ -1,0 +1,111 @@
+"""Python code in a reply, read to its end: a ```` ```tool_code ```` fence or bare statements.
+
+    fenced   := "```tool_code" … "```"         (a fence left open ends with the reply)
+    unfenced := stmt ("\\n" stmt)*             at a line start; a statement that assigns
+                                               (``tool_code = f(…)``) or names a variable
+                                               (``tool_code``) is followed by another one
+
+Brackets are counted and Python strings skipped, so a newline or a fence inside a call's
+arguments does not end it. The text is capped (:data:`CODE_CAP`); past it the code still ends
+where it ends but calls nothing. Code is never spoken: :mod:`.pyform` reads the calls of
+declared tools from it.
+"""
+
+from __future__ import annotations
+
+from .calls import ToolCall
+from .pyform import read_code
+from .values import Schemas
+
+__all__ = ["CODE_CAP", "Code"]
+
+CODE_CAP = 16 * 1024
+_IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def _continues(stmt: str) -> bool:
+    """``tool_code = …`` or a lone ``tool_code``: the code goes on to use it."""
+    s = stmt.strip()
+    j = 0
+    while j < len(s) and j < 130 and s[j] in _IDENT:
+        j += 1
+    if j == 0:
+        return False
+    rest = s[j:].lstrip()
+    return not rest or (rest.startswith("=") and not rest.startswith("=="))
+
+
+class Code:
+    __slots__ = ("_len", "_parts", "_schemas", "_stmt", "depth", "done", "esc", "fenced", "q")
+
+    def __init__(self, *, fenced: bool = False, schemas: Schemas | None = None) -> None:
+        self.fenced = fenced
+        self._schemas = schemas
+        self._parts: list[str] | None = []
+        self._len = 0
+        self._stmt: list[str] = []  # the statement under way (unfenced), capped with the rest
+        self.depth = 0
+        self.q = ""
+        self.esc = False
+        self.done = False
+
+    def _put(self, text: str) -> None:
+        if self._parts is None or not text:
+            return
+        self._len += len(text)
+        if self._len > CODE_CAP:
+            self._parts = None
+            self._stmt = []
+            return
+        self._parts.append(text)
+        if not self.fenced:
+            self._stmt.append(text)
+
+    @property
+    def size(self) -> int:
+        return self._len
+
+    def calls(self) -> list[ToolCall]:
+        if self._parts is None:
+            return []
+        return read_code("".join(self._parts), self._schemas)
+
+    def feed(self, data: str, i: int, final: bool) -> tuple[int, str]:
+        """Take ``data[i:]`` up to the code's end: (index past what was taken, text to hold
+        back until the next delta)."""
+        n = len(data)
+        j = i
+        while j < n:
+            c = data[j]
+            if self.q:
+                if self.esc:
+                    self.esc = False
+                elif c == "\\":
+                    self.esc = True
+                elif c == self.q or c == "\n":
+                    self.q = ""
+            elif c == '"' or c == "'":
+                self.q = c
+            elif c in "([{":
+                self.depth += 1
+            elif c in ")]}":
+                self.depth -= 1
+            elif c == "`" and self.fenced:
+                if data.startswith("```", j):
+                    self._put(data[i:j])
+                    self.done = True
+                    return j + 3, ""
+                if not final and "```".startswith(data[j:]):
+                    self._put(data[i:j])
+                    return n, data[j:]
+            elif c == "\n" and not self.fenced and self.depth <= 0:
+                self._put(data[i : j + 1])
+                stmt = "".join(self._stmt)
+                self._stmt = []
+                if not _continues(stmt):
+                    self.done = True
+                    return j + 1, ""
+                i = j + 1
+            j += 1
+        self._put(data[i:n])
+        return n, ""

@@ -1,0 +1,129 @@
+"""Special tokens of a raw model grammar, read at a ``<`` without regular expressions.
+
+    token   := "<" ["|"] ["/"] NAME ["|"] ">"        NAME := [A-Za-z0-9_"]{1,32}
+    partial := a prefix of a token at the end of the input (held until the next delta)
+
+What a complete token means comes from a table (:data:`GEMMA4`): Gemma 4's markers with their
+pipes, the same markers with their pipes lost, Gemma 3's turn markers and the tokenizer's
+specials. Another family's raw grammar (harmony's ``<|channel|>``, Hermes' ``<tool_call>``,
+DeepSeek's tool tokens) is another table beside it, read by the same :func:`token`.
+Each call examines at most 36 characters, so reading a reply costs linear time however it
+is cut.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = [
+    "CH_CLOSE",
+    "CH_OPEN",
+    "DROP",
+    "END",
+    "GEMMA4",
+    "LITERAL",
+    "PARTIAL",
+    "QUOTE",
+    "QUOTE_TOKEN",
+    "TC_CLOSE",
+    "TC_OPEN",
+    "WS",
+    "XML_OPEN",
+    "speakable_at_end",
+    "token",
+]
+
+QUOTE_TOKEN = '<|"|>'
+"""Gemma 4's string quote."""
+WS = " \t\r\n"
+
+# What a complete ``<…>`` token means.
+LITERAL = 0  # not a marker: the ``<`` is text
+DROP = 1  # a special token with no meaning here: dropped
+CH_OPEN = 2
+CH_CLOSE = 3
+TC_OPEN = 4
+TC_CLOSE = 5
+QUOTE = 6
+END = 7
+XML_OPEN = 8  # ``<call>`` / ``<tool_call>``: a call only if tool syntax follows
+PARTIAL = -1  # could still become a marker: hold it
+
+GEMMA4: Mapping[str, int] = {
+    "<|channel>": CH_OPEN,
+    "<channel|>": CH_CLOSE,
+    "<|tool_call>": TC_OPEN,
+    "<tool_call|>": TC_CLOSE,
+    "</tool_call>": TC_CLOSE,
+    "</call>": TC_CLOSE,
+    "<tool_call>": XML_OPEN,
+    "<call>": XML_OPEN,
+    QUOTE_TOKEN: QUOTE,
+    "<|turn>": END,
+    "<turn|>": END,
+    "<|tool_response>": END,
+    "<tool_response|>": END,
+    "<eos>": END,
+    "<start_of_turn>": END,
+    "<end_of_turn>": END,
+    # the same markers with their pipes lost (a small or damaged model writes them as text,
+    # seen from the Gemma 3 270M on llama-server): a thought opened, a turn ended, never speech
+    "<channel>": CH_OPEN,
+    "<turn>": END,
+    # Gemma's tokenizer specials without a pipe (Gemma 3/3n, as google-ai-edge/LiteRT-LM names
+    # its boi/eoi/boa/eoa tokens): never speech.
+    "<bos>": DROP,
+    "<pad>": DROP,
+    "<unk>": DROP,
+    "<mask>": DROP,
+    "<start_of_image>": DROP,
+    "<end_of_image>": DROP,
+    "<image_soft_token>": DROP,
+    "<start_of_audio>": DROP,
+    "<end_of_audio>": DROP,
+}
+"""Gemma 4's table: every marker is ``<`` + optional ``|`` or ``/`` + a name + optional ``|``
++ ``>``."""
+
+_NAME_MAX = 32
+_NAME = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"')
+
+
+def token(data: str, k: int, table: Mapping[str, int] = GEMMA4) -> tuple[int, int]:
+    """What the ``<`` at ``data[k]`` starts: ``(kind, length)``."""
+    n = len(data)
+    j = k + 1
+    pipe = j < n and data[j] == "|"
+    if pipe:
+        j += 1
+    if j < n and data[j] == "/":
+        j += 1
+    start = j
+    while j < n and j - start < _NAME_MAX and data[j] in _NAME:
+        j += 1
+    if j == n:
+        return PARTIAL, 0  # "<", "<|tool_ca": the next delta decides
+    named = j > start
+    end_pipe = named and data[j] == "|"
+    if end_pipe:
+        j += 1
+        if j == n:
+            return PARTIAL, 0
+    if named and data[j] == ">":
+        text = data[k : j + 1]
+        kind = table.get(text)
+        if kind is None:
+            kind = DROP if (pipe or end_pipe) else LITERAL
+        return kind, j + 1 - k
+    if pipe:
+        return DROP, 2  # only special tokens start so: never speech
+    if data.startswith("<<|", k):
+        return DROP, 1  # a "<" glued to a special token: dropping either must not make "<|"
+    if k == n - 2 and data[-1] == "<":
+        return PARTIAL, 0  # "<<" at the end: the second may begin "<|"
+    return LITERAL, 1
+
+
+def speakable_at_end(held: str, table: Mapping[str, int] = GEMMA4) -> bool:
+    """A possible marker's beginning left at the end of the stream: is it text to speak?"""
+    return "|" not in held and not (len(held) > 1 and any(m.startswith(held) for m in table))

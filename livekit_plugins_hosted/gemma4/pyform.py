@@ -1,0 +1,110 @@
+"""The Python call form small Gemma 4 models write instead of the native grammar.
+
+    code  := (stmt (newline | ";"))*
+    stmt  := "print(" expr ")" | IDENT "=" expr | IDENT | expr
+    expr  := (IDENT ".")* NAME "(" members ")"      (members as in :mod:`.calls`, with "=")
+           | IDENT                                   (a name assigned before: ``tool_code``)
+
+as it comes in a ```` ```tool_code ```` fence, as ``tool_code = f(…)`` then
+``print(tool_code)``, or as ``print(f(…))``. A call becomes a tool call only if its name is a
+tool the request declared; code naming no declared tool is never a call (and, being code, is
+never spoken either). One pass, left to right; every argument is read by the same reader as
+the native form's, so values are typed from the tool's schema the same way.
+"""
+
+from __future__ import annotations
+
+from .calls import NAME_CHARS, ToolCall, make_call, read_args
+from .lexer import WS
+from .values import Malformed, Schemas
+
+__all__ = ["read_code"]
+
+_IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_SEP = WS + ";"
+
+
+def _skip(s: str, i: int, chars: str = " \t") -> int:
+    n = len(s)
+    while i < n and s[i] in chars:
+        i += 1
+    return i
+
+
+def _ident(s: str, i: int) -> int:
+    n = len(s)
+    j = i
+    while j < n and j - i <= 128 and s[j] in _IDENT:
+        j += 1
+    return j
+
+
+def read_code(code: str, schemas: Schemas | None) -> list[ToolCall]:
+    """The calls of declared tools in ``code``; reading stops at the first statement that is
+    not one of the forms above (what it read before stands: each such call was whole)."""
+    out: list[ToolCall] = []
+    names: dict[str, tuple[str, dict[str, object]] | None] = {}
+    i, n = 0, len(code)
+    try:
+        while True:
+            i = _skip(code, i, _SEP)
+            if i >= n:
+                return out
+            j = _ident(code, i)
+            word = code[i:j]
+            k = _skip(code, j)
+            if word == "print" and code.startswith("(", k):
+                got, i = _expr(code, k + 1, names)
+                i = _skip(code, i)
+                if not code.startswith(")", i):
+                    return out
+                i += 1
+                _add(out, got, schemas)
+            elif word and code.startswith("=", k) and not code.startswith("==", k):
+                got, i = _expr(code, k + 1, names)
+                names[word] = got
+            elif word and (k >= n or code[k] in "\n;"):
+                i = k  # a bare name (``tool_code`` on its own line, as Gemini writes it)
+            else:
+                got, i = _expr(code, i, names)
+                _add(out, got, schemas)
+            i = _skip(code, i)
+            if i < n and code[i] not in "\n;":
+                return out
+    except (Malformed, IndexError, RecursionError):
+        return out
+
+
+def _add(
+    out: list[ToolCall], got: tuple[str, dict[str, object]] | None, schemas: Schemas | None
+) -> None:
+    if got is None or not schemas or got[0] not in schemas:
+        return  # no declared tool: never a call
+    call = make_call(got[0], got[1], schemas)
+    if call is not None:
+        out.append(call)
+
+
+def _expr(
+    code: str, i: int, names: dict[str, tuple[str, dict[str, object]] | None]
+) -> tuple[tuple[str, dict[str, object]] | None, int]:
+    i = _skip(code, i)
+    start = i
+    n = len(code)
+    while True:
+        j = i
+        while j < n and j - i <= 128 and code[j] in NAME_CHARS and code[j] != ".":
+            j += 1
+        if j == i:
+            raise Malformed("no name")
+        if j < n and code[j] == ".":
+            i = j + 1  # ``default_api.f``: the module is not part of the tool's name
+            continue
+        name = code[i:j]
+        k = _skip(code, j)
+        if code.startswith("(", k):
+            args, end = read_args(code, k + 1, ")")
+            return (name, args), end
+        if i == start and name in names:
+            return names[name], j
+        raise Malformed("not a call")

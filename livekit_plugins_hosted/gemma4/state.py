@@ -1,0 +1,184 @@
+"""The reading state a Gemma 4 reply's states share: what is said, kept and held back.
+
+:class:`Base` holds the fields and the small moves every state makes (speak, keep a thought,
+hold a marker's beginning, hand over a call); :mod:`.tools` adds the states that read calls
+and code, :mod:`.stream` the answer, the thought and the public face. Nothing here scans text.
+"""
+
+from __future__ import annotations
+
+from . import lexer as lx
+from .body import BODY_CAP, Body
+from .calls import ToolCall
+from .code import Code
+from .lexer import WS
+from .values import Schemas
+
+_ANSWER, _THOUGHT, _LABEL, _BARE, _HEAD, _CALL, _BLOCK, _CODE, _ENDED, _DONE = range(10)
+_LABEL_MAX = 16
+_ANSWER_LABELS = frozenset({"response", "final", "answer", "default"})
+_THOUGHT_LABEL = "thought\n"
+_HELD_CAP = 256  # a bare call's or a <tool_call> head's held text
+_THOUGHT_CAP = BODY_CAP  # an undecided thought (in_thought) kept to release if never closed
+_MARK = ">"  # what a dropped marker leaves as "the last character": not a space
+_FENCE = "```tool_code"
+_TRIGGERS = ("tool_code", "print(")  # code at a line start
+
+
+class Base:
+    """The fields of one reply's reading and the moves every state makes."""
+
+    __slots__ = (
+        "_after", "_bad", "_block", "_body", "_buf", "_calls", "_code", "_explicit", "_fast",
+        "_first", "_held", "_held_len", "_hname", "_hword", "_label", "_last", "_ncalls",
+        "_no_calls", "_out", "_pending", "_pos", "_repaired", "_resume", "_schemas",
+        "_seg_start", "_spoke", "_state", "_thought", "_thought_len", "_work",
+        "saw_thought",
+    )  # fmt: skip
+
+    def __init__(self, *, in_thought: bool = False, schemas: Schemas | None = None) -> None:
+        self._state = _THOUGHT if in_thought else _ANSWER
+        self._schemas = schemas
+        self._buf = ""  # input not yet decided: at most a few dozen characters
+        self._seg_start = True  # an answer segment with nothing spoken yet
+        self._spoke = False
+        self._ncalls = 0
+        self.saw_thought = False
+        """A thought marker came in the text: the server passes Gemma 4's raw thought through."""
+        self._last = ""  # the last answer character consumed (_MARK after a dropped marker)
+        self._fast = False  # answer under way, nothing held: a plain chunk goes straight out
+        self._first = not in_thought  # the reply's very start (a bare "thought\n" is possible)
+        self._explicit = False  # the current thought was opened in the reply
+        self._thought: list[str] = []  # an implicit thought's text, released if never closed
+        self._thought_len = 0
+        self._label = ""  # a channel's label read so far
+        self._held: list[str] | None = []  # a bare call's / head's text (None: past its cap)
+        self._held_len = 0
+        self._hname = ""  # the name read so far in a bare call or a <tool_call> head
+        self._hword = 0  # <tool_call> head: 0 before a word, 1 in it, 2 after it
+        self._body = Body()
+        self._code = Code()
+        self._pending: list[ToolCall] = []  # calls of the open <|tool_call> block
+        self._bad = False  # the open block holds something that is no call: all dropped
+        self._block = False  # the current body is inside a <|tool_call> block
+        self._after = _ANSWER  # where a completed call leads
+        self._resume = _ANSWER  # where a bare call or head that is none goes back to
+        self._no_calls = False  # reading text after a repaired string: no call runs from it
+        self._repaired = False
+        self._pos: dict[str, int] = {}  # look-aheads in the input being read
+        self._work = 0
+        self._out: list[str] = []
+        self._calls: list[ToolCall] = []
+
+    def _next(self, data: str, i: int, what: str) -> int:
+        """Where ``what`` next occurs in ``data`` at or after ``i`` (``len(data)`` if nowhere).
+        Cached for the input :meth:`_run` is reading (it clears the cache): ``i`` only grows
+        within one input, so no stretch is searched twice."""
+        p = self._pos.get(what, -1)
+        if p < i:
+            k = data.find(what, i)
+            p = len(data) if k < 0 else k
+            self._work += p - i
+            self._pos[what] = p
+        return p
+
+    def _take(self) -> tuple[str, list[ToolCall]]:
+        out = self._out
+        text = out[0] if len(out) == 1 else "".join(out)
+        if out:
+            self._out = []
+        calls = self._calls
+        if not calls:
+            return text, []  # never the parser's own list: the caller may keep what it gets
+        self._calls = []
+        return text, calls
+
+    def _end(self) -> None:
+        self._state = _ENDED
+        self._buf = ""
+
+    def _to_answer(self) -> None:
+        self._state = _ANSWER
+        self._seg_start = True
+
+    def _emit(self, text: str) -> None:
+        if not text:
+            return
+        if self._seg_start:
+            text = text.lstrip(WS)
+            if not text:
+                return
+            self._seg_start = False
+            self._first = False
+            if self._spoke and self._last not in WS:
+                self._out.append(" ")  # a segment after a thought or a call: words stay apart
+        self._spoke = True
+        self._last = text[-1]
+        self._out.append(text)
+
+    def _say(self, text: str) -> None:
+        """Text in the current reading state: spoken in an answer, kept in a thought."""
+        if self._state == _THOUGHT:
+            self._keep(text)
+        elif text:
+            self._emit(text)
+
+    def _hold(self, data: str, k: int, final: bool) -> str:
+        """A possible marker's beginning at ``data[k:]``: held until the next delta decides;
+        at the end of the stream, what of it is speakable."""
+        if not final:
+            self._buf = data[k:]
+            return ""
+        return data[k:] if lx.speakable_at_end(data[k:]) else ""
+
+    def _add(self, call: ToolCall | None) -> None:
+        if call is not None and not self._no_calls:
+            self._ncalls += 1
+            self._calls.append(call)
+
+    def _open_channel(self) -> None:
+        self.saw_thought = True
+        self._first = False
+        self._label = ""
+        self._state = _LABEL
+
+    def _keep(self, text: str) -> None:
+        if text and not self._explicit and self._thought_len <= _THOUGHT_CAP:
+            self._thought_len += len(text)
+            self._thought.append(text)
+
+    def _leave_thought(self) -> int:
+        """Where a call opened inside the current thought leads: back into the thought if the
+        reply opened it (only ``<channel|>`` ends that one), else to the answer."""
+        after = _THOUGHT if self._explicit else _ANSWER
+        self._thought = []
+        self._thought_len = 0
+        self._explicit = False
+        return after
+
+    def _call_done(self) -> None:
+        if self._after == _THOUGHT:
+            self._state = _THOUGHT
+            self._explicit = True
+            self._thought = []
+        else:
+            self._to_answer()
+
+
+def call_prefix(data: str, i: int) -> int:
+    """How many characters at the end of ``data[i:]`` could still begin ``call:``."""
+    for t in (4, 3, 2, 1):
+        if len(data) - t >= i and data.endswith("call"[:t]):
+            return t
+    return 0
+
+
+def fence_prefix(data: str, i: int) -> int:
+    """How many characters at the end of ``data[i:]`` could still begin a code fence."""
+    tail = data[max(i, len(data) - len(_FENCE) + 1) :]
+    k = tail.find("`")
+    while k >= 0:
+        if _FENCE.startswith(tail[k:]):
+            return len(tail) - k
+        k = tail.find("`", k + 1)
+    return 0

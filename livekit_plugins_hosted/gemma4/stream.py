@@ -1,0 +1,335 @@
+"""The stream state: one Gemma 4 reply read as it arrives, only the answer ever released.
+
+    reply   := segment* [END]
+    segment := text | thought | block | bare-call | code | token
+    thought := <|channel> LABEL … (<channel|> | a call | <|channel>)   LABEL "thought" or other
+    answer  := <|channel> ("response" | "final" | "answer" | "default") … [<channel|>]
+    block   := <|tool_call> body ([ws , ;] body)* <tool_call|>       (bodies: .body, .calls)
+    bare-call := (call:)+ NAME ( "{" | "(" ) …                        anywhere, never speech
+    xml     := (<tool_call> | <call>) [ : | call: ] NAME ( "{" | "(" ) … [</tool_call>]
+    code    := at a line start: ```tool_code … ``` | print( … ) | tool_code = … (.pyform)
+
+Each state reads its input with ``str.find`` and single-character-class searches, and hands
+on at most a small, capped held-back piece to the next delta (a marker's beginning up to 36
+characters, ``call`` up to 4, a line start's ``tool_co`` up to 12); the bare-call and
+``<tool_call>`` heads are matched incrementally, never re-scanned. So each character is looked
+at a bounded number of times and the work grows linearly with the reply.
+"""
+
+from __future__ import annotations
+
+from . import lexer as lx
+from .body import Body
+from .calls import ToolCall, repair
+from .code import Code
+from .lexer import WS
+from .state import (
+    _ANSWER,
+    _ANSWER_LABELS,
+    _BARE,
+    _BLOCK,
+    _CALL,
+    _CODE,
+    _DONE,
+    _ENDED,
+    _FENCE,
+    _HEAD,
+    _LABEL,
+    _LABEL_MAX,
+    _MARK,
+    _THOUGHT,
+    _THOUGHT_CAP,
+    _THOUGHT_LABEL,
+    _TRIGGERS,
+    call_prefix,
+    fence_prefix,
+)
+from .tools import Tools
+
+__all__ = ["Gemma4Parser"]
+
+
+class Gemma4Parser(Tools):
+    """Streaming parser of one Gemma 4 reply: ``feed`` each text delta, then ``finish``.
+
+    Each call returns the text that may be spoken now (possibly ``""``) and the tool calls
+    completed now. ``schemas`` maps tool names to their JSON-schema ``parameters``: a known
+    tool's argument values are typed from it, and only a declared tool is called from code.
+    """
+
+    __slots__ = ()
+
+    @property
+    def ended(self) -> bool:
+        """A turn-boundary token was seen; later input is ignored."""
+        return self._state == _ENDED
+
+    @property
+    def thinking(self) -> bool:
+        """Inside a thought the model opened with its marker."""
+        return (self._state == _THOUGHT and self._explicit) or self._state == _LABEL
+
+    @property
+    def work(self) -> int:
+        """Characters examined so far, counting every re-reading (held text read again, a
+        look-ahead, a body read by the call reader): the reply's cost, which tests and
+        benchmarks compare as the input grows. A plain chunk on the fast path is not counted
+        (four substring tests look at it)."""
+        return self._work
+
+    @property
+    def silent(self) -> bool:
+        """The reply is over and gave neither speech nor a call: the stream layer reports it."""
+        return self._state >= _ENDED and not self._spoke and not self._ncalls
+
+    def feed(self, text: str) -> tuple[str, list[ToolCall]]:
+        """Take one text delta; return the speakable text released now and calls completed."""
+        if (
+            self._fast
+            and "<" not in text
+            and "call:" not in text
+            and "\n" not in text
+            and "`" not in text
+        ):
+            if not text:
+                return "", []
+            last = text[-1]
+            if last not in "cal" or "c" not in text[-4:]:  # else it may end in "c"…"call"
+                self._last = last
+                return text, []
+        if self._state >= _ENDED:
+            return "", []
+        data = self._buf + text if self._buf else text
+        self._buf = ""
+        self._run(data, final=False)
+        self._fast = (
+            self._state == _ANSWER and not self._buf and not self._seg_start and self._last != "\n"
+        )
+        return self._take()
+
+    def finish(self) -> tuple[str, list[ToolCall]]:
+        """End of stream: release what is held if speakable, close or drop an open call."""
+        if self._state >= _ENDED:
+            return "", []
+        data, self._buf = self._buf, ""
+        if data:
+            self._run(data, final=True)
+        while self._state < _ENDED:
+            state = self._state
+            if state == _THOUGHT and not self._explicit:
+                self._release_thought()
+            elif state == _HEAD:
+                self._state = self._resume
+                self._replay()
+                continue
+            elif state == _CALL and self._body.in_str and not self._repaired:
+                self._repaired = True
+                text = self._body.text()
+                self._work += 2 * len(text)
+                fixed = repair(text, self._schemas)
+                self._body = Body()
+                if fixed is not None:
+                    if self._block:
+                        if fixed.call is not None:
+                            self._pending.append(fixed.call)
+                    else:
+                        self._add(fixed.call)
+                    self._release()
+                    self._no_calls = True  # text a quote swallowed runs nothing
+                    self._call_done()
+                    self._run(fixed.rest, final=True)
+                    continue
+                self._release()  # the cut-off call stays unread; whole ones before it run
+            elif state == _CALL:
+                bad = self._bad
+                self._close_body()  # complete without its closing token, or cut off
+                self._bad = bad  # a cut-off body spoils none of the whole calls before it
+                self._release()
+            elif state == _BLOCK:
+                self._release()
+            elif state == _CODE:
+                self._code_done()
+            break
+        if self._state != _ENDED:
+            self._state = _DONE
+        self._fast = False
+        return self._take()
+
+    def _run(self, data: str, *, final: bool) -> None:
+        i, n = 0, len(data)
+        self._pos = {}  # a new input (even the same string again): no look-ahead holds
+        while i < n and self._state < _ENDED:
+            start = i
+            state = self._state
+            if state == _ANSWER:
+                i = self._answer(data, i, final)
+            elif state == _THOUGHT:
+                i = self._in_thought(data, i, final)
+            elif state == _LABEL:
+                i = self._in_label(data, i, final)
+            elif state == _BARE:
+                i = self._in_bare(data, i, final)
+            elif state == _HEAD:
+                i = self._in_head(data, i, final)
+            elif state == _CALL:
+                i = self._in_call(data, i, final)
+            elif state == _BLOCK:
+                i = self._in_block(data, i, final)
+            else:
+                i = self._in_code(data, i, final)
+            self._work += 1 + i - start
+
+    def _answer(self, data: str, i: int, final: bool) -> int:
+        n = len(data)
+        if self._seg_start:
+            j = i
+            while j < n and data[j] in WS:
+                j += 1
+            if j == n:
+                return n  # only whitespace so far: nothing to say yet
+            i = j
+            if self._first and data[j] != "<":
+                if data.startswith(_THOUGHT_LABEL, j):
+                    # a thought whose <|channel> the server dropped: its label says what it is
+                    self.saw_thought = True
+                    self._first = False
+                    self._state = _THOUGHT
+                    self._explicit = True
+                    return j + len(_THOUGHT_LABEL)
+                if not final and _THOUGHT_LABEL.startswith(data[j:]):
+                    self._buf = data[j:]
+                    return n
+        if self._seg_start or self._last == "\n":
+            for trig in _TRIGGERS:
+                if data.startswith(trig, i):
+                    self._code = Code(schemas=self._schemas)
+                    self._state = _CODE
+                    return i
+            if not final and n - i < 12 and any(t.startswith(data[i:]) for t in _TRIGGERS):
+                self._buf = data[i:]
+                return n
+        k = self._next(data, i, "<")
+        c = self._next(data, i, "call:")
+        f = self._next(data, i, _FENCE)  # a fence is code wherever it opens
+        line = self._next(data, i, "\n")
+        if line < k and line < c and line < f:
+            self._emit(data[i : line + 1])
+            return line + 1
+        if f < k and f < c:
+            self._emit(data[i:f])
+            self._code = Code(fenced=True, schemas=self._schemas)
+            self._state = _CODE
+            return f + len(_FENCE)
+        if c < k:
+            self._emit(data[i:c])
+            self._start_bare(_ANSWER)
+            return c + 5
+        if k == n:
+            t = 0 if final else max(call_prefix(data, i), fence_prefix(data, i))
+            self._emit(data[i : n - t])
+            if t:
+                self._buf = data[n - t :]
+            return n
+        self._emit(data[i:k])
+        return self._answer_token(data, k, final)
+
+    def _answer_token(self, data: str, k: int, final: bool) -> int:
+        kind, length = lx.token(data, k)
+        if kind == lx.LITERAL:
+            self._emit("<")
+            return k + 1
+        if kind == lx.PARTIAL:
+            if held := self._hold(data, k, final):
+                self._emit(held)
+            return len(data)
+        if kind == lx.CH_OPEN:
+            self._open_channel()
+        elif kind == lx.TC_OPEN:
+            self._start_block(_ANSWER)
+        elif kind == lx.XML_OPEN:
+            self._start_head(_ANSWER)
+        elif kind == lx.END:
+            self._end()
+            return len(data)
+        else:
+            self._last = _MARK  # dropped: what follows may start a word, but glues on
+        return k + length
+
+    def _in_label(self, data: str, i: int, final: bool) -> int:
+        n = len(data)
+        j = i
+        while (
+            j < n
+            and j - i + len(self._label) <= _LABEL_MAX
+            and data[j].isascii()
+            and (data[j].isalpha())
+        ):
+            j += 1
+        self._label += data[i:j]
+        if j == n and not final and len(self._label) <= _LABEL_MAX:
+            return n
+        if self._label.lower() in _ANSWER_LABELS:
+            self._thought = []  # ``<|channel>response``: the answer's own channel
+            self._thought_len = 0
+            self._explicit = False
+            self._to_answer()
+        else:
+            self._thought = []
+            self._thought_len = 0
+            self._state = _THOUGHT
+            self._explicit = True
+        return j
+
+    def _release_thought(self) -> None:
+        """An implicit thought never closed: it was the answer; speak it (unless it grew past
+        its cap: then the turn ends in an error, never in half an answer)."""
+        text = "".join(self._thought).lstrip(WS)
+        over = self._thought_len > _THOUGHT_CAP
+        self._thought = []
+        self._thought_len = 0
+        if text.startswith(_THOUGHT_LABEL):
+            text = text[len(_THOUGHT_LABEL) :]
+        self._seg_start = True
+        self._state = _ANSWER
+        if not over:
+            self._emit(text)
+
+    def _in_thought(self, data: str, i: int, final: bool) -> int:
+        n = len(data)
+        k = self._next(data, i, "<")
+        c = self._next(data, i, "call:")
+        if c < k:
+            self._keep(data[i:c])
+            self._start_bare(_THOUGHT)
+            return c + 5
+        if k == n:
+            t = 0 if final else call_prefix(data, i)
+            self._keep(data[i : n - t])
+            if t:
+                self._buf = data[n - t :]
+            return n
+        self._keep(data[i:k])
+        kind, length = lx.token(data, k)
+        if kind == lx.LITERAL:
+            self._keep("<")
+            return k + 1
+        if kind == lx.PARTIAL:
+            self._keep(self._hold(data, k, final))
+            return n
+        end = k + length
+        if kind == lx.CH_CLOSE:
+            self.saw_thought = True
+            self._leave_thought()
+            self._to_answer()
+        elif kind == lx.TC_OPEN:
+            self._start_block(self._leave_thought())
+        elif kind == lx.XML_OPEN:
+            self._start_head(_THOUGHT)
+        elif kind == lx.CH_OPEN:
+            self._open_channel()
+        elif kind == lx.END:
+            if not self._explicit:
+                self._release_thought()
+            self._end()
+            return n
+        return end

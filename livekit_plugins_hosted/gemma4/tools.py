@@ -1,0 +1,320 @@
+"""The states that read tool calls and code out of a Gemma 4 reply.
+
+* after ``call:`` (anywhere) and after ``<tool_call>``/``<call>``: the head is matched one
+  character at a time, keeping state between deltas (never re-scanned); a head that is no
+  call goes back as text once, and past its cap is dropped;
+* a call body (:mod:`.body`) until its brackets close, or a ``<|tool_call>`` block's bodies
+  until ``<tool_call|>``;
+* code at a line start (:mod:`.code`).
+"""
+
+from __future__ import annotations
+
+from . import lexer as lx
+from .body import CLOSED, MARKER, Body
+from .calls import NAME_CHARS, parse_call
+from .code import Code
+from .lexer import WS
+from .state import _ANSWER, _BARE, _BLOCK, _CALL, _HEAD, _HELD_CAP, _MARK, _THOUGHT, Base
+
+__all__ = ["Tools"]
+
+_BLOCK_CALLS = 64
+"""The most calls one ``<|tool_call>`` block may hold (each is held until the block ends)."""
+
+
+class Tools(Base):
+    __slots__ = ()
+
+    def _start_bare(self, resume: int) -> None:
+        self._resume = resume
+        self._state = _BARE
+        self._held = ["call:"]
+        self._held_len = 5
+        self._hname = ""
+
+    def _start_head(self, resume: int) -> None:
+        self._resume = resume
+        self._state = _HEAD
+        self._held = []
+        self._held_len = 0
+        self._hname = ""
+        self._hword = 0
+
+    def _hold_text(self, text: str) -> None:
+        if self._held is not None:
+            self._held_len += len(text)
+            if self._held_len > _HELD_CAP:
+                self._held = None  # markup held past its cap: never spoken
+            else:
+                self._held.append(text)
+
+    def _replay(self) -> None:
+        """A head that is no call: its text goes back to where it came from, once."""
+        held = "".join(self._held) if self._held is not None else ""
+        self._held = []
+        if self._resume == _ANSWER:
+            self._last = _MARK
+        self._say(held)
+
+    def _glued_call(self) -> None:
+        """The word read so far ends in ``call`` and a ``:`` follows: a bare call begins
+        inside the word. What the head held before it is tool syntax glued to a call
+        (``call:calmcall:f{``): dropped, never spoken."""
+        resume = self._resume
+        self._state = resume
+        if resume == _ANSWER:
+            self._last = _MARK
+        self._start_bare(resume)
+
+    def _names(self, data: str, i: int) -> int:
+        n = len(data)
+        j = i
+        room = 129 - len(self._hname)
+        while j < n and j - i < room and data[j] in NAME_CHARS:
+            j += 1
+        if j > i:
+            self._hname += data[i:j]
+            self._hold_text(data[i:j])
+        return j
+
+    def _in_bare(self, data: str, i: int, final: bool) -> int:
+        """After ``call:``: ``(call:)*NAME{`` makes a call, anything else was text."""
+        n = len(data)
+        while True:
+            j = self._names(data, i)
+            if j == n or len(self._hname) > 128:
+                if j == n and len(self._hname) <= 128:
+                    return n
+                break
+            ch = data[j]
+            if ch == ":" and self._hname == "call":
+                self._hname = ""
+                self._hold_text(":")
+                i = j + 1
+                continue
+            if ch in "{(" and self._hname:
+                self._start_call(self._hname, ch, self._resume_after())
+                return j + 1
+            if ch == "<":
+                self._state = self._resume  # ``call:NAME`` cut by a marker: tool syntax
+                return j
+            if ch == ":" and self._hname.endswith("call"):
+                self._glued_call()  # ``call:calmcall:f{``: a call begins inside the word
+                i = j + 1
+                continue
+            break
+        self._state = self._resume
+        self._replay()
+        return j
+
+    def _resume_after(self) -> int:
+        return self._leave_thought() if self._resume == _THOUGHT else _ANSWER
+
+    def _in_head(self, data: str, i: int, final: bool) -> int:
+        """After ``<tool_call>``/``<call>``: a call only if ``[:|call:]NAME{`` follows."""
+        n = len(data)
+        while i < n:
+            ch = data[i]
+            if ch in WS:
+                j = i + 1
+                while j < n and data[j] in WS:
+                    j += 1
+                self._hold_text(" ")
+                if self._hword == 1:
+                    self._hword = 2
+                i = j
+                continue
+            if ch in NAME_CHARS and self._hword < 2:
+                i = self._names(data, i)
+                self._hword = 1
+                if len(self._hname) > 128:
+                    break
+                continue
+            if ch == ":" and self._hname in ("", "call"):
+                self._hname = ""
+                self._hword = 0
+                self._hold_text(":")
+                i += 1
+                continue
+            if ch in "{(" and self._hname:
+                after = self._leave_thought() if self._resume == _THOUGHT else _ANSWER
+                self._start_call(self._hname, ch, after)
+                return i + 1
+            if ch == ":" and self._hname.endswith("call"):
+                self._glued_call()
+                return i + 1
+            if ch in "{[" and not self._hname:
+                # a JSON block in a tool tag: markup, read to its closer and dropped
+                after = self._leave_thought() if self._resume == _THOUGHT else _ANSWER
+                self._start_block(after)
+                self._bad = True
+                self._state = _BLOCK
+                return i
+            break
+        else:
+            return n
+        self._state = self._resume
+        self._replay()
+        return i
+
+    # -- calls -----------------------------------------------------------------------------
+
+    def _start_call(self, name: str, bracket: str, after: int) -> None:
+        """A bare call (or one after ``<tool_call>``): it ends when its brackets close."""
+        self._after = after
+        self._first = False
+        self._pending = []
+        self._bad = False
+        self._body = Body(f"call:{name}{bracket}", depth=1, py=bracket == "(")
+        self._state = _CALL
+        self._block = False
+
+    def _start_block(self, after: int) -> None:
+        """``<|tool_call>``: one or more bodies until ``<tool_call|>``."""
+        self._after = after
+        self._first = False
+        self._pending = []
+        self._bad = False
+        self._body = Body()
+        self._state = _CALL
+        self._block = True
+
+    def _close_body(self) -> None:
+        body = self._body
+        self._body = Body()
+        text = body.text()
+        self._work += len(text)  # read once more, by the call reader
+        if not self._block:
+            self._add(parse_call(text, self._schemas))
+            return
+        if not text.strip(WS):
+            return
+        call = parse_call(text, self._schemas)
+        if call is None:
+            self._bad = True  # something in the block is no call: the block runs nothing
+        elif len(self._pending) >= _BLOCK_CALLS:
+            self._bad = True  # more calls than any turn makes: none runs, none is kept
+            self._pending = []
+        elif not self._bad:
+            self._pending.append(call)
+
+    def _release(self) -> None:
+        """The block is over: its calls run, unless something in it was no call."""
+        if not self._bad:
+            for call in self._pending:
+                self._add(call)
+        self._pending = []
+        self._bad = False
+
+    def _in_call(self, data: str, i: int, final: bool) -> int:
+        body = self._body
+        stop, k, held = body.feed(data, i, final)
+        if held:
+            self._buf = held
+        if stop == CLOSED:
+            self._close_body()
+            if self._block:
+                self._state = _BLOCK
+            else:
+                self._call_done()
+            return k
+        if stop != MARKER:
+            return k
+        kind, length = lx.token(data, k)
+        if kind == lx.PARTIAL:
+            self._hold(data, k, final)  # at the end, a cut-off marker adds nothing
+            return len(data)
+        if kind == lx.LITERAL:
+            body.put("<")
+            body.bare_run = True
+            return k + 1
+        if kind == lx.QUOTE:
+            body.quote()
+        elif kind in (lx.TC_CLOSE, lx.END, lx.TC_OPEN, lx.XML_OPEN):
+            self._close_body()
+            self._release()
+            if kind == lx.END:
+                self._end()
+                return len(data)
+            if kind == lx.TC_CLOSE:
+                self._call_done()
+            elif kind == lx.TC_OPEN:
+                self._start_block(self._after)
+            else:
+                self._head_after_call()
+        else:
+            body.put(data[k : k + length])  # no place in a call: the body will not parse
+        return k + length
+
+    def _head_after_call(self) -> None:
+        """``<tool_call>`` right after a call: if no call follows it, its words go where the
+        call led (back into a thought the reply opened: never spoken)."""
+        if self._after == _THOUGHT:
+            self._state = _THOUGHT
+            self._explicit = True
+            self._thought = []
+            self._start_head(_THOUGHT)
+        else:
+            self._start_head(_ANSWER)
+
+    def _in_block(self, data: str, i: int, final: bool) -> int:
+        """Between the bodies of a ``<|tool_call>`` block: separators, another call, or its
+        end. Anything else makes the block no call (dropped to its end)."""
+        n = len(data)
+        while i < n and (data[i] in WS or data[i] in ",;"):
+            i += 1
+        if i == n:
+            return n
+        if data[i] == "<":
+            kind, length = lx.token(data, i)
+            if kind == lx.PARTIAL:
+                self._hold(data, i, final)
+                return n
+            if kind in (lx.TC_CLOSE, lx.END, lx.TC_OPEN, lx.XML_OPEN, lx.CH_OPEN):
+                self._release()
+                if kind == lx.END:
+                    self._end()
+                    return n
+                if kind == lx.TC_CLOSE:
+                    self._call_done()
+                elif kind == lx.TC_OPEN:
+                    self._start_block(self._after)
+                elif kind == lx.XML_OPEN:
+                    self._head_after_call()
+                else:
+                    self._open_channel()
+                return i + length
+            if kind != lx.DROP:
+                self._bad = True
+            return i + max(length, 1)
+        if self._bad:
+            k = data.find("<", i)
+            return n if k < 0 else k
+        if data.startswith("call:", i) or data[i] == ":":
+            self._body = Body()
+            self._state = _CALL
+            return i
+        if "call:".startswith(data[i:]):
+            if not final:
+                self._buf = data[i:]
+            return n  # at the end: the next call cut off, which spoils none before it
+        self._bad = True
+        return i
+
+    # -- code ------------------------------------------------------------------------------
+
+    def _in_code(self, data: str, i: int, final: bool) -> int:
+        k, held = self._code.feed(data, i, final)
+        if held:
+            self._buf = held
+        if self._code.done:
+            self._code_done()
+        return k
+
+    def _code_done(self) -> None:
+        self._work += self._code.size
+        for call in self._code.calls():
+            self._add(call)
+        self._code = Code()
+        self._to_answer()

@@ -1,0 +1,118 @@
+"""Hostile replies cost linear work (issue 21): 128 KB of any shape ends, 4x input is 4x work.
+
+Work is :attr:`Gemma4Parser.work`, the characters the reader examined (held text it read
+again, look-aheads, bodies read by the call reader), never the wall clock. Each shape is fed
+whole, in 7-character deltas and one character at a time, since a held buffer re-read on every
+delta is where quadratic cost hides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from livekit_plugins_hosted.gemma4 import Gemma4Parser
+
+Q = '<|"|>'
+KB = 1024
+TOOLS = {"f": {}, "get_weather": {}}
+
+# name -> a reply of about n characters
+SHAPES: dict[str, Callable[[int], str]] = {
+    # the 1.2 KB event that blocked the event loop for seconds (XML-head backtracking)
+    "tool_tag_then_spaces": lambda n: "<tool_call>" + " " * n + "!",
+    "tool_tags_and_spaces": lambda n: ("<tool_call>" + " " * 100 + "!") * (n // 112),
+    "call_tag_then_name_spaces": lambda n: ("<call>call : x" + " " * 50) * (n // 64),
+    "unclosed_string_then_braces": lambda n: f"<|tool_call>call:f{{a:{Q}" + "}" * n,
+    "unclosed_strings_braces_closers": lambda n: (
+        (f"<|tool_call>call:f{{a:{Q}" + "}" * 200) * (n // 220)
+    ),
+    "call_call_run": lambda n: "Sure, call:" + "call:" * (n // 5),
+    "call_call_runs": lambda n: ("hi call:" + "call:" * 30 + " ") * (n // 160),
+    "tool_call_openers": lambda n: "<|tool_call>" * (n // 12),
+    "lines_before_a_marker": lambda n: "a\n" * (n // 2) + "<",
+    "code_lines": lambda n: "print()\n" * (n // 8),
+    "cut_markers": lambda n: "<|tool_ca" * (n // 9),
+    "quotes_in_a_body": lambda n: "<|tool_call>call:f{a:" + (Q + "x") * (n // 6) + "}",
+    "commas_before_a_quote": lambda n: "<|tool_call>call:f{a:" + "x," * (n // 2) + Q + "}",
+    "members_then_missing_opener": lambda n: "<|tool_call>call:f{" + "a:1," * (n // 4) + "z" + Q,
+    "bare_calls_in_thought": lambda n: "<|channel>thought\n" + "call:x " * (n // 7),
+    "open_fence": lambda n: "```tool_code\n" + 'f(a="b")\n' * (n // 9),
+    "python_parens": lambda n: "call:f(" + "(" * n,
+    "channel_labels": lambda n: ("<|channel>" + "r" * 20) * (n // 30),
+    "less_thans": lambda n: "<" * n,
+    "nested_arrays": lambda n: "<|tool_call>call:f{a:" + "[" * 60 + "1," * (n // 2),
+    "json_string_escapes": lambda n: '<|tool_call>call:f{"a": "' + '\\"' * (n // 2),
+    "python_string_escapes": lambda n: "call:f(a='" + "\\'" * (n // 2),
+}
+
+
+def _work(text: str, size: int) -> tuple[int, bool]:
+    """The work of reading ``text`` in ``size`` deltas, and whether the turn ended in speech,
+    a call, or a silence the parser reports (which the stream layer turns into an error)."""
+    parser = Gemma4Parser(schemas=TOOLS)
+    said = False
+    for i in range(0, len(text), size):
+        speech, calls = parser.feed(text[i : i + size])
+        said = said or bool(speech.strip() or calls)
+    speech, calls = parser.finish()
+    said = said or bool(speech.strip() or calls)
+    return parser.work, said or parser.silent
+
+
+@pytest.mark.parametrize("size", [1, 7, 1 << 30], ids=["1", "7", "whole"])
+@pytest.mark.parametrize("shape", SHAPES, ids=list(SHAPES))
+def test_hostile_reply_costs_linear_work(shape: str, size: int) -> None:
+    """128 KB of a hostile shape is read with a bounded work per character, and
+    four times as much input costs about four times the work (never the square)."""
+    make = SHAPES[shape]
+    small, big = make(32 * KB), make(128 * KB)
+    work_small, _ = _work(small, size)
+    work_big, ended = _work(big, size)
+    # one-character deltas re-read a held marker's beginning (at most 36 characters) with
+    # each look-ahead: a constant factor, never one that grows with the reply
+    assert work_big <= 40 * len(big), f"{work_big / len(big):.1f} characters of work each"
+    ratio = work_big / work_small
+    assert ratio <= 4.6 * len(big) / (4 * len(small)), f"4x input cost {ratio:.2f}x work"
+    assert ended
+
+
+def test_tool_tag_then_spaces_is_dropped_or_spoken_but_never_held() -> None:
+    """After ``<tool_call>`` and 1,200 spaces the words that follow are spoken (no call
+    syntax followed the tag) once the delta arrives, not held to the end."""
+    parser = Gemma4Parser()
+    assert parser.feed("<tool_call>" + " " * 1200) == ("", [])
+    assert parser.feed("! Sure.") == ("! Sure.", [])
+
+
+def test_markup_past_its_cap_is_never_spoken() -> None:
+    """A ``call:call:…`` run longer than any head is held no further: it is dropped, and the
+    speech around it goes on."""
+    parser = Gemma4Parser()
+    said = [parser.feed("Hi. call:" + "call:" * 2000)[0], parser.feed(" Bye.")[0]]
+    said.append(parser.finish()[0])
+    assert "".join(said).split() == ["Hi.", "Bye."]
+
+
+def test_call_body_past_its_cap_is_never_run() -> None:
+    """A call body over the cap is dropped (arguments that large are no voice tool's), the
+    text after it is spoken, and nothing of the body is heard."""
+    big = "x" * (40 * KB)
+    speech, calls = [], []
+    parser = Gemma4Parser(schemas=TOOLS)
+    for piece in (f"<|tool_call>call:f{{a:{Q}{big}{Q}}}<tool_call|>", "Done."):
+        text, got = parser.feed(piece)
+        speech.append(text)
+        calls += got
+    speech.append(parser.finish()[0])
+    assert "".join(speech) == "Done." and calls == []
+
+
+def test_a_block_of_endless_calls_holds_no_growing_list() -> None:
+    """A block with more calls than any turn makes is dropped whole once past the cap, so a
+    server cannot grow the list of calls held until the block ends."""
+    parser = Gemma4Parser()
+    _, calls = parser.feed("<|tool_call>" + "call:f{}" * 10_000)
+    assert calls == []
+    assert parser.feed("<tool_call|>Done.") == ("Done.", [])
