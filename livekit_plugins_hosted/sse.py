@@ -26,6 +26,7 @@ stream, or an error event; ``retryable`` says whether asking again may help).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -238,19 +239,36 @@ class CompletionEvents:
 
     Iterate :meth:`objects`; afterwards ``done`` says whether ``[DONE]`` ended it (else the
     body simply ended). Events with empty data or only line feeds (keep-alives) are skipped.
+
+    ``idle``: seconds the stream may go on with keep-alives and comments only, no event to
+    read, before :class:`StreamError` ends it. A read timeout never fires while bytes arrive,
+    so without it a server (or a relay) that sends keep-alives forever after the first words
+    would hold the turn open for ever.
     """
 
-    __slots__ = ("_chunks", "_reader", "done")
+    __slots__ = ("_chunks", "_idle", "_reader", "done")
 
-    def __init__(self, response: httpx.Response, reader: SSEReader | None = None) -> None:
+    def __init__(
+        self,
+        response: httpx.Response,
+        reader: SSEReader | None = None,
+        *,
+        idle: float | None = None,
+    ) -> None:
         self._chunks = response.aiter_bytes()
         self._reader = reader or SSEReader()
+        self._idle = idle
         self.done = False
 
     async def objects(self) -> AsyncIterator[dict[str, Any]]:
         """Each event's object, up to ``[DONE]`` or the end of the body."""
         feed = self._reader.feed
+        idle = self._idle
+        clock = asyncio.get_running_loop().time
+        seen = 0  # events read
+        quiet_since, quiet_seen = 0.0, -1  # when reads with no event began, and the count then
         async for chunk in self._chunks:
+            before = seen
             for event, data in feed(chunk):
                 # per chunk, so the cheap test first; an error event without JSON is still an
                 # error (skipped, the reply would end at [DONE] as if complete, cut short)
@@ -260,7 +278,19 @@ class CompletionEvents:
                 if obj is None:
                     self.done = True
                     return
+                seen += 1
                 yield obj
+            if seen == before and idle is not None:
+                # a read with no event in it (a keep-alive, a comment, part of a line): only
+                # then is the clock read, so a steady stream pays nothing for the bound
+                now = clock()
+                if seen != quiet_seen:  # the first such read since the last event
+                    quiet_since, quiet_seen = now, seen
+                elif now - quiet_since > idle:
+                    raise StreamError(
+                        f"only keep-alives from the server for {idle:g}s, no event "
+                        "(the read timeout)"
+                    )
         last = self._reader.flush()
         if last is not None and (last[0] == "error" or not _keep_alive(last[1])):
             obj = decode_event(*last)

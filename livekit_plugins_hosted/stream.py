@@ -461,7 +461,7 @@ class LLMStream(llm.LLMStream):
         waiting = not parser.emitted
         drained = False
         try:
-            events = CompletionEvents(response)
+            events = CompletionEvents(response, idle=self._conn_options.timeout)
             try:
                 async with asyncio.timeout(None) as cut:
                     if watch is not None:

@@ -108,6 +108,25 @@ async def test_data_of_line_feeds_only_is_a_keep_alive(gateway: Gateway, keep_al
     await model.aclose()
 
 
+@pytest.mark.parametrize("keep_alive", ["", "\n"], ids=["empty-data", "line-feeds"])
+async def test_keep_alives_after_the_first_words_do_not_hold_the_turn(
+    gateway: Gateway, keep_alive: str
+) -> None:
+    """A server (or relay) that sends keep-alives and comments, and no event, after the first
+    words held the turn open for ever: each keep-alive restarts the read timeout."""
+    first = completion_chunks(["Hello"])[0]
+    # bounded: 400 keep-alives 50 ms apart, 20 s, far past the 1 s read timeout
+    events: list[dict[str, Any] | str] = [first, *[keep_alive] * 400]
+    gateway.replies.append(Reply(events=events, delay_between=0.05, done=False))
+    model = gateway_llm(gateway)
+    started = time.monotonic()
+    with pytest.raises(APIConnectionError, match="only keep-alives") as raised:
+        await say(model, APIConnectOptions(max_retry=0, timeout=1))
+    assert not raised.value.retryable  # "Hello" was said
+    assert time.monotonic() - started < 15  # bounded by about twice the read timeout
+    await model.aclose()
+
+
 @pytest.mark.parametrize("data", [b"data\ndata\n", b"data:\n"])
 async def test_an_error_event_without_json_is_an_error(gateway: Gateway, data: bytes) -> None:
     """An ``event: error`` whose data is empty or only line feeds was skipped as a keep-alive:
