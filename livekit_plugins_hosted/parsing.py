@@ -30,6 +30,12 @@ def _partial_suffix(text: str, marker: str) -> int:
     return 0
 
 
+THOUGHT_KEPT = 256 * 1024
+"""Characters of a thought kept to continue from (a few minutes of fast thinking): a longer
+one is not given back (the question is asked again with thinking off instead), so a server
+cannot grow the process by thinking fast."""
+
+
 class EmptyCompletion(StreamError):
     """The completion finished with nothing to say and no tool call: silence, unless raised."""
 
@@ -233,6 +239,8 @@ class ChunkParser:
         self._reasoning_live = False  # the last text to come was in a reasoning field
         self._calls_begun = False  # a server-parsed tool call has begun
         self._keep: tuple[list[str], list[str]] | None = None  # (reasoning, raw content) so far
+        self._kept = 0  # characters offered to _keep
+        self._overflow = False  # more than THOUGHT_KEPT: nothing is kept
         self._server_id: str | None = None
         self._opened: tuple[str, str] | None = None
         self.finished = False
@@ -259,13 +267,15 @@ class ChunkParser:
         if opened_thought is not None:
             self._thinking = ThinkFilter(self._markers, opened=opened_thought, learn=self._learn)
 
-    def follow_on(self, *, given_back: bool) -> ChunkParser:
+    def follow_on(self, *, given_back: bool, in_thought: bool) -> ChunkParser:
         """A parser for the second request of this turn (its thought was stopped, nothing was
         said): the same model and tools, the thought deltas counted so far carried over.
-        ``given_back``: the thought was given back closed, so the reply is the answer."""
+        ``given_back``: the thought was given back closed, so the reply is the answer;
+        ``in_thought``: as for :meth:`start`, for the second request's prompt (asked again
+        with thinking off, Gemma 4's opens no thought)."""
         nxt = ChunkParser(self._markers, gemma4=self._gemma4, estimate_usage=self.estimate_usage)
         nxt.start(
-            in_thought=False if given_back else self._in_thought,
+            in_thought=in_thought and not given_back,
             opened_thought=None if given_back else self._opened,
             schemas=self._schemas,
         )
@@ -275,8 +285,25 @@ class ChunkParser:
 
     def keep_thought(self) -> None:
         """Keep the thought's text until the first word (:meth:`thought`), so that a reply can
-        continue from it."""
+        continue from it; at most :data:`THOUGHT_KEPT` characters: past that nothing is kept
+        (and the reply is asked again instead of continued)."""
         self._keep = ([], [])
+
+    def _keep_text(self, which: int, text: str) -> None:
+        keep = self._keep
+        if keep is None or self.emitted:
+            return
+        self._kept += len(text)
+        if self._kept > THOUGHT_KEPT:
+            self._keep = None
+            self._overflow = True
+        else:
+            keep[which].append(text)
+
+    @property
+    def kept(self) -> int:
+        """Characters of thought held for a continuation now (bounded by :data:`THOUGHT_KEPT`)."""
+        return 0 if self._keep is None else sum(len(t) for part in self._keep for t in part)
 
     @property
     def server_id(self) -> str | None:
@@ -284,7 +311,8 @@ class ChunkParser:
         return self._server_id
 
     def thought(self) -> str:
-        """The thought so far, without its markers (after :meth:`keep_thought`)."""
+        """The thought so far, without its markers (after :meth:`keep_thought`); empty when it
+        was longer than :data:`THOUGHT_KEPT`."""
         if self._keep is None:
             return ""
         reasoning, raw = self._keep
@@ -303,6 +331,13 @@ class ChunkParser:
             self._reasoning_live
             or (native is not None and native.thinking)
             or (self._thinking.inside and not self._gemma4)
+            # a thought the prompt opened (Gemma 4 after a tool result): until it closes
+            or (
+                self._in_thought
+                and native is not None
+                and not native.saw_thought
+                and not native.ended
+            )
         )
 
     @property
@@ -403,8 +438,8 @@ class ChunkParser:
             self._reasoning += 1
             self._thought_deltas += 1
             self._reasoning_live = True
-            if self._keep is not None and not self.emitted and isinstance(reasoning, str):
-                self._keep[0].append(reasoning)
+            if isinstance(reasoning, str):
+                self._keep_text(0, reasoning)
         if server_calls:
             self._calls_begun = True
         if finish is not None:
@@ -433,8 +468,7 @@ class ChunkParser:
                         self._thought_deltas += 1  # thought in raw markers: reasoning tokens
                 if self._reasoning_live and not text.isspace():
                     self._reasoning_live = False
-                if self._keep is not None and not self.emitted:
-                    self._keep[1].append(text)
+                self._keep_text(1, text)
         for tc in server_calls:
             self._add_tool_fragment(_dict(tc))
         if finish is not None:
