@@ -57,6 +57,7 @@ class ThinkFilter:
         "_buffer",
         "_end",
         "_ends",
+        "_held",
         "_implicit",
         "_kept",
         "_leads",
@@ -83,10 +84,27 @@ class ThinkFilter:
         self._implicit = opened is not None
         """Inside a thought the prompt opened: kept, released if it never closes."""
         self._kept: list[str] = []
+        self._held = 0  # characters in _kept
         self._learn = learn
         self.stray_close = False
         """The ``learn`` end marker came with no start before it: the prompt had opened a
         thought (any stray end marker is dropped; only this one is learned from)."""
+
+    def _hold(self, text: str) -> None:
+        """Keep text of a thought the prompt opened, to release if it never closes; past
+        :data:`THOUGHT_KEPT` characters it is taken for a thought (dropped, never spoken), so
+        a server cannot grow the process by never closing it."""
+        self._held += len(text)
+        if self._held > THOUGHT_KEPT:
+            self._implicit = False
+            self._kept = []
+        else:
+            self._kept.append(text)
+
+    @property
+    def held(self) -> int:
+        """Characters held to release if the thought the prompt opened never closes."""
+        return sum(len(t) for t in self._kept)
 
     def _plain(self, text: str) -> bool:
         if len(self._leads) == 1:  # every known marker starts with "<": one substring test
@@ -118,7 +136,7 @@ class ThinkFilter:
                     keep = _partial_suffix(buf, self._end)
                     if self._implicit:  # a start marker split across chunks is held too
                         keep = max(keep, *(_partial_suffix(buf, st) for st, _ in self._pairs))
-                        self._kept.append(buf[: len(buf) - keep])
+                        self._hold(buf[: len(buf) - keep])
                     buf = buf[len(buf) - keep :]
                     break
                 buf = buf[i + len(self._end) :]

@@ -19,7 +19,7 @@ from livekit.agents import APIConnectOptions
 import livekit_plugins_hosted as hosted
 from livekit_plugins_hosted import thinking
 from livekit_plugins_hosted.backends import VLLM
-from livekit_plugins_hosted.parsing import THOUGHT_KEPT, ChunkParser
+from livekit_plugins_hosted.parsing import THOUGHT_KEPT, ChunkParser, ThinkFilter
 from tests.gateway import serve, user_ctx
 from tests.thinking_engines import ANSWER, ThinkingEngine
 
@@ -163,3 +163,16 @@ async def test_a_long_thought_is_not_sent_back(pad: int) -> None:
     second = engine.completions[1]
     assert len(json.dumps(second.body)) < 16 * 1024
     assert second.mode == "answer"
+
+
+def test_a_thought_the_prompt_opened_is_held_bounded() -> None:
+    """A DeepSeek-R1-style thought the prompt opened, never closed, as it grows 4x: what is
+    held to release stays under THOUGHT_KEPT, and past it nothing is released at the end."""
+    for n in (THOUGHT_KEPT // 1024 * 2, THOUGHT_KEPT // 1024 * 8):
+        gate = ThinkFilter((("<think>", "</think>"),), opened=("<think>", "</think>"))
+        most = 0
+        for _ in range(n):
+            assert gate.feed("y" * 1023 + " ") == ""
+            most = max(most, gate.held)
+        assert most <= THOUGHT_KEPT
+        assert gate.feed("", final=True) == ""
