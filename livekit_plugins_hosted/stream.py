@@ -2,7 +2,10 @@
 
 The stream talks to its ``LLM`` through two small frozen objects made by ``LLM.chat()``:
 :class:`Wire` (the endpoint, the connection pool, the completions URL) and :class:`Plan` (the
-model, the merged parameters and the per-call options). It reads nothing else of its owner.
+model, the merged parameters and the per-call options), both in :mod:`.wire`. It reads nothing
+else of its owner. ``max_thinking_time`` (when a thought is ended, the request that follows it,
+and what is reported of it) lives in :mod:`.deadline`: the stream hands it the parser of the
+response it reads and the timeout that stops that reading.
 """
 
 from __future__ import annotations
