@@ -171,6 +171,8 @@ class Deadline:
             )
         except Exception as e:
             why = f"the control request failed ({type(e).__name__})"
+        if self._parser is None:
+            return  # the reading is over (the answer came): nothing to fall back from
         if why is None:
             # the server said it ended the thought; one that runs on is stopped all the same
             loop = asyncio.get_running_loop()
