@@ -46,12 +46,13 @@ SPAN_THOUGHT_ENDED_BY = "hosted.thought_ended_by"
 class Line:
     """How a turn's deadline reaches the server: the stream's connection, narrowed."""
 
-    http: httpx.AsyncClient
+    http: httpx.AsyncClient = dataclasses.field(repr=False)
     base_url: str
-    headers: Mapping[str, str]
+    headers: Callable[[], Mapping[str, str]] = dataclasses.field(repr=False)
+    """The request headers (credentials included), made when a request is sent."""
     model: str
-    traits: ServerTraits
-    scrub: Callable[[str], str]
+    traits: ServerTraits = dataclasses.field(repr=False)
+    scrub: Callable[[str], str] = dataclasses.field(repr=False)
 
 
 class Deadline:
@@ -165,7 +166,7 @@ class Deadline:
             why = await thinking.end_reasoning(
                 line.http,
                 line.base_url,
-                line.headers,
+                line.headers(),
                 completion_id=completion_id,
                 model=line.model,
             )
@@ -219,9 +220,10 @@ class Probe:
         self._way = way
         self._task: asyncio.Task[bool | None] | None = None
         if line.traits.continuation_renders is None:
-            self._task = asyncio.create_task(
-                thinking.renders(line.http, line.base_url, line.headers, model=line.model, way=way)
+            asked = thinking.renders(
+                line.http, line.base_url, line.headers(), model=line.model, way=way
             )
+            self._task = asyncio.create_task(asked)
 
     async def result(self) -> bool:
         """Whether a thought given back is rendered (``False`` when the probe failed)."""

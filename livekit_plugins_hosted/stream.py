@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -367,7 +368,7 @@ class LLMStream(llm.LLMStream):
         return Line(
             http=wire.http,
             base_url=wire.endpoint.base_url,
-            headers=wire.request_headers(plan.inference_class),
+            headers=functools.partial(wire.request_headers, plan.inference_class),
             model=plan.model.id,
             traits=wire.traits,
             scrub=wire.endpoint.scrub,
