@@ -28,9 +28,10 @@ DONE, CUT, SPENT = "done", "cut", "spent"
 """How a response's reading ended: the reply is complete; stopped in a thought at
 ``max_thinking_time``; the thought used up the token limit with nothing said."""
 
-CONTROL_GRACE = 1.0
-"""Seconds a thought may run on after llama-server answered the control request with
-``success: true`` (it ends it about 0.1 s later) before the reading is stopped instead."""
+CONTROL_GRACE = 0.75
+"""After llama-server answered the control request with ``success: true`` (its thought ends
+about 0.1 s later, its answer within a second or two on a busy machine): a thought that goes
+on growing through the second period of this many seconds is stopped and continued from."""
 
 EndedBy = Literal["max_thinking_time", "token_limit"]
 
@@ -176,8 +177,7 @@ class Deadline:
             return  # the reading is over (the answer came): nothing to fall back from
         if why is None:
             # the server said it ended the thought; one that runs on is stopped all the same
-            loop = asyncio.get_running_loop()
-            self._timers.append(loop.call_later(CONTROL_GRACE, self._overdue))
+            self._watch_on(None)
             return
         logger.warning(
             "max_thinking_time: %s; continuing from the thought in a new request",
@@ -185,6 +185,28 @@ class Deadline:
             extra={"model": line.model},
         )
         self._overdue()
+
+    def _watch_on(self, seen: int | None) -> None:
+        """After a control request that succeeded: every :data:`CONTROL_GRACE` seconds, a
+        thought still under way that grew over a whole period runs on despite it, and the
+        reading is stopped. The first period is not counted (a delta or two already on their
+        way), and one that did not grow is a server slow to answer, left alone."""
+        loop = asyncio.get_running_loop()
+        self._timers.append(loop.call_later(CONTROL_GRACE, self._runs_on, seen))
+
+    def _runs_on(self, seen: int | None) -> None:
+        parser = self._parser
+        if parser is None or not parser.thinking:
+            return
+        if seen is not None and parser.thought_deltas > seen:
+            logger.warning(
+                "max_thinking_time: the server ended the thought and it runs on; continuing "
+                "from the thought in a new request",
+                extra={"model": self._line.model},
+            )
+            self._stop_reading()
+        else:
+            self._watch_on(parser.thought_deltas)
 
     def _overdue(self) -> None:
         if self._parser is not None and self._parser.thinking:

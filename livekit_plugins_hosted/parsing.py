@@ -201,6 +201,11 @@ class ChunkParser:
         )
 
     @property
+    def thought_deltas(self) -> int:
+        """Deltas of thought read so far (in reasoning fields or raw markers)."""
+        return self._thought_deltas
+
+    @property
     def thought_seen(self) -> bool:
         """Thought came, in a reasoning field, in markers, or as counted reasoning tokens."""
         return bool(self._reasoning) or self.raw_thought_seen or self._thinking.inside

@@ -197,6 +197,21 @@ async def test_a_thought_that_runs_on_after_the_control_request_is_stopped(
     assert len(engine.controls) == 1 and engine.controls[0].answer == {"success": True}
 
 
+async def test_a_server_slow_to_answer_after_the_control_request_is_waited_for(
+    models: Models,
+) -> None:
+    """llama-server agreed and its thought stopped, but its answer takes 2.5 s (a busy server):
+    no thought grows meanwhile, so the stream is not stopped; one request, the answer heard."""
+    async with ThinkingEngine("llama.cpp", control_lag=2.5) as engine:
+        model = models(engine, LLAMA_GEMMA, extra_kwargs=HIGH, max_thinking_time=LIMIT)
+        heard = await hear(model)
+    assert heard.text == ANSWER_TEXT
+    assert [c.mode for c in engine.completions] == ["think"]
+    assert engine.completions[0].ended_by == "control"
+    stream = heard.stream
+    assert stream.thinking_time is not None and stream.thinking_time >= LIMIT + 2.4
+
+
 # -- items 5, 6, 14: a thought Gemma 4's prompt opened --------------------------------------------
 
 
