@@ -348,8 +348,6 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         thinking_time = opts.max_thinking_time
         if is_given(max_thinking_time):
             thinking_time = check_max_thinking_time(max_thinking_time, opts.first_token_timeout)
-            if backend := self._endpoint.known_backend():
-                check_thinking_time(thinking_time, backend)
         per_call: dict[str, Any] = dict(extra_kwargs) if is_given(extra_kwargs) else {}
         if is_given(parallel_tool_calls):
             per_call["parallel_tool_calls"] = parallel_tool_calls
@@ -357,10 +355,14 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
             per_call["tool_choice"] = tool_choice
         if per_call:
             params = merge(params, validate(per_call, what="chat(...)"))
-            if backend := self._endpoint.known_backend():
-                backend.check(params, family=opts.model.family_key, has_tools=bool(tools))
-            else:
-                check_every_backend(params)
+        backend = self._endpoint.known_backend()
+        if backend is not None:
+            # every turn, the persistent values included: a detected engine is known only
+            # after the first request, whose stream refused them the same way
+            check_thinking_time(thinking_time, backend)
+            backend.check(params, family=opts.model.family_key, has_tools=bool(tools))
+        elif per_call:
+            check_every_backend(params)
         priority = self._priority(inference_class) if is_given(inference_class) else None
         plan = Plan(
             model=opts.model,
@@ -375,7 +377,7 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
             ),
             inference_class=priority,
             # checked here against a backend known now; a detected one is checked per request
-            backend_checked=self._endpoint.known_backend() is not None,
+            backend_checked=backend is not None,
         )
         return LLMStream(
             self, self._wire, plan, chat_ctx=chat_ctx, tools=tools or [], conn_options=conn_options

@@ -20,147 +20,13 @@ from .gemma4 import Gemma4Parser
 from .models import GENERIC_THINKING
 from .sse import StreamError as StreamError
 from .sse import decode_event as decode_event
-
-
-def _partial_suffix(text: str, marker: str) -> int:
-    """Length of the longest end of ``text`` that is a proper beginning of ``marker``."""
-    for k in range(min(len(text), len(marker) - 1), 0, -1):
-        if text.endswith(marker[:k]):
-            return k
-    return 0
+from .thoughts import THOUGHT_KEPT as THOUGHT_KEPT
+from .thoughts import ThinkFilter as ThinkFilter
+from .thoughts import open_thought
 
 
 class EmptyCompletion(StreamError):
     """The completion finished with nothing to say and no tool call: silence, unless raised."""
-
-
-class ThinkFilter:
-    """Removes thought blocks from streamed text, markers split across chunks included.
-
-    ``markers`` are (start, end) pairs; a block opened by one start ends at that pair's end.
-    Text that might be the beginning of a marker is held back until the next chunk shows
-    whether it is one; an unterminated thought at the end is dropped, never spoken.
-
-    ``opened``: the prompt itself opened a thought (templates of the DeepSeek-R1 kind end with
-    ``<think>\\n``), so the reply starts inside it and only that pair's end marker tells thought
-    from answer. If it never comes, the model answered directly: the text is released at the
-    end. An end marker with no start before it is never spoken either (:attr:`stray_close`).
-    """
-
-    __slots__ = (
-        "_buffer",
-        "_end",
-        "_ends",
-        "_implicit",
-        "_kept",
-        "_leads",
-        "_learn",
-        "_pairs",
-        "stray_close",
-    )
-
-    def __init__(
-        self,
-        markers: Sequence[tuple[str, str]],
-        *,
-        opened: tuple[str, str] | None = None,
-        learn: str | None = None,
-    ) -> None:
-        if not markers:
-            raise ValueError("ThinkFilter needs at least one (start, end) marker pair")
-        self._pairs = tuple(markers)
-        self._ends = tuple(dict.fromkeys(end for _, end in self._pairs))
-        self._leads = "".join(sorted({m[0] for pair in self._pairs for m in pair}))
-        self._buffer = ""
-        self._end: str | None = opened[1] if opened else None
-        """The end marker awaited while inside a thought."""
-        self._implicit = opened is not None
-        """Inside a thought the prompt opened: kept, released if it never closes."""
-        self._kept: list[str] = []
-        self._learn = learn
-        self.stray_close = False
-        """The ``learn`` end marker came with no start before it: the prompt had opened a
-        thought (any stray end marker is dropped; only this one is learned from)."""
-
-    def _plain(self, text: str) -> bool:
-        if len(self._leads) == 1:  # every known marker starts with "<": one substring test
-            return self._leads not in text
-        return not any(c in text for c in self._leads)
-
-    @property
-    def inside(self) -> bool:
-        """Inside a thought block (one the prompt opened included)."""
-        return self._end is not None
-
-    def feed(self, text: str, *, final: bool = False) -> str:
-        """The visible part of ``text`` (and of what was held back, when ``final``)."""
-        if not self._buffer and self._end is None and not final and self._plain(text):
-            return text  # the common case: plain text, nothing held back
-        buf = self._buffer + text
-        out: list[str] = []
-        while buf:
-            if self._end is not None:
-                i = buf.find(self._end)
-                if self._implicit:
-                    starts = [j for start, _ in self._pairs if (j := buf.find(start)) >= 0]
-                    if starts and (i < 0 or min(starts) < i):
-                        # the model opened its own thought inside the one the prompt opened:
-                        # it is a thought for certain, never released
-                        self._implicit = False
-                        self._kept = []
-                if i < 0:
-                    keep = _partial_suffix(buf, self._end)
-                    if self._implicit:  # a start marker split across chunks is held too
-                        keep = max(keep, *(_partial_suffix(buf, st) for st, _ in self._pairs))
-                        self._kept.append(buf[: len(buf) - keep])
-                    buf = buf[len(buf) - keep :]
-                    break
-                buf = buf[i + len(self._end) :]
-                self._end = None
-                self._implicit = False
-                self._kept = []
-                continue
-            found = min(
-                ((i, start, end) for start, end in self._pairs if (i := buf.find(start)) >= 0),
-                default=None,
-            )
-            stray = min(((i, end) for end in self._ends if (i := buf.find(end)) >= 0), default=None)
-            if stray is not None and (found is None or stray[0] < found[0]):
-                i, end = stray
-                out.append(buf[:i])
-                buf = buf[i + len(end) :]
-                self.stray_close = self.stray_close or end == self._learn
-                continue
-            if found is not None:
-                i, start, end = found
-                out.append(buf[:i])
-                buf = buf[i + len(start) :]
-                self._end = end
-                continue
-            keep = max(_partial_suffix(buf, m) for pair in self._pairs for m in pair)
-            out.append(buf[: len(buf) - keep])
-            buf = buf[len(buf) - keep :]
-            break
-        if final:
-            if self._end is None:
-                out.append(buf)
-            elif self._implicit:
-                # the thought the prompt opened never closed: the model answered directly
-                out.append("".join(self._kept).lstrip() + buf)
-            buf, self._end, self._implicit, self._kept = "", None, False, []
-        self._buffer = buf
-        return "".join(out)
-
-
-def open_thought(raw: str, markers: Sequence[tuple[str, str]]) -> str:
-    """The thought in ``raw`` reply text that has not closed yet, its markers left out: the text
-    after the last start marker (all of it when the prompt opened the thought)."""
-    found = max(((raw.rfind(start), start) for start, _ in markers), default=(-1, ""))
-    at, start = found
-    text = raw[at + len(start) :] if at >= 0 else raw
-    for _, end in markers:
-        text = text.replace(end, "")
-    return text.strip()
 
 
 def _text(content: Any) -> str:
@@ -233,6 +99,8 @@ class ChunkParser:
         self._reasoning_live = False  # the last text to come was in a reasoning field
         self._calls_begun = False  # a server-parsed tool call has begun
         self._keep: tuple[list[str], list[str]] | None = None  # (reasoning, raw content) so far
+        self._kept = 0  # characters offered to _keep
+        self._overflow = False  # more than THOUGHT_KEPT: nothing is kept
         self._server_id: str | None = None
         self._opened: tuple[str, str] | None = None
         self.finished = False
@@ -259,13 +127,15 @@ class ChunkParser:
         if opened_thought is not None:
             self._thinking = ThinkFilter(self._markers, opened=opened_thought, learn=self._learn)
 
-    def follow_on(self, *, given_back: bool) -> ChunkParser:
+    def follow_on(self, *, given_back: bool, in_thought: bool) -> ChunkParser:
         """A parser for the second request of this turn (its thought was stopped, nothing was
         said): the same model and tools, the thought deltas counted so far carried over.
-        ``given_back``: the thought was given back closed, so the reply is the answer."""
+        ``given_back``: the thought was given back closed, so the reply is the answer;
+        ``in_thought``: as for :meth:`start`, for the second request's prompt (asked again
+        with thinking off, Gemma 4's opens no thought)."""
         nxt = ChunkParser(self._markers, gemma4=self._gemma4, estimate_usage=self.estimate_usage)
         nxt.start(
-            in_thought=False if given_back else self._in_thought,
+            in_thought=in_thought and not given_back,
             opened_thought=None if given_back else self._opened,
             schemas=self._schemas,
         )
@@ -275,8 +145,25 @@ class ChunkParser:
 
     def keep_thought(self) -> None:
         """Keep the thought's text until the first word (:meth:`thought`), so that a reply can
-        continue from it."""
+        continue from it; at most :data:`THOUGHT_KEPT` characters: past that nothing is kept
+        (and the reply is asked again instead of continued)."""
         self._keep = ([], [])
+
+    def _keep_text(self, which: int, text: str) -> None:
+        keep = self._keep
+        if keep is None or self.emitted:
+            return
+        self._kept += len(text)
+        if self._kept > THOUGHT_KEPT:
+            self._keep = None
+            self._overflow = True
+        else:
+            keep[which].append(text)
+
+    @property
+    def kept(self) -> int:
+        """Characters of thought held for a continuation now (bounded by :data:`THOUGHT_KEPT`)."""
+        return 0 if self._keep is None else sum(len(t) for part in self._keep for t in part)
 
     @property
     def server_id(self) -> str | None:
@@ -284,7 +171,8 @@ class ChunkParser:
         return self._server_id
 
     def thought(self) -> str:
-        """The thought so far, without its markers (after :meth:`keep_thought`)."""
+        """The thought so far, without its markers (after :meth:`keep_thought`); empty when it
+        was longer than :data:`THOUGHT_KEPT`."""
         if self._keep is None:
             return ""
         reasoning, raw = self._keep
@@ -303,7 +191,19 @@ class ChunkParser:
             self._reasoning_live
             or (native is not None and native.thinking)
             or (self._thinking.inside and not self._gemma4)
+            # a thought the prompt opened (Gemma 4 after a tool result): until it closes
+            or (
+                self._in_thought
+                and native is not None
+                and not native.saw_thought
+                and not native.ended
+            )
         )
+
+    @property
+    def thought_deltas(self) -> int:
+        """Deltas of thought read so far (in reasoning fields or raw markers)."""
+        return self._thought_deltas
 
     @property
     def thought_seen(self) -> bool:
@@ -410,8 +310,8 @@ class ChunkParser:
             self._reasoning += 1
             self._thought_deltas += 1
             self._reasoning_live = True
-            if self._keep is not None and not self.emitted and isinstance(reasoning, str):
-                self._keep[0].append(reasoning)
+            if isinstance(reasoning, str):
+                self._keep_text(0, reasoning)
         if server_calls:
             self._calls_begun = True
         if finish is not None:
@@ -440,8 +340,7 @@ class ChunkParser:
                         self._thought_deltas += 1  # thought in raw markers: reasoning tokens
                 if self._reasoning_live and not text.isspace():
                     self._reasoning_live = False
-                if self._keep is not None and not self.emitted:
-                    self._keep[1].append(text)
+                self._keep_text(1, text)
         for tc in server_calls:
             self._add_tool_fragment(_dict(tc))
         if finish is not None:

@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from livekit.agents import llm
+
 from .backends import REASONING_BUDGETS, Backend
 from .log import logger
 from .models import ModelInfo
 from .params import PARAMETER_NAMES, ModelParams
+from .traits import ServerTraits
 
 
 def dropped(params: ModelParams, *, model: ModelInfo, backend: Backend) -> list[str]:
@@ -101,3 +104,32 @@ def thinking_on(fields: Mapping[str, Any], backend: Backend) -> bool | None:
     neither the request nor the engine's profile tells (the gateway, an unknown engine)."""
     asked = thinking_asked(fields)
     return backend.thinking_default if asked is None else asked
+
+
+def thinks(fields: Mapping[str, Any], backend: Backend, model: ModelInfo) -> bool | None:
+    """Whether the model thinks for a request of these fields: :func:`thinking_on`, except
+    that a model whose template always opens a thought (DeepSeek-R1, QwQ, Qwen3 Thinking)
+    thinks whatever the request says."""
+    return True if model.opens_thought else thinking_on(fields, backend)
+
+
+def may_open_thought(
+    chat_ctx: llm.ChatContext,
+    fields: Mapping[str, Any],
+    thinking: bool | None,
+    traits: ServerTraits,
+) -> bool:
+    """Whether Gemma 4's chat template may have opened a thought at the end of the prompt.
+
+    It does so after a tool result while thinking is on. ``thinking`` is what the request as
+    sent says (:func:`thinking_on`: the fields actually sent to this endpoint, then the
+    engine's own default), so a field the endpoint never receives (``reasoning_effort`` for
+    Gemma 4 on LiveKit Inference) switches nothing on. Evidence wins over an engine's
+    default: once this server has sent raw thought markers, thinking is on there, unless the
+    request itself (``fields``) switches it off. Anywhere else the whole answer would be held
+    back.
+    """
+    items = chat_ctx.items
+    if not items or items[-1].type != "function_call_output":
+        return False
+    return thinking is True or (traits.raw_thought and thinking_asked(fields) is not False)

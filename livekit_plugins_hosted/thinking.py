@@ -25,9 +25,14 @@ import httpx2 as httpx
 
 from .backends import Backend, Continuation
 from .log import logger
+from .sse import read_capped
 
 CONTROL_TIMEOUT = 2.0
 """Seconds for the control request and the rendering probe (both answer in milliseconds)."""
+
+ANSWER_LIMIT = 64 * 1024
+"""Bytes read of a control or probe answer (each is a few dozen): a server cannot grow the
+process by answering more."""
 
 _PROBE_WORDS = "seven blue herons crossed the quiet river before dawn " * 3
 
@@ -46,12 +51,11 @@ async def end_reasoning(
     body = {"id": completion_id, "action": "reasoning_end", "model": model}
     try:
         async with asyncio.timeout(CONTROL_TIMEOUT):
-            response = await http.post(url, json=body, headers=headers, follow_redirects=False)
-            answer = _json(response.content)
+            status, answer = await _post(http, url, body, headers)
     except (httpx.HTTPError, TimeoutError) as e:
         return f"the control request failed ({type(e).__name__})"
-    if response.status_code != 200:
-        return f"the control request was answered {response.status_code}"
+    if status != 200:
+        return f"the control request was answered {status}"
     if not isinstance(answer, dict) or answer.get("success") is not True:
         message = answer.get("message") if isinstance(answer, dict) else None
         return f"the server did not end the thought ({str(message)[:200] or 'no reason given'})"
@@ -65,29 +69,48 @@ async def renders(
     *,
     model: str,
     way: Continuation,
-) -> bool:
+) -> bool | None:
     """Whether the server's chat template renders a thought given back in a continued final
     assistant message: vLLM's ``POST /tokenize`` (at the server's root) counts the prompt's
     tokens with a short and a long thought; a template that drops the thought counts the
-    same. Anything but two clear answers is a no."""
+    same. A server that answered but not with two counts (no such endpoint) is a no;
+    one that failed (a timeout, a 5xx, a broken connection) is ``None``: not known yet."""
     root = base_url.removesuffix("/").removesuffix("/v1")
     short_body, long_body = probe_bodies(model, way)
 
     async def count(body: dict[str, Any]) -> int | None:
-        response = await http.post(
-            f"{root}/tokenize", json=body, headers=headers, follow_redirects=False
-        )
-        answer = _json(response.content) if response.status_code == 200 else None
-        n = answer.get("count") if isinstance(answer, dict) else None
+        status, answer = await _post(http, f"{root}/tokenize", body, headers)
+        if status >= 500:
+            raise _Unanswered(f"answered {status}")
+        n = answer.get("count") if status == 200 and isinstance(answer, dict) else None
         return n if type(n) is int else None
 
     try:
         async with asyncio.timeout(CONTROL_TIMEOUT):
             short, long = await asyncio.gather(count(short_body), count(long_body))
-    except (httpx.HTTPError, TimeoutError) as e:
+    except (httpx.HTTPError, TimeoutError, _Unanswered, RuntimeError) as e:
+        # RuntimeError: the client was closed meanwhile
         logger.debug("rendering probe failed", extra={"error": type(e).__name__})
-        return False
+        return None
     return short is not None and long is not None and long - short >= 10
+
+
+class _Unanswered(Exception):
+    """The server failed to answer the probe (asked again later)."""
+
+
+async def _post(
+    http: httpx.AsyncClient, url: str, body: Mapping[str, Any], headers: Mapping[str, str]
+) -> tuple[int, object]:
+    """A small JSON request's status and JSON answer (``None`` if it is not JSON), reading
+    at most :data:`ANSWER_LIMIT` bytes of it (more is no answer)."""
+    request = http.build_request("POST", url, json=body, headers=headers)
+    response = await http.send(request, stream=True, follow_redirects=False)
+    try:
+        content, truncated = await read_capped(response, ANSWER_LIMIT)
+    finally:
+        await response.aclose()
+    return response.status_code, None if truncated else _json(content)
 
 
 def probe_bodies(model: str, way: Continuation) -> tuple[dict[str, Any], dict[str, Any]]:

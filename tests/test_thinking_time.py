@@ -438,7 +438,8 @@ async def test_thought_that_ends_in_time_is_never_cut(
         assert turn.text == ANSWER_TEXT
         (completion,) = engine.completions
         assert completion.ended_by == "time" and completion.hung_up_at is None
-        assert engine.controls == [] and engine.tokenizes == []
+        # a watched request asks vLLM's rendering probe (two /tokenize) ahead, once per LLM
+        assert engine.controls == [] and len(engine.tokenizes) <= 2
         assert turn.ended_by is None
         assert turn.thinking_time is not None and 0.29 <= turn.thinking_time < 2.0
         assert turn.usage and turn.usage[-1].reasoning_tokens == len(completion.thought) >= 2
@@ -499,7 +500,8 @@ async def test_an_answer_that_has_begun_is_never_cut(models: Models, kind: Kind)
         assert turn.took > LIMIT  # the reply did run past the deadline
         (completion,) = engine.completions
         assert completion.answer == list(parts) and completion.hung_up_at is None
-        assert engine.controls == [] and engine.tokenizes == []
+        # a watched request asks vLLM's rendering probe (two /tokenize) ahead, once per LLM
+        assert engine.controls == [] and len(engine.tokenizes) <= 2
         assert turn.ended_by is None
         assert turn.thinking_time is not None and turn.thinking_time < LIMIT
 

@@ -188,7 +188,15 @@ class ThinkingEngine:
     before the first token of every completion (prompt processing); ``burst``: the thought and
     the answer's first part leave in one write, as they reach a client behind a buffering
     proxy, or one that has fallen behind a fast engine (the rest of the answer follows
-    ``answer_step`` apart).
+    ``answer_step`` apart); ``control_lag`` (llama.cpp): seconds from a successful
+    ``reasoning_end`` to the answer; ``control_lies`` (llama.cpp): ``reasoning_end`` is
+    answered ``success: true`` and the thought runs on; ``tokenize_fails`` (vLLM): the first
+    so many ``/tokenize`` requests are answered 503; ``tokenize_hold`` (vLLM): ``/tokenize``
+    answers only once this event is set; ``prompt_opens`` (vLLM without a reasoning parser):
+    after a tool result the prompt opens the thought, so no ``<|channel>thought`` is streamed
+    (the official template's shape); ``pad``: characters added to each thought delta;
+    ``pause_after``: after this many thought deltas the thought pauses (until the control
+    request or ``think_for``), so a test knows how much thought was sent before its deadline.
     """
 
     def __init__(
@@ -205,6 +213,13 @@ class ThinkingEngine:
         thinks_unasked: bool = False,
         prompt_for: float = 0.0,
         burst: bool = False,
+        control_lag: float = CONTROL_LAG,
+        control_lies: bool = False,
+        tokenize_fails: int = 0,
+        tokenize_hold: asyncio.Event | None = None,
+        prompt_opens: bool = False,
+        pad: int = 0,
+        pause_after: int | None = None,
         model: str = "google/gemma-4-31B-it",
     ) -> None:
         self.kind: Kind = kind
@@ -218,6 +233,13 @@ class ThinkingEngine:
         self.thinks_unasked = thinks_unasked
         self.prompt_for = prompt_for
         self.burst = burst
+        self.control_lag = control_lag
+        self.control_lies = control_lies
+        self.tokenize_fails = tokenize_fails
+        self.tokenize_hold = tokenize_hold
+        self.prompt_opens = prompt_opens
+        self.pad = pad
+        self.pause_after = pause_after
         self.model = model
         self.requests: list[Seen] = []
         """Every request, in order of arrival."""
@@ -333,7 +355,8 @@ class ThinkingEngine:
         elif not completion.reasoning_control or not self.control_works:
             answer = {"success": False, "message": NOT_ENABLED}
         else:
-            completion.end.set()
+            if not self.control_lies:
+                completion.end.set()
             answer = {"success": True}
         self.controls.append(Control(seen, answer))
         self._note()
@@ -345,6 +368,11 @@ class ThinkingEngine:
         body = await request.json()
         seen = self._seen(request, body)
         self.tokenizes.append(seen)
+        if self.tokenize_hold is not None:
+            await self.tokenize_hold.wait()
+        if len(self.tokenizes) <= self.tokenize_fails:
+            self._note()
+            return web.json_response({"error": {"message": "overloaded"}}, status=503)
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return web.json_response({"error": {"message": "messages required"}}, status=400)
         if body.get("continue_final_message") and body.get("add_generation_prompt", True):
@@ -446,8 +474,9 @@ class ThinkingEngine:
             await response.write(b"data: [DONE]\n\n")
             return
         raw = self.kind == "vllm" and not self.reasoning_parser
+        opened = raw and self.prompt_opens and _after_tool(c.body)
         if c.mode == "think":
-            if raw:
+            if raw and not opened:
                 await self._delta(response, c, {"role": "assistant", "content": GEMMA_OPEN})
             await self._think(response, c, raw=raw)
             if raw and c.ended_by != "length":
@@ -489,7 +518,7 @@ class ThinkingEngine:
             if c.budget is not None and len(c.thought) >= c.budget:
                 c.ended_by = "budget"
                 return
-            word = f"{THOUGHT_WORD}{len(c.thought) + 1} "
+            word = f"{THOUGHT_WORD}{len(c.thought) + 1}{'.' * self.pad} "
             delta: dict[str, Any] = {"content": word} if raw else {key: word}
             if not c.thought and not raw:
                 delta = {"role": "assistant", "content": None, **delta}
@@ -500,14 +529,15 @@ class ThinkingEngine:
             if left <= 0:
                 c.ended_by = "time"
                 return
+            paused = self.pause_after is not None and len(c.thought) >= self.pause_after
             try:
-                async with asyncio.timeout(min(self.step, left)):
+                async with asyncio.timeout(left if paused else min(self.step, left)):
                     await c.end.wait()
             except TimeoutError:
                 continue
             c.ended_by = "control"
             self._note()
-            await asyncio.sleep(CONTROL_LAG)
+            await asyncio.sleep(self.control_lag)
             return
 
     def _chunk(self, c: Completion, choice: dict[str, Any] | None) -> dict[str, Any]:
@@ -541,6 +571,12 @@ class ThinkingEngine:
         await self._event(
             response, c, self._chunk(c, {"index": 0, "delta": delta, "finish_reason": None})
         )
+
+
+def _after_tool(body: dict[str, Any]) -> bool:
+    messages = body.get("messages")
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    return isinstance(last, dict) and last.get("role") == "tool"
 
 
 def _bad_request(message: str) -> web.Response:

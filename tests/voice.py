@@ -268,6 +268,8 @@ class VoiceHarness:
         *,
         tools: Sequence[llm.Tool] = (),
         instructions: str = "Be brief.",
+        preemptive: bool = False,
+        min_delay: float = 0.05,
     ) -> None:
         self.llm = model
         self.mic = UserMic()
@@ -282,9 +284,10 @@ class VoiceHarness:
             tts=self.tts,
             turn_handling={
                 "turn_detection": "stt",
-                "endpointing": {"min_delay": 0.05, "max_delay": 1.0},
-                # one request per user turn, so the gateway's request count means something
-                "preemptive_generation": {"enabled": False},
+                "endpointing": {"min_delay": min_delay, "max_delay": max(1.0, min_delay)},
+                # off by default: one request per user turn, so the gateway's request count
+                # means something (``preemptive``: the framework's default, on)
+                "preemptive_generation": {"enabled": preemptive},
                 # interruptions stop the speech at once (the speaker cannot pause)
                 "interruption": {
                     "false_interruption_timeout": None,

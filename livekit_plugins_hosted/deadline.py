@@ -1,0 +1,383 @@
+"""``max_thinking_time`` for one turn: when a thought is ended, and the request that follows.
+
+The stream reads responses; this module decides, chunk by chunk after the deadline, whether
+a thought still under way is to be ended, ends it by the engine's means
+(:attr:`~.backends.Backend.ends_thought`, spoken by :mod:`.thinking`), and builds the second
+request of a turn whose reading was stopped. It touches the stream through three things only:
+the :class:`~.parsing.ChunkParser` of the response being read, the ``asyncio.Timeout`` that
+stops that reading, and the ``ended`` callback that stamps when the thought ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+import httpx2 as httpx
+from opentelemetry import trace
+
+from . import thinking
+from .backends import Backend, Continuation, ThoughtEnd
+from .log import logger
+from .parsing import ChunkParser
+from .traits import ServerTraits
+
+DONE, CUT, SPENT = "done", "cut", "spent"
+"""How a response's reading ended: the reply is complete; stopped in a thought at
+``max_thinking_time``; the thought used up the token limit with nothing said."""
+
+CONTROL_GRACE = 0.75
+"""After llama-server answered the control request with ``success: true`` (its thought ends
+about 0.1 s later, its answer within a second or two on a busy machine): a thought that goes
+on growing through the second period of this many seconds is stopped and continued from."""
+
+EndedBy = Literal["max_thinking_time", "token_limit"]
+
+SPAN_THINKING_TIME = "hosted.thinking_time"
+"""Span attribute: seconds from sending the request to the end of the thought before the
+first word (set on the framework's span of the attempt)."""
+SPAN_THOUGHT_ENDED_BY = "hosted.thought_ended_by"
+"""Span attribute: what ended that thought: ``model``, ``max_thinking_time`` or
+``token_limit``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Line:
+    """How a turn's deadline reaches the server: the stream's connection, narrowed."""
+
+    http: httpx.AsyncClient = dataclasses.field(repr=False)
+    base_url: str
+    headers: Callable[[], Mapping[str, str]] = dataclasses.field(repr=False)
+    """The request headers (credentials included), made when a request is sent."""
+    model: str
+    traits: ServerTraits = dataclasses.field(repr=False)
+    scrub: Callable[[str], str] = dataclasses.field(repr=False)
+
+
+class Deadline:
+    """``max_thinking_time`` for one turn: past it, a thought still under way is ended, once,
+    by the engine's means: llama-server's control request (the answer follows in the same
+    response; if the thought runs on past :data:`CONTROL_GRACE`, or the request fails, the
+    reading is stopped instead), or the reading is stopped for a second request.
+
+    ``ended(by)`` is called when the thought ended by this hand: where the reading was stopped,
+    or where the answer began after the control request (never where it was sent)."""
+
+    __slots__ = (
+        "_cut",
+        "_ended",
+        "_line",
+        "_parser",
+        "_stamped",
+        "_timers",
+        "at",
+        "cutting",
+        "limit",
+        "means",
+        "past",
+        "reached",
+        "sent",
+        "task",
+    )
+
+    def __init__(
+        self,
+        line: Line,
+        means: ThoughtEnd,
+        *,
+        sent: float,
+        limit: float,
+        ended: Callable[[EndedBy], None],
+    ) -> None:
+        self._line = line
+        self.means = means
+        self.sent = sent
+        self.limit = limit
+        self.at = sent + limit
+        """Loop time of the deadline."""
+        self._ended = ended
+        self.past = False
+        """The deadline has passed (each chunk after it asks :meth:`check`)."""
+        self.reached = False
+        """A thought was under way at the deadline and is being ended."""
+        self.cutting = False
+        """The response's reading is to stop where it is: no chunk is read after this turns
+        true (the stream's cancellation, which wakes a read that waits, lands at the next
+        wait; a chunk that arrives first is not read)."""
+        self.task: asyncio.Task[None] | None = None
+        self._parser: ChunkParser | None = None
+        self._cut: asyncio.Timeout | None = None
+        self._timers: list[asyncio.TimerHandle] = []
+        self._stamped = False
+
+    def watch(self, parser: ChunkParser, cut: asyncio.Timeout) -> None:
+        """Watch one response: ``cut`` stops its reading."""
+        self._parser, self._cut = parser, cut
+        self.cutting = False
+        self._timers.append(asyncio.get_running_loop().call_at(self.at, self._due))
+
+    def _due(self) -> None:
+        self.past = True
+        self.check()
+
+    def check(self) -> None:
+        """At the deadline and after, per chunk: a thought under way is ended (a reply that has
+        not begun, or whose answer has, is left alone)."""
+        parser = self._parser
+        if self.reached or parser is None or not parser.thinking:
+            return
+        completion_id = parser.server_id
+        if self.means == "control" and completion_id is None:
+            return  # the control request names the completion: wait for its id
+        self.reached = True
+        now = asyncio.get_running_loop().time()
+        logger.info(
+            "thought ran %.2f s: max_thinking_time=%gs reached, ending it",
+            now - self.sent,
+            self.limit,
+            extra={"model": self._line.model, "thinking_time": now - self.sent},
+        )
+        if self.means == "control" and completion_id is not None:
+            self.task = asyncio.create_task(self._control(completion_id))
+        else:
+            self._stop_reading()
+
+    def answered(self) -> None:
+        """The first word (or tool call) is out: a thought the control request ended ended
+        here."""
+        if self.reached:
+            self._stamp()
+
+    def _stamp(self) -> None:
+        if not self._stamped:
+            self._stamped = True
+            self._ended("max_thinking_time")
+
+    def _stop_reading(self) -> None:
+        if self._cut is not None and not self.cutting:
+            self.cutting = True
+            self._stamp()
+            self._cut.reschedule(asyncio.get_running_loop().time())
+
+    async def _control(self, completion_id: str) -> None:
+        line = self._line
+        try:
+            why = await thinking.end_reasoning(
+                line.http,
+                line.base_url,
+                line.headers(),
+                completion_id=completion_id,
+                model=line.model,
+            )
+        except Exception as e:
+            why = f"the control request failed ({type(e).__name__})"
+        if self._parser is None:
+            return  # the reading is over (the answer came): nothing to fall back from
+        if why is None:
+            # the server said it ended the thought; one that runs on is stopped all the same
+            self._watch_on(None)
+            return
+        logger.warning(
+            "max_thinking_time: %s; continuing from the thought in a new request",
+            line.scrub(why),
+            extra={"model": line.model},
+        )
+        self._overdue()
+
+    def _watch_on(self, seen: int | None) -> None:
+        """After a control request that succeeded: every :data:`CONTROL_GRACE` seconds, a
+        thought still under way that grew over a whole period runs on despite it, and the
+        reading is stopped. The first period is not counted (a delta or two already on their
+        way), and one that did not grow is a server slow to answer, left alone."""
+        loop = asyncio.get_running_loop()
+        self._timers.append(loop.call_later(CONTROL_GRACE, self._runs_on, seen))
+
+    def _runs_on(self, seen: int | None) -> None:
+        parser = self._parser
+        if parser is None or not parser.thinking:
+            return
+        if seen is not None and parser.thought_deltas > seen:
+            logger.warning(
+                "max_thinking_time: the server ended the thought and it runs on; continuing "
+                "from the thought in a new request",
+                extra={"model": self._line.model},
+            )
+            self._stop_reading()
+        else:
+            self._watch_on(parser.thought_deltas)
+
+    def _overdue(self) -> None:
+        if self._parser is not None and self._parser.thinking:
+            self._stop_reading()
+
+    def stop(self) -> None:
+        """The response's reading is over: nothing more is cut."""
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        self._cut = self._parser = None
+
+    async def close(self) -> None:
+        """The turn is over: a control request still in flight is abandoned. A cancellation of
+        the caller that lands meanwhile is the caller's: it is raised, never swallowed."""
+        self.stop()
+        task = self.task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task])
+
+
+class Probe:
+    """Whether the server's template renders a thought given back (vLLM's ``/tokenize``),
+    asked as soon as a watched request is sent, so the answer is there by the deadline and
+    never on the first word's path. Only a clear answer is kept for the LLM's life; a probe
+    that failed is asked again by a later turn."""
+
+    __slots__ = ("_line", "_task", "_way")
+
+    def __init__(self, line: Line, way: Continuation) -> None:
+        self._line = line
+        self._way = way
+        self._task: asyncio.Task[bool | None] | None = None
+        if line.traits.continuation_renders is None:
+            asked = thinking.renders(
+                line.http, line.base_url, line.headers(), model=line.model, way=way
+            )
+            self._task = asyncio.create_task(asked)
+
+    async def result(self) -> bool:
+        """Whether a thought given back is rendered (``False`` when the probe failed)."""
+        traits = self._line.traits
+        if traits.continuation_renders is not None or self._task is None:
+            return bool(traits.continuation_renders)
+        try:
+            found = await self._task
+        except Exception:  # a probe that broke is one that failed
+            found = None
+        if found is not None and traits.continuation_renders is None:
+            traits.continuation_renders = found
+            if not found:
+                logger.info(
+                    "%s's chat template drops a thought given back: a thought stopped "
+                    "there is followed by asking again with thinking off",
+                    self._line.base_url,
+                )
+        return bool(found)
+
+    async def close(self) -> None:
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task])
+
+
+async def follow_on(
+    backend: Backend,
+    body: Mapping[str, Any],
+    parser: ChunkParser,
+    *,
+    family: str | None,
+    own_prefill: bool,
+    probe: Probe | None,
+) -> tuple[dict[str, Any], bool]:
+    """The second request of a turn whose thought was stopped: the thought given back to
+    continue from where the engine renders it, else the question asked with thinking off;
+    and whether the thought was given back. ``own_prefill``: the request continues the
+    user's own prefill (``continue_final_message``), which is continued as it is."""
+    thought = parser.thought()
+    way = backend.continuation
+    given_back = bool(thought) and way is not None and not own_prefill
+    if given_back and way is not None and way.probe:
+        given_back = probe is not None and await probe.result()
+    follow = thinking.continuation(
+        body, backend, thought=thought, family=family, given_back=given_back
+    )
+    return follow, given_back
+
+
+class Thought:
+    """One attempt's thought before the first word: when it ended and by what; the
+    :class:`Deadline` and :class:`Probe` of a request that is watched; the second request of
+    a turn whose thought was stopped; and the report of it (a DEBUG line, and attributes on
+    the current OpenTelemetry span, which inside an attempt is the framework's)."""
+
+    __slots__ = ("_end", "_line", "ended_by", "probe", "sent", "thinking_time", "watch")
+
+    def __init__(self, line: Line, *, sent: float) -> None:
+        self._line = line
+        self.sent = sent
+        """Loop time the request was sent."""
+        self._end: float | None = None
+        self.thinking_time: float | None = None
+        self.ended_by: EndedBy | None = None
+        self.watch: Deadline | None = None
+        self.probe: Probe | None = None
+
+    def arm(self, backend: Backend, limit: float | None, *, own_prefill: bool) -> None:
+        """Watch this request's thought: ``limit`` is ``max_thinking_time``. The rendering
+        probe a continuation may need is asked now, off the first word's path."""
+        if backend.ends_thought is None or limit is None:
+            return
+        self.watch = Deadline(
+            self._line, backend.ends_thought, sent=self.sent, limit=limit, ended=self.ended
+        )
+        self._probe(backend, own_prefill=own_prefill)
+
+    def _probe(self, backend: Backend, *, own_prefill: bool) -> None:
+        way = backend.continuation
+        if self.probe is None and way is not None and way.probe and not own_prefill:
+            self.probe = Probe(self._line, way)
+
+    def ended(self, by: EndedBy) -> None:
+        """The thought was ended here, by the deadline or the token limit."""
+        self._end = asyncio.get_running_loop().time()
+        self.ended_by = by
+
+    def first_word(self, parser: ChunkParser, watch: Deadline | None) -> None:
+        """The first word (or tool call) is out: how long the thought before it ran."""
+        if watch is not None:
+            watch.answered()
+        if self._end is not None:
+            self.thinking_time = self._end - self.sent
+        elif parser.thought_seen:
+            self.thinking_time = asyncio.get_running_loop().time() - self.sent
+
+    async def follow_on(
+        self,
+        backend: Backend,
+        body: Mapping[str, Any],
+        parser: ChunkParser,
+        *,
+        family: str | None,
+        own_prefill: bool,
+    ) -> tuple[dict[str, Any], bool]:
+        """:func:`follow_on` with this attempt's probe (asked now if it was not yet)."""
+        self._probe(backend, own_prefill=own_prefill)
+        return await follow_on(
+            backend, body, parser, family=family, own_prefill=own_prefill, probe=self.probe
+        )
+
+    def report(self) -> None:
+        if self.thinking_time is None:
+            return
+        by = self.ended_by
+        logger.debug(
+            "thought %.2f s before the first word%s",
+            self.thinking_time,
+            f" (ended by {by})" if by else "",
+            extra={"model": self._line.model, "thinking_time": self.thinking_time},
+        )
+        span = trace.get_current_span()
+        span.set_attribute(SPAN_THINKING_TIME, self.thinking_time)
+        span.set_attribute(SPAN_THOUGHT_ENDED_BY, by or "model")
+
+    async def close(self) -> None:
+        """The attempt is over: a control request or probe still in flight is abandoned."""
+        try:
+            if self.watch is not None:
+                await self.watch.close()
+        finally:
+            if self.probe is not None:
+                await self.probe.close()

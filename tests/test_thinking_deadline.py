@@ -1,0 +1,392 @@
+"""``max_thinking_time`` correct to the end (issue 22): the defects the happy path of issue 17
+left on the deadline's path, each on a loopback stand-in of the engine it is about
+(:class:`tests.thinking_engines.ThinkingEngine`).
+
+Time bounds as in ``test_thinking_time.py``: never before the deadline (1 s), and an upper
+bound that only has to tell the deadline's path from the thought's own end (6 s), with seconds
+of slack; what must happen in an order is waited for as an event of the stand-in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from livekit.agents import APIConnectionError, APIConnectOptions, APIError, llm
+from livekit.agents.telemetry import set_tracer_provider
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import livekit_plugins_hosted as hosted
+from livekit_plugins_hosted.stream import LLMStream
+from tests.gateway import user_ctx
+from tests.thinking_engines import ANSWER, THOUGHT_WORD, Completion, ThinkingEngine
+
+ONCE = APIConnectOptions(max_retry=0, timeout=10)
+HIGH: dict[str, Any] = {"reasoning_effort": "high"}
+ANSWER_TEXT = "".join(ANSWER)
+LIMIT = 1.0
+EARLIEST = LIMIT - 0.01
+LATEST = 4.0
+TURN_BOUND = 8.0
+GEMMA = "google/gemma-4-31B-it"
+LLAMA_GEMMA = "unsloth/gemma-4-31b-it-GGUF:Q4_K_M"
+
+
+@dataclass
+class Heard:
+    """One turn as a voice agent hears it."""
+
+    text: str
+    first_word: float | None
+    """Seconds from ``chat()`` to the first text heard."""
+    stream: LLMStream
+    written_at_first_word: int | None = None
+    """Answer parts the stand-in had written when the first text was heard."""
+
+
+async def hear(
+    model: hosted.LLM,
+    ctx: llm.ChatContext | None = None,
+    *,
+    engine: ThinkingEngine | None = None,
+    **chat: Any,
+) -> Heard:
+    """One turn, read chunk by chunk; bounded by ``TURN_BOUND``."""
+    parts: list[str] = []
+    first: float | None = None
+    written: int | None = None
+    start = time.monotonic()
+    stream: LLMStream = model.chat(
+        chat_ctx=ctx or user_ctx("What is it?"), conn_options=ONCE, **chat
+    )
+    async with asyncio.timeout(TURN_BOUND), stream:
+        async for chunk in stream:
+            if chunk.delta is not None and chunk.delta.content:
+                if first is None:
+                    first = time.monotonic() - start
+                    if engine is not None:
+                        written = len(engine.completions[-1].answer)
+                parts.append(chunk.delta.content)
+    return Heard("".join(parts), first, stream, written)
+
+
+def after_tool_result() -> llm.ChatContext:
+    """A context ending with a tool result: where Gemma 4's template opens a thought when
+    thinking is on."""
+    ctx = user_ctx("What is the weather?")
+    ctx.insert(
+        [
+            llm.FunctionCall(call_id="c1", name="get_weather", arguments="{}"),
+            llm.FunctionCallOutput(call_id="c1", name="get_weather", output="18", is_error=False),
+        ]
+    )
+    return ctx
+
+
+class Models:
+    def __init__(self) -> None:
+        self.made: list[hosted.LLM] = []
+
+    def __call__(self, engine: ThinkingEngine, model: str = GEMMA, **kw: Any) -> hosted.LLM:
+        made = hosted.LLM.self_hosted(model, base_url=engine.url, backend=engine.kind, **kw)
+        self.made.append(made)
+        return made
+
+
+@pytest.fixture
+async def models() -> AsyncIterator[Models]:
+    made = Models()
+    yield made
+    for model in made.made:
+        await model.aclose()
+
+
+def continued(c: Completion) -> bool:
+    return c.mode == "continued"
+
+
+# -- item 2: the rendering probe ------------------------------------------------------------------
+
+
+async def test_a_failed_probe_is_asked_again(models: Models) -> None:
+    """vLLM's ``/tokenize`` answers 503 the first time: that turn asks again with thinking off,
+    and the next turn probes again and continues from the thought (a failure is not taken for
+    a template that drops it, for the LLM's life)."""
+    async with ThinkingEngine("vllm", tokenize_fails=2) as engine:
+        model = models(engine, extra_kwargs=HIGH, max_thinking_time=LIMIT)
+        first = await hear(model)
+        second = await hear(model)
+    assert first.text == second.text == ANSWER_TEXT
+    assert [c.mode for c in engine.completions] == ["think", "answer", "think", "continued"]
+    assert len(engine.tokenizes) == 4
+
+
+async def test_the_probe_is_asked_before_the_deadline(models: Models) -> None:
+    """The rendering probe is sent with the request, not after the cut: its round trip is not
+    on the first word's path."""
+    async with ThinkingEngine("vllm") as engine:
+        model = models(engine, extra_kwargs=HIGH, max_thinking_time=LIMIT)
+        heard = await hear(model)
+    assert heard.text == ANSWER_TEXT
+    cut = engine.completions[0]
+    assert cut.hung_up_at is not None and engine.tokenizes
+    assert engine.tokenizes[0].at < cut.hung_up_at
+    assert continued(engine.completions[1])
+
+
+# -- item 3: when the thought ended; a control task that fails ------------------------------------
+
+
+async def test_thinking_time_is_when_the_thought_ended(models: Models) -> None:
+    """llama-server ends the thought 0.8 s after answering the control request: thinking_time
+    is stamped when the answer began, not when the control request was sent."""
+    async with ThinkingEngine("llama.cpp", control_lag=0.8) as engine:
+        model = models(engine, LLAMA_GEMMA, extra_kwargs=HIGH, max_thinking_time=LIMIT)
+        heard = await hear(model)
+    assert heard.text == ANSWER_TEXT
+    stream = heard.stream
+    assert stream.thought_ended_by == "max_thinking_time"
+    assert stream.thinking_time is not None and stream.thinking_time >= LIMIT + 0.7
+    assert heard.first_word is not None and stream.thinking_time <= heard.first_word
+
+
+async def test_a_control_request_that_raises_falls_back(models: Models) -> None:
+    """The control request fails with an exception httpx does not raise itself (a hook of the
+    caller's client): the stream is stopped and continued from the thought, on time."""
+
+    async def hook(request: httpx.Request) -> None:
+        if request.url.path.endswith("/control"):
+            raise RuntimeError("refused by the caller's hook")
+
+    async with (
+        ThinkingEngine("llama.cpp") as engine,
+        httpx.AsyncClient(event_hooks={"request": [hook]}) as client,
+    ):
+        model = models(
+            engine, LLAMA_GEMMA, extra_kwargs=HIGH, max_thinking_time=LIMIT, http_client=client
+        )
+        heard = await hear(model)
+    assert heard.text == ANSWER_TEXT
+    assert heard.first_word is not None and EARLIEST <= heard.first_word < LATEST
+    assert [c.mode for c in engine.completions] == ["think", "continued"]
+    assert heard.stream.thought_ended_by == "max_thinking_time"
+
+
+# -- item 4: a control request that said yes ------------------------------------------------------
+
+
+async def test_a_thought_that_runs_on_after_the_control_request_is_stopped(
+    models: Models,
+) -> None:
+    """llama-server answers ``success: true`` and keeps thinking: after the grace the stream is
+    stopped and continued from the thought, long before first_token_timeout."""
+    async with ThinkingEngine("llama.cpp", control_lies=True) as engine:
+        model = models(engine, LLAMA_GEMMA, extra_kwargs=HIGH, max_thinking_time=LIMIT)
+        heard = await hear(model)
+    assert heard.text == ANSWER_TEXT
+    assert heard.first_word is not None and EARLIEST <= heard.first_word < LATEST
+    assert [c.mode for c in engine.completions] == ["think", "continued"]
+    assert len(engine.controls) == 1 and engine.controls[0].answer == {"success": True}
+
+
+async def test_a_server_slow_to_answer_after_the_control_request_is_waited_for(
+    models: Models,
+) -> None:
+    """llama-server agreed and its thought stopped, but its answer takes 2.5 s (a busy server):
+    no thought grows meanwhile, so the stream is not stopped; one request, the answer heard."""
+    async with ThinkingEngine("llama.cpp", control_lag=2.5) as engine:
+        model = models(engine, LLAMA_GEMMA, extra_kwargs=HIGH, max_thinking_time=LIMIT)
+        heard = await hear(model)
+    assert heard.text == ANSWER_TEXT
+    assert [c.mode for c in engine.completions] == ["think"]
+    assert engine.completions[0].ended_by == "control"
+    stream = heard.stream
+    assert stream.thinking_time is not None and stream.thinking_time >= LIMIT + 2.4
+
+
+# -- items 5, 6, 14: a thought Gemma 4's prompt opened --------------------------------------------
+
+
+async def test_a_thought_the_prompt_opened_is_cut(models: Models) -> None:
+    """vLLM without a reasoning parser, after a tool result: the template opened the thought,
+    so no start marker comes; it is still ended at the deadline and continued from."""
+    async with ThinkingEngine("vllm", reasoning_parser=False, prompt_opens=True) as engine:
+        model = models(engine, extra_kwargs=HIGH, max_thinking_time=LIMIT)
+        heard = await hear(model, after_tool_result())
+    assert heard.text == ANSWER_TEXT and THOUGHT_WORD not in heard.text
+    assert heard.first_word is not None and EARLIEST <= heard.first_word < LATEST
+    assert heard.stream.thought_ended_by == "max_thinking_time"
+    follow = engine.completions[-1]
+    assert continued(follow)
+    given = follow.body["messages"][-1]["reasoning"]
+    assert given.startswith(f"{THOUGHT_WORD}1 ") and "<" not in given
+
+
+async def test_the_answer_after_asking_again_streams(models: Models) -> None:
+    """The same thought, with a template that drops a thought given back: asked again with
+    thinking off, whose prompt opens no thought, so the answer is heard as it streams (its
+    first part before the stand-in wrote the last)."""
+    async with ThinkingEngine(
+        "vllm", reasoning_parser=False, prompt_opens=True, renders=False, answer_step=0.3
+    ) as engine:
+        model = models(engine, extra_kwargs=HIGH, max_thinking_time=LIMIT)
+        heard = await hear(model, after_tool_result(), engine=engine)
+    assert heard.text == ANSWER_TEXT
+    assert engine.completions[-1].mode == "answer"
+    assert heard.written_at_first_word is not None
+    assert heard.written_at_first_word < len(ANSWER)
+
+
+async def test_raw_thought_once_does_not_hold_later_answers(models: Models) -> None:
+    """One turn's raw thought markers teach that thinking is on there; a later turn after a
+    tool result that switches thinking off is still heard as it streams."""
+    async with ThinkingEngine(
+        "vllm", reasoning_parser=False, think_for=0.1, answer_step=0.3
+    ) as engine:
+        model = models(engine)
+        thought = await hear(model, extra_kwargs=HIGH)
+        assert thought.text == ANSWER_TEXT
+        later = await hear(
+            model, after_tool_result(), engine=engine, extra_kwargs={"reasoning_effort": "none"}
+        )
+    assert later.text == ANSWER_TEXT
+    assert later.written_at_first_word is not None
+    assert later.written_at_first_word < len(ANSWER)
+
+
+# -- item 12: models that always think ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["vllm", "llama.cpp"])
+async def test_a_model_that_always_thinks_is_watched(models: Models, kind: str) -> None:
+    """DeepSeek-R1 thinks whatever the request says (its template opens the thought): with
+    nothing asked about thinking, its thought is still ended at the deadline."""
+    r1 = "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"
+    async with ThinkingEngine(kind, thinks_unasked=True, model=r1) as engine:  # type: ignore[arg-type]
+        model = models(engine, r1, max_thinking_time=LIMIT)
+        heard = await hear(model)
+    assert heard.text == ANSWER_TEXT
+    assert heard.first_word is not None and EARLIEST <= heard.first_word < LATEST
+    assert heard.stream.thought_ended_by == "max_thinking_time"
+
+
+# -- item 9: a cancel while the deadline waits for its control task -------------------------------
+
+
+async def test_aclose_while_the_control_request_is_abandoned_is_not_lost(
+    models: Models,
+) -> None:
+    """``aclose()`` lands while the attempt's end waits for a control request that is slow to
+    cancel: the stream closes at once, and no attempt is sent after the close."""
+    cancelling, release, done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def hook(request: httpx.Request) -> None:
+        if not request.url.path.endswith("/control"):
+            return
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelling.set()
+            await release.wait()  # a transport that takes its time to give up
+            done.set()
+            raise
+
+    retry = APIConnectOptions(max_retry=1, retry_interval=0.1, timeout=10)
+    async with (
+        ThinkingEngine("llama.cpp") as engine,
+        httpx.AsyncClient(event_hooks={"request": [hook]}) as client,
+    ):
+        model = models(
+            engine,
+            LLAMA_GEMMA,
+            extra_kwargs=HIGH,
+            max_thinking_time=LIMIT,
+            first_token_timeout=2.5,
+            http_client=client,
+        )
+        stream = model.chat(chat_ctx=user_ctx(), conn_options=retry)
+
+        async def read() -> None:
+            async for _ in stream:
+                pass
+
+        reader = asyncio.create_task(read())
+        try:
+            async with asyncio.timeout(TURN_BOUND):
+                await cancelling.wait()  # the first attempt ended and abandons the control
+            async with asyncio.timeout(3.0):
+                await stream.aclose()
+            assert len(engine.completions) == 1
+        finally:
+            release.set()
+            async with asyncio.timeout(5.0):
+                await done.wait()
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+        assert len(engine.completions) == 1
+
+
+# -- item 10: a closed LLM before the second request ----------------------------------------------
+
+
+async def test_a_closed_llm_before_the_second_request_is_an_api_error() -> None:
+    """The LLM is closed while the cut turn waits for its rendering probe: the second request
+    is not sent, and the turn ends in the framework's APIError, not a RuntimeError."""
+    hold = asyncio.Event()
+    async with ThinkingEngine("vllm", tokenize_hold=hold) as engine:
+        model = hosted.LLM.self_hosted(
+            GEMMA, base_url=engine.url, backend="vllm", extra_kwargs=HIGH, max_thinking_time=LIMIT
+        )
+        turn = asyncio.create_task(hear(model))
+        try:
+            await engine.wait_hung_up(1)
+            await engine.wait(lambda: bool(engine.tokenizes), within=5.0, what="the probe")
+            await model.aclose()
+        finally:
+            hold.set()
+        with pytest.raises(APIError) as info:
+            await turn
+    assert isinstance(info.value, APIConnectionError)
+    assert "closed" in str(info.value)
+    assert len(engine.completions) == 1
+
+
+# -- thinking visible where users look ------------------------------------------------------------
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """The framework's spans, exported in memory (the provider restored after the test)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    set_tracer_provider(provider)
+    try:
+        yield exporter
+    finally:
+        set_tracer_provider(trace.get_tracer_provider())
+        provider.shutdown()
+
+
+async def test_thinking_time_is_on_the_attempt_span(
+    models: Models, spans: InMemorySpanExporter
+) -> None:
+    """A trace of the turn shows how long the thought ran and what ended it, on the
+    framework's span of the attempt."""
+    async with ThinkingEngine("llama.cpp") as engine:
+        model = models(engine, LLAMA_GEMMA, extra_kwargs=HIGH, max_thinking_time=LIMIT)
+        heard = await hear(model)
+    assert heard.text == ANSWER_TEXT
+    (attempt,) = [s for s in spans.get_finished_spans() if s.name == "llm_request_run"]
+    attributes = attempt.attributes or {}
+    assert attributes.get("hosted.thought_ended_by") == "max_thinking_time"
+    assert attributes.get("hosted.thinking_time") == heard.stream.thinking_time
+    assert isinstance(heard.stream.thinking_time, float) and heard.stream.thinking_time >= LIMIT
