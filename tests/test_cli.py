@@ -445,6 +445,9 @@ _HEADER_FLAGS = {
     "chat-provider": ["chat", "Hi", "--provider"],
     "doctor-provider": ["doctor", "--provider"],
     "chat-api-key": ["chat", "Hi", "--base-url", "http://127.0.0.1:1/v1", "--api-key"],
+    # the URL is no header, but doctor signed a token before it found it unusable (exit 1)
+    "doctor-base-url": ["doctor", "--base-url"],
+    "chat-base-url": ["chat", "Hi", "--base-url"],
 }
 
 
@@ -456,6 +459,7 @@ _HEADER_FLAGS = {
         for value in _UNSENDABLE
         # a key's surrounding whitespace is stripped (a key file's line end), by design
         if not (name == "chat-api-key" and value.strip() and value != value.strip())
+        and not (name.endswith("base-url") and value in ("", " edge", "edge ", "caf\u00e9"))
     ],
 )
 async def test_header_bound_flags_that_cannot_be_sent(

@@ -71,6 +71,15 @@ def header_secret(text: str) -> str:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def url_text(text: str) -> str:
+    """A server's URL (argparse type), checked by the library's own rule when parsed, so that
+    a URL no request could use is a usage error naming the flag before a token is signed."""
+    try:
+        return auth.check_base_url(text, name="value")
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 # --- the connection flags chat and doctor share ----------------------------------------------
 
 
@@ -91,7 +100,7 @@ def add_connection_flags(
         where.add_argument(
             "--local", action="store_true", help=f"start the embedded engine ({LOCAL_MODEL_ID})"
         )
-    where.add_argument("--base-url", help=base_url_help)
+    where.add_argument("--base-url", type=url_text, help=base_url_help)
     parser.add_argument(
         "--timeout",
         type=positive_float,
