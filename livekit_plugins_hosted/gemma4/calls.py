@@ -117,8 +117,9 @@ def make_call(name: str, args: dict[str, object], schemas: Schemas | None) -> To
 
 
 def read_args(s: str, i: int, closer: str) -> tuple[dict[str, object], int]:
-    """The members up to ``closer`` at ``s[i]``; the index past it. ``Malformed`` if broken."""
-    return _Reader(s).members(i, closer, (closer,))
+    """The members up to ``closer`` at ``s[i]``; the index past it. ``Malformed`` if broken.
+    ``closer`` ``)`` is the Python form: its strings are Python's."""
+    return _Reader(s, py=closer == ")").members(i, closer, (closer,))
 
 
 @dataclass
@@ -165,10 +166,11 @@ def repair(body: str, schemas: Schemas | None) -> Repaired | None:
 
 
 class _Reader:
-    __slots__ = ("_close_at", "_q_at", "s")
+    __slots__ = ("_close_at", "_q_at", "py", "s")
 
-    def __init__(self, s: str) -> None:
+    def __init__(self, s: str, py: bool = False) -> None:
         self.s = s
+        self.py = py  # the Python form: "…" and '…' are Python string literals
         self._q_at = -1  # cached: the next <|"|> at or after some earlier position
         self._close_at = -1  # cached: the next closing bracket
 
@@ -200,7 +202,7 @@ class _Reader:
                 key = s[i + _QLEN : e]
                 i = e + _QLEN
             elif s[i] == '"':
-                key, i = _json_string(s, i)
+                key, i = _python_string(s, i) if self.py else _json_string(s, i)
             else:
                 j = i
                 n = len(s)
@@ -247,6 +249,8 @@ class _Reader:
                 raise _Unclosed(i + _QLEN, stack)
             return s[i + _QLEN : e], e + _QLEN
         c = s[i]
+        if self.py and c in "\"'":
+            return _python_string(s, i)
         if c == "{":
             return self.members(i + 1, "}", (*stack, "}"))
         if c == "[":
@@ -307,6 +311,46 @@ def _json_string(s: str, i: int) -> tuple[str, int]:
     if not isinstance(value, str):
         raise Malformed("not a string")
     return value, end
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "a": "\a", "b": "\b", "f": "\f",
+            "v": "\v", "\\": "\\", "'": "'", '"': '"', "\n": ""}  # fmt: skip
+_HEX = {"x": 2, "u": 4, "U": 8}
+_HEXDIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def _python_string(s: str, i: int) -> tuple[str, int]:
+    """A Python ``"…"`` or ``'…'`` literal at ``s[i]``, decoded as Python decodes it: it ends
+    at the first unescaped quote of its kind (as :mod:`.body` seals it)."""
+    q = s[i]
+    out: list[str] = []
+    j = i + 1
+    n = len(s)
+    while True:
+        k = j
+        while k < n and s[k] != q and s[k] != "\\":
+            k += 1
+        out.append(s[j:k])
+        if k >= n:
+            raise Malformed("unterminated string")
+        if s[k] == q:
+            return "".join(out), k + 1
+        e = s[k + 1 : k + 2]
+        if e in _ESCAPES:
+            out.append(_ESCAPES[e])
+            j = k + 2
+        elif e in _HEX:
+            digits = s[k + 2 : k + 2 + _HEX[e]]
+            if len(digits) != _HEX[e] or not all(d in _HEXDIGITS for d in digits):
+                raise Malformed("bad escape")
+            code = int(digits, 16)
+            if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+                raise Malformed("bad escape")  # no character: no JSON form to send
+            out.append(chr(code))
+            j = k + 2 + _HEX[e]
+        else:
+            out.append("\\")  # Python keeps an unknown escape's backslash
+            j = k + 1
 
 
 def _single_quoted(s: str, i: int, closer: str) -> tuple[str, int]:

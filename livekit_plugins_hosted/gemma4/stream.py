@@ -140,6 +140,12 @@ class Gemma4Parser(Tools):
                     self._run(fixed.rest, final=True)
                     continue
                 self._release()  # the cut-off call stays unread; whole ones before it run
+            elif state == _CALL and (again := self._body.reread()) is not None:
+                self._body, text = again
+                self._work += len(text)
+                self._no_calls = True  # text a quote swallowed runs nothing
+                self._run(text, final=True)
+                continue
             elif state == _CALL:
                 bad = self._bad
                 self._close_body()  # complete without its closing token, or cut off
