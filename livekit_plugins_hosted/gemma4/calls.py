@@ -27,7 +27,17 @@ from dataclasses import dataclass
 from .lexer import QUOTE_TOKEN, WS
 from .values import Bare, Malformed, Schemas, typed
 
-__all__ = ["Repaired", "ToolCall", "parse_call", "read_args", "repair"]
+__all__ = ["Meter", "Repaired", "ToolCall", "parse_call", "read_args", "repair"]
+
+
+class Meter:
+    """Characters the call reader examined (every look-ahead and re-scan counted): added to
+    the parser's :attr:`~.stream.Gemma4Parser.work`, so a cost test sees the reader's scans."""
+
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
 
 _QLEN = len(QUOTE_TOKEN)
 _MAX_DEPTH = 64
@@ -85,23 +95,25 @@ def head(s: str, i: int = 0) -> tuple[str, int, str] | None:
         return None
 
 
-def parse_call(body: str, schemas: Schemas | None = None) -> ToolCall | None:
+def parse_call(
+    body: str, schemas: Schemas | None = None, meter: Meter | None = None
+) -> ToolCall | None:
     """A call body (what follows ``<|tool_call>``) as a :class:`ToolCall`; None if malformed.
 
     Nothing but whitespace may follow the closing bracket. ``schemas`` maps tool names to
     their JSON-schema ``parameters``: a known tool's values are typed from it."""
     try:
-        return _call(body, schemas)
+        return _call(body, schemas, meter)
     except (Malformed, IndexError, RecursionError):
         return None
 
 
-def _call(body: str, schemas: Schemas | None) -> ToolCall | None:
+def _call(body: str, schemas: Schemas | None, meter: Meter | None) -> ToolCall | None:
     h = head(body)
     if h is None:
         return None
     name, i, closer = h
-    args, end = read_args(body, i, closer)
+    args, end = read_args(body, i, closer, meter)
     if body[end:].strip(WS):
         return None
     return make_call(name, args, schemas)
@@ -116,10 +128,17 @@ def make_call(name: str, args: dict[str, object], schemas: Schemas | None) -> To
         return None
 
 
-def read_args(s: str, i: int, closer: str) -> tuple[dict[str, object], int]:
+def read_args(
+    s: str, i: int, closer: str, meter: Meter | None = None
+) -> tuple[dict[str, object], int]:
     """The members up to ``closer`` at ``s[i]``; the index past it. ``Malformed`` if broken.
     ``closer`` ``)`` is the Python form: its strings are Python's."""
-    return _Reader(s, py=closer == ")").members(i, closer, (closer,))
+    reader = _Reader(s, py=closer == ")")
+    try:
+        return reader.members(i, closer, (closer,))
+    finally:
+        if meter is not None:
+            meter.n += reader.work
 
 
 @dataclass
@@ -130,12 +149,12 @@ class Repaired:
     rest: str  # what followed the call's closing token: the reply goes on there
 
 
-def repair(body: str, schemas: Schemas | None) -> Repaired | None:
+def repair(body: str, schemas: Schemas | None, meter: Meter | None = None) -> Repaired | None:
     """A body whose ``<|"|>`` string never closed, read as Ollama and vLLM read it: the string
     ends right before the closing brackets that end the call (before a ``<tool_call|>`` that
     follows them, or at the body's end). None if the body has no such ending (cut off)."""
     try:
-        _call(body, schemas)
+        _call(body, schemas, meter)
         return None
     except _Unclosed as open_string:
         at, stack = open_string.at, open_string.stack
@@ -161,30 +180,46 @@ def repair(body: str, schemas: Schemas | None) -> Repaired | None:
             if end < n:
                 tok = next(t for t in _CALL_CLOSERS if body.startswith(t, end))
                 rest = body[end + len(tok) :]
-            return Repaired(parse_call(fixed, schemas), rest)
+            return Repaired(parse_call(fixed, schemas, meter), rest)
     return None
 
 
 class _Reader:
-    __slots__ = ("_close_at", "_q_at", "py", "s")
+    __slots__ = ("_close_at", "_kac", "_q_at", "py", "s", "work")
 
     def __init__(self, s: str, py: bool = False) -> None:
         self.s = s
         self.py = py  # the Python form: "…" and '…' are Python string literals
+        self.work = 0  # characters examined, look-aheads and re-scans included
         self._q_at = -1  # cached: the next <|"|> at or after some earlier position
         self._close_at = -1  # cached: the next closing bracket
+        self._kac = (-1, -1, -1)  # cached: (quote, from, first ``, key:`` in s[from:quote])
 
     def _next_quote(self, i: int) -> int:
         if self._q_at < i:
             k = self.s.find(QUOTE_TOKEN, i)
             self._q_at = len(self.s) if k < 0 else k
+            self.work += self._q_at - i
         return self._q_at
 
     def _next_close(self, i: int) -> int:
         if self._close_at < i:
             m = _CLOSER.search(self.s, i)
             self._close_at = len(self.s) if m is None else m.start()
+            self.work += self._close_at - i
         return self._close_at
+
+    def _key_after(self, i: int, q: int) -> int:
+        """:func:`_key_after_comma` for ``s[i:q]``, cached: every value before the same distant
+        quote asks again, and the answer for an earlier start holds unless it lies before
+        ``i`` (then the search goes on from ``i``, past where the last one ended)."""
+        quote, start, found = self._kac
+        if quote == q and start <= i and (found < 0 or found >= i):
+            return found
+        found, scanned = _key_after_comma(self.s, i, q)
+        self.work += scanned
+        self._kac = (q, i, found)
+        return found
 
     def members(self, i: int, closer: str, stack: tuple[str, ...]) -> tuple[dict[str, object], int]:
         if len(stack) > _MAX_DEPTH:
@@ -208,6 +243,7 @@ class _Reader:
                 n = len(s)
                 while j < n and s[j] not in ":=" and s[j] not in "{}[](),<>\"'":
                     j += 1
+                self.work += j - i
                 key = s[i:j].strip(WS)
                 if not key or j == n or (s[j] == "=" and closer != ")"):
                     raise Malformed("bad key")
@@ -249,17 +285,20 @@ class _Reader:
                 raise _Unclosed(i + _QLEN, stack)
             return s[i + _QLEN : e], e + _QLEN
         c = s[i]
-        if self.py and c in "\"'":
-            return _python_string(s, i)
         if c == "{":
             return self.members(i + 1, "}", (*stack, "}"))
         if c == "[":
             return self.items(i + 1, (*stack, "]"))
-        if c == '"':
-            return _json_string(s, i)
-        if c == "'":
-            return _single_quoted(s, i, closer)
-        return self._bare(i, closer)
+        if c not in "\"'":
+            return self._bare(i, closer)
+        if self.py:
+            text, end = _python_string(s, i)
+        elif c == '"':
+            text, end = _json_string(s, i)
+        else:
+            text, end = _single_quoted(s, i, closer)
+        self.work += end - i
+        return text, end
 
     def _bare(self, i: int, closer: str) -> tuple[object, int]:
         """A bare scalar, or text whose opening ``<|"|>`` was lost (its closing one follows
@@ -271,22 +310,22 @@ class _Reader:
             while j >= i and s[j] in WS:
                 j -= 1
             if j >= i and s[j] not in "{[(,:":
-                end = _key_after_comma(s, i, q)
-                if end < 0:
+                if self._key_after(i, q) < 0:
                     return s[i:q].strip(WS), q + _QLEN
         j = i
         n = len(s)
         while j < n and s[j] != "," and s[j] != closer and s[j] not in "}]":
             j += 1
+        self.work += j - i
         raw = s[i:j].strip(WS)
         if not raw or any(c in raw for c in '<{[:"'):
             raise Malformed("bad scalar")  # ":" most likely a missing comma before the next key
         return Bare(raw), j
 
 
-def _key_after_comma(s: str, i: int, q: int) -> int:
-    """The first ``,`` in ``s[i:q]`` that a ``key:`` follows (so the value ended there), or -1.
-    Each character is looked at a bounded number of times."""
+def _key_after_comma(s: str, i: int, q: int) -> tuple[int, int]:
+    """The first ``,`` in ``s[i:q]`` that a ``key:`` follows (so the value ended there), or -1;
+    and how far it looked."""
     c = s.find(",", i, q)
     while c >= 0:
         j = _skip(s, c + 1)
@@ -294,9 +333,9 @@ def _key_after_comma(s: str, i: int, q: int) -> int:
         while k < q and k - j <= _NAME_MAX and s[k] in NAME_CHARS:
             k += 1
         if k > j and _skip(s, k) < q and s[_skip(s, k)] == ":":
-            return c
+            return c, _skip(s, k) - i
         c = s.find(",", max(k, c + 1), q)
-    return -1
+    return -1, q - i
 
 
 _JSON = json.JSONDecoder()

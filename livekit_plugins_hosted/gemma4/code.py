@@ -13,7 +13,7 @@ declared tools from it.
 
 from __future__ import annotations
 
-from .calls import ToolCall
+from .calls import Meter, ToolCall
 from .pyform import read_code
 from .values import Schemas
 
@@ -65,10 +65,10 @@ class Code:
     def size(self) -> int:
         return self._len
 
-    def calls(self) -> list[ToolCall]:
+    def calls(self, meter: Meter | None = None) -> list[ToolCall]:
         if self._parts is None:
             return []
-        return read_code("".join(self._parts), self._schemas)
+        return read_code("".join(self._parts), self._schemas, meter)
 
     def feed(self, data: str, i: int, final: bool) -> tuple[int, str]:
         """Take ``data[i:]`` up to the code's end: (index past what was taken, text to hold

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import lexer as lx
 from .body import BODY_CAP, Body
-from .calls import ToolCall
+from .calls import Meter, ToolCall
 from .code import Code
 from .lexer import WS
 from .values import Schemas
@@ -30,7 +30,7 @@ class Base:
 
     __slots__ = (
         "_after", "_bad", "_block", "_body", "_buf", "_calls", "_code", "_explicit", "_fast",
-        "_first", "_held", "_held_len", "_hname", "_hword", "_label", "_last", "_ncalls",
+        "_first", "_held", "_held_len", "_meter", "_hname", "_hword", "_label", "_last", "_ncalls",
         "_no_calls", "_out", "_pending", "_pos", "_repaired", "_resume", "_schemas",
         "_seg_start", "_spoke", "_state", "_thought", "_thought_len", "_work",
         "saw_thought",
@@ -67,6 +67,7 @@ class Base:
         self._repaired = False
         self._pos: dict[str, int] = {}  # look-aheads in the input being read
         self._work = 0
+        self._meter = Meter()  # the call reader's scans, counted into ``work``
         self._out: list[str] = []
         self._calls: list[ToolCall] = []
 

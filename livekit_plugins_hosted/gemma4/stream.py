@@ -75,7 +75,7 @@ class Gemma4Parser(Tools):
         look-ahead, a body read by the call reader): the reply's cost, which tests and
         benchmarks compare as the input grows. A plain chunk on the fast path is not counted
         (four substring tests look at it)."""
-        return self._work
+        return self._work + self._meter.n
 
     @property
     def silent(self) -> bool:
@@ -126,7 +126,7 @@ class Gemma4Parser(Tools):
                 self._repaired = True
                 text = self._body.text()
                 self._work += 2 * len(text)
-                fixed = repair(text, self._schemas)
+                fixed = repair(text, self._schemas, self._meter)
                 self._body = Body()
                 if fixed is not None:
                     if self._block:

@@ -186,11 +186,11 @@ class Tools(Base):
         text = body.text()
         self._work += len(text)  # read once more, by the call reader
         if not self._block:
-            self._add(parse_call(text, self._schemas))
+            self._add(parse_call(text, self._schemas, self._meter))
             return
         if not text.strip(WS):
             return
-        call = parse_call(text, self._schemas)
+        call = parse_call(text, self._schemas, self._meter)
         if call is None:
             self._bad = True  # something in the block is no call: the block runs nothing
         elif len(self._pending) >= _BLOCK_CALLS:
@@ -314,7 +314,7 @@ class Tools(Base):
 
     def _code_done(self) -> None:
         self._work += self._code.size
-        for call in self._code.calls():
+        for call in self._code.calls(self._meter):
             self._add(call)
         self._code = Code()
         self._to_answer()
