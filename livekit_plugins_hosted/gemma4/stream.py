@@ -114,10 +114,19 @@ class Gemma4Parser(Tools):
         data, self._buf = self._buf, ""
         if data:
             self._run(data, final=True)
+        self._settle()
+        if self._state != _ENDED:
+            self._state = _DONE
+        self._fast = False
+        return self._take()
+
+    def _settle(self) -> None:
+        """The reply is over: release an undecided thought, close or drop an open call."""
         while self._state < _ENDED:
             state = self._state
             if state == _THOUGHT and not self._explicit:
                 self._release_thought()
+                continue
             elif state == _HEAD:
                 self._state = self._resume
                 self._replay()
@@ -156,10 +165,6 @@ class Gemma4Parser(Tools):
             elif state == _CODE:
                 self._code_done()
             break
-        if self._state != _ENDED:
-            self._state = _DONE
-        self._fast = False
-        return self._take()
 
     def _run(self, data: str, *, final: bool) -> None:
         i, n = 0, len(data)
@@ -287,8 +292,9 @@ class Gemma4Parser(Tools):
         return j
 
     def _release_thought(self) -> None:
-        """An implicit thought never closed: it was the answer; speak it (unless it grew past
-        its cap: then the turn ends in an error, never in half an answer)."""
+        """An implicit thought never closed: it was the answer; read it as one (so code in it
+        is a call, never spoken), unless it grew past its cap: then the turn ends in an error,
+        never in half an answer."""
         text = "".join(self._thought).lstrip(WS)
         over = self._thought_len > _THOUGHT_CAP
         self._thought = []
@@ -297,8 +303,9 @@ class Gemma4Parser(Tools):
             text = text[len(_THOUGHT_LABEL) :]
         self._seg_start = True
         self._state = _ANSWER
-        if not over:
-            self._emit(text)
+        if not over and text:
+            self._work += len(text)  # read once more, as the answer
+            self._run(text, final=True)
 
     def _in_thought(self, data: str, i: int, final: bool) -> int:
         n = len(data)
@@ -335,7 +342,7 @@ class Gemma4Parser(Tools):
             self._open_channel()
         elif kind == lx.END:
             if not self._explicit:
-                self._release_thought()
+                self._settle()
             self._end()
             return n
         return end
