@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from livekit_plugins_hosted.gemma4 import Gemma4Parser
 from tests.test_gemma4 import _feed
 from tests.test_gemma4_grammar import TOOLS, Q, _read
 
@@ -133,3 +134,73 @@ def test_code_after_a_tool_result_then_turn_end_is_a_call() -> None:
     """The same when a turn-end token closes the reply."""
     speech, calls = _read_after_result('print(get_weather(city="Paris"))<turn|>')
     assert (speech, calls) == ("", [("get_weather", {"city": "Paris"})])
+
+
+# -- one cap on the calls of a reply (review 6) ---------------------------------------------
+
+
+def _parse(text: str, size: int) -> tuple[str, int, int, bool]:
+    parser = Gemma4Parser(schemas=TOOLS)
+    speech: list[str] = []
+    count = 0
+    for i in range(0, len(text), size):
+        said, calls = parser.feed(text[i : i + size])
+        speech.append(said)
+        count += len(calls)
+    said, calls = parser.finish()
+    speech.append(said)
+    return "".join(speech), count + len(calls), parser.dropped, parser.silent
+
+
+@pytest.mark.parametrize("size", [1, 7, 1 << 30], ids=["1", "7", "whole"])
+@pytest.mark.parametrize(
+    "one",
+    [
+        "<|tool_call>call:get_weather{{city:{i}}}<tool_call|>",
+        "call:get_weather{{city:{i}}} ",
+        'print(get_weather(city="{i}"))\n',
+    ],
+    ids=["blocks", "bare", "code"],
+)
+def test_a_reply_runs_at_most_64_calls(one: str, size: int) -> None:
+    """A reply of a thousand calls (separate blocks, bare calls or code lines) runs the first
+    64 and drops the rest, counted in ``dropped`` and never spoken: a 128 KB reply ran 9,000
+    tools (a flood no turn makes, and a list the server could grow)."""
+    text = "".join(one.format(i=i) for i in range(1000))
+    speech, count, dropped, silent = _parse(text, size)
+    assert (count, dropped, silent) == (64, 936, False)
+    assert speech.strip() == ""
+
+
+# -- an over-cap body spoils its block (review 8) -------------------------------------------
+
+
+def test_a_body_past_its_cap_spoils_its_block() -> None:
+    """A body past 32 KB is no call, like a malformed one: the block it is in runs nothing
+    (a half-read block never runs), and the turn is reported (silent, dropped)."""
+    big = "x" * 33000
+    text = f"<|tool_call>call:get_weather{{city:{Q}Rome{Q}}}, call:get_weather{{city:{Q}{big}{Q}}}<tool_call|>"
+    for size in (7, 1 << 30):
+        assert _parse(text, size) == ("", 0, 2, True)
+
+
+# -- calls that never run are counted (the review's suspicion) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "dropped"),
+    [
+        ("Let me check. call:get_weather{city:Rome days:2}", 1),
+        ("Let me check.<|tool_call>call:get_weather{city:Rome}, call:f{a:}}}<tool_call|>", 2),
+        ("Let me check. call:get_weather{city:" + Q + "x" * 33000 + Q + "}", 1),
+        ("Let me check.<|tool_call>call:get_weather{city:" + Q + "Rome", 1),
+        ("Let me check.<|tool_call>call:get_weather{city:Rome}<tool_call|>", 0),
+    ],
+)
+def test_calls_that_never_run_are_counted(text: str, dropped: int) -> None:
+    """After speech, a call that will never run (malformed, past its cap, cut off) is
+    counted in ``dropped``, so the stream layer can tell the turn is not what it looks
+    like: the caller heard "Let me check." and no tool runs."""
+    speech, _, got, silent = _parse(text, 1 << 30)
+    assert speech.strip() == "Let me check."
+    assert (got, silent) == (dropped, False)

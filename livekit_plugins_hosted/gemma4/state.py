@@ -18,6 +18,9 @@ _ANSWER, _THOUGHT, _LABEL, _BARE, _HEAD, _CALL, _BLOCK, _CODE, _ENDED, _DONE = r
 _LABEL_MAX = 16
 _ANSWER_LABELS = frozenset({"response", "final", "answer", "default"})
 _THOUGHT_LABEL = "thought\n"
+REPLY_CALLS = 64
+"""The most calls one reply runs: past it, more are dropped (and counted in ``dropped``),
+never spoken, never held."""
 _HELD_CAP = 256  # a bare call's or a <tool_call> head's held text
 _THOUGHT_CAP = BODY_CAP  # an undecided thought (in_thought) kept to release if never closed
 _MARK = ">"  # what a dropped marker leaves as "the last character": not a space
@@ -30,7 +33,7 @@ class Base:
 
     __slots__ = (
         "_after", "_bad", "_block", "_body", "_buf", "_calls", "_code", "_explicit", "_fast",
-        "_first", "_held", "_held_len", "_meter", "_hname", "_hword", "_label", "_last", "_ncalls",
+        "_first", "_held", "_held_len", "_meter", "_hname", "_dropped", "_hword", "_label", "_last", "_ncalls",
         "_no_calls", "_out", "_pending", "_pos", "_repaired", "_resume", "_schemas",
         "_seg_start", "_spoke", "_state", "_thought", "_thought_len", "_work",
         "saw_thought",
@@ -43,6 +46,7 @@ class Base:
         self._seg_start = True  # an answer segment with nothing spoken yet
         self._spoke = False
         self._ncalls = 0
+        self._dropped = 0  # calls the model wrote that will never run
         self.saw_thought = False
         """A thought marker came in the text: the server passes Gemma 4's raw thought through."""
         self._last = ""  # the last answer character consumed (_MARK after a dropped marker)
@@ -133,9 +137,18 @@ class Base:
         return data[k:] if lx.speakable_at_end(data[k:]) else ""
 
     def _add(self, call: ToolCall | None) -> None:
-        if call is not None and not self._no_calls:
-            self._ncalls += 1
-            self._calls.append(call)
+        if call is None or self._no_calls:
+            return
+        if self._ncalls >= REPLY_CALLS:
+            self._dropped += 1  # more calls than any turn makes: the first ones run
+            return
+        self._ncalls += 1
+        self._calls.append(call)
+
+    def _lose(self, count: int) -> None:
+        """``count`` calls the model wrote will never run (text a quote swallowed is none)."""
+        if not self._no_calls:
+            self._dropped += count
 
     def _open_channel(self) -> None:
         self.saw_thought = True

@@ -78,6 +78,15 @@ class Gemma4Parser(Tools):
         return self._work + self._meter.n
 
     @property
+    def dropped(self) -> int:
+        """Calls the model wrote that will never run: malformed, past a cap (a body's
+        32 KB, a block's or a reply's 64 calls), cut off by the reply's end, or in a block
+        one of those spoiled. Never spoken either. After speech ("Let me check.") a dropped
+        call leaves the caller waiting for a tool that never runs: the stream layer should
+        end such a turn in an error, as it does a silent one."""
+        return self._dropped
+
+    @property
     def silent(self) -> bool:
         """The reply is over and gave neither speech nor a call: the stream layer reports it."""
         return self._state >= _ENDED and not self._spoke and not self._ncalls
@@ -148,6 +157,7 @@ class Gemma4Parser(Tools):
                     self._call_done()
                     self._run(fixed.rest, final=True)
                     continue
+                self._lose(1)
                 self._release()  # the cut-off call stays unread; whole ones before it run
             elif state == _CALL and (again := self._body.reread()) is not None:
                 self._body, text = again
@@ -156,9 +166,7 @@ class Gemma4Parser(Tools):
                 self._run(text, final=True)
                 continue
             elif state == _CALL:
-                bad = self._bad
-                self._close_body()  # complete without its closing token, or cut off
-                self._bad = bad  # a cut-off body spoils none of the whole calls before it
+                self._close_body(cut=True)  # complete without its closing token, or cut off
                 self._release()
             elif state == _BLOCK:
                 self._release()
