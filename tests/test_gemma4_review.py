@@ -204,3 +204,30 @@ def test_calls_that_never_run_are_counted(text: str, dropped: int) -> None:
     speech, _, got, silent = _parse(text, 1 << 30)
     assert speech.strip() == "Let me check."
     assert (got, silent) == (dropped, False)
+
+
+# -- print(f(…)) wherever it stands (review 7) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "heard"),
+    [
+        ('Let me check. print(get_weather(city="Paris"))', "Let me check."),
+        ('Let me check. print(get_weather(city="Paris")) One moment.', "Let me check. One moment."),
+        ('Let me check.\n  print(get_weather(city="Paris"))\n', "Let me check."),
+        ('Sure:\tprint(default_api.get_weather(city="Paris"))', "Sure:"),
+    ],
+)
+def test_print_of_a_tool_mid_line_is_a_call(text: str, heard: str) -> None:
+    """``print(f(…))`` after words on the same line, or indented, runs the declared tool and
+    is never read aloud (it was spoken verbatim and nothing ran)."""
+    assert _read(text) == (heard, [("get_weather", {"city": "Paris"})])
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["In Python you write print(x) to show it.", "Try print( then a name.", "So print(call me)"],
+)
+def test_print_naming_no_tool_mid_line_is_still_heard(text: str) -> None:
+    """``print(`` in a sentence that calls no declared tool is prose: heard as before."""
+    assert _read(text) == (text, [])

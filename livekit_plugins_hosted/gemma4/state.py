@@ -26,6 +26,7 @@ _THOUGHT_CAP = BODY_CAP  # an undecided thought (in_thought) kept to release if 
 _MARK = ">"  # what a dropped marker leaves as "the last character": not a space
 _FENCE = "```tool_code"
 _TRIGGERS = ("tool_code", "print(")  # code at a line start
+_PRINT = "print("  # code anywhere else: a call if it names a tool
 
 
 class Base:
@@ -183,6 +184,14 @@ def call_prefix(data: str, i: int) -> int:
     """How many characters at the end of ``data[i:]`` could still begin ``call:``."""
     for t in (4, 3, 2, 1):
         if len(data) - t >= i and data.endswith("call"[:t]):
+            return t
+    return 0
+
+
+def print_prefix(data: str, i: int) -> int:
+    """How many characters at the end of ``data[i:]`` could still begin ``print(``."""
+    for t in (5, 4, 3, 2, 1):
+        if len(data) - t >= i and data.endswith(_PRINT[:t]):
             return t
     return 0
 

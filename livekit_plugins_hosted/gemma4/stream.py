@@ -37,12 +37,14 @@ from .state import (
     _LABEL,
     _LABEL_MAX,
     _MARK,
+    _PRINT,
     _THOUGHT,
     _THOUGHT_CAP,
     _THOUGHT_LABEL,
     _TRIGGERS,
     call_prefix,
     fence_prefix,
+    print_prefix,
 )
 from .tools import Tools
 
@@ -99,11 +101,15 @@ class Gemma4Parser(Tools):
             and "call:" not in text
             and "\n" not in text
             and "`" not in text
+            and _PRINT not in text
         ):
             if not text:
                 return "", []
             last = text[-1]
-            if last not in "cal" or "c" not in text[-4:]:  # else it may end in "c"…"call"
+            # else it may end in "c"…"call" or "p"…"print"
+            if (last not in "cal" or "c" not in text[-4:]) and (
+                last not in "print" or "p" not in text[-5:]
+            ):
                 self._last = last
                 return text, []
         if self._state >= _ENDED:
@@ -231,9 +237,15 @@ class Gemma4Parser(Tools):
         c = self._next(data, i, "call:")
         f = self._next(data, i, _FENCE)  # a fence is code wherever it opens
         line = self._next(data, i, "\n")
-        if line < k and line < c and line < f:
+        p = self._next(data, i, _PRINT)
+        if line < k and line < c and line < f and line < p:
             self._emit(data[i : line + 1])
             return line + 1
+        if p < k and p < c and p < f:
+            self._emit(data[i:p])
+            self._code = Code(inline=True, schemas=self._schemas)
+            self._state = _CODE
+            return p
         if f < k and f < c:
             self._emit(data[i:f])
             self._code = Code(fenced=True, schemas=self._schemas)
@@ -244,7 +256,7 @@ class Gemma4Parser(Tools):
             self._start_bare(_ANSWER)
             return c + 5
         if k == n:
-            t = 0 if final else max(call_prefix(data, i), fence_prefix(data, i))
+            t = 0 if final else max(call_prefix(data, i), fence_prefix(data, i), print_prefix(data, i))
             self._emit(data[i : n - t])
             if t:
                 self._buf = data[n - t :]

@@ -326,8 +326,14 @@ class Tools(Base):
         return k
 
     def _code_done(self) -> None:
-        self._work += self._code.size
-        for call in self._code.calls(self._meter):
-            self._add(call)
+        code = self._code
         self._code = Code()
+        self._work += code.size
+        calls = code.calls(self._meter)
+        for call in calls:
+            self._add(call)
+        if code.inline and not calls:
+            self._state = _ANSWER  # ``print(`` in a sentence naming no tool: prose
+            self._emit(code.text() or "")
+            return
         self._to_answer()
