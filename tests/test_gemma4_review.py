@@ -231,3 +231,14 @@ def test_print_of_a_tool_mid_line_is_a_call(text: str, heard: str) -> None:
 def test_print_naming_no_tool_mid_line_is_still_heard(text: str) -> None:
     """``print(`` in a sentence that calls no declared tool is prose: heard as before."""
     assert _read(text) == (text, [])
+
+
+# -- spacing does not depend on the split (review 9) ----------------------------------------
+
+
+def test_a_tool_tag_that_is_no_call_gives_the_same_words_however_cut() -> None:
+    """``<tool_call>`` then words and a blank line: the words are heard with the same spacing
+    whole and one character at a time."""
+    text = "f1<tool_call>thought\n\n11"
+    outcomes = {_feed(pieces, False, TOOLS)[0] for pieces in ([text], list(text))}
+    assert outcomes == {"f1thought 11"}

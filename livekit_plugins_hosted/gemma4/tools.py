@@ -121,7 +121,8 @@ class Tools(Base):
                 j = i + 1
                 while j < n and data[j] in WS:
                     j += 1
-                self._hold_text(" ")
+                if not (self._held and self._held[-1] == " "):
+                    self._hold_text(" ")  # a run of spaces is one, however the deltas cut it
                 if self._hword == 1:
                     self._hword = 2
                 i = j
