@@ -179,7 +179,10 @@ def test_a_body_past_its_cap_spoils_its_block() -> None:
     """A body past 32 KB is no call, like a malformed one: the block it is in runs nothing
     (a half-read block never runs), and the turn is reported (silent, dropped)."""
     big = "x" * 33000
-    text = f"<|tool_call>call:get_weather{{city:{Q}Rome{Q}}}, call:get_weather{{city:{Q}{big}{Q}}}<tool_call|>"
+    text = (
+        f"<|tool_call>call:get_weather{{city:{Q}Rome{Q}}}, "
+        f"call:get_weather{{city:{Q}{big}{Q}}}<tool_call|>"
+    )
     for size in (7, 1 << 30):
         assert _parse(text, size) == ("", 0, 2, True)
 

@@ -39,6 +39,7 @@ class Meter:
     def __init__(self) -> None:
         self.n = 0
 
+
 _QLEN = len(QUOTE_TOKEN)
 _MAX_DEPTH = 64
 _NAME_MAX = 128
@@ -185,7 +186,7 @@ def repair(body: str, schemas: Schemas | None, meter: Meter | None = None) -> Re
 
 
 class _Reader:
-    __slots__ = ("_close_at", "_kac", "_q_at", "py", "s", "work")
+    __slots__ = ("_close_at", "_kac", "_last", "_q_at", "py", "s", "work")
 
     def __init__(self, s: str, py: bool = False) -> None:
         self.s = s
@@ -193,6 +194,7 @@ class _Reader:
         self.work = 0  # characters examined, look-aheads and re-scans included
         self._q_at = -1  # cached: the next <|"|> at or after some earlier position
         self._close_at = -1  # cached: the next closing bracket
+        self._last = (-1, -1)  # cached: (quote, the last non-space before it)
         self._kac = (-1, -1, -1)  # cached: (quote, from, first ``, key:`` in s[from:quote])
 
     def _next_quote(self, i: int) -> int:
@@ -208,6 +210,17 @@ class _Reader:
             self._close_at = len(self.s) if m is None else m.start()
             self.work += self._close_at - i
         return self._close_at
+
+    def _before(self, q: int) -> int:
+        """The last character before ``s[q]`` that is no space, cached per ``q``: every
+        value before the same quote asks."""
+        if self._last[0] != q:
+            j = q - 1
+            while j >= 0 and self.s[j] in WS:
+                j -= 1
+            self.work += q - j
+            self._last = (q, j)
+        return self._last[1]
 
     def _key_after(self, i: int, q: int) -> int:
         """:func:`_key_after_comma` for ``s[i:q]``, cached: every value before the same distant
@@ -306,12 +319,9 @@ class _Reader:
         s = self.s
         q = self._next_quote(i)
         if q < self._next_close(i) and q < len(s):
-            j = q - 1
-            while j >= i and s[j] in WS:
-                j -= 1
-            if j >= i and s[j] not in "{[(,:":
-                if self._key_after(i, q) < 0:
-                    return s[i:q].strip(WS), q + _QLEN
+            j = self._before(q)
+            if j >= i and s[j] not in "{[(,:" and self._key_after(i, q) < 0:
+                return s[i:q].strip(WS), q + _QLEN
         j = i
         n = len(s)
         while j < n and s[j] != "," and s[j] != closer and s[j] not in "}]":

@@ -33,9 +33,9 @@ class Base:
     """The fields of one reply's reading and the moves every state makes."""
 
     __slots__ = (
-        "_after", "_bad", "_block", "_body", "_buf", "_calls", "_code", "_explicit", "_fast",
-        "_first", "_held", "_held_len", "_meter", "_hname", "_dropped", "_hword", "_label", "_last", "_ncalls",
-        "_no_calls", "_out", "_pending", "_pos", "_repaired", "_resume", "_schemas",
+        "_after", "_bad", "_block", "_body", "_buf", "_calls", "_code", "_dropped", "_explicit",
+        "_fast", "_first", "_held", "_held_len", "_hname", "_hword", "_label", "_last", "_meter",
+        "_ncalls", "_no_calls", "_out", "_pending", "_pos", "_repaired", "_resume", "_schemas",
         "_seg_start", "_spoke", "_state", "_thought", "_thought_len", "_work",
         "saw_thought",
     )  # fmt: skip

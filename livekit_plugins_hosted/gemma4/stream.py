@@ -256,7 +256,11 @@ class Gemma4Parser(Tools):
             self._start_bare(_ANSWER)
             return c + 5
         if k == n:
-            t = 0 if final else max(call_prefix(data, i), fence_prefix(data, i), print_prefix(data, i))
+            t = (
+                0
+                if final
+                else max(call_prefix(data, i), fence_prefix(data, i), print_prefix(data, i))
+            )
             self._emit(data[i : n - t])
             if t:
                 self._buf = data[n - t :]
