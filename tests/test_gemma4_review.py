@@ -60,6 +60,13 @@ def test_python_form_with_a_gemma_quoted_apostrophe() -> None:
     assert _read(text) == ("Saving. Done.", [("save_note", {"text": "it's fine"})])
 
 
+def test_a_gemma_quote_inside_a_python_string_is_its_text() -> None:
+    """``f(a=True, b='<|"|>')``: the quote token inside a Python string is the value, not the
+    close of a string whose opener was lost (the call was dropped)."""
+    text = "call:save_note(keep=True, text='say " + Q + "hi" + Q + "')"
+    assert _read(text) == ("", [("save_note", {"keep": True, "text": f"say {Q}hi{Q}"})])
+
+
 # -- Python string escapes (review 5) -------------------------------------------------------
 
 

@@ -229,7 +229,7 @@ class _Reader:
         quote, start, found = self._kac
         if quote == q and start <= i and (found < 0 or found >= i):
             return found
-        found, scanned = _key_after_comma(self.s, i, q)
+        found, scanned = _key_after_comma(self.s, i, q, ":=" if self.py else ":")
         self.work += scanned
         self._kac = (q, i, found)
         return found
@@ -333,16 +333,16 @@ class _Reader:
         return Bare(raw), j
 
 
-def _key_after_comma(s: str, i: int, q: int) -> tuple[int, int]:
-    """The first ``,`` in ``s[i:q]`` that a ``key:`` follows (so the value ended there), or -1;
-    and how far it looked."""
+def _key_after_comma(s: str, i: int, q: int, seps: str = ":") -> tuple[int, int]:
+    """The first ``,`` in ``s[i:q]`` that a ``key:`` follows (``key=`` too in the Python
+    form: ``seps``), so the value ended there, or -1; and how far it looked."""
     c = s.find(",", i, q)
     while c >= 0:
         j = _skip(s, c + 1)
         k = j
         while k < q and k - j <= _NAME_MAX and s[k] in NAME_CHARS:
             k += 1
-        if k > j and _skip(s, k) < q and s[_skip(s, k)] == ":":
+        if k > j and _skip(s, k) < q and s[_skip(s, k)] in seps:
             return c, _skip(s, k) - i
         c = s.find(",", max(k, c + 1), q)
     return -1, q - i
