@@ -101,14 +101,15 @@ class Gemma4Parser(Tools):
             and "call:" not in text
             and "\n" not in text
             and "`" not in text
-            and _PRINT not in text
+            and "(" not in text  # "print(" (one character is the cheaper test)
         ):
             if not text:
                 return "", []
             last = text[-1]
             # else it may end in "c"…"call" or "p"…"print"
-            if (last not in "cal" or "c" not in text[-4:]) and (
-                last not in "print" or "p" not in text[-5:]
+            if last not in "calprint" or (
+                ("c" not in text[-4:] or last not in "cal")
+                and ("p" not in text[-5:] or last not in "print")
             ):
                 self._last = last
                 return text, []
