@@ -80,6 +80,11 @@ class Gemma4Parser(Tools):
         return self._work + self._meter.n
 
     @property
+    def called(self) -> int:
+        """Tool calls returned so far."""
+        return self._ncalls
+
+    @property
     def dropped(self) -> int:
         """Calls the model wrote that will never run: malformed, past a cap (a body's
         32 KB, a block's or a reply's 64 calls), cut off by the reply's end, or in a block
