@@ -363,6 +363,13 @@ class ChunkParser:
         if final:
             tail, more = parser.finish()
             said, native = said + tail, native + more
+            if parser.dropped and not parser.called and not self._tools:
+                # the model meant a call that cannot run: after "Let me check." the caller
+                # would wait for a tool that never runs, in a turn that looks fine
+                raise StreamError(
+                    f"the model wrote {parser.dropped} tool call(s) that could not be read "
+                    "(malformed, cut off, or past a size or count cap); none ran"
+                )
         return said, [
             llm.FunctionToolCall(
                 name=c.name, arguments=c.arguments, call_id=f"call_{uuid.uuid4().hex[:24]}"

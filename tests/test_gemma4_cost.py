@@ -116,3 +116,27 @@ def test_a_block_of_endless_calls_holds_no_growing_list() -> None:
     _, calls = parser.feed("<|tool_call>" + "call:f{}" * 10_000)
     assert calls == []
     assert parser.feed("<tool_call|>Done.") == ("Done.", [])
+
+
+def _comma_keys_body(n: int, tail: str = "", spaces: bool = False) -> str:
+    """One call body of about ``4 n`` characters: many values, each followed by a comma that
+    no ``key:`` follows, and a ``<|"|>`` far away (the call reader looks ahead to it, and
+    back over the spaces before it)."""
+    return "call:f{k:x" + ",é:x" * n + ",z:1" + " " * (n if spaces else 0) + Q + tail + "}"
+
+
+@pytest.mark.parametrize(
+    ("tail", "spaces"),
+    [("", False), (f",w:{Q}open}}<tool_call|>", False), ("", True)],
+    ids=["whole", "repaired", "spaces"],
+)
+def test_one_long_call_body_costs_linear_work(tail: str, spaces: bool) -> None:
+    """Inside one body (up to its 32 KB cap) four times the values cost about four times
+    the work, read whole or through the repair of a string never closed: the call reader
+    looked ahead to the same distant quote for every value (30 KB took 8 s of CPU, the event
+    loop blocked), and ``work`` now counts its look-aheads."""
+    small, big = _comma_keys_body(1500, tail, spaces), _comma_keys_body(6000, tail, spaces)
+    work_small, _ = _work(small, 1 << 30)
+    work_big, _ = _work(big, 1 << 30)
+    assert work_big <= 40 * len(big), f"{work_big / len(big):.1f} characters of work each"
+    assert work_big / work_small <= 4.6 * len(big) / (4 * len(small))

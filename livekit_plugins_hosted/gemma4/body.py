@@ -5,7 +5,12 @@
                                 is the string's text)
            |  text <|"|>       (a <|"|> after bare text closes a string whose opener was lost)
            |  "…"              (where a key or value begins: JSON, backslash escapes)
-           |  '…'              (in the Python form only)
+           |  '…'              (where a value begins: ends at a ' that a separator follows)
+           |  "…" | '…'        (the Python form, "(…)": Python's rules, wherever they open)
+
+A body is the Python form once its first bracket is ``(``, in a block as well as bare; there
+``=`` ends a key as ``:`` does. Every string the call reader accepts is sealed here the same
+way, so text the model quotes never ends a call and never begins one.
 
 :class:`Body` only finds the end and keeps the text (capped: past :data:`BODY_CAP` the text is
 dropped and the call with it, while the end is still found); :mod:`.calls` reads it once it is
@@ -24,8 +29,8 @@ __all__ = ["BODY_CAP", "Body"]
 BODY_CAP = 32 * 1024
 """The most text one call body may hold: a longer one is never run (and never spoken)."""
 
-_SCAN = re.compile(r"[<{}\[\]():,\"]")  # one character class: linear
-_SCAN_PY = re.compile(r"[<{}\[\]():,\"']")
+_SCAN = re.compile(r"[<{}\[\]():,\"']")  # one character class: linear
+_SCAN_PY = re.compile(r"[<{}\[\]():,=\"']")
 _QLEN = len(QUOTE_TOKEN)
 
 # What feed() stopped at.
@@ -45,9 +50,15 @@ def _partial_quote(data: str, i: int) -> int:
 class Body:
     """One call body's text and reading state."""
 
-    __slots__ = ("_len", "_parts", "bare_run", "depth", "in_str", "overflow", "pesc", "pq", "py")
+    __slots__ = (
+        "_len", "_parts", "bare_run", "depth", "in_str", "origin", "overflow", "pend", "pesc",
+        "pq", "py", "qat", "skip",
+    )  # fmt: skip
 
-    def __init__(self, start: str = "", depth: int = 0, py: bool = False) -> None:
+    def __init__(self, start: str = "", depth: int = 0, py: bool = False, skip: int = -1) -> None:
+        self.origin = (start, depth, py)  # to read the body again (see :meth:`reread`)
+        self.skip = skip  # the offset of a quote to read as text (a string never closed)
+        self.qat = -1  # the offset of the open quote-string's opening quote
         self._parts: list[str] = []
         self._len = 0
         self.overflow = False
@@ -56,6 +67,7 @@ class Body:
         self.py = py  # the Python form: "…" and '…' are strings too
         self.pq = ""  # the quote of the Python string we are in
         self.pesc = False
+        self.pend = False  # a '…' string (not Python): a ' seen, its end if a separator follows
         self.bare_run = False  # bare text since the last structural character
         if start:
             self.put(start)
@@ -98,6 +110,11 @@ class Body:
                 self.bare_run = False
                 i = k + _QLEN
                 continue
+            if self.pq == "'" and not self.py:
+                i = self._sq_string(data, i, final)
+                if i < 0:
+                    return MORE, n, data[-i - 1 :]
+                continue
             if self.pq:
                 i = self._py_string(data, i)
                 continue
@@ -115,7 +132,11 @@ class Body:
                 return MARKER, k, ""
             self.put(ch)
             i = k + 1
-            if ch in "\"'":
+            if ch == "=":
+                self.bare_run = False  # the Python form's key=value: a value begins
+                continue
+            if ch in "\"'" and self._len - 1 != self.skip:
+                self.qat = self._len - 1
                 if self.py or not self.bare_run:
                     self.pq = ch  # a JSON (or Python) string where a key or value begins
                 else:
@@ -123,12 +144,55 @@ class Body:
                 continue
             self.bare_run = False
             if ch in "{[(":
+                if self.depth <= 0 and ch == "(":
+                    self.py = True  # ``call:f(…)`` in a block: the Python form
                 self.depth += 1
             elif ch in "}])":
                 self.depth -= 1
                 if self.depth <= 0:
                     return CLOSED, i, ""
         return MORE, n, ""
+
+    def reread(self) -> tuple[Body, str] | None:
+        """A ``"…"`` or ``'…'`` string never closed, at the reply's end: a fresh body whose
+        opening quote is text, and the text to read into it again (as if that quote were a
+        stray apostrophe). None if no such string is open."""
+        if not self.pq or self.overflow or self.skip >= 0:
+            return None
+        start, depth, py = self.origin
+        return Body(start, depth, py, skip=self.qat), self.text()[len(start) :]
+
+    def _sq_string(self, data: str, i: int, final: bool) -> int:
+        """Inside ``'…'`` of the ``{…}`` form, read as the call reader reads it: a ``'`` ends
+        the string only if a separator, a closing bracket or ``<|"|>`` follows it (after
+        spaces); backslashes are text. The index to go on from; ``-1 - k`` to hold ``data[k:]``
+        (a ``<|"|>`` cut by the delta's end)."""
+        n = len(data)
+        j = i
+        while j < n:
+            c = data[j]
+            if self.pend:
+                if c in WS:
+                    j += 1
+                    continue
+                if c in ",}])" or data.startswith(QUOTE_TOKEN, j):
+                    self.put(data[i:j])
+                    self.pq = ""
+                    self.pend = False
+                    self.bare_run = True
+                    return j
+                if c == "<" and not final and QUOTE_TOKEN.startswith(data[j:]):
+                    self.put(data[i:j])
+                    return -1 - j
+                self.pend = False
+            if c == "'":
+                self.pend = True
+                j += 1
+                continue
+            k = data.find("'", j)
+            j = n if k < 0 else k
+        self.put(data[i:n])
+        return n
 
     def _py_string(self, data: str, i: int) -> int:
         n = len(data)

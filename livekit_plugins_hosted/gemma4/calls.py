@@ -27,7 +27,18 @@ from dataclasses import dataclass
 from .lexer import QUOTE_TOKEN, WS
 from .values import Bare, Malformed, Schemas, typed
 
-__all__ = ["Repaired", "ToolCall", "parse_call", "read_args", "repair"]
+__all__ = ["Meter", "Repaired", "ToolCall", "parse_call", "read_args", "repair"]
+
+
+class Meter:
+    """Characters the call reader examined (every look-ahead and re-scan counted): added to
+    the parser's :attr:`~.stream.Gemma4Parser.work`, so a cost test sees the reader's scans."""
+
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
 
 _QLEN = len(QUOTE_TOKEN)
 _MAX_DEPTH = 64
@@ -85,23 +96,25 @@ def head(s: str, i: int = 0) -> tuple[str, int, str] | None:
         return None
 
 
-def parse_call(body: str, schemas: Schemas | None = None) -> ToolCall | None:
+def parse_call(
+    body: str, schemas: Schemas | None = None, meter: Meter | None = None
+) -> ToolCall | None:
     """A call body (what follows ``<|tool_call>``) as a :class:`ToolCall`; None if malformed.
 
     Nothing but whitespace may follow the closing bracket. ``schemas`` maps tool names to
     their JSON-schema ``parameters``: a known tool's values are typed from it."""
     try:
-        return _call(body, schemas)
+        return _call(body, schemas, meter)
     except (Malformed, IndexError, RecursionError):
         return None
 
 
-def _call(body: str, schemas: Schemas | None) -> ToolCall | None:
+def _call(body: str, schemas: Schemas | None, meter: Meter | None) -> ToolCall | None:
     h = head(body)
     if h is None:
         return None
     name, i, closer = h
-    args, end = read_args(body, i, closer)
+    args, end = read_args(body, i, closer, meter)
     if body[end:].strip(WS):
         return None
     return make_call(name, args, schemas)
@@ -116,9 +129,17 @@ def make_call(name: str, args: dict[str, object], schemas: Schemas | None) -> To
         return None
 
 
-def read_args(s: str, i: int, closer: str) -> tuple[dict[str, object], int]:
-    """The members up to ``closer`` at ``s[i]``; the index past it. ``Malformed`` if broken."""
-    return _Reader(s).members(i, closer, (closer,))
+def read_args(
+    s: str, i: int, closer: str, meter: Meter | None = None
+) -> tuple[dict[str, object], int]:
+    """The members up to ``closer`` at ``s[i]``; the index past it. ``Malformed`` if broken.
+    ``closer`` ``)`` is the Python form: its strings are Python's."""
+    reader = _Reader(s, py=closer == ")")
+    try:
+        return reader.members(i, closer, (closer,))
+    finally:
+        if meter is not None:
+            meter.n += reader.work
 
 
 @dataclass
@@ -129,12 +150,12 @@ class Repaired:
     rest: str  # what followed the call's closing token: the reply goes on there
 
 
-def repair(body: str, schemas: Schemas | None) -> Repaired | None:
+def repair(body: str, schemas: Schemas | None, meter: Meter | None = None) -> Repaired | None:
     """A body whose ``<|"|>`` string never closed, read as Ollama and vLLM read it: the string
     ends right before the closing brackets that end the call (before a ``<tool_call|>`` that
     follows them, or at the body's end). None if the body has no such ending (cut off)."""
     try:
-        _call(body, schemas)
+        _call(body, schemas, meter)
         return None
     except _Unclosed as open_string:
         at, stack = open_string.at, open_string.stack
@@ -160,29 +181,58 @@ def repair(body: str, schemas: Schemas | None) -> Repaired | None:
             if end < n:
                 tok = next(t for t in _CALL_CLOSERS if body.startswith(t, end))
                 rest = body[end + len(tok) :]
-            return Repaired(parse_call(fixed, schemas), rest)
+            return Repaired(parse_call(fixed, schemas, meter), rest)
     return None
 
 
 class _Reader:
-    __slots__ = ("_close_at", "_q_at", "s")
+    __slots__ = ("_close_at", "_kac", "_last", "_q_at", "py", "s", "work")
 
-    def __init__(self, s: str) -> None:
+    def __init__(self, s: str, py: bool = False) -> None:
         self.s = s
+        self.py = py  # the Python form: "…" and '…' are Python string literals
+        self.work = 0  # characters examined, look-aheads and re-scans included
         self._q_at = -1  # cached: the next <|"|> at or after some earlier position
         self._close_at = -1  # cached: the next closing bracket
+        self._last = (-1, -1)  # cached: (quote, the last non-space before it)
+        self._kac = (-1, -1, -1)  # cached: (quote, from, first ``, key:`` in s[from:quote])
 
     def _next_quote(self, i: int) -> int:
         if self._q_at < i:
             k = self.s.find(QUOTE_TOKEN, i)
             self._q_at = len(self.s) if k < 0 else k
+            self.work += self._q_at - i
         return self._q_at
 
     def _next_close(self, i: int) -> int:
         if self._close_at < i:
             m = _CLOSER.search(self.s, i)
             self._close_at = len(self.s) if m is None else m.start()
+            self.work += self._close_at - i
         return self._close_at
+
+    def _before(self, q: int) -> int:
+        """The last character before ``s[q]`` that is no space, cached per ``q``: every
+        value before the same quote asks."""
+        if self._last[0] != q:
+            j = q - 1
+            while j >= 0 and self.s[j] in WS:
+                j -= 1
+            self.work += q - j
+            self._last = (q, j)
+        return self._last[1]
+
+    def _key_after(self, i: int, q: int) -> int:
+        """:func:`_key_after_comma` for ``s[i:q]``, cached: every value before the same distant
+        quote asks again, and the answer for an earlier start holds unless it lies before
+        ``i`` (then the search goes on from ``i``, past where the last one ended)."""
+        quote, start, found = self._kac
+        if quote == q and start <= i and (found < 0 or found >= i):
+            return found
+        found, scanned = _key_after_comma(self.s, i, q, ":=" if self.py else ":")
+        self.work += scanned
+        self._kac = (q, i, found)
+        return found
 
     def members(self, i: int, closer: str, stack: tuple[str, ...]) -> tuple[dict[str, object], int]:
         if len(stack) > _MAX_DEPTH:
@@ -200,12 +250,13 @@ class _Reader:
                 key = s[i + _QLEN : e]
                 i = e + _QLEN
             elif s[i] == '"':
-                key, i = _json_string(s, i)
+                key, i = _python_string(s, i) if self.py else _json_string(s, i)
             else:
                 j = i
                 n = len(s)
                 while j < n and s[j] not in ":=" and s[j] not in "{}[](),<>\"'":
                     j += 1
+                self.work += j - i
                 key = s[i:j].strip(WS)
                 if not key or j == n or (s[j] == "=" and closer != ")"):
                     raise Malformed("bad key")
@@ -251,11 +302,16 @@ class _Reader:
             return self.members(i + 1, "}", (*stack, "}"))
         if c == "[":
             return self.items(i + 1, (*stack, "]"))
-        if c == '"':
-            return _json_string(s, i)
-        if c == "'":
-            return _single_quoted(s, i, closer)
-        return self._bare(i, closer)
+        if c not in "\"'":
+            return self._bare(i, closer)
+        if self.py:
+            text, end = _python_string(s, i)
+        elif c == '"':
+            text, end = _json_string(s, i)
+        else:
+            text, end = _single_quoted(s, i, closer)
+        self.work += end - i
+        return text, end
 
     def _bare(self, i: int, closer: str) -> tuple[object, int]:
         """A bare scalar, or text whose opening ``<|"|>`` was lost (its closing one follows
@@ -263,36 +319,33 @@ class _Reader:
         s = self.s
         q = self._next_quote(i)
         if q < self._next_close(i) and q < len(s):
-            j = q - 1
-            while j >= i and s[j] in WS:
-                j -= 1
-            if j >= i and s[j] not in "{[(,:":
-                end = _key_after_comma(s, i, q)
-                if end < 0:
-                    return s[i:q].strip(WS), q + _QLEN
+            j = self._before(q)
+            if j >= i and s[j] not in "{[(,:" and self._key_after(i, q) < 0:
+                return s[i:q].strip(WS), q + _QLEN
         j = i
         n = len(s)
         while j < n and s[j] != "," and s[j] != closer and s[j] not in "}]":
             j += 1
+        self.work += j - i
         raw = s[i:j].strip(WS)
         if not raw or any(c in raw for c in '<{[:"'):
             raise Malformed("bad scalar")  # ":" most likely a missing comma before the next key
         return Bare(raw), j
 
 
-def _key_after_comma(s: str, i: int, q: int) -> int:
-    """The first ``,`` in ``s[i:q]`` that a ``key:`` follows (so the value ended there), or -1.
-    Each character is looked at a bounded number of times."""
+def _key_after_comma(s: str, i: int, q: int, seps: str = ":") -> tuple[int, int]:
+    """The first ``,`` in ``s[i:q]`` that a ``key:`` follows (``key=`` too in the Python
+    form: ``seps``), so the value ended there, or -1; and how far it looked."""
     c = s.find(",", i, q)
     while c >= 0:
         j = _skip(s, c + 1)
         k = j
         while k < q and k - j <= _NAME_MAX and s[k] in NAME_CHARS:
             k += 1
-        if k > j and _skip(s, k) < q and s[_skip(s, k)] == ":":
-            return c
+        if k > j and _skip(s, k) < q and s[_skip(s, k)] in seps:
+            return c, _skip(s, k) - i
         c = s.find(",", max(k, c + 1), q)
-    return -1
+    return -1, q - i
 
 
 _JSON = json.JSONDecoder()
@@ -307,6 +360,46 @@ def _json_string(s: str, i: int) -> tuple[str, int]:
     if not isinstance(value, str):
         raise Malformed("not a string")
     return value, end
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "a": "\a", "b": "\b", "f": "\f",
+            "v": "\v", "\\": "\\", "'": "'", '"': '"', "\n": ""}  # fmt: skip
+_HEX = {"x": 2, "u": 4, "U": 8}
+_HEXDIGITS = frozenset("0123456789abcdefABCDEF")
+
+
+def _python_string(s: str, i: int) -> tuple[str, int]:
+    """A Python ``"…"`` or ``'…'`` literal at ``s[i]``, decoded as Python decodes it: it ends
+    at the first unescaped quote of its kind (as :mod:`.body` seals it)."""
+    q = s[i]
+    out: list[str] = []
+    j = i + 1
+    n = len(s)
+    while True:
+        k = j
+        while k < n and s[k] != q and s[k] != "\\":
+            k += 1
+        out.append(s[j:k])
+        if k >= n:
+            raise Malformed("unterminated string")
+        if s[k] == q:
+            return "".join(out), k + 1
+        e = s[k + 1 : k + 2]
+        if e in _ESCAPES:
+            out.append(_ESCAPES[e])
+            j = k + 2
+        elif e in _HEX:
+            digits = s[k + 2 : k + 2 + _HEX[e]]
+            if len(digits) != _HEX[e] or not all(d in _HEXDIGITS for d in digits):
+                raise Malformed("bad escape")
+            code = int(digits, 16)
+            if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+                raise Malformed("bad escape")  # no character: no JSON form to send
+            out.append(chr(code))
+            j = k + 2 + _HEX[e]
+        else:
+            out.append("\\")  # Python keeps an unknown escape's backslash
+            j = k + 1
 
 
 def _single_quoted(s: str, i: int, closer: str) -> tuple[str, int]:

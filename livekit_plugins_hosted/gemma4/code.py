@@ -4,6 +4,9 @@
     unfenced := stmt ("\\n" stmt)*             at a line start; a statement that assigns
                                                (``tool_code = f(…)``) or names a variable
                                                (``tool_code``) is followed by another one
+    inline   := "print(" … ")"                 mid-line or indented: ends where its bracket
+                                               closes; a newline, a ``<``, a backtick or
+                                               ``call:`` first make it prose
 
 Brackets are counted and Python strings skipped, so a newline or a fence inside a call's
 arguments does not end it. The text is capped (:data:`CODE_CAP`); past it the code still ends
@@ -13,7 +16,7 @@ declared tools from it.
 
 from __future__ import annotations
 
-from .calls import ToolCall
+from .calls import Meter, ToolCall
 from .pyform import read_code
 from .values import Schemas
 
@@ -36,10 +39,15 @@ def _continues(stmt: str) -> bool:
 
 
 class Code:
-    __slots__ = ("_len", "_parts", "_schemas", "_stmt", "depth", "done", "esc", "fenced", "q")
+    __slots__ = (
+        "_len", "_parts", "_schemas", "_stmt", "depth", "done", "esc", "fenced", "inline", "q",
+    )  # fmt: skip
 
-    def __init__(self, *, fenced: bool = False, schemas: Schemas | None = None) -> None:
+    def __init__(
+        self, *, fenced: bool = False, inline: bool = False, schemas: Schemas | None = None
+    ) -> None:
         self.fenced = fenced
+        self.inline = inline  # ``print(`` mid-line: a call if it names a tool, else prose
         self._schemas = schemas
         self._parts: list[str] | None = []
         self._len = 0
@@ -65,10 +73,14 @@ class Code:
     def size(self) -> int:
         return self._len
 
-    def calls(self) -> list[ToolCall]:
+    def text(self) -> str | None:
+        """The code read (None past its cap)."""
+        return None if self._parts is None else "".join(self._parts)
+
+    def calls(self, meter: Meter | None = None) -> list[ToolCall]:
         if self._parts is None:
             return []
-        return read_code("".join(self._parts), self._schemas)
+        return read_code("".join(self._parts), self._schemas, meter)
 
     def feed(self, data: str, i: int, final: bool) -> tuple[int, str]:
         """Take ``data[i:]`` up to the code's end: (index past what was taken, text to hold
@@ -77,6 +89,13 @@ class Code:
         j = i
         while j < n:
             c = data[j]
+            if self.inline and (c in "\n<`" or (c == "c" and data.startswith("call:", j))):
+                self._put(data[i:j])  # prose after all (what follows is the stream's)
+                self.done = True
+                return j, ""
+            if self.inline and c == "c" and not final and "call:".startswith(data[j:]):
+                self._put(data[i:j])
+                return n, data[j:]
             if self.q:
                 if self.esc:
                     self.esc = False
@@ -90,6 +109,10 @@ class Code:
                 self.depth += 1
             elif c in ")]}":
                 self.depth -= 1
+                if self.inline and self.depth <= 0:
+                    self._put(data[i : j + 1])
+                    self.done = True
+                    return j + 1, ""
             elif c == "`" and self.fenced:
                 if data.startswith("```", j):
                     self._put(data[i:j])

@@ -14,7 +14,7 @@ the native form's, so values are typed from the tool's schema the same way.
 
 from __future__ import annotations
 
-from .calls import NAME_CHARS, ToolCall, make_call, read_args
+from .calls import NAME_CHARS, Meter, ToolCall, make_call, read_args
 from .lexer import WS
 from .values import Malformed, Schemas
 
@@ -39,7 +39,7 @@ def _ident(s: str, i: int) -> int:
     return j
 
 
-def read_code(code: str, schemas: Schemas | None) -> list[ToolCall]:
+def read_code(code: str, schemas: Schemas | None, meter: Meter | None = None) -> list[ToolCall]:
     """The calls of declared tools in ``code``; reading stops at the first statement that is
     not one of the forms above (what it read before stands: each such call was whole)."""
     out: list[ToolCall] = []
@@ -54,19 +54,19 @@ def read_code(code: str, schemas: Schemas | None) -> list[ToolCall]:
             word = code[i:j]
             k = _skip(code, j)
             if word == "print" and code.startswith("(", k):
-                got, i = _expr(code, k + 1, names)
+                got, i = _expr(code, k + 1, names, meter)
                 i = _skip(code, i)
                 if not code.startswith(")", i):
                     return out
                 i += 1
                 _add(out, got, schemas)
             elif word and code.startswith("=", k) and not code.startswith("==", k):
-                got, i = _expr(code, k + 1, names)
+                got, i = _expr(code, k + 1, names, meter)
                 names[word] = got
             elif word and (k >= n or code[k] in "\n;"):
                 i = k  # a bare name (``tool_code`` on its own line, as Gemini writes it)
             else:
-                got, i = _expr(code, i, names)
+                got, i = _expr(code, i, names, meter)
                 _add(out, got, schemas)
             i = _skip(code, i)
             if i < n and code[i] not in "\n;":
@@ -86,7 +86,10 @@ def _add(
 
 
 def _expr(
-    code: str, i: int, names: dict[str, tuple[str, dict[str, object]] | None]
+    code: str,
+    i: int,
+    names: dict[str, tuple[str, dict[str, object]] | None],
+    meter: Meter | None,
 ) -> tuple[tuple[str, dict[str, object]] | None, int]:
     i = _skip(code, i)
     start = i
@@ -103,7 +106,7 @@ def _expr(
         name = code[i:j]
         k = _skip(code, j)
         if code.startswith("(", k):
-            args, end = read_args(code, k + 1, ")")
+            args, end = read_args(code, k + 1, ")", meter)
             return (name, args), end
         if i == start and name in names:
             return names[name], j

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import lexer as lx
 from .body import BODY_CAP, Body
-from .calls import ToolCall
+from .calls import Meter, ToolCall
 from .code import Code
 from .lexer import WS
 from .values import Schemas
@@ -18,20 +18,24 @@ _ANSWER, _THOUGHT, _LABEL, _BARE, _HEAD, _CALL, _BLOCK, _CODE, _ENDED, _DONE = r
 _LABEL_MAX = 16
 _ANSWER_LABELS = frozenset({"response", "final", "answer", "default"})
 _THOUGHT_LABEL = "thought\n"
+REPLY_CALLS = 64
+"""The most calls one reply runs: past it, more are dropped (and counted in ``dropped``),
+never spoken, never held."""
 _HELD_CAP = 256  # a bare call's or a <tool_call> head's held text
 _THOUGHT_CAP = BODY_CAP  # an undecided thought (in_thought) kept to release if never closed
 _MARK = ">"  # what a dropped marker leaves as "the last character": not a space
 _FENCE = "```tool_code"
 _TRIGGERS = ("tool_code", "print(")  # code at a line start
+_PRINT = "print("  # code anywhere else: a call if it names a tool
 
 
 class Base:
     """The fields of one reply's reading and the moves every state makes."""
 
     __slots__ = (
-        "_after", "_bad", "_block", "_body", "_buf", "_calls", "_code", "_explicit", "_fast",
-        "_first", "_held", "_held_len", "_hname", "_hword", "_label", "_last", "_ncalls",
-        "_no_calls", "_out", "_pending", "_pos", "_repaired", "_resume", "_schemas",
+        "_after", "_bad", "_block", "_body", "_buf", "_calls", "_code", "_dropped", "_explicit",
+        "_fast", "_first", "_held", "_held_len", "_hname", "_hword", "_label", "_last", "_meter",
+        "_ncalls", "_no_calls", "_out", "_pending", "_pos", "_repaired", "_resume", "_schemas",
         "_seg_start", "_spoke", "_state", "_thought", "_thought_len", "_work",
         "saw_thought",
     )  # fmt: skip
@@ -43,6 +47,7 @@ class Base:
         self._seg_start = True  # an answer segment with nothing spoken yet
         self._spoke = False
         self._ncalls = 0
+        self._dropped = 0  # calls the model wrote that will never run
         self.saw_thought = False
         """A thought marker came in the text: the server passes Gemma 4's raw thought through."""
         self._last = ""  # the last answer character consumed (_MARK after a dropped marker)
@@ -67,6 +72,7 @@ class Base:
         self._repaired = False
         self._pos: dict[str, int] = {}  # look-aheads in the input being read
         self._work = 0
+        self._meter = Meter()  # the call reader's scans, counted into ``work``
         self._out: list[str] = []
         self._calls: list[ToolCall] = []
 
@@ -132,9 +138,18 @@ class Base:
         return data[k:] if lx.speakable_at_end(data[k:]) else ""
 
     def _add(self, call: ToolCall | None) -> None:
-        if call is not None and not self._no_calls:
-            self._ncalls += 1
-            self._calls.append(call)
+        if call is None or self._no_calls:
+            return
+        if self._ncalls >= REPLY_CALLS:
+            self._dropped += 1  # more calls than any turn makes: the first ones run
+            return
+        self._ncalls += 1
+        self._calls.append(call)
+
+    def _lose(self, count: int) -> None:
+        """``count`` calls the model wrote will never run (text a quote swallowed is none)."""
+        if not self._no_calls:
+            self._dropped += count
 
     def _open_channel(self) -> None:
         self.saw_thought = True
@@ -169,6 +184,14 @@ def call_prefix(data: str, i: int) -> int:
     """How many characters at the end of ``data[i:]`` could still begin ``call:``."""
     for t in (4, 3, 2, 1):
         if len(data) - t >= i and data.endswith("call"[:t]):
+            return t
+    return 0
+
+
+def print_prefix(data: str, i: int) -> int:
+    """How many characters at the end of ``data[i:]`` could still begin ``print(``."""
+    for t in (5, 4, 3, 2, 1):
+        if len(data) - t >= i and data.endswith(_PRINT[:t]):
             return t
     return 0
 

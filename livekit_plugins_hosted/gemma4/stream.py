@@ -37,12 +37,14 @@ from .state import (
     _LABEL,
     _LABEL_MAX,
     _MARK,
+    _PRINT,
     _THOUGHT,
     _THOUGHT_CAP,
     _THOUGHT_LABEL,
     _TRIGGERS,
     call_prefix,
     fence_prefix,
+    print_prefix,
 )
 from .tools import Tools
 
@@ -75,7 +77,21 @@ class Gemma4Parser(Tools):
         look-ahead, a body read by the call reader): the reply's cost, which tests and
         benchmarks compare as the input grows. A plain chunk on the fast path is not counted
         (four substring tests look at it)."""
-        return self._work
+        return self._work + self._meter.n
+
+    @property
+    def called(self) -> int:
+        """Tool calls returned so far."""
+        return self._ncalls
+
+    @property
+    def dropped(self) -> int:
+        """Calls the model wrote that will never run: malformed, past a cap (a body's
+        32 KB, a block's or a reply's 64 calls), cut off by the reply's end, or in a block
+        one of those spoiled. Never spoken either. After speech ("Let me check.") a dropped
+        call leaves the caller waiting for a tool that never runs: the stream layer should
+        end such a turn in an error, as it does a silent one."""
+        return self._dropped
 
     @property
     def silent(self) -> bool:
@@ -90,11 +106,16 @@ class Gemma4Parser(Tools):
             and "call:" not in text
             and "\n" not in text
             and "`" not in text
+            and "(" not in text  # "print(" (one character is the cheaper test)
         ):
             if not text:
                 return "", []
             last = text[-1]
-            if last not in "cal" or "c" not in text[-4:]:  # else it may end in "c"…"call"
+            # else it may end in "c"…"call" or "p"…"print"
+            if last not in "calprint" or (
+                ("c" not in text[-4:] or last not in "cal")
+                and ("p" not in text[-5:] or last not in "print")
+            ):
                 self._last = last
                 return text, []
         if self._state >= _ENDED:
@@ -114,10 +135,19 @@ class Gemma4Parser(Tools):
         data, self._buf = self._buf, ""
         if data:
             self._run(data, final=True)
+        self._settle()
+        if self._state != _ENDED:
+            self._state = _DONE
+        self._fast = False
+        return self._take()
+
+    def _settle(self) -> None:
+        """The reply is over: release an undecided thought, close or drop an open call."""
         while self._state < _ENDED:
             state = self._state
             if state == _THOUGHT and not self._explicit:
                 self._release_thought()
+                continue
             elif state == _HEAD:
                 self._state = self._resume
                 self._replay()
@@ -126,7 +156,7 @@ class Gemma4Parser(Tools):
                 self._repaired = True
                 text = self._body.text()
                 self._work += 2 * len(text)
-                fixed = repair(text, self._schemas)
+                fixed = repair(text, self._schemas, self._meter)
                 self._body = Body()
                 if fixed is not None:
                     if self._block:
@@ -139,21 +169,22 @@ class Gemma4Parser(Tools):
                     self._call_done()
                     self._run(fixed.rest, final=True)
                     continue
+                self._lose(1)
                 self._release()  # the cut-off call stays unread; whole ones before it run
+            elif state == _CALL and (again := self._body.reread()) is not None:
+                self._body, text = again
+                self._work += len(text)
+                self._no_calls = True  # text a quote swallowed runs nothing
+                self._run(text, final=True)
+                continue
             elif state == _CALL:
-                bad = self._bad
-                self._close_body()  # complete without its closing token, or cut off
-                self._bad = bad  # a cut-off body spoils none of the whole calls before it
+                self._close_body(cut=True)  # complete without its closing token, or cut off
                 self._release()
             elif state == _BLOCK:
                 self._release()
             elif state == _CODE:
                 self._code_done()
             break
-        if self._state != _ENDED:
-            self._state = _DONE
-        self._fast = False
-        return self._take()
 
     def _run(self, data: str, *, final: bool) -> None:
         i, n = 0, len(data)
@@ -212,9 +243,15 @@ class Gemma4Parser(Tools):
         c = self._next(data, i, "call:")
         f = self._next(data, i, _FENCE)  # a fence is code wherever it opens
         line = self._next(data, i, "\n")
-        if line < k and line < c and line < f:
+        p = self._next(data, i, _PRINT)
+        if line < k and line < c and line < f and line < p:
             self._emit(data[i : line + 1])
             return line + 1
+        if p < k and p < c and p < f:
+            self._emit(data[i:p])
+            self._code = Code(inline=True, schemas=self._schemas)
+            self._state = _CODE
+            return p
         if f < k and f < c:
             self._emit(data[i:f])
             self._code = Code(fenced=True, schemas=self._schemas)
@@ -225,7 +262,11 @@ class Gemma4Parser(Tools):
             self._start_bare(_ANSWER)
             return c + 5
         if k == n:
-            t = 0 if final else max(call_prefix(data, i), fence_prefix(data, i))
+            t = (
+                0
+                if final
+                else max(call_prefix(data, i), fence_prefix(data, i), print_prefix(data, i))
+            )
             self._emit(data[i : n - t])
             if t:
                 self._buf = data[n - t :]
@@ -281,8 +322,9 @@ class Gemma4Parser(Tools):
         return j
 
     def _release_thought(self) -> None:
-        """An implicit thought never closed: it was the answer; speak it (unless it grew past
-        its cap: then the turn ends in an error, never in half an answer)."""
+        """An implicit thought never closed: it was the answer; read it as one (so code in it
+        is a call, never spoken), unless it grew past its cap: then the turn ends in an error,
+        never in half an answer."""
         text = "".join(self._thought).lstrip(WS)
         over = self._thought_len > _THOUGHT_CAP
         self._thought = []
@@ -291,8 +333,9 @@ class Gemma4Parser(Tools):
             text = text[len(_THOUGHT_LABEL) :]
         self._seg_start = True
         self._state = _ANSWER
-        if not over:
-            self._emit(text)
+        if not over and text:
+            self._work += len(text)  # read once more, as the answer
+            self._run(text, final=True)
 
     def _in_thought(self, data: str, i: int, final: bool) -> int:
         n = len(data)
@@ -329,7 +372,7 @@ class Gemma4Parser(Tools):
             self._open_channel()
         elif kind == lx.END:
             if not self._explicit:
-                self._release_thought()
+                self._settle()
             self._end()
             return n
         return end

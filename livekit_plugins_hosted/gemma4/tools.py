@@ -20,7 +20,8 @@ from .state import _ANSWER, _BARE, _BLOCK, _CALL, _HEAD, _HELD_CAP, _MARK, _THOU
 __all__ = ["Tools"]
 
 _BLOCK_CALLS = 64
-"""The most calls one ``<|tool_call>`` block may hold (each is held until the block ends)."""
+"""The most calls one ``<|tool_call>`` block may hold (each is held until the block ends).
+A whole reply may run as many (:data:`.state.REPLY_CALLS`)."""
 
 
 class Tools(Base):
@@ -120,7 +121,8 @@ class Tools(Base):
                 j = i + 1
                 while j < n and data[j] in WS:
                     j += 1
-                self._hold_text(" ")
+                if not (self._held and self._held[-1] == " "):
+                    self._hold_text(" ")  # a run of spaces is one, however the deltas cut it
                 if self._hword == 1:
                     self._hword = 2
                 i = j
@@ -149,6 +151,7 @@ class Tools(Base):
                 after = self._leave_thought() if self._resume == _THOUGHT else _ANSWER
                 self._start_block(after)
                 self._bad = True
+                self._lose(1)  # a call in another syntax: meant, never run
                 self._state = _BLOCK
                 return i
             break
@@ -180,28 +183,39 @@ class Tools(Base):
         self._state = _CALL
         self._block = True
 
-    def _close_body(self) -> None:
+    def _close_body(self, *, cut: bool = False) -> None:
+        """A body is over; ``cut``: by the reply's end (it spoils none of the whole calls
+        before it in its block)."""
         body = self._body
         self._body = Body()
         text = body.text()
         self._work += len(text)  # read once more, by the call reader
+        if not body.overflow and not text.strip(WS):
+            return
+        # a body past its cap is no call: it spoils its block as a malformed one does
+        call = None if body.overflow else parse_call(text, self._schemas, self._meter)
         if not self._block:
-            self._add(parse_call(text, self._schemas))
-            return
-        if not text.strip(WS):
-            return
-        call = parse_call(text, self._schemas)
-        if call is None:
-            self._bad = True  # something in the block is no call: the block runs nothing
-        elif len(self._pending) >= _BLOCK_CALLS:
-            self._bad = True  # more calls than any turn makes: none runs, none is kept
+            if call is None:
+                self._lose(1)
+            self._add(call)
+        elif call is None and cut:
+            self._lose(1)
+        elif call is None or len(self._pending) >= _BLOCK_CALLS:
+            # something in the block is no call, or more calls than any turn makes: the
+            # block runs nothing, and none is kept
+            self._lose(1 + len(self._pending))
             self._pending = []
-        elif not self._bad:
+            self._bad = True
+        elif self._bad:
+            self._lose(1)
+        else:
             self._pending.append(call)
 
     def _release(self) -> None:
         """The block is over: its calls run, unless something in it was no call."""
-        if not self._bad:
+        if self._bad:
+            self._lose(len(self._pending))
+        else:
             for call in self._pending:
                 self._add(call)
         self._pending = []
@@ -313,8 +327,14 @@ class Tools(Base):
         return k
 
     def _code_done(self) -> None:
-        self._work += self._code.size
-        for call in self._code.calls():
-            self._add(call)
+        code = self._code
         self._code = Code()
+        self._work += code.size
+        calls = code.calls(self._meter)
+        for call in calls:
+            self._add(call)
+        if code.inline and not calls:
+            self._state = _ANSWER  # ``print(`` in a sentence naming no tool: prose
+            self._emit(code.text() or "")
+            return
         self._to_answer()
