@@ -110,9 +110,10 @@ class Endpoint(abc.ABC):
         """Note the credentials ``request`` carried, as sent: the job's worker token, a key in
         the headers or query of the ``http_client`` given, what the client's ``auth`` added.
         They are scrubbed like :meth:`secrets` (a server may echo any of them)."""
-        found = redact.credentials(request.headers.items())
-        if request.url.query:
-            found += redact.credentials(request.url.params.multi_items())
+        # every query value, whatever its name (Azure's sig= and code= are keys): a value
+        # in a URL is never the server's to repeat; the headers last, so kept longest
+        found = tuple(v for _, v in request.url.params.multi_items()) if request.url.query else ()
+        found += redact.credentials(request.headers.items())
         if not found:
             return
         sent = self._sent

@@ -252,9 +252,11 @@ async def test_a_failing_metrics_listener_does_not_replace_the_api_error(
         raise TypeError("listener bug")
 
     model.on("metrics_collected", broken)
-    with caplog.at_level(logging.ERROR, logger="livekit.plugins.hosted"):
-        with pytest.raises(APIError, match="nothing to say"):
-            await model.chat(chat_ctx=_ctx(), conn_options=NO_RETRY).collect()
+    with (
+        caplog.at_level(logging.ERROR, logger="livekit.plugins.hosted"),
+        pytest.raises(APIError, match="nothing to say"),
+    ):
+        await model.chat(chat_ctx=_ctx(), conn_options=NO_RETRY).collect()
     assert "listener failed" in caplog.text
     await model.aclose()
 
