@@ -38,6 +38,7 @@ from .backends import (
 )
 from .log import logger
 from .sse import read_capped
+from .transport import Connection
 
 InferenceClass = Literal["priority", "standard", "low"]
 """LiveKit Inference priority classes, sent as ``X-LiveKit-Inference-Priority``."""
@@ -316,7 +317,11 @@ async def _get_json(
     http: httpx.AsyncClient, url: str, headers: dict[str, str]
 ) -> tuple[int, object]:
     """The status and JSON of a GET (``None`` when the body is not JSON or too large)."""
-    async with http.stream("GET", url, headers=headers, timeout=_PROBE_TIMEOUT) as response:
+    # traced: a completion request that reuses this connection can tell a server's idle close
+    trace = {"trace": Connection()}
+    async with http.stream(
+        "GET", url, headers=headers, timeout=_PROBE_TIMEOUT, extensions=trace
+    ) as response:
         content, truncated = await read_capped(response, MODELS_BODY_LIMIT)
     if truncated:
         return response.status_code, None
