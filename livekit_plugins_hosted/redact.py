@@ -145,12 +145,13 @@ def scrub_value(value: object, secrets: Iterable[str], *, limit: int = SCRUBBED_
     """A decoded JSON body (or text) with each secret replaced in every string, keys included;
     a body larger than ``limit`` characters is kept as its JSON text, cut to ``limit``."""
     masker = Masker(secrets)
-    if not masker:
-        return value
     if _larger(value, limit):
+        # kept in the error (and every retry's log line) even when there is nothing to mask
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         cut = f"{text[:limit]}... ({len(text) - limit} more characters)"
         return masker.mask(cut)
+    if not masker:
+        return value
 
     def walk(item: object) -> object:
         if isinstance(item, str):

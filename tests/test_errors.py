@@ -26,6 +26,7 @@ from tests.gateway import (
     completion_chunks,
     delta_chunks,
     gateway_llm,
+    tool_call_chunks,
     user_ctx,
 )
 from tests.waits import MetricsSeen, wait_until
@@ -267,16 +268,19 @@ def _reply(deltas: list[dict[str, Any]], usage: dict[str, int], finish: str = "s
     return Reply(events=chunks)
 
 
-async def test_a_failed_attempt_is_counted_once_when_the_retry_is_interrupted(
-    gateway: Gateway,
-) -> None:
+@pytest.mark.parametrize("retry", ["interrupted", "tool_call_without_usage"])
+async def test_a_failed_attempt_is_counted_once(gateway: Gateway, retry: str) -> None:
     """The failed attempt's usage went into the stream as well as to ``spent.report``: when
-    the retry was interrupted (or sent no usage) the framework reported the failed attempt's
-    40 tokens a second time, so billing counted 80."""
+    the retry was interrupted, or sent no usage (a tool call alone), the framework reported
+    the failed attempt's 40 tokens a second time, so billing counted 80."""
     gateway.replies.append(thought_only(usage=True))
-    slow = Reply.text("one", " two", " three")
-    slow.delay_between = 0.5
-    gateway.replies.append(slow)
+    if retry == "interrupted":
+        slow = Reply.text("one", " two", " three")
+        slow.delay_between = 0.5
+        gateway.replies.append(slow)
+    else:
+        call = tool_call_chunks("get_weather", '{"city": "Paris"}')
+        gateway.replies.append(Reply(events=[c for c in call if not c.get("usage")]))
     model = _llm(gateway)
     seen = MetricsSeen(model)
     stream = model.chat(chat_ctx=_ctx(), conn_options=FAST_RETRY)
