@@ -113,7 +113,8 @@ class Endpoint(abc.ABC):
         They are scrubbed like :meth:`secrets` (a server may echo any of them)."""
         # every query value, whatever its name (Azure's sig= and code= are keys): a value
         # in a URL is never the server's to repeat; the headers last, so kept longest
-        found = tuple(v for _, v in request.url.params.multi_items()) if request.url.query else ()
+        query = request.url.params.multi_items() if request.url.query else []
+        found = tuple(v for _, v in query if len(v) >= redact.MIN_SECRET_CHARS)
         found += redact.credentials(request.headers.items())
         if not found:
             return

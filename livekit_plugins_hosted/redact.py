@@ -5,8 +5,9 @@ bearer key or the signed token would then reach ``str(error)``, the framework's 
 the command line. :func:`scrub` replaces each known secret in a text with ``***``;
 :func:`scrub_value` does so inside a decoded JSON body. The endpoints know their current
 secrets (``Endpoint.scrub``); :func:`credentials` picks out of what a request sent the values
-that can be secrets (a header or query parameter whose name looks like a credential's); this
-module only finds and replaces.
+that can be secrets (a header whose name looks like a credential's; the endpoints take every
+query value); this module only finds and replaces. A server's text is hostile: masking is
+linear in its length, and a body past :data:`SCRUBBED_LIMIT` is not walked.
 """
 
 from __future__ import annotations
