@@ -143,7 +143,9 @@ class ChunkParser:
         )
         nxt._thought_deltas = self._thought_deltas
         nxt._reasoning = self._reasoning
-        nxt._thought_base = self._thought_deltas
+        # the first request's thought is in its own usage's reasoning tokens when the server
+        # sent usage; else (a stream cut in its thought) the second request's estimate counts it
+        nxt._thought_base = self._thought_deltas if self._server_usage is not None else 0
         # the turn's usage is both requests' (the framework reports one usage per turn)
         nxt._earlier = self.spent()
         return nxt
