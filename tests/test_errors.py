@@ -321,4 +321,5 @@ async def test_a_follow_on_turn_reports_both_requests_tokens(gateway: Gateway, s
     (metrics,) = seen.events
     assert (metrics.completion_tokens, metrics.prompt_tokens) == (4001, 20)
     assert metrics.total_tokens == 4021
+    assert metrics.reasoning_tokens == 3  # the three thought deltas, counted once
     await model.aclose()
