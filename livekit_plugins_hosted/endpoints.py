@@ -38,6 +38,7 @@ from .backends import (
 )
 from .log import logger
 from .sse import read_capped
+from .transport import Connection
 
 InferenceClass = Literal["priority", "standard", "low"]
 """LiveKit Inference priority classes, sent as ``X-LiveKit-Inference-Priority``."""
@@ -110,9 +111,11 @@ class Endpoint(abc.ABC):
         """Note the credentials ``request`` carried, as sent: the job's worker token, a key in
         the headers or query of the ``http_client`` given, what the client's ``auth`` added.
         They are scrubbed like :meth:`secrets` (a server may echo any of them)."""
-        found = redact.credentials(request.headers.items())
-        if request.url.query:
-            found += redact.credentials(request.url.params.multi_items())
+        # every query value, whatever its name (Azure's sig= and code= are keys): a value
+        # in a URL is never the server's to repeat; the headers last, so kept longest
+        query = request.url.params.multi_items() if request.url.query else []
+        found = tuple(v for _, v in query if len(v) >= redact.MIN_SECRET_CHARS)
+        found += redact.credentials(request.headers.items())
         if not found:
             return
         sent = self._sent
@@ -315,7 +318,11 @@ async def _get_json(
     http: httpx.AsyncClient, url: str, headers: dict[str, str]
 ) -> tuple[int, object]:
     """The status and JSON of a GET (``None`` when the body is not JSON or too large)."""
-    async with http.stream("GET", url, headers=headers, timeout=_PROBE_TIMEOUT) as response:
+    # traced: a completion request that reuses this connection can tell a server's idle close
+    trace = {"trace": Connection()}
+    async with http.stream(
+        "GET", url, headers=headers, timeout=_PROBE_TIMEOUT, extensions=trace
+    ) as response:
         content, truncated = await read_capped(response, MODELS_BODY_LIMIT)
     if truncated:
         return response.status_code, None

@@ -90,6 +90,8 @@ class ChunkParser:
         self._by_index: dict[int, _ToolCall] = {}
         self._id = ""
         self._server_usage: llm.CompletionUsage | None = None
+        self._earlier: llm.CompletionUsage | None = None  # this turn's earlier request's
+        self._thought_base = 0  # thought deltas of the earlier request (counted in _earlier)
         self.estimate_usage = estimate_usage
         """Count content deltas as completion tokens when the server streams no usage."""
         self._content_deltas = 0
@@ -141,6 +143,11 @@ class ChunkParser:
         )
         nxt._thought_deltas = self._thought_deltas
         nxt._reasoning = self._reasoning
+        # the first request's thought is in its own usage's reasoning tokens when the server
+        # sent usage; else (a stream cut in its thought) the second request's estimate counts it
+        nxt._thought_base = self._thought_deltas if self._server_usage is not None else 0
+        # the turn's usage is both requests' (the framework reports one usage per turn)
+        nxt._earlier = self.spent()
         return nxt
 
     def keep_thought(self) -> None:
@@ -247,10 +254,13 @@ class ChunkParser:
         if usage:
             # a label for metrics, never worth failing a reply already spoken: kept if a string
             tier = obj.get("service_tier")
-            out.append(chunk := self._usage(_dict(usage), tier if type(tier) is str else None))
+            chunk = self._usage(_dict(usage), tier if type(tier) is str else None)
             self._server_usage = chunk.usage
             if chunk.usage is not None and chunk.usage.reasoning_tokens:
                 self._reasoning += 1
+            if self._earlier is not None:
+                chunk.usage = _sum(self._earlier, chunk.usage)
+            out.append(chunk)
         return out
 
     def finish(self) -> list[llm.ChatChunk]:
@@ -267,8 +277,8 @@ class ChunkParser:
             out.append(_chunk(self.id, tail or None, calls))
         if not self.emitted:
             raise EmptyCompletion(self._silence())
-        if self._server_usage is None and (estimate := self._estimate()) is not None:
-            out.append(llm.ChatChunk(id=self.id, usage=estimate))
+        if self._server_usage is None and (spent := self.spent()) is not None:
+            out.append(llm.ChatChunk(id=self.id, usage=spent))
         return out
 
     def _estimate(self) -> llm.CompletionUsage | None:
@@ -282,7 +292,7 @@ class ChunkParser:
     def spent(self) -> llm.CompletionUsage | None:
         """The tokens this reply used, as the server counted them (else estimated, as
         :meth:`finish` does); ``None`` when nothing tells."""
-        return self._server_usage or self._estimate()
+        return _sum(self._earlier, self._server_usage or self._estimate())
 
     def _silence(self) -> str:
         """Why a completion that said nothing ended, in words a developer can act on."""
@@ -426,11 +436,33 @@ class ChunkParser:
                 cache_creation_tokens=_count(prompt_details.get("cache_write_tokens")),
                 # llama-server streams no count of its own: one thought delta is one token
                 reasoning_tokens=_count(completion_details.get("reasoning_tokens"))
-                or (self._thought_deltas if self.estimate_usage else 0),
+                or (self._thought_deltas - self._thought_base if self.estimate_usage else 0),
                 total_tokens=_count(usage.get("total_tokens")) or completion + prompt,
                 service_tier=service_tier,
             ),
         )
+
+
+def _sum(
+    earlier: llm.CompletionUsage | None, usage: llm.CompletionUsage | None
+) -> llm.CompletionUsage | None:
+    """The usage of a turn's two requests together (``usage``'s own fields otherwise)."""
+    if earlier is None or usage is None:
+        return usage or earlier
+    return usage.model_copy(
+        update={
+            name: getattr(earlier, name) + getattr(usage, name)
+            for name in (
+                "completion_tokens",
+                "prompt_tokens",
+                "prompt_cached_tokens",
+                "cache_creation_tokens",
+                "cache_read_tokens",
+                "reasoning_tokens",
+                "total_tokens",
+            )
+        }
+    )
 
 
 # Shape checks for what the server sent: a wrong shape is the server's fault (StreamError),

@@ -5,14 +5,16 @@ bearer key or the signed token would then reach ``str(error)``, the framework's 
 the command line. :func:`scrub` replaces each known secret in a text with ``***``;
 :func:`scrub_value` does so inside a decoded JSON body. The endpoints know their current
 secrets (``Endpoint.scrub``); :func:`credentials` picks out of what a request sent the values
-that can be secrets (a header or query parameter whose name looks like a credential's); this
-module only finds and replaces.
+that can be secrets (a header whose name looks like a credential's; the endpoints take every
+query value); this module only finds and replaces. A server's text is hostile: masking is
+linear in its length, and a body past :data:`SCRUBBED_LIMIT` is not walked.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
 
 _CREDENTIAL_WORDS = (
     "auth",
@@ -52,13 +54,23 @@ secrets, and replacing them would garble the server's words."""
 
 
 def _forms(secrets: Iterable[str]) -> list[str]:
-    """Each secret as written and as a JSON string escapes it, longest first (so a secret
-    that contains another is replaced whole)."""
+    """Each secret as written and as it reads echoed: escaped in a JSON string (``/`` also as
+    ``\\/``, PHP's default), percent-encoded in a URL (``/`` kept or not, ``+`` for a space);
+    longest first, so that a secret that contains another is replaced whole."""
     forms: set[str] = set()
     for secret in secrets:
         if len(secret) >= MIN_SECRET_CHARS:
-            forms.add(secret)
-            forms.add(json.dumps(secret)[1:-1])
+            escaped = json.dumps(secret)[1:-1]
+            forms.update(
+                (
+                    secret,
+                    escaped,
+                    escaped.replace("/", "\\/"),
+                    quote(secret),
+                    quote(secret, safe=""),
+                    quote_plus(secret),
+                )
+            )
     return sorted(forms, key=len, reverse=True)
 
 
@@ -66,33 +78,85 @@ _MIN_PREFIX = 8
 """A cut-off secret's beginning this long or longer is masked too."""
 
 
-def _mask(text: str, forms: Iterable[str]) -> str:
-    for form in forms:
-        text = text.replace(form, MASK)
-        # a server's text is cut to a length before it reaches us (or by us): a secret cut in
-        # two leaves its beginning, which no longer matches the whole
-        for k in range(len(form) - 1, _MIN_PREFIX - 1, -1):
-            if form[:k] in text:
-                text = text.replace(form[:k], MASK)
-                break
-    return text
+class Masker:
+    """Masks secrets in texts in time linear in each text's length (a server's text is
+    hostile). The forms of the secrets are grouped by their first :data:`_MIN_PREFIX`
+    characters; each occurrence of such a beginning is extended as far as the text goes on
+    agreeing with the longest-agreeing form of its group, and that much is masked: a secret cut
+    in two (a server's text is cut to a length before it reaches us, or by us) leaves none of
+    its beginning, and one form's partial match never spoils another's whole one. ``work``
+    counts the characters examined."""
+
+    __slots__ = ("groups", "short", "work")
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        forms = _forms(secrets)
+        self.short = [f for f in forms if len(f) < _MIN_PREFIX]
+        self.groups: dict[str, list[str]] = {}
+        for form in forms:
+            if len(form) >= _MIN_PREFIX:
+                self.groups.setdefault(form[:_MIN_PREFIX], []).append(form)
+        self.work = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.short or self.groups)
+
+    def mask(self, text: str) -> str:
+        for anchor, forms in self.groups.items():
+            self.work += len(text)
+            i = text.find(anchor)
+            if i < 0:
+                continue
+            parts: list[str] = []
+            pos = 0
+            while i >= 0:
+                parts += (text[pos:i], MASK)
+                pos = i + max(self._agreeing(text, i, form) for form in forms)
+                i = text.find(anchor, pos)
+            parts.append(text[pos:])
+            text = "".join(parts)
+        for form in self.short:
+            self.work += len(text)
+            text = text.replace(form, MASK)
+        return text
+
+    def _agreeing(self, text: str, i: int, form: str) -> int:
+        """How many characters of ``text`` from ``i`` agree with ``form`` (its anchor does);
+        each is passed over by the caller (a group holds a few forms of one secret), so the
+        whole search stays linear."""
+        n, end = _MIN_PREFIX, min(len(form), len(text) - i)
+        while n < end and text[i + n] == form[n]:
+            n += 1
+        self.work += n
+        return n
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every occurrence of each secret, or of a cut-off beginning of one (at
     least 8 characters), replaced by ``***``."""
-    return _mask(text, _forms(secrets))
+    return Masker(secrets).mask(text)
 
 
-def scrub_value(value: object, secrets: Iterable[str]) -> object:
-    """A decoded JSON body (or text) with each secret replaced in every string, keys included."""
-    forms = _forms(secrets)
-    if not forms:
+SCRUBBED_LIMIT = 8 * 1024
+"""Characters of a decoded body that are walked string by string; a larger one (a server's
+4 MB error event) is kept as its JSON text, clipped to this, then masked."""
+
+
+def scrub_value(value: object, secrets: Iterable[str], *, limit: int = SCRUBBED_LIMIT) -> object:
+    """A decoded JSON body (or text) with each secret replaced in every string, keys included;
+    a body larger than ``limit`` characters is kept as its JSON text, cut to ``limit``."""
+    masker = Masker(secrets)
+    if _larger(value, limit):
+        # kept in the error (and every retry's log line) even when there is nothing to mask
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        cut = f"{text[:limit]}... ({len(text) - limit} more characters)"
+        return masker.mask(cut)
+    if not masker:
         return value
 
     def walk(item: object) -> object:
         if isinstance(item, str):
-            return _mask(item, forms)
+            return masker.mask(item)
         if isinstance(item, dict):
             return {walk(k): walk(v) for k, v in item.items()}
         if isinstance(item, list | tuple):
@@ -100,3 +164,22 @@ def scrub_value(value: object, secrets: Iterable[str]) -> object:
         return item
 
     return walk(value)
+
+
+def _larger(value: object, limit: int) -> bool:
+    """Whether ``value``'s strings and containers come to more than ``limit`` (a string counts
+    its characters, a container its items): a container is counted before its items are
+    visited, so a huge body costs no more than ``limit`` steps."""
+    left = limit
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        left -= len(item) if isinstance(item, str | dict | list | tuple) else 1
+        if left < 0:
+            return True
+        if isinstance(item, dict):
+            stack += item.keys()
+            stack += item.values()
+        elif isinstance(item, list | tuple):
+            stack += item
+    return False

@@ -16,6 +16,8 @@ from livekit.agents import llm
 from livekit.agents.metrics import LLMMetrics
 from livekit.agents.metrics.base import Metadata
 
+from .log import logger
+
 
 def report(
     owner: llm.LLM[Any], usage: llm.CompletionUsage, *, request_id: str, duration: float
@@ -37,4 +39,9 @@ def report(
         tokens_per_second=usage.completion_tokens / duration if duration > 0 else 0.0,
         metadata=Metadata(model_name=owner.model, model_provider=owner.provider),
     )
-    owner.emit("metrics_collected", metrics)
+    try:
+        owner.emit("metrics_collected", metrics)
+    except Exception:
+        # a listener's bug (the event emitter re-raises a TypeError from one) must not replace
+        # the turn's APIError: the framework would neither retry nor fall back
+        logger.exception("a metrics_collected listener failed on a failed attempt's usage")

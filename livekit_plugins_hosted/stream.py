@@ -272,6 +272,7 @@ class LLMStream(llm.LLMStream):
         the token limit with nothing said and ``may_continue``."""
         send = self._event_ch.send_nowait
         waiting = not parser.emitted
+        usage: llm.ChatChunk | None = None
         drained = False
         try:
             events = CompletionEvents(response, idle=self._conn_options.timeout)
@@ -285,7 +286,13 @@ class LLMStream(llm.LLMStream):
                             # could begin the answer, which the second request will give)
                             break
                         for chunk in parser.feed(obj):
-                            send(chunk)
+                            if chunk.usage is not None and chunk.delta is None:
+                                # sent once the reply is known to be heard: a failed
+                                # attempt's usage is reported apart (spent.report), and a
+                                # follow-on's usage adds the first request's
+                                usage = chunk
+                            else:
+                                send(chunk)
                         if waiting and parser.emitted:
                             # the first word is out: a slow but steady reply is never cut
                             first_word.reschedule(None)
@@ -313,6 +320,8 @@ class LLMStream(llm.LLMStream):
             first_word.reschedule(None)
             for chunk in tail:
                 send(chunk)
+            if usage is not None and not any(c.usage is not None for c in tail):
+                send(usage)
             if waiting and parser.emitted:
                 self._first_word(parser, watch)
             if events.done:

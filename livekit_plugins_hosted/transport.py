@@ -12,7 +12,9 @@ text quotes the request.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import httpx2 as httpx
@@ -74,25 +76,78 @@ def _copy(e: httpx.RequestError, text: str) -> BaseException:
 
 
 _CONNECTING = (".connect_tcp.started", ".connect_unix_socket.started")
+_STREAM_READY = (".connect_tcp.complete", ".connect_unix_socket.complete", ".start_tls.complete")
+_RECEIVING = ".receive_response_headers.started"
+
+_receiving: ContextVar[Connection | None] = ContextVar("hosted_receiving", default=None)
+"""The request whose response the current task is reading (set by its trace)."""
+
+_counted: weakref.WeakSet[object] = weakref.WeakSet()
+"""Network streams whose reads are counted (see :func:`_count_reads`)."""
 
 
 class Connection:
     """One request's connection, as httpx's ``trace`` request extension reports it: whether
-    a connection was opened for it (else a kept-alive one was reused)."""
+    a connection was opened for it (else a kept-alive one was reused), and what was read of
+    its response on a connection a traced request opened: ``counted`` once a read was seen,
+    ``received`` the bytes read."""
 
-    __slots__ = ("opened",)
+    __slots__ = ("counted", "opened", "received")
 
     def __init__(self) -> None:
         self.opened = False
+        self.counted = False
+        self.received = 0
 
     async def __call__(self, event: str, info: Mapping[str, Any]) -> None:
         if event.endswith(_CONNECTING):
             self.opened = True
+        elif event.endswith(_STREAM_READY):
+            _count_reads(info.get("return_value"))
+        elif event.endswith(_RECEIVING):
+            # the trace is awaited in the task that reads the response: its context is that
+            # task's, so the reads that follow find this request
+            _receiving.set(self)
+
+
+def _count_reads(stream: object) -> None:
+    """Wrap the ``read`` of a network stream the transport just opened (its public
+    interface, as the trace hands it over) so that each read is credited to the request being
+    received: a response cut after some bytes (half a status line) must not pass for a
+    connection closed while idle. A stream that cannot be wrapped is never counted, and a
+    request on it is then never sent again at once."""
+    read = getattr(stream, "read", None)
+    try:
+        if read is None or stream in _counted:
+            return
+    except TypeError:  # a stream that takes no weak reference: not counted
+        return
+
+    # the signature of httpcore's AsyncNetworkStream.read, which it calls with timeout=
+    async def counting(max_bytes: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
+        data: bytes = await read(max_bytes, timeout)
+        if (request := _receiving.get()) is not None:
+            request.counted = True
+            request.received += len(data)
+        return data
+
+    try:
+        setattr(stream, "read", counting)  # noqa: B010 (a method replaced on one instance)
+        _counted.add(stream)
+    except (AttributeError, TypeError):
+        pass
 
 
 def idle_closed(e: httpx.RemoteProtocolError, connection: Connection) -> bool:
     """Whether ``e`` is a kept-alive connection the server had closed while it was idle (as
-    llama-server does after 5 s), found as it was reused: nothing was read, so sending again
-    at once, on a fresh connection, is safe. A connection opened for the request that ends
-    without an answer, or a malformed response, is a fault the framework's retries judge."""
-    return not connection.opened and "without sending a response" in str(e)
+    llama-server does after 5 s), found as it was reused: not one byte of a response was
+    read, so sending again at once, on a fresh connection, is safe. A connection opened for
+    the request that ends without an answer, a response cut after some bytes (httpcore says
+    "without sending a response" of those too), or a connection whose reads were not seen,
+    is a fault the framework's retries judge."""
+    return (
+        not connection.opened
+        and connection.counted
+        and connection.received == 0
+        and "without sending a response" in str(e)
+    )

@@ -59,9 +59,11 @@ class Wire:
     traits: ServerTraits = dataclasses.field(default_factory=ServerTraits)
     drains: Drains = dataclasses.field(default_factory=Drains)
     """Bodies read on after their turn ended (closed with the pool)."""
-    url: httpx.URL = dataclasses.field(init=False)
+    # both may hold the client's credentials (an X-Api-Key, a key in the query): never in the
+    # repr (a traceback that records locals, as Sentry's default does, prints it)
+    url: httpx.URL = dataclasses.field(init=False, repr=False)
     """``completions_url`` with the client's query parameters."""
-    headers: dict[str, str] = dataclasses.field(init=False)
+    headers: dict[str, str] = dataclasses.field(init=False, repr=False)
     """The client's headers that are sent under the endpoint's."""
     timeout: dict[str, float | None] = dataclasses.field(init=False)
     """The client's timeouts (``read`` is replaced per call)."""

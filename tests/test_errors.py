@@ -26,6 +26,7 @@ from tests.gateway import (
     completion_chunks,
     delta_chunks,
     gateway_llm,
+    tool_call_chunks,
     user_ctx,
 )
 from tests.waits import MetricsSeen, wait_until
@@ -236,4 +237,89 @@ async def test_retried_turn_reports_both_attempts(gateway: Gateway) -> None:
     assert result.text == "Hello from the gateway."
     await wait_until(lambda: len(seen.events) == 2, within=10.0, what="both attempts metrics")
     assert [m.completion_tokens for m in seen.events] == [40, 4]
+    await model.aclose()
+
+
+async def test_a_failing_metrics_listener_does_not_replace_the_api_error(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A ``metrics_collected`` listener that raised (a TypeError, which the event emitter
+    re-raises) ended the turn in that TypeError instead of the retryable APIError: no retry,
+    and a FallbackAdapter could not move on."""
+    gateway.replies.append(thought_only(usage=True))
+    model = _llm(gateway)
+
+    def broken(_: object) -> None:
+        raise TypeError("listener bug")
+
+    model.on("metrics_collected", broken)
+    with (
+        caplog.at_level(logging.ERROR, logger="livekit.plugins.hosted"),
+        pytest.raises(APIError, match="nothing to say"),
+    ):
+        await model.chat(chat_ctx=_ctx(), conn_options=NO_RETRY).collect()
+    assert "listener failed" in caplog.text
+    await model.aclose()
+
+
+def _reply(deltas: list[dict[str, Any]], usage: dict[str, int], finish: str = "stop") -> Reply:
+    chunks = delta_chunks(deltas, finish_reason=finish)
+    chunks[-1]["usage"] = usage
+    return Reply(events=chunks)
+
+
+@pytest.mark.parametrize("retry", ["interrupted", "tool_call_without_usage"])
+async def test_a_failed_attempt_is_counted_once(gateway: Gateway, retry: str) -> None:
+    """The failed attempt's usage went into the stream as well as to ``spent.report``: when
+    the retry was interrupted, or sent no usage (a tool call alone), the framework reported
+    the failed attempt's 40 tokens a second time, so billing counted 80."""
+    gateway.replies.append(thought_only(usage=True))
+    if retry == "interrupted":
+        slow = Reply.text("one", " two", " three")
+        slow.delay_between = 0.5
+        gateway.replies.append(slow)
+    else:
+        call = tool_call_chunks("get_weather", '{"city": "Paris"}')
+        gateway.replies.append(Reply(events=[c for c in call if not c.get("usage")]))
+    model = _llm(gateway)
+    seen = MetricsSeen(model)
+    stream = model.chat(chat_ctx=_ctx(), conn_options=FAST_RETRY)
+    async for chunk in stream:
+        if chunk.delta and chunk.delta.content:
+            break  # the user interrupts the retry's answer
+    await stream.aclose()
+    await wait_until(lambda: len(seen.events) >= 2, within=10.0, what="both attempts metrics")
+    assert sum(m.completion_tokens for m in seen.events) == 40
+    await model.aclose()
+
+
+@pytest.mark.parametrize("second", ["\n", "Hello"])
+async def test_a_follow_on_turn_reports_both_requests_tokens(gateway: Gateway, second: str) -> None:
+    """A thought that used up the token limit is followed by a second request: its 4000
+    tokens were lost (only the second request's usage reached ``metrics_collected``), whether
+    the second request answered or failed too."""
+    gateway._verify = False
+    first = {"prompt_tokens": 10, "completion_tokens": 4000, "total_tokens": 4010}
+    gateway.replies.append(_reply([{"reasoning_content": "hmm"}] * 3, first, "length"))
+    last = {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11}
+    gateway.replies.append(_reply([{"content": second}], last))
+    model = hosted.LLM.self_hosted(
+        "qwen3-8b",
+        base_url=gateway.url,
+        backend="ollama",
+        extra_kwargs={"reasoning_effort": "high"},
+    )
+    seen = MetricsSeen(model)
+    if second.strip():
+        result = await model.chat(chat_ctx=_ctx(), conn_options=NO_RETRY).collect()
+        assert result.text == second
+        await wait_until(lambda: len(seen.events) >= 1, within=10.0, what="the turn's metrics")
+    else:
+        with pytest.raises(APIError, match="nothing to say"):
+            await model.chat(chat_ctx=_ctx(), conn_options=NO_RETRY).collect()
+    assert len(gateway.bodies) == 2
+    (metrics,) = seen.events
+    assert (metrics.completion_tokens, metrics.prompt_tokens) == (4001, 20)
+    assert metrics.total_tokens == 4021
+    assert metrics.reasoning_tokens == 3  # the three thought deltas, counted once
     await model.aclose()

@@ -1,0 +1,187 @@
+"""A credential echoed in another form than it was sent is masked too (review of issue 22).
+
+A server repeats what it received as it received it: a query value percent-encoded (the raw
+request line), a key with ``/`` JSON-escaped as ``\\/`` (PHP's default). Masking reads a
+server's text, which is hostile: its work grows with the text's length, never with the text
+times a secret's length, and a huge error body is not walked string by string. Credentials
+held by the objects a stream keeps never show in their ``repr`` (a traceback that records
+locals, as Sentry's default does, prints them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx2 as httpx
+import pytest
+from aiohttp import web
+from livekit.agents import APIConnectOptions, APIError, APIStatusError
+
+import livekit_plugins_hosted as hosted
+from livekit_plugins_hosted import auth, redact
+from livekit_plugins_hosted.faults import ERROR_BODY_LIMIT
+from tests.gateway import Gateway, Reply, gateway_llm, serve, user_ctx
+from tests.test_echoes import texts_of
+
+ONE_TRY = APIConnectOptions(max_retry=0, timeout=5)
+
+
+class RawPathEcho:
+    """A server that repeats the request line as it came, query percent-encoded, in its
+    error's message and its ``x-request-id``."""
+
+    url = ""
+
+    async def __aenter__(self) -> RawPathEcho:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._echo)
+        self._runner, self.url = await serve(app)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._runner.cleanup()
+
+    async def _echo(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {"error": {"message": f"refused: POST {request.raw_path}"}},
+            status=400,
+            headers={"x-request-id": f"req {request.raw_path}"},
+        )
+
+
+@pytest.fixture
+async def raw_echo() -> AsyncIterator[RawPathEcho]:
+    async with RawPathEcho() as server:
+        yield server
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"api-key": "AbC+dEf/GhI=jKl012345"},  # percent-encoded in the request line
+        {"sig": "sas-signature-0123456789abcdef"},  # Azure SAS
+        {"code": "azfunc-key-0123456789abcdef"},  # Azure Functions
+    ],
+)
+async def test_a_query_credential_is_masked_encoded_and_under_any_name(
+    raw_echo: RawPathEcho, params: dict[str, str]
+) -> None:
+    """An ``http_client`` query credential came back whole in the error's message and its
+    ``request_id`` when it was echoed percent-encoded, or when its name (``sig``, ``code``)
+    was not one the plugin took for a credential's."""
+    (secret,) = params.values()
+    client = httpx.AsyncClient(params=params)
+    model = hosted.LLM.self_hosted("m", base_url=raw_echo.url, backend="vllm", http_client=client)
+    with pytest.raises(APIStatusError) as info:
+        await model.chat(chat_ctx=user_ctx(), conn_options=ONE_TRY).collect()
+    error = info.value
+    assert "=***" in error.message and error.request_id is not None and "***" in error.request_id
+    encoded = str(httpx.QueryParams(params)).partition("=")[2]
+    for text in texts_of(error):
+        assert secret not in text and encoded not in text and secret[:8] not in text
+    await model.aclose()
+    await client.aclose()
+
+
+async def test_a_key_echoed_with_escaped_slashes_in_a_long_body_is_masked(
+    gateway: Gateway,
+) -> None:
+    """A body over 8 KB is kept as text, its escapes never decoded: a key with ``/`` echoed
+    as ``\\/`` (PHP's JSON default) was masked only up to the first ``/``, the rest shown."""
+    key = "Zm9vYmFy/c2VjcmV0+a2V5LTAxMjM0NTY3ODk="
+    gateway._verify = False
+    escaped = key.replace("/", "\\/")
+    echo = '{"error":"bad","headers":{"authorization":"Bearer ' + escaped + '"},"body":"'
+    gateway.replies.append(Reply(status=400, frames=[(echo + "x" * 9000 + '"}').encode()]))
+    model = hosted.LLM.self_hosted("m", base_url=gateway.url, api_key=key, backend="vllm")
+    with pytest.raises(APIStatusError) as info:
+        await model.chat(chat_ctx=user_ctx(), conn_options=ONE_TRY).collect()
+    assert '"Bearer ***"' in info.value.message
+    for text in texts_of(info.value):
+        assert key.split("/", 1)[1] not in text and key[:8] not in text
+    await model.aclose()
+
+
+def _masking_work(text: str, secrets: list[str]) -> int:
+    masker = redact.Masker(secrets)
+    masker.mask(text)
+    return masker.work
+
+
+SECRET = "eyJ" + "w" * 400  # a worker token's length
+HOSTILE = {
+    # each a near-miss of the secret: its beginning, then a wrong character
+    "beginnings": lambda n: (SECRET[:200] + "!") * (n // 201),
+    "anchors": lambda n: SECRET[:8] * (n // 8),
+    "plain": lambda n: "x" * n,
+    "cut_secrets": lambda n: (SECRET[:-1] + " ") * (n // len(SECRET)),
+}
+
+
+@pytest.mark.parametrize("shape", HOSTILE)
+def test_masking_work_is_linear_in_the_text(shape: str) -> None:
+    """Masking tried every beginning of every secret against the text, 400 scans of it for
+    a worker token: one 4 MB error event held the event loop for 23 s. The characters
+    examined are now a small multiple of the text's length, and 4x the text is 4x the work."""
+    secrets = [SECRET, "sk-self-hosted-0123456789abcdef", "query-key-1q2w3e4r5t6y"]
+    n = 32 * 1024
+    small = _masking_work(HOSTILE[shape](n), secrets)
+    large = _masking_work(HOSTILE[shape](4 * n), secrets)
+    assert small <= 32 * n  # the forms of three secrets, each at most a few passes
+    assert large <= 4.5 * small
+
+
+async def test_a_huge_error_event_is_masked_within_the_body_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One error event of about 4 MB had each of its 780,000 strings masked against every
+    form of every credential (the event loop stalled for 23-38 s inside a job). What is
+    masked (and kept in the error's body) is now bounded by the error body limit, whatever
+    the event's size."""
+    monkeypatch.setattr(auth, "job_headers", lambda **_: {"X-LiveKit-Worker-Token": SECRET})
+    masked: list[int] = []
+    mask = redact.Masker.mask
+
+    def counted(self: redact.Masker, text: str) -> str:
+        masked.append(len(text))
+        return mask(self, text)
+
+    monkeypatch.setattr(redact.Masker, "mask", counted)
+    for items in (195_000, 780_000):
+        masked.clear()
+        async with Gateway() as gw:
+            junk = ["a"] * items
+            gw.replies.append(
+                Reply(events=[{"error": {"message": "x", "code": 400, "junk": junk}}])
+            )
+            model = gateway_llm(gw)
+            with pytest.raises(APIError) as info:
+                await model.chat(chat_ctx=user_ctx(), conn_options=ONE_TRY).collect()
+            await model.aclose()
+        assert len(masked) <= 8 and sum(masked) <= 4 * ERROR_BODY_LIMIT
+        assert isinstance(info.value, APIStatusError)
+        assert len(repr(info.value.body)) <= 2 * ERROR_BODY_LIMIT
+
+
+async def test_no_credential_in_the_reprs_of_what_a_stream_holds() -> None:
+    """``repr`` of the stream's ``Wire`` (a dataclass, also a local of every attempt) showed
+    the ``http_client``'s ``X-Api-Key`` and query key: a traceback that records locals
+    (Sentry's default) recorded them."""
+    client = httpx.AsyncClient(
+        headers={"X-Api-Key": "client-api-key-5a4b3c2d1e0f"},
+        params={"api-key": "query-key-1q2w3e4r5t6y"},
+    )
+    model = hosted.LLM.self_hosted(
+        "m",
+        base_url="http://127.0.0.1:9/v1",
+        api_key="sk-self-hosted-0123456789abcdef",
+        backend="vllm",
+        http_client=client,
+    )
+    stream = model.chat(chat_ctx=user_ctx(), conn_options=ONE_TRY)
+    shown = repr(stream._wire) + repr(stream._plan) + repr(vars(stream))
+    await stream.aclose()
+    await model.aclose()
+    await client.aclose()
+    for secret in ("client-api-key-5a4b3c2d1e0f", "query-key-1q2w3e4r5t6y", "0123456789abcdef"):
+        assert secret not in shown
