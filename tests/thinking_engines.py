@@ -191,8 +191,8 @@ class ThinkingEngine:
     ``answer_step`` apart); ``control_lag`` (llama.cpp): seconds from a successful
     ``reasoning_end`` to the answer; ``control_lies`` (llama.cpp): ``reasoning_end`` is
     answered ``success: true`` and the thought runs on; ``tokenize_fails`` (vLLM): the first
-    so many ``/tokenize`` requests are answered 503; ``tokenize_hold`` (vLLM): ``/tokenize``
-    answers only once this event is set; ``prompt_opens`` (vLLM without a reasoning parser):
+    so many ``/tokenize`` requests are answered ``tokenize_status`` (503: overloaded);
+    ``tokenize_hold`` (vLLM): ``/tokenize`` answers only once this event is set; ``prompt_opens`` (vLLM without a reasoning parser):
     after a tool result the prompt opens the thought, so no ``<|channel>thought`` is streamed
     (the official template's shape); ``pad``: characters added to each thought delta;
     ``pause_after``: after this many thought deltas the thought pauses (until the control
@@ -216,6 +216,7 @@ class ThinkingEngine:
         control_lag: float = CONTROL_LAG,
         control_lies: bool = False,
         tokenize_fails: int = 0,
+        tokenize_status: int = 503,
         tokenize_hold: asyncio.Event | None = None,
         prompt_opens: bool = False,
         pad: int = 0,
@@ -236,6 +237,7 @@ class ThinkingEngine:
         self.control_lag = control_lag
         self.control_lies = control_lies
         self.tokenize_fails = tokenize_fails
+        self.tokenize_status = tokenize_status
         self.tokenize_hold = tokenize_hold
         self.prompt_opens = prompt_opens
         self.pad = pad
@@ -372,7 +374,8 @@ class ThinkingEngine:
             await self.tokenize_hold.wait()
         if len(self.tokenizes) <= self.tokenize_fails:
             self._note()
-            return web.json_response({"error": {"message": "overloaded"}}, status=503)
+            error = {"error": {"message": "overloaded"}}
+            return web.json_response(error, status=self.tokenize_status)
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return web.json_response({"error": {"message": "messages required"}}, status=400)
         if body.get("continue_final_message") and body.get("add_generation_prompt", True):
