@@ -28,7 +28,7 @@ from .log import logger
 from .messages import provider_messages, tool_schemas
 from .models import GENERIC_THINKING
 from .parsing import ChunkParser, EmptyCompletion
-from .request import build_request, may_open_thought, sends_tools, thinks
+from .request import build_request, may_open_thought, sends_tools, thinking_asked, thinks
 from .sse import CompletionEvents, StreamError, read_capped
 from .transport import Connection, idle_closed, transport_error
 from .wire import CONNECT_TIMEOUT, Plan, Wire
@@ -182,7 +182,11 @@ class LLMStream(llm.LLMStream):
             parser.keep_thought()
             if backend.ends_thought == "control" and plan.max_thinking_time is not None:
                 body.setdefault("reasoning_control", True)  # arms the control endpoint
-        opened = model.opens_thought or wire.traits.opens_thought
+        # learned from one stray close marker: evidence of thinking on, which a request that
+        # switches thinking off outweighs (its answer would be held to the end)
+        opened = model.opens_thought or (
+            wire.traits.opens_thought and thinking_asked(fields) is not False
+        )
         parser.start(
             in_thought=self._opens_thought(fields, backend),
             opened_thought=GENERIC_THINKING[0] if opened else None,

@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import livekit_plugins_hosted as hosted
 from livekit_plugins_hosted.stream import LLMStream
-from tests.gateway import user_ctx
+from tests.gateway import Gateway, Reply, user_ctx
 from tests.thinking_engines import ANSWER, THOUGHT_WORD, Completion, ThinkingEngine
 
 ONCE = APIConnectOptions(max_retry=0, timeout=10)
@@ -392,3 +392,31 @@ async def test_thinking_time_is_on_the_attempt_span(
     assert attributes.get("hosted.thought_ended_by") == "max_thinking_time"
     assert attributes.get("hosted.thinking_time") == heard.stream.thinking_time
     assert isinstance(heard.stream.thinking_time, float) and heard.stream.thinking_time >= LIMIT
+
+
+# -- a stray close marker is not a template that opens thoughts when thinking is off ------------
+
+
+async def test_a_stray_close_marker_holds_no_answer_with_thinking_off() -> None:
+    """``reasoning_effort="none"``: one reply with a stray ``</think>`` taught that this server's
+    prompts open thoughts, and every later answer was held to its end (first word 2 s instead
+    of at once). A request that switches thinking off streams its answer as it comes."""
+    async with Gateway(verify_jwt=False) as gw:
+        gw.replies.append(Reply.text("Okay let me think.</think>", "Hello", " there"))
+        late = ["Hello", " there", " friend", "."]
+        gw.replies.append(Reply.text(*late, delay_between=0.8))
+        model = hosted.LLM.self_hosted(
+            "my-model",
+            base_url=gw.url,
+            backend="vllm",
+            extra_kwargs={"reasoning_effort": "none"},
+        )
+        try:
+            first = await hear(model)
+            second = await hear(model)
+        finally:
+            await model.aclose()
+    assert "</think>" not in first.text
+    assert second.text == "".join(late)
+    # the reply takes 3 s to finish; its first word is out before its second part is sent
+    assert second.first_word is not None and second.first_word < 0.7
