@@ -343,6 +343,9 @@ class Thought:
             self.thinking_time = self._end - self.sent
         elif parser.thought_seen:
             self.thinking_time = asyncio.get_running_loop().time() - self.sent
+        # reported now: a turn interrupted after its first word (barge-in, a preemptive
+        # cancel) or whose tail fails still shows its thought on the span
+        self.report()
 
     async def follow_on(
         self,
@@ -360,6 +363,7 @@ class Thought:
         )
 
     def report(self) -> None:
+        """The DEBUG line and the span attributes, once the first word is out."""
         if self.thinking_time is None:
             return
         by = self.ended_by

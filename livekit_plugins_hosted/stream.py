@@ -413,7 +413,6 @@ class LLMStream(llm.LLMStream):
                     response = await self._send(follow)
                     headers = response.headers
                     await self._read(response, parser, first_word, None, may_continue=False)
-                thought.report()
         # a failure is raised below, out of its except block: what was caught (a server's text,
         # unscrubbed) is then neither the error's __cause__ nor its __context__
         except _HTTPStatus as e:

@@ -394,6 +394,26 @@ async def test_thinking_time_is_on_the_attempt_span(
     assert isinstance(heard.stream.thinking_time, float) and heard.stream.thinking_time >= LIMIT
 
 
+async def test_thinking_is_on_the_span_of_an_interrupted_turn(
+    models: Models, spans: InMemorySpanExporter
+) -> None:
+    """The caller closes the stream after the first word (a barge-in, a preemptive cancel):
+    the trace still shows how long the thought ran and what ended it (they were set only
+    once the whole response had been read)."""
+    async with ThinkingEngine("llama.cpp", answer_step=0.5) as engine:
+        model = models(engine, LLAMA_GEMMA, extra_kwargs=HIGH, max_thinking_time=LIMIT)
+        stream = model.chat(chat_ctx=user_ctx("What is it?"), conn_options=ONCE)
+        async with asyncio.timeout(TURN_BOUND), stream:
+            async for chunk in stream:
+                if chunk.delta is not None and chunk.delta.content:
+                    break
+    assert stream.thinking_time is not None
+    (attempt,) = [s for s in spans.get_finished_spans() if s.name == "llm_request_run"]
+    attributes = attempt.attributes or {}
+    assert attributes.get("hosted.thinking_time") == stream.thinking_time
+    assert attributes.get("hosted.thought_ended_by") == "max_thinking_time"
+
+
 # -- a stray close marker is not a template that opens thoughts when thinking is off ------------
 
 
