@@ -141,6 +141,10 @@ class Deadline:
         )
         if self.means == "control" and completion_id is not None:
             self.task = asyncio.create_task(self._control(completion_id))
+            # it answers in milliseconds: one that hangs is given up on after the grace (the
+            # first word must not wait its whole timeout)
+            loop = asyncio.get_running_loop()
+            self._timers.append(loop.call_later(CONTROL_GRACE, self._unanswered))
         else:
             self._stop_reading()
 
@@ -185,6 +189,18 @@ class Deadline:
             extra={"model": line.model},
         )
         self._overdue()
+
+    def _unanswered(self) -> None:
+        task = self.task
+        if task is None or task.done() or self._parser is None or not self._parser.thinking:
+            return
+        logger.warning(
+            "max_thinking_time: the control request is not answered within %gs; continuing "
+            "from the thought in a new request",
+            CONTROL_GRACE,
+            extra={"model": self._line.model},
+        )
+        self._stop_reading()
 
     def _watch_on(self, seen: int | None) -> None:
         """After a control request that succeeded: every :data:`CONTROL_GRACE` seconds, a
@@ -248,12 +264,18 @@ class Probe:
             self._task = asyncio.create_task(asked)
 
     async def result(self) -> bool:
-        """Whether a thought given back is rendered (``False`` when the probe failed)."""
+        """Whether a thought given back is rendered (``False`` when the probe failed, or has
+        not answered within :data:`CONTROL_GRACE` of being needed: the first word waits for
+        it)."""
         traits = self._line.traits
-        if traits.continuation_renders is not None or self._task is None:
+        task = self._task
+        if traits.continuation_renders is not None or task is None:
             return bool(traits.continuation_renders)
+        await asyncio.wait([task], timeout=CONTROL_GRACE)
+        if not task.done() or task.cancelled():
+            return False  # not known yet: asked again by a later turn
         try:
-            found = await self._task
+            found = task.result()
         except Exception:  # a probe that broke is one that failed
             found = None
         if found is not None and traits.continuation_renders is None:

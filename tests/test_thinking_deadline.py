@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
+from aiohttp import web
 from livekit.agents import APIConnectionError, APIConnectOptions, APIError, llm
 from livekit.agents.telemetry import set_tracer_provider
 from opentelemetry import trace
@@ -25,6 +26,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import livekit_plugins_hosted as hosted
+from livekit_plugins_hosted import deadline
+from livekit_plugins_hosted.thinking import CONTROL_TIMEOUT
 from livekit_plugins_hosted.stream import LLMStream
 from tests.gateway import Gateway, Reply, user_ctx
 from tests.thinking_engines import ANSWER, THOUGHT_WORD, Completion, ThinkingEngine
@@ -302,8 +305,10 @@ async def test_aclose_while_the_control_request_is_abandoned_is_not_lost(
             raise
 
     retry = APIConnectOptions(max_retry=1, retry_interval=0.1, timeout=10)
+    # every reply starts 1 s late: the continuation that follows the control request given up
+    # on cannot answer within first_token_timeout, so the attempt ends while it is abandoned
     async with (
-        ThinkingEngine("llama.cpp") as engine,
+        ThinkingEngine("llama.cpp", prompt_for=1.0) as engine,
         httpx.AsyncClient(event_hooks={"request": [hook]}) as client,
     ):
         model = models(
@@ -324,16 +329,17 @@ async def test_aclose_while_the_control_request_is_abandoned_is_not_lost(
         try:
             async with asyncio.timeout(TURN_BOUND):
                 await cancelling.wait()  # the first attempt ended and abandons the control
+            sent = len(engine.completions)  # the first request, and its continuation
             async with asyncio.timeout(3.0):
                 await stream.aclose()
-            assert len(engine.completions) == 1
+            assert len(engine.completions) == sent
         finally:
             release.set()
             async with asyncio.timeout(5.0):
                 await done.wait()
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
-        assert len(engine.completions) == 1
+        assert len(engine.completions) == sent
 
 
 # -- item 10: a closed LLM before the second request ----------------------------------------------
@@ -412,6 +418,49 @@ async def test_thinking_is_on_the_span_of_an_interrupted_turn(
     attributes = attempt.attributes or {}
     assert attributes.get("hosted.thinking_time") == stream.thinking_time
     assert attributes.get("hosted.thought_ended_by") == "max_thinking_time"
+
+
+# -- a control request or a probe that hangs -----------------------------------------------------
+
+
+class _ControlHangs(ThinkingEngine):
+    """llama-server whose control endpoint takes the request and never answers."""
+
+    async def _control(self, request: web.Request) -> web.Response:
+        await request.read()
+        self._note()
+        await asyncio.sleep(TURN_BOUND)
+        return web.json_response({"success": True})
+
+
+async def test_a_control_request_that_hangs_is_given_up_on(models: Models) -> None:
+    """The control request is never answered: the first word waited its whole timeout (2 s)
+    past the deadline. Now the reading stops after the grace and the thought is continued."""
+    async with _ControlHangs("llama.cpp") as engine:
+        model = models(engine, LLAMA_GEMMA, extra_kwargs=HIGH, max_thinking_time=LIMIT)
+        heard = await hear(model)
+    assert heard.text == ANSWER_TEXT
+    assert heard.first_word is not None
+    assert heard.first_word < LIMIT + deadline.CONTROL_GRACE + 0.75 < LIMIT + CONTROL_TIMEOUT
+    assert [c.mode for c in engine.completions] == ["think", "continued"]
+
+
+async def test_a_probe_that_hangs_is_not_waited_for(models: Models) -> None:
+    """vLLM's ``/tokenize`` never answers: at the deadline the first word waited for the probe's
+    whole timeout (2 s from the request). Now it waits the grace at most, then asks again with
+    thinking off."""
+    short = 0.3
+    hold = asyncio.Event()
+    async with ThinkingEngine("vllm", tokenize_hold=hold) as engine:
+        model = models(engine, extra_kwargs=HIGH, max_thinking_time=short)
+        try:
+            heard = await hear(model)
+        finally:
+            hold.set()
+    assert heard.text == ANSWER_TEXT
+    assert heard.first_word is not None
+    assert heard.first_word < short + deadline.CONTROL_GRACE + 0.5 < CONTROL_TIMEOUT
+    assert [c.mode for c in engine.completions] == ["think", "answer"]
 
 
 # -- a stray close marker is not a template that opens thoughts when thinking is off ------------
