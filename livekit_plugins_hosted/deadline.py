@@ -33,6 +33,10 @@ CONTROL_GRACE = 0.75
 about 0.1 s later, its answer within a second or two on a busy machine): a thought that goes
 on growing through the second period of this many seconds is stopped and continued from."""
 
+UNANSWERED_DELTAS = 4
+"""Thought deltas streamed while the control request stays unanswered that show it hangs
+(llama-server answers it between two tokens)."""
+
 EndedBy = Literal["max_thinking_time", "token_limit"]
 
 SPAN_THINKING_TIME = "hosted.thinking_time"
@@ -141,10 +145,9 @@ class Deadline:
         )
         if self.means == "control" and completion_id is not None:
             self.task = asyncio.create_task(self._control(completion_id))
-            # it answers in milliseconds: one that hangs is given up on after the grace (the
-            # first word must not wait its whole timeout)
-            loop = asyncio.get_running_loop()
-            self._timers.append(loop.call_later(CONTROL_GRACE, self._unanswered))
+            # it answers between two tokens: one that hangs while the thought goes on is
+            # given up on (the first word must not wait its whole timeout)
+            self._unanswered_after(parser.thought_deltas)
         else:
             self._stop_reading()
 
@@ -190,9 +193,20 @@ class Deadline:
         )
         self._overdue()
 
-    def _unanswered(self) -> None:
-        task = self.task
-        if task is None or task.done() or self._parser is None or not self._parser.thinking:
+    def _unanswered_after(self, sent: int) -> None:
+        loop = asyncio.get_running_loop()
+        self._timers.append(loop.call_later(CONTROL_GRACE, self._unanswered, sent))
+
+    def _unanswered(self, sent: int) -> None:
+        """:data:`CONTROL_GRACE` after the control request, unanswered: llama-server answers
+        it between two tokens, so a thought that went on by :data:`UNANSWERED_DELTAS` deltas
+        meanwhile is a control request that hangs, and the reading is stopped. A server
+        that is merely slow (a busy machine, few deltas) is given another period."""
+        task, parser = self.task, self._parser
+        if task is None or task.done() or parser is None or not parser.thinking:
+            return
+        if parser.thought_deltas - sent < UNANSWERED_DELTAS:
+            self._unanswered_after(sent)
             return
         logger.warning(
             "max_thinking_time: the control request is not answered within %gs; continuing "
@@ -337,15 +351,19 @@ class Thought:
         self.watch: Deadline | None = None
         self.probe: Probe | None = None
 
-    def arm(self, backend: Backend, limit: float | None, *, own_prefill: bool) -> None:
+    def arm(
+        self, backend: Backend, limit: float | None, *, own_prefill: bool, probe: bool = True
+    ) -> None:
         """Watch this request's thought: ``limit`` is ``max_thinking_time``. The rendering
-        probe a continuation may need is asked now, off the first word's path."""
+        probe a continuation may need is asked now, off the first word's path (``probe``: a
+        thought is expected; else it is asked only if one has to be continued)."""
         if backend.ends_thought is None or limit is None:
             return
         self.watch = Deadline(
             self._line, backend.ends_thought, sent=self.sent, limit=limit, ended=self.ended
         )
-        self._probe(backend, own_prefill=own_prefill)
+        if probe:
+            self._probe(backend, own_prefill=own_prefill)
 
     def _probe(self, backend: Backend, *, own_prefill: bool) -> None:
         way = backend.continuation

@@ -28,7 +28,14 @@ from .log import logger
 from .messages import provider_messages, tool_schemas
 from .models import GENERIC_THINKING
 from .parsing import ChunkParser, EmptyCompletion
-from .request import build_request, may_open_thought, sends_tools, thinking_asked, thinks
+from .request import (
+    build_request,
+    may_open_thought,
+    may_think,
+    sends_tools,
+    thinking_asked,
+    thinks,
+)
 from .sse import CompletionEvents, StreamError, read_capped
 from .transport import Connection, idle_closed, transport_error
 from .wire import CONNECT_TIMEOUT, Plan, Wire
@@ -177,7 +184,7 @@ class LLMStream(llm.LLMStream):
                 schemas = tool_schemas(specs)
         if plan.response_format is not None:
             body["response_format"] = plan.response_format
-        if thinks(fields, backend, model) and backend.ends_thought is not None:
+        if may_think(fields, model) and backend.ends_thought is not None:
             # a thought that runs out of time or tokens can still end in an answer
             parser.keep_thought()
             if backend.ends_thought == "control" and plan.max_thinking_time is not None:
@@ -381,8 +388,13 @@ class LLMStream(llm.LLMStream):
                 backend = await wire.endpoint.backend(wire.http)
                 body = self._request(backend, parser)
                 thought.sent = loop.time()
-                if thinks(body, backend, plan.model):
-                    thought.arm(backend, plan.max_thinking_time, own_prefill=own_prefill)
+                if may_think(body, plan.model):
+                    thought.arm(
+                        backend,
+                        plan.max_thinking_time,
+                        own_prefill=own_prefill,
+                        probe=bool(thinks(body, backend, plan.model)),
+                    )
                 watch = thought.watch
                 may_continue = backend.ends_thought is not None
                 for resend in (False, True):

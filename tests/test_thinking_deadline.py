@@ -30,7 +30,7 @@ from livekit_plugins_hosted import deadline
 from livekit_plugins_hosted.thinking import CONTROL_TIMEOUT
 from livekit_plugins_hosted.stream import LLMStream
 from tests.gateway import Gateway, Reply, user_ctx
-from tests.thinking_engines import ANSWER, THOUGHT_WORD, Completion, ThinkingEngine
+from tests.thinking_engines import ANSWER, THOUGHT_WORD, Completion, Kind, ThinkingEngine
 
 ONCE = APIConnectOptions(max_retry=0, timeout=10)
 HIGH: dict[str, Any] = {"reasoning_effort": "high"}
@@ -489,3 +489,22 @@ async def test_a_stray_close_marker_holds_no_answer_with_thinking_off() -> None:
     assert second.text == "".join(late)
     # the reply takes 3 s to finish; its first word is out before its second part is sent
     assert second.first_word is not None and second.first_word < 0.7
+
+
+# -- models that think unasked --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["llama.cpp", "vllm", "ollama"])
+@pytest.mark.parametrize("name", ["Qwen/Qwen3-8B", "openai/gpt-oss-20b"])
+async def test_a_model_that_thinks_unasked_is_watched(
+    models: Models, kind: Kind, name: str
+) -> None:
+    """Qwen3 and gpt-oss think when the request says nothing about thinking: the thought ran
+    its whole 5 s and ``max_thinking_time`` was silently ignored. It ends at the deadline."""
+    async with ThinkingEngine(kind, thinks_unasked=True, think_for=5.0, model=name) as engine:
+        model = models(engine, name, max_thinking_time=LIMIT, first_token_timeout=20)
+        heard = await hear(model)
+    assert heard.text == ANSWER_TEXT
+    assert heard.first_word is not None and EARLIEST <= heard.first_word < LATEST
+    assert heard.stream.thought_ended_by == "max_thinking_time"
+    assert engine.completions[0].ended_by != "time"
