@@ -317,18 +317,21 @@ async def follow_on(
     family: str | None,
     own_prefill: bool,
     probe: Probe | None,
+    budget: bool = False,
 ) -> tuple[dict[str, Any], bool]:
     """The second request of a turn whose thought was stopped: the thought given back to
     continue from where the engine renders it, else the question asked with thinking off;
     and whether the thought was given back. ``own_prefill``: the request continues the
-    user's own prefill (``continue_final_message``), which is continued as it is."""
+    user's own prefill (``continue_final_message``), which is continued as it is;
+    ``budget``: the server takes a thinking-token budget (see
+    :func:`~.thinking.continuation`)."""
     thought = parser.thought()
     way = backend.continuation
     given_back = bool(thought) and way is not None and not own_prefill
     if given_back and way is not None and way.probe:
         given_back = probe is not None and await probe.result()
     follow = thinking.continuation(
-        body, backend, thought=thought, family=family, given_back=given_back
+        body, backend, thought=thought, family=family, given_back=given_back, budget=budget
     )
     return follow, given_back
 
@@ -339,7 +342,17 @@ class Thought:
     a turn whose thought was stopped; and the report of it (a DEBUG line, and attributes on
     the current OpenTelemetry span, which inside an attempt is the framework's)."""
 
-    __slots__ = ("_end", "_line", "ended_by", "probe", "sent", "thinking_time", "watch")
+    __slots__ = (
+        "_carried",
+        "_end",
+        "_line",
+        "again",
+        "ended_by",
+        "probe",
+        "sent",
+        "thinking_time",
+        "watch",
+    )
 
     def __init__(self, line: Line, *, sent: float) -> None:
         self._line = line
@@ -349,7 +362,10 @@ class Thought:
         self.thinking_time: float | None = None
         self.ended_by: EndedBy | None = None
         self.watch: Deadline | None = None
+        self.again: Deadline | None = None
+        """The watch of the second request (:meth:`watch_again`)."""
         self.probe: Probe | None = None
+        self._carried: int | None = None  # thought deltas before the second request
 
     def arm(
         self, backend: Backend, limit: float | None, *, own_prefill: bool, probe: bool = True
@@ -379,10 +395,15 @@ class Thought:
         """The first word (or tool call) is out: how long the thought before it ran."""
         if watch is not None:
             watch.answered()
-        if self._end is not None:
+        now = asyncio.get_running_loop().time()
+        carried = self._carried
+        if carried is not None and parser.thought_deltas > carried:
+            # the second reply thought again, and that thought ended by itself here
+            self.thinking_time = now - self.sent
+        elif self._end is not None:
             self.thinking_time = self._end - self.sent
         elif parser.thought_seen:
-            self.thinking_time = asyncio.get_running_loop().time() - self.sent
+            self.thinking_time = now - self.sent
         # reported now: a turn interrupted after its first word (barge-in, a preemptive
         # cancel) or whose tail fails still shows its thought on the span
         self.report()
@@ -398,9 +419,34 @@ class Thought:
     ) -> tuple[dict[str, Any], bool]:
         """:func:`follow_on` with this attempt's probe (asked now if it was not yet)."""
         self._probe(backend, own_prefill=own_prefill)
+        self._carried = parser.thought_deltas
         return await follow_on(
-            backend, body, parser, family=family, own_prefill=own_prefill, probe=self.probe
+            backend,
+            body,
+            parser,
+            family=family,
+            own_prefill=own_prefill,
+            probe=self.probe,
+            budget=parser.parsed_thought and not self._line.traits.budget_refused,
         )
+
+    def watch_again(self) -> Deadline | None:
+        """The watch of the second request, when the first was watched: a reply that thinks
+        again (a template that thinks whatever the request says, on an engine that takes no
+        budget) still thinking :data:`CONTROL_GRACE` past the deadline is stopped (the turn
+        then ends in an error, never in a wait for the whole thought)."""
+        first = self.watch
+        if first is None:
+            return None
+        at = max(first.at, asyncio.get_running_loop().time()) + CONTROL_GRACE
+        self.again = Deadline(
+            self._line, "continue", sent=self.sent, limit=at - self.sent, ended=self._again
+        )
+        return self.again
+
+    def _again(self, by: EndedBy) -> None:
+        self.ended(by)
+        self._carried = None  # stopped here: not a thought that ended by itself
 
     def report(self) -> None:
         """The DEBUG line and the span attributes, once the first word is out."""
@@ -420,6 +466,8 @@ class Thought:
     async def close(self) -> None:
         """The attempt is over: a control request or probe still in flight is abandoned."""
         try:
+            if self.again is not None:
+                self.again.stop()
             if self.watch is not None:
                 await self.watch.close()
         finally:

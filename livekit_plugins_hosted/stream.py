@@ -424,7 +424,17 @@ class LLMStream(llm.LLMStream):
                     self._check_open()
                     response = await self._send(follow)
                     headers = response.headers
-                    await self._read(response, parser, first_word, None, may_continue=False)
+                    again = thought.watch_again()
+                    outcome = await self._read(
+                        response, parser, first_word, again, may_continue=False
+                    )
+                    if outcome == CUT:
+                        raise APIError(
+                            "max_thinking_time: the model thought again when asked to answer "
+                            "(its template thinks whatever the request says, and the engine "
+                            "has no means to end it)",
+                            retryable=True,  # nothing was said: a retry or fallback may answer
+                        )
         # a failure is raised below, out of its except block: what was caught (a server's text,
         # unscrubbed) is then neither the error's __cause__ nor its __context__
         except _HTTPStatus as e:

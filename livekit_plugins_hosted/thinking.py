@@ -147,10 +147,14 @@ def continuation(
     thought: str,
     family: str | None,
     given_back: bool,
+    budget: bool = False,
 ) -> dict[str, Any]:
     """The second request of a turn whose thought was ended: ``body`` (the first request's)
     with the thought given back to continue after (``given_back``: the engine has a
-    :attr:`Backend.continuation` that renders), else asked again with thinking off."""
+    :attr:`Backend.continuation` that renders), else asked again with thinking off; there,
+    ``budget`` (the server reads the engine's thinking-token budget) adds a budget of none,
+    so that a model whose template thinks whatever the request says (DeepSeek-R1, QwQ)
+    answers at once all the same."""
     fields = dict(body)
     if backend.budget_field:
         fields.pop(backend.budget_field, None)
@@ -169,6 +173,8 @@ def continuation(
         fields["chat_template_kwargs"] = {**template, "enable_thinking": False}
     off = backend.thinking_off.get(family) if family else None
     fields.update(off or {"reasoning_effort": "none"})
+    if budget and backend.budget_field:
+        fields[backend.budget_field] = 0
     return fields
 
 

@@ -27,8 +27,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import livekit_plugins_hosted as hosted
 from livekit_plugins_hosted import deadline
-from livekit_plugins_hosted.thinking import CONTROL_TIMEOUT
 from livekit_plugins_hosted.stream import LLMStream
+from livekit_plugins_hosted.thinking import CONTROL_TIMEOUT
 from tests.gateway import Gateway, Reply, user_ctx
 from tests.thinking_engines import ANSWER, THOUGHT_WORD, Completion, Kind, ThinkingEngine
 
@@ -508,3 +508,64 @@ async def test_a_model_that_thinks_unasked_is_watched(
     assert heard.first_word is not None and EARLIEST <= heard.first_word < LATEST
     assert heard.stream.thought_ended_by == "max_thinking_time"
     assert engine.completions[0].ended_by != "time"
+
+
+# -- a model that thinks whatever the request says, after the deadline ---------------------------
+
+
+R1 = "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"
+
+
+async def test_a_model_that_always_thinks_is_answered_in_time_after_the_reask(
+    models: Models,
+) -> None:
+    """vLLM with a template that drops the thought given back: the turn is asked again with
+    thinking off, and DeepSeek-R1 thought again, unwatched, for its whole 5 s. The second
+    request carries a thinking budget of none, so the answer comes in time, and
+    ``thinking_time`` is when the thought ended."""
+    async with ThinkingEngine(
+        "vllm", renders=False, think_for=5.0, model=R1, always_thinks=True
+    ) as engine:
+        model = models(engine, R1, max_thinking_time=LIMIT, first_token_timeout=20)
+        heard = await hear(model)
+    assert heard.text == ANSWER_TEXT
+    assert heard.first_word is not None and EARLIEST <= heard.first_word < LATEST
+    _cut, again = engine.completions
+    assert again.body["thinking_token_budget"] == 0 and again.thought == []
+    stream = heard.stream
+    assert stream.thought_ended_by == "max_thinking_time"
+    assert stream.thinking_time is not None and stream.thinking_time <= heard.first_word
+
+
+async def test_a_model_that_thinks_again_without_a_budget_ends_in_an_error(
+    models: Models,
+) -> None:
+    """Ollama takes no budget: a model that thinks again when asked to answer is stopped
+    shortly past the deadline, and the turn ends in an APIError that says why (nothing was
+    said: a retry or a fallback may answer), not in a wait for the whole thought."""
+    async with ThinkingEngine("ollama", think_for=6.0, model=R1, always_thinks=True) as engine:
+        model = models(engine, R1, max_thinking_time=LIMIT, first_token_timeout=20)
+        start = time.monotonic()
+        with pytest.raises(APIError, match="thought again") as raised:
+            await hear(model)
+        took = time.monotonic() - start
+    assert raised.value.retryable
+    assert took < LATEST
+    assert len(engine.completions) == 2
+
+
+async def test_the_answer_after_a_parsed_opened_thought_is_not_held() -> None:
+    """DeepSeek-R1 on vLLM with a reasoning parser: the prompt opens the thought, the server
+    sends it in ``reasoning`` and the answer in ``content`` (never a ``</think>``). The answer
+    was held to its end, taken for the inside of the thought; it streams as it comes."""
+    async with ThinkingEngine(
+        "vllm", model=R1, always_thinks=True, think_for=0.3, answer_step=1.0
+    ) as engine:
+        model = hosted.LLM.self_hosted(R1, base_url=engine.url, backend="vllm")
+        try:
+            heard = await hear(model)
+        finally:
+            await model.aclose()
+    assert heard.text == ANSWER_TEXT
+    # the answer's four parts take 3 s; its first is heard before the second is sent
+    assert heard.first_word is not None and heard.first_word < 0.3 + 0.9

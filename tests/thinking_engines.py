@@ -184,7 +184,9 @@ class ThinkingEngine:
     continuation starts a new thought); ``control_works`` (llama.cpp): ``reasoning_end`` ends
     a thought (else it is answered ``success: false``, ``NOT_ENABLED``); ``thinks_unasked``:
     a request that says nothing about thinking thinks (llama-server's ``--reasoning auto``
-    with a model that thinks by default), else it answers at once; ``prompt_for``: seconds
+    with a model that thinks by default), else it answers at once; ``always_thinks``: the
+    template opens a thought whatever the request says (DeepSeek-R1, QwQ; only the request's
+    thinking-token budget ends it); ``prompt_for``: seconds
     before the first token of every completion (prompt processing); ``burst``: the thought and
     the answer's first part leave in one write, as they reach a client behind a buffering
     proxy, or one that has fallen behind a fast engine (the rest of the answer follows
@@ -192,8 +194,9 @@ class ThinkingEngine:
     ``reasoning_end`` to the answer; ``control_lies`` (llama.cpp): ``reasoning_end`` is
     answered ``success: true`` and the thought runs on; ``tokenize_fails`` (vLLM): the first
     so many ``/tokenize`` requests are answered ``tokenize_status`` (503: overloaded);
-    ``tokenize_hold`` (vLLM): ``/tokenize`` answers only once this event is set; ``prompt_opens`` (vLLM without a reasoning parser):
-    after a tool result the prompt opens the thought, so no ``<|channel>thought`` is streamed
+    ``tokenize_hold`` (vLLM): ``/tokenize`` answers only once this event is set;
+    ``prompt_opens`` (vLLM without a reasoning parser): after a tool result the prompt opens
+    the thought, so no ``<|channel>thought`` is streamed
     (the official template's shape); ``pad``: characters added to each thought delta;
     ``pause_after``: after this many thought deltas the thought pauses (until the control
     request or ``think_for``), so a test knows how much thought was sent before its deadline.
@@ -211,6 +214,7 @@ class ThinkingEngine:
         renders: bool = True,
         control_works: bool = True,
         thinks_unasked: bool = False,
+        always_thinks: bool = False,
         prompt_for: float = 0.0,
         burst: bool = False,
         control_lag: float = CONTROL_LAG,
@@ -232,6 +236,7 @@ class ThinkingEngine:
         self.renders = renders
         self.control_works = control_works
         self.thinks_unasked = thinks_unasked
+        self.always_thinks = always_thinks
         self.prompt_for = prompt_for
         self.burst = burst
         self.control_lag = control_lag
@@ -427,7 +432,7 @@ class ThinkingEngine:
             ):
                 return "continued", None, limit
         asked = _thinking_asked(body)
-        if asked or (asked is None and self.thinks_unasked):
+        if asked or (asked is None and self.thinks_unasked) or self.always_thinks:
             return "think", budget, limit
         return "answer", None, limit
 
