@@ -22,7 +22,7 @@ from livekit.agents import APIConnectionError, APIError, APIStatusError, APITime
 from livekit.agents.types import APIConnectOptions
 
 from . import faults, spent
-from .backends import Backend, check_thinking_time
+from .backends import Backend, Refused, check_thinking_time
 from .deadline import CUT, DONE, SPENT, Deadline, Line, Thought
 from .log import logger
 from .messages import provider_messages, tool_schemas
@@ -155,11 +155,16 @@ class LLMStream(llm.LLMStream):
         plan, wire = self._plan, self._wire
         model = plan.model
         if not plan.backend_checked:  # a detected profile's refusals: before anything is sent
-            backend.check(plan.params, family=model.family_key, has_tools=bool(self._tools))
-            if wire.endpoint.known_backend() is backend:
-                # a detected profile; an undecided detection's stand-in for one request must
-                # not turn a server that is down or loading into a ValueError
-                check_thinking_time(plan.max_thinking_time, backend)
+            try:
+                backend.check(plan.params, family=model.family_key, has_tools=bool(self._tools))
+                if wire.endpoint.known_backend() is backend:
+                    # a detected profile; an undecided detection's stand-in for one request
+                    # must not turn a server that is down or loading into a refusal
+                    check_thinking_time(plan.max_thinking_time, backend)
+            except ValueError as e:
+                # inside the turn: an error the framework acts on (chat() raises the same
+                # ValueError on later turns, before the stream)
+                raise Refused(str(e)) from None
         tools = sends_tools(plan.params, backend=backend, has_tools=bool(self._tools))
         fields = build_request(
             plan.params,
