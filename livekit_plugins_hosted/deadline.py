@@ -70,6 +70,7 @@ class Deadline:
     or where the answer began after the control request (never where it was sent)."""
 
     __slots__ = (
+        "_agreed",
         "_cut",
         "_ended",
         "_line",
@@ -115,6 +116,7 @@ class Deadline:
         self._cut: asyncio.Timeout | None = None
         self._timers: list[asyncio.TimerHandle] = []
         self._stamped = False
+        self._agreed = False  # the server answered the control request that it ended it
 
     def watch(self, parser: ChunkParser, cut: asyncio.Timeout) -> None:
         """Watch one response: ``cut`` stops its reading."""
@@ -153,8 +155,9 @@ class Deadline:
 
     def answered(self) -> None:
         """The first word (or tool call) is out: a thought the control request ended ended
-        here."""
-        if self.reached:
+        here. Only if the server had said it ended it: an answer that came while the request
+        was on its way, or after the server declined, is a thought the model ended itself."""
+        if self.reached and (self.means != "control" or self._agreed):
             self._stamp()
 
     def _stamp(self) -> None:
@@ -180,6 +183,7 @@ class Deadline:
             )
         except Exception as e:
             why = f"the control request failed ({type(e).__name__})"
+        self._agreed = why is None
         if self._parser is None:
             return  # the reading is over (the answer came): nothing to fall back from
         if why is None:

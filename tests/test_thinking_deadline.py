@@ -463,6 +463,30 @@ async def test_a_probe_that_hangs_is_not_waited_for(models: Models) -> None:
     assert [c.mode for c in engine.completions] == ["think", "answer"]
 
 
+class _SlowControl(ThinkingEngine):
+    """llama-server whose control answer takes 0.5 s (a busy server)."""
+
+    async def _control(self, request: web.Request) -> web.Response:
+        await asyncio.sleep(0.5)
+        return await super()._control(request)
+
+
+async def test_a_thought_the_model_ended_after_the_deadline_is_the_models(
+    models: Models,
+) -> None:
+    """The model closes its thought by itself just after the deadline, while the control
+    request is on its way: ``thought_ended_by`` said ``max_thinking_time`` whenever a control
+    request was sent. It says the model ended it (``None``), as the span does."""
+    async with _SlowControl("llama.cpp", think_for=LIMIT + 0.15) as engine:
+        model = models(engine, LLAMA_GEMMA, extra_kwargs=HIGH, max_thinking_time=LIMIT)
+        heard = await hear(model)
+    assert heard.text == ANSWER_TEXT
+    (completion,) = engine.completions
+    assert completion.ended_by == "time"  # the stand-in's thought ended by itself
+    assert heard.stream.thought_ended_by is None
+    assert heard.stream.thinking_time is not None and heard.stream.thinking_time >= LIMIT
+
+
 # -- a stray close marker is not a template that opens thoughts when thinking is off ------------
 
 
