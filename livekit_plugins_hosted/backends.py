@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from livekit.agents import APIError
+
 from .params import ModelParams
 
 ThoughtEnd = Literal["control", "continue", "reask"]
@@ -191,6 +193,16 @@ def check_thinking_time(value: float | None, backend: Backend) -> None:
             "to end a thought early (reasoning_effort sets how long the model thinks; "
             "first_token_timeout ends an attempt that says nothing in time)"
         )
+
+
+class Refused(APIError, ValueError):
+    """A setting the engine detected by ``backend="auto"`` cannot honour, found by the turn
+    that detected it (nothing is sent): the framework's ``APIError``, not retryable, so that
+    the turn ends in an error the framework acts on (a FallbackAdapter moves on), and the
+    ``ValueError`` of bad input that ``chat()`` raises on every later turn."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
 
 
 def check_every_backend(params: ModelParams) -> None:

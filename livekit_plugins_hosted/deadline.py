@@ -33,6 +33,10 @@ CONTROL_GRACE = 0.75
 about 0.1 s later, its answer within a second or two on a busy machine): a thought that goes
 on growing through the second period of this many seconds is stopped and continued from."""
 
+UNANSWERED_DELTAS = 4
+"""Thought deltas streamed while the control request stays unanswered that show it hangs
+(llama-server answers it between two tokens)."""
+
 EndedBy = Literal["max_thinking_time", "token_limit"]
 
 SPAN_THINKING_TIME = "hosted.thinking_time"
@@ -66,6 +70,7 @@ class Deadline:
     or where the answer began after the control request (never where it was sent)."""
 
     __slots__ = (
+        "_agreed",
         "_cut",
         "_ended",
         "_line",
@@ -111,6 +116,7 @@ class Deadline:
         self._cut: asyncio.Timeout | None = None
         self._timers: list[asyncio.TimerHandle] = []
         self._stamped = False
+        self._agreed = False  # the server answered the control request that it ended it
 
     def watch(self, parser: ChunkParser, cut: asyncio.Timeout) -> None:
         """Watch one response: ``cut`` stops its reading."""
@@ -141,13 +147,17 @@ class Deadline:
         )
         if self.means == "control" and completion_id is not None:
             self.task = asyncio.create_task(self._control(completion_id))
+            # it answers between two tokens: one that hangs while the thought goes on is
+            # given up on (the first word must not wait its whole timeout)
+            self._unanswered_after(parser.thought_deltas)
         else:
             self._stop_reading()
 
     def answered(self) -> None:
         """The first word (or tool call) is out: a thought the control request ended ended
-        here."""
-        if self.reached:
+        here. Only if the server had said it ended it: an answer that came while the request
+        was on its way, or after the server declined, is a thought the model ended itself."""
+        if self.reached and (self.means != "control" or self._agreed):
             self._stamp()
 
     def _stamp(self) -> None:
@@ -173,6 +183,7 @@ class Deadline:
             )
         except Exception as e:
             why = f"the control request failed ({type(e).__name__})"
+        self._agreed = why is None
         if self._parser is None:
             return  # the reading is over (the answer came): nothing to fall back from
         if why is None:
@@ -185,6 +196,29 @@ class Deadline:
             extra={"model": line.model},
         )
         self._overdue()
+
+    def _unanswered_after(self, sent: int) -> None:
+        loop = asyncio.get_running_loop()
+        self._timers.append(loop.call_later(CONTROL_GRACE, self._unanswered, sent))
+
+    def _unanswered(self, sent: int) -> None:
+        """:data:`CONTROL_GRACE` after the control request, unanswered: llama-server answers
+        it between two tokens, so a thought that went on by :data:`UNANSWERED_DELTAS` deltas
+        meanwhile is a control request that hangs, and the reading is stopped. A server
+        that is merely slow (a busy machine, few deltas) is given another period."""
+        task, parser = self.task, self._parser
+        if task is None or task.done() or parser is None or not parser.thinking:
+            return
+        if parser.thought_deltas - sent < UNANSWERED_DELTAS:
+            self._unanswered_after(sent)
+            return
+        logger.warning(
+            "max_thinking_time: the control request is not answered within %gs; continuing "
+            "from the thought in a new request",
+            CONTROL_GRACE,
+            extra={"model": self._line.model},
+        )
+        self._stop_reading()
 
     def _watch_on(self, seen: int | None) -> None:
         """After a control request that succeeded: every :data:`CONTROL_GRACE` seconds, a
@@ -248,12 +282,18 @@ class Probe:
             self._task = asyncio.create_task(asked)
 
     async def result(self) -> bool:
-        """Whether a thought given back is rendered (``False`` when the probe failed)."""
+        """Whether a thought given back is rendered (``False`` when the probe failed, or has
+        not answered within :data:`CONTROL_GRACE` of being needed: the first word waits for
+        it)."""
         traits = self._line.traits
-        if traits.continuation_renders is not None or self._task is None:
+        task = self._task
+        if traits.continuation_renders is not None or task is None:
             return bool(traits.continuation_renders)
+        await asyncio.wait([task], timeout=CONTROL_GRACE)
+        if not task.done() or task.cancelled():
+            return False  # not known yet: asked again by a later turn
         try:
-            found = await self._task
+            found = task.result()
         except Exception:  # a probe that broke is one that failed
             found = None
         if found is not None and traits.continuation_renders is None:
@@ -281,18 +321,21 @@ async def follow_on(
     family: str | None,
     own_prefill: bool,
     probe: Probe | None,
+    budget: bool = False,
 ) -> tuple[dict[str, Any], bool]:
     """The second request of a turn whose thought was stopped: the thought given back to
     continue from where the engine renders it, else the question asked with thinking off;
     and whether the thought was given back. ``own_prefill``: the request continues the
-    user's own prefill (``continue_final_message``), which is continued as it is."""
+    user's own prefill (``continue_final_message``), which is continued as it is;
+    ``budget``: the server takes a thinking-token budget (see
+    :func:`~.thinking.continuation`)."""
     thought = parser.thought()
     way = backend.continuation
     given_back = bool(thought) and way is not None and not own_prefill
     if given_back and way is not None and way.probe:
         given_back = probe is not None and await probe.result()
     follow = thinking.continuation(
-        body, backend, thought=thought, family=family, given_back=given_back
+        body, backend, thought=thought, family=family, given_back=given_back, budget=budget
     )
     return follow, given_back
 
@@ -303,7 +346,17 @@ class Thought:
     a turn whose thought was stopped; and the report of it (a DEBUG line, and attributes on
     the current OpenTelemetry span, which inside an attempt is the framework's)."""
 
-    __slots__ = ("_end", "_line", "ended_by", "probe", "sent", "thinking_time", "watch")
+    __slots__ = (
+        "_carried",
+        "_end",
+        "_line",
+        "again",
+        "ended_by",
+        "probe",
+        "sent",
+        "thinking_time",
+        "watch",
+    )
 
     def __init__(self, line: Line, *, sent: float) -> None:
         self._line = line
@@ -313,17 +366,24 @@ class Thought:
         self.thinking_time: float | None = None
         self.ended_by: EndedBy | None = None
         self.watch: Deadline | None = None
+        self.again: Deadline | None = None
+        """The watch of the second request (:meth:`watch_again`)."""
         self.probe: Probe | None = None
+        self._carried: int | None = None  # thought deltas before the second request
 
-    def arm(self, backend: Backend, limit: float | None, *, own_prefill: bool) -> None:
+    def arm(
+        self, backend: Backend, limit: float | None, *, own_prefill: bool, probe: bool = True
+    ) -> None:
         """Watch this request's thought: ``limit`` is ``max_thinking_time``. The rendering
-        probe a continuation may need is asked now, off the first word's path."""
+        probe a continuation may need is asked now, off the first word's path (``probe``: a
+        thought is expected; else it is asked only if one has to be continued)."""
         if backend.ends_thought is None or limit is None:
             return
         self.watch = Deadline(
             self._line, backend.ends_thought, sent=self.sent, limit=limit, ended=self.ended
         )
-        self._probe(backend, own_prefill=own_prefill)
+        if probe:
+            self._probe(backend, own_prefill=own_prefill)
 
     def _probe(self, backend: Backend, *, own_prefill: bool) -> None:
         way = backend.continuation
@@ -339,10 +399,18 @@ class Thought:
         """The first word (or tool call) is out: how long the thought before it ran."""
         if watch is not None:
             watch.answered()
-        if self._end is not None:
+        now = asyncio.get_running_loop().time()
+        carried = self._carried
+        if carried is not None and parser.thought_deltas > carried:
+            # the second reply thought again, and that thought ended by itself here
+            self.thinking_time = now - self.sent
+        elif self._end is not None:
             self.thinking_time = self._end - self.sent
         elif parser.thought_seen:
-            self.thinking_time = asyncio.get_running_loop().time() - self.sent
+            self.thinking_time = now - self.sent
+        # reported now: a turn interrupted after its first word (barge-in, a preemptive
+        # cancel) or whose tail fails still shows its thought on the span
+        self.report()
 
     async def follow_on(
         self,
@@ -355,11 +423,37 @@ class Thought:
     ) -> tuple[dict[str, Any], bool]:
         """:func:`follow_on` with this attempt's probe (asked now if it was not yet)."""
         self._probe(backend, own_prefill=own_prefill)
+        self._carried = parser.thought_deltas
         return await follow_on(
-            backend, body, parser, family=family, own_prefill=own_prefill, probe=self.probe
+            backend,
+            body,
+            parser,
+            family=family,
+            own_prefill=own_prefill,
+            probe=self.probe,
+            budget=parser.parsed_thought and not self._line.traits.budget_refused,
         )
 
+    def watch_again(self) -> Deadline | None:
+        """The watch of the second request, when the first was watched: a reply that thinks
+        again (a template that thinks whatever the request says, on an engine that takes no
+        budget) still thinking :data:`CONTROL_GRACE` past the deadline is stopped (the turn
+        then ends in an error, never in a wait for the whole thought)."""
+        first = self.watch
+        if first is None:
+            return None
+        at = max(first.at, asyncio.get_running_loop().time()) + CONTROL_GRACE
+        self.again = Deadline(
+            self._line, "continue", sent=self.sent, limit=at - self.sent, ended=self._again
+        )
+        return self.again
+
+    def _again(self, by: EndedBy) -> None:
+        self.ended(by)
+        self._carried = None  # stopped here: not a thought that ended by itself
+
     def report(self) -> None:
+        """The DEBUG line and the span attributes, once the first word is out."""
         if self.thinking_time is None:
             return
         by = self.ended_by
@@ -376,6 +470,8 @@ class Thought:
     async def close(self) -> None:
         """The attempt is over: a control request or probe still in flight is abandoned."""
         try:
+            if self.again is not None:
+                self.again.stop()
             if self.watch is not None:
                 await self.watch.close()
         finally:

@@ -99,6 +99,9 @@ class ChunkParser:
         self._reasoning = 0  # deltas of thought in reasoning fields, and reasoning tokens
         self._thought_deltas = 0  # deltas of thought in reasoning fields
         self._reasoning_live = False  # the last text to come was in a reasoning field
+        self.parsed_thought = False
+        """Thought came in a reasoning field: the server parses the model's thinking (so it
+        reads a thinking-token budget, where the engine takes one)."""
         self._calls_begun = False  # a server-parsed tool call has begun
         self._keep: tuple[list[str], list[str]] | None = None  # (reasoning, raw content) so far
         self._kept = 0  # characters offered to _keep
@@ -320,6 +323,12 @@ class ChunkParser:
             self._reasoning += 1
             self._thought_deltas += 1
             self._reasoning_live = True
+            self.parsed_thought = True
+            if self._opened is not None and self._thinking.inside and not self._thinking.held:
+                # the server parses the thought the prompt opened into its own field: what
+                # comes in content is the answer (held to its end otherwise)
+                self._opened = None
+                self._thinking = ThinkFilter(self._markers, learn=self._learn)
             if isinstance(reasoning, str):
                 self._keep_text(0, reasoning)
         if server_calls:

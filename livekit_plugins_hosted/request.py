@@ -113,6 +113,14 @@ def thinks(fields: Mapping[str, Any], backend: Backend, model: ModelInfo) -> boo
     return True if model.opens_thought else thinking_on(fields, backend)
 
 
+def may_think(fields: Mapping[str, Any], model: ModelInfo) -> bool:
+    """Whether a thought may come for a request of these fields: unless the request switches
+    thinking off (a model whose template always opens one thinks all the same). Engines'
+    defaults differ by model (Qwen3, gpt-oss think unasked), so ``max_thinking_time`` watches
+    such a request and acts only on a thought actually streaming."""
+    return model.opens_thought or thinking_asked(fields) is not False
+
+
 def may_open_thought(
     chat_ctx: llm.ChatContext,
     fields: Mapping[str, Any],

@@ -22,13 +22,20 @@ from livekit.agents import APIConnectionError, APIError, APIStatusError, APITime
 from livekit.agents.types import APIConnectOptions
 
 from . import faults, spent
-from .backends import Backend, check_thinking_time
+from .backends import Backend, Refused, check_thinking_time
 from .deadline import CUT, DONE, SPENT, Deadline, Line, Thought
 from .log import logger
 from .messages import provider_messages, tool_schemas
 from .models import GENERIC_THINKING
 from .parsing import ChunkParser, EmptyCompletion
-from .request import build_request, may_open_thought, sends_tools, thinks
+from .request import (
+    build_request,
+    may_open_thought,
+    may_think,
+    sends_tools,
+    thinking_asked,
+    thinks,
+)
 from .sse import CompletionEvents, StreamError, read_capped
 from .transport import Connection, idle_closed, transport_error
 from .wire import CONNECT_TIMEOUT, Plan, Wire
@@ -148,11 +155,16 @@ class LLMStream(llm.LLMStream):
         plan, wire = self._plan, self._wire
         model = plan.model
         if not plan.backend_checked:  # a detected profile's refusals: before anything is sent
-            backend.check(plan.params, family=model.family_key, has_tools=bool(self._tools))
-            if wire.endpoint.known_backend() is backend:
-                # a detected profile; an undecided detection's stand-in for one request must
-                # not turn a server that is down or loading into a ValueError
-                check_thinking_time(plan.max_thinking_time, backend)
+            try:
+                backend.check(plan.params, family=model.family_key, has_tools=bool(self._tools))
+                if wire.endpoint.known_backend() is backend:
+                    # a detected profile; an undecided detection's stand-in for one request
+                    # must not turn a server that is down or loading into a refusal
+                    check_thinking_time(plan.max_thinking_time, backend)
+            except ValueError as e:
+                # inside the turn: an error the framework acts on (chat() raises the same
+                # ValueError on later turns, before the stream)
+                raise Refused(str(e)) from None
         tools = sends_tools(plan.params, backend=backend, has_tools=bool(self._tools))
         fields = build_request(
             plan.params,
@@ -177,12 +189,16 @@ class LLMStream(llm.LLMStream):
                 schemas = tool_schemas(specs)
         if plan.response_format is not None:
             body["response_format"] = plan.response_format
-        if thinks(fields, backend, model) and backend.ends_thought is not None:
+        if may_think(fields, model) and backend.ends_thought is not None:
             # a thought that runs out of time or tokens can still end in an answer
             parser.keep_thought()
             if backend.ends_thought == "control" and plan.max_thinking_time is not None:
                 body.setdefault("reasoning_control", True)  # arms the control endpoint
-        opened = model.opens_thought or wire.traits.opens_thought
+        # learned from one stray close marker: evidence of thinking on, which a request that
+        # switches thinking off outweighs (its answer would be held to the end)
+        opened = model.opens_thought or (
+            wire.traits.opens_thought and thinking_asked(fields) is not False
+        )
         parser.start(
             in_thought=self._opens_thought(fields, backend),
             opened_thought=GENERIC_THINKING[0] if opened else None,
@@ -386,8 +402,13 @@ class LLMStream(llm.LLMStream):
                 backend = await wire.endpoint.backend(wire.http)
                 body = self._request(backend, parser)
                 thought.sent = loop.time()
-                if thinks(body, backend, plan.model):
-                    thought.arm(backend, plan.max_thinking_time, own_prefill=own_prefill)
+                if may_think(body, plan.model):
+                    thought.arm(
+                        backend,
+                        plan.max_thinking_time,
+                        own_prefill=own_prefill,
+                        probe=bool(thinks(body, backend, plan.model)),
+                    )
                 watch = thought.watch
                 may_continue = backend.ends_thought is not None
                 for resend in (False, True):
@@ -417,8 +438,17 @@ class LLMStream(llm.LLMStream):
                     self._check_open()
                     response = await self._send(follow)
                     headers = response.headers
-                    await self._read(response, parser, first_word, None, may_continue=False)
-                thought.report()
+                    again = thought.watch_again()
+                    outcome = await self._read(
+                        response, parser, first_word, again, may_continue=False
+                    )
+                    if outcome == CUT:
+                        raise APIError(
+                            "max_thinking_time: the model thought again when asked to answer "
+                            "(its template thinks whatever the request says, and the engine "
+                            "has no means to end it)",
+                            retryable=True,  # nothing was said: a retry or fallback may answer
+                        )
         # a failure is raised below, out of its except block: what was caught (a server's text,
         # unscrubbed) is then neither the error's __cause__ nor its __context__
         except _HTTPStatus as e:

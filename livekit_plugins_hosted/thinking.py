@@ -73,14 +73,16 @@ async def renders(
     """Whether the server's chat template renders a thought given back in a continued final
     assistant message: vLLM's ``POST /tokenize`` (at the server's root) counts the prompt's
     tokens with a short and a long thought; a template that drops the thought counts the
-    same. A server that answered but not with two counts (no such endpoint) is a no;
-    one that failed (a timeout, a 5xx, a broken connection) is ``None``: not known yet."""
+    same. A server that answered that it has no such endpoint (404, 405, or an answer without
+    counts) is a no; any other answer (a timeout, a 5xx, a 429 or a proxy's 401/403/408, a
+    broken connection) is ``None``: not known yet, asked again later."""
     root = base_url.removesuffix("/").removesuffix("/v1")
     short_body, long_body = probe_bodies(model, way)
 
     async def count(body: dict[str, Any]) -> int | None:
         status, answer = await _post(http, f"{root}/tokenize", body, headers)
-        if status >= 500:
+        if status != 200 and status not in _NO_ENDPOINT:
+            # busy, rate limited, or a proxy's refusal: nothing said about the template
             raise _Unanswered(f"answered {status}")
         n = answer.get("count") if status == 200 and isinstance(answer, dict) else None
         return n if type(n) is int else None
@@ -93,6 +95,11 @@ async def renders(
         logger.debug("rendering probe failed", extra={"error": type(e).__name__})
         return None
     return short is not None and long is not None and long - short >= 10
+
+
+_NO_ENDPOINT = frozenset({400, 404, 405, 422})
+"""Statuses that say the server has no ``/tokenize`` that reads a chat (not vLLM, or one
+that reads another shape): a definite no, kept for the LLM's life."""
 
 
 class _Unanswered(Exception):
@@ -140,10 +147,14 @@ def continuation(
     thought: str,
     family: str | None,
     given_back: bool,
+    budget: bool = False,
 ) -> dict[str, Any]:
     """The second request of a turn whose thought was ended: ``body`` (the first request's)
     with the thought given back to continue after (``given_back``: the engine has a
-    :attr:`Backend.continuation` that renders), else asked again with thinking off."""
+    :attr:`Backend.continuation` that renders), else asked again with thinking off; there,
+    ``budget`` (the server reads the engine's thinking-token budget) adds a budget of none,
+    so that a model whose template thinks whatever the request says (DeepSeek-R1, QwQ)
+    answers at once all the same."""
     fields = dict(body)
     if backend.budget_field:
         fields.pop(backend.budget_field, None)
@@ -162,6 +173,8 @@ def continuation(
         fields["chat_template_kwargs"] = {**template, "enable_thinking": False}
     off = backend.thinking_off.get(family) if family else None
     fields.update(off or {"reasoning_effort": "none"})
+    if budget and backend.budget_field:
+        fields[backend.budget_field] = 0
     return fields
 
 

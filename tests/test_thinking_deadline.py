@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
+from aiohttp import web
 from livekit.agents import APIConnectionError, APIConnectOptions, APIError, llm
 from livekit.agents.telemetry import set_tracer_provider
 from opentelemetry import trace
@@ -25,9 +26,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import livekit_plugins_hosted as hosted
+from livekit_plugins_hosted import deadline
 from livekit_plugins_hosted.stream import LLMStream
-from tests.gateway import user_ctx
-from tests.thinking_engines import ANSWER, THOUGHT_WORD, Completion, ThinkingEngine
+from livekit_plugins_hosted.thinking import CONTROL_TIMEOUT
+from tests.gateway import Gateway, Reply, user_ctx
+from tests.thinking_engines import ANSWER, THOUGHT_WORD, Completion, Kind, ThinkingEngine
 
 ONCE = APIConnectOptions(max_retry=0, timeout=10)
 HIGH: dict[str, Any] = {"reasoning_effort": "high"}
@@ -116,11 +119,13 @@ def continued(c: Completion) -> bool:
 # -- item 2: the rendering probe ------------------------------------------------------------------
 
 
-async def test_a_failed_probe_is_asked_again(models: Models) -> None:
-    """vLLM's ``/tokenize`` answers 503 the first time: that turn asks again with thinking off,
-    and the next turn probes again and continues from the thought (a failure is not taken for
-    a template that drops it, for the LLM's life)."""
-    async with ThinkingEngine("vllm", tokenize_fails=2) as engine:
+@pytest.mark.parametrize("status", [503, 429, 408, 403])
+async def test_a_failed_probe_is_asked_again(models: Models, status: int) -> None:
+    """vLLM's ``/tokenize`` answers 503 (or a rate limit, a proxy's timeout or refusal) the
+    first time: that turn asks again with thinking off, and the next turn probes again and
+    continues from the thought (a failure is not taken for a template that drops it, for the
+    LLM's life)."""
+    async with ThinkingEngine("vllm", tokenize_fails=2, tokenize_status=status) as engine:
         model = models(engine, extra_kwargs=HIGH, max_thinking_time=LIMIT)
         first = await hear(model)
         second = await hear(model)
@@ -300,8 +305,10 @@ async def test_aclose_while_the_control_request_is_abandoned_is_not_lost(
             raise
 
     retry = APIConnectOptions(max_retry=1, retry_interval=0.1, timeout=10)
+    # every reply starts 1 s late: the continuation that follows the control request given up
+    # on cannot answer within first_token_timeout, so the attempt ends while it is abandoned
     async with (
-        ThinkingEngine("llama.cpp") as engine,
+        ThinkingEngine("llama.cpp", prompt_for=1.0) as engine,
         httpx.AsyncClient(event_hooks={"request": [hook]}) as client,
     ):
         model = models(
@@ -322,16 +329,17 @@ async def test_aclose_while_the_control_request_is_abandoned_is_not_lost(
         try:
             async with asyncio.timeout(TURN_BOUND):
                 await cancelling.wait()  # the first attempt ended and abandons the control
+            sent = len(engine.completions)  # the first request, and its continuation
             async with asyncio.timeout(3.0):
                 await stream.aclose()
-            assert len(engine.completions) == 1
+            assert len(engine.completions) == sent
         finally:
             release.set()
             async with asyncio.timeout(5.0):
                 await done.wait()
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
-        assert len(engine.completions) == 1
+        assert len(engine.completions) == sent
 
 
 # -- item 10: a closed LLM before the second request ----------------------------------------------
@@ -390,3 +398,198 @@ async def test_thinking_time_is_on_the_attempt_span(
     assert attributes.get("hosted.thought_ended_by") == "max_thinking_time"
     assert attributes.get("hosted.thinking_time") == heard.stream.thinking_time
     assert isinstance(heard.stream.thinking_time, float) and heard.stream.thinking_time >= LIMIT
+
+
+async def test_thinking_is_on_the_span_of_an_interrupted_turn(
+    models: Models, spans: InMemorySpanExporter
+) -> None:
+    """The caller closes the stream after the first word (a barge-in, a preemptive cancel):
+    the trace still shows how long the thought ran and what ended it (they were set only
+    once the whole response had been read)."""
+    async with ThinkingEngine("llama.cpp", answer_step=0.5) as engine:
+        model = models(engine, LLAMA_GEMMA, extra_kwargs=HIGH, max_thinking_time=LIMIT)
+        stream = model.chat(chat_ctx=user_ctx("What is it?"), conn_options=ONCE)
+        async with asyncio.timeout(TURN_BOUND), stream:
+            async for chunk in stream:
+                if chunk.delta is not None and chunk.delta.content:
+                    break
+    assert stream.thinking_time is not None
+    (attempt,) = [s for s in spans.get_finished_spans() if s.name == "llm_request_run"]
+    attributes = attempt.attributes or {}
+    assert attributes.get("hosted.thinking_time") == stream.thinking_time
+    assert attributes.get("hosted.thought_ended_by") == "max_thinking_time"
+
+
+# -- a control request or a probe that hangs -----------------------------------------------------
+
+
+class _ControlHangs(ThinkingEngine):
+    """llama-server whose control endpoint takes the request and never answers."""
+
+    async def _control(self, request: web.Request) -> web.Response:
+        await request.read()
+        self._note()
+        await asyncio.sleep(TURN_BOUND)
+        return web.json_response({"success": True})
+
+
+async def test_a_control_request_that_hangs_is_given_up_on(models: Models) -> None:
+    """The control request is never answered: the first word waited its whole timeout (2 s)
+    past the deadline. Now the reading stops after the grace and the thought is continued."""
+    async with _ControlHangs("llama.cpp") as engine:
+        model = models(engine, LLAMA_GEMMA, extra_kwargs=HIGH, max_thinking_time=LIMIT)
+        heard = await hear(model)
+    assert heard.text == ANSWER_TEXT
+    assert heard.first_word is not None
+    assert heard.first_word < LIMIT + deadline.CONTROL_GRACE + 0.75 < LIMIT + CONTROL_TIMEOUT
+    assert [c.mode for c in engine.completions] == ["think", "continued"]
+
+
+async def test_a_probe_that_hangs_is_not_waited_for(models: Models) -> None:
+    """vLLM's ``/tokenize`` never answers: at the deadline the first word waited for the probe's
+    whole timeout (2 s from the request). Now it waits the grace at most, then asks again with
+    thinking off."""
+    short = 0.3
+    hold = asyncio.Event()
+    async with ThinkingEngine("vllm", tokenize_hold=hold) as engine:
+        model = models(engine, extra_kwargs=HIGH, max_thinking_time=short)
+        try:
+            heard = await hear(model)
+        finally:
+            hold.set()
+    assert heard.text == ANSWER_TEXT
+    assert heard.first_word is not None
+    assert heard.first_word < short + deadline.CONTROL_GRACE + 0.5 < CONTROL_TIMEOUT
+    assert [c.mode for c in engine.completions] == ["think", "answer"]
+
+
+class _SlowControl(ThinkingEngine):
+    """llama-server whose control answer takes 0.5 s (a busy server)."""
+
+    async def _control(self, request: web.Request) -> web.Response:
+        await asyncio.sleep(0.5)
+        return await super()._control(request)
+
+
+async def test_a_thought_the_model_ended_after_the_deadline_is_the_models(
+    models: Models,
+) -> None:
+    """The model closes its thought by itself just after the deadline, while the control
+    request is on its way: ``thought_ended_by`` said ``max_thinking_time`` whenever a control
+    request was sent. It says the model ended it (``None``), as the span does."""
+    async with _SlowControl("llama.cpp", think_for=LIMIT + 0.15) as engine:
+        model = models(engine, LLAMA_GEMMA, extra_kwargs=HIGH, max_thinking_time=LIMIT)
+        heard = await hear(model)
+    assert heard.text == ANSWER_TEXT
+    (completion,) = engine.completions
+    assert completion.ended_by == "time"  # the stand-in's thought ended by itself
+    assert heard.stream.thought_ended_by is None
+    assert heard.stream.thinking_time is not None and heard.stream.thinking_time >= LIMIT
+
+
+# -- a stray close marker is not a template that opens thoughts when thinking is off ------------
+
+
+async def test_a_stray_close_marker_holds_no_answer_with_thinking_off() -> None:
+    """``reasoning_effort="none"``: one reply with a stray ``</think>`` taught that this server's
+    prompts open thoughts, and every later answer was held to its end (first word 2 s instead
+    of at once). A request that switches thinking off streams its answer as it comes."""
+    async with Gateway(verify_jwt=False) as gw:
+        gw.replies.append(Reply.text("Okay let me think.</think>", "Hello", " there"))
+        late = ["Hello", " there", " friend", "."]
+        gw.replies.append(Reply.text(*late, delay_between=0.8))
+        model = hosted.LLM.self_hosted(
+            "my-model",
+            base_url=gw.url,
+            backend="vllm",
+            extra_kwargs={"reasoning_effort": "none"},
+        )
+        try:
+            first = await hear(model)
+            second = await hear(model)
+        finally:
+            await model.aclose()
+    assert "</think>" not in first.text
+    assert second.text == "".join(late)
+    # the reply takes 3 s to finish; its first word is out before its second part is sent
+    assert second.first_word is not None and second.first_word < 0.7
+
+
+# -- models that think unasked --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["llama.cpp", "vllm", "ollama"])
+@pytest.mark.parametrize("name", ["Qwen/Qwen3-8B", "openai/gpt-oss-20b"])
+async def test_a_model_that_thinks_unasked_is_watched(
+    models: Models, kind: Kind, name: str
+) -> None:
+    """Qwen3 and gpt-oss think when the request says nothing about thinking: the thought ran
+    its whole 5 s and ``max_thinking_time`` was silently ignored. It ends at the deadline."""
+    async with ThinkingEngine(kind, thinks_unasked=True, think_for=5.0, model=name) as engine:
+        model = models(engine, name, max_thinking_time=LIMIT, first_token_timeout=20)
+        heard = await hear(model)
+    assert heard.text == ANSWER_TEXT
+    assert heard.first_word is not None and EARLIEST <= heard.first_word < LATEST
+    assert heard.stream.thought_ended_by == "max_thinking_time"
+    assert engine.completions[0].ended_by != "time"
+
+
+# -- a model that thinks whatever the request says, after the deadline ---------------------------
+
+
+R1 = "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"
+
+
+async def test_a_model_that_always_thinks_is_answered_in_time_after_the_reask(
+    models: Models,
+) -> None:
+    """vLLM with a template that drops the thought given back: the turn is asked again with
+    thinking off, and DeepSeek-R1 thought again, unwatched, for its whole 5 s. The second
+    request carries a thinking budget of none, so the answer comes in time, and
+    ``thinking_time`` is when the thought ended."""
+    async with ThinkingEngine(
+        "vllm", renders=False, think_for=5.0, model=R1, always_thinks=True
+    ) as engine:
+        model = models(engine, R1, max_thinking_time=LIMIT, first_token_timeout=20)
+        heard = await hear(model)
+    assert heard.text == ANSWER_TEXT
+    assert heard.first_word is not None and EARLIEST <= heard.first_word < LATEST
+    _cut, again = engine.completions
+    assert again.body["thinking_token_budget"] == 0 and again.thought == []
+    stream = heard.stream
+    assert stream.thought_ended_by == "max_thinking_time"
+    assert stream.thinking_time is not None and stream.thinking_time <= heard.first_word
+
+
+async def test_a_model_that_thinks_again_without_a_budget_ends_in_an_error(
+    models: Models,
+) -> None:
+    """Ollama takes no budget: a model that thinks again when asked to answer is stopped
+    shortly past the deadline, and the turn ends in an APIError that says why (nothing was
+    said: a retry or a fallback may answer), not in a wait for the whole thought."""
+    async with ThinkingEngine("ollama", think_for=6.0, model=R1, always_thinks=True) as engine:
+        model = models(engine, R1, max_thinking_time=LIMIT, first_token_timeout=20)
+        start = time.monotonic()
+        with pytest.raises(APIError, match="thought again") as raised:
+            await hear(model)
+        took = time.monotonic() - start
+    assert raised.value.retryable
+    assert took < LATEST
+    assert len(engine.completions) == 2
+
+
+async def test_the_answer_after_a_parsed_opened_thought_is_not_held() -> None:
+    """DeepSeek-R1 on vLLM with a reasoning parser: the prompt opens the thought, the server
+    sends it in ``reasoning`` and the answer in ``content`` (never a ``</think>``). The answer
+    was held to its end, taken for the inside of the thought; it streams as it comes."""
+    async with ThinkingEngine(
+        "vllm", model=R1, always_thinks=True, think_for=0.3, answer_step=1.0
+    ) as engine:
+        model = hosted.LLM.self_hosted(R1, base_url=engine.url, backend="vllm")
+        try:
+            heard = await hear(model)
+        finally:
+            await model.aclose()
+    assert heard.text == ANSWER_TEXT
+    # the answer's four parts take 3 s; its first is heard before the second is sent
+    assert heard.first_word is not None and heard.first_word < 0.3 + 0.9

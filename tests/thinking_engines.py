@@ -184,16 +184,19 @@ class ThinkingEngine:
     continuation starts a new thought); ``control_works`` (llama.cpp): ``reasoning_end`` ends
     a thought (else it is answered ``success: false``, ``NOT_ENABLED``); ``thinks_unasked``:
     a request that says nothing about thinking thinks (llama-server's ``--reasoning auto``
-    with a model that thinks by default), else it answers at once; ``prompt_for``: seconds
+    with a model that thinks by default), else it answers at once; ``always_thinks``: the
+    template opens a thought whatever the request says (DeepSeek-R1, QwQ; only the request's
+    thinking-token budget ends it); ``prompt_for``: seconds
     before the first token of every completion (prompt processing); ``burst``: the thought and
     the answer's first part leave in one write, as they reach a client behind a buffering
     proxy, or one that has fallen behind a fast engine (the rest of the answer follows
     ``answer_step`` apart); ``control_lag`` (llama.cpp): seconds from a successful
     ``reasoning_end`` to the answer; ``control_lies`` (llama.cpp): ``reasoning_end`` is
     answered ``success: true`` and the thought runs on; ``tokenize_fails`` (vLLM): the first
-    so many ``/tokenize`` requests are answered 503; ``tokenize_hold`` (vLLM): ``/tokenize``
-    answers only once this event is set; ``prompt_opens`` (vLLM without a reasoning parser):
-    after a tool result the prompt opens the thought, so no ``<|channel>thought`` is streamed
+    so many ``/tokenize`` requests are answered ``tokenize_status`` (503: overloaded);
+    ``tokenize_hold`` (vLLM): ``/tokenize`` answers only once this event is set;
+    ``prompt_opens`` (vLLM without a reasoning parser): after a tool result the prompt opens
+    the thought, so no ``<|channel>thought`` is streamed
     (the official template's shape); ``pad``: characters added to each thought delta;
     ``pause_after``: after this many thought deltas the thought pauses (until the control
     request or ``think_for``), so a test knows how much thought was sent before its deadline.
@@ -211,11 +214,13 @@ class ThinkingEngine:
         renders: bool = True,
         control_works: bool = True,
         thinks_unasked: bool = False,
+        always_thinks: bool = False,
         prompt_for: float = 0.0,
         burst: bool = False,
         control_lag: float = CONTROL_LAG,
         control_lies: bool = False,
         tokenize_fails: int = 0,
+        tokenize_status: int = 503,
         tokenize_hold: asyncio.Event | None = None,
         prompt_opens: bool = False,
         pad: int = 0,
@@ -231,11 +236,13 @@ class ThinkingEngine:
         self.renders = renders
         self.control_works = control_works
         self.thinks_unasked = thinks_unasked
+        self.always_thinks = always_thinks
         self.prompt_for = prompt_for
         self.burst = burst
         self.control_lag = control_lag
         self.control_lies = control_lies
         self.tokenize_fails = tokenize_fails
+        self.tokenize_status = tokenize_status
         self.tokenize_hold = tokenize_hold
         self.prompt_opens = prompt_opens
         self.pad = pad
@@ -372,7 +379,8 @@ class ThinkingEngine:
             await self.tokenize_hold.wait()
         if len(self.tokenizes) <= self.tokenize_fails:
             self._note()
-            return web.json_response({"error": {"message": "overloaded"}}, status=503)
+            error = {"error": {"message": "overloaded"}}
+            return web.json_response(error, status=self.tokenize_status)
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return web.json_response({"error": {"message": "messages required"}}, status=400)
         if body.get("continue_final_message") and body.get("add_generation_prompt", True):
@@ -424,7 +432,7 @@ class ThinkingEngine:
             ):
                 return "continued", None, limit
         asked = _thinking_asked(body)
-        if asked or (asked is None and self.thinks_unasked):
+        if asked or (asked is None and self.thinks_unasked) or self.always_thinks:
             return "think", budget, limit
         return "answer", None, limit
 
