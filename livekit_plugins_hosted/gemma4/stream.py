@@ -152,6 +152,14 @@ class Gemma4Parser(Tools):
                 self._state = self._resume
                 self._replay()
                 continue
+            elif state == _CALL and self._body.lost >= 0:
+                # no <|"|> came: the marker read as a string's text was a marker after all
+                again = self._body.replay()
+                assert again is not None
+                self._body, text = again
+                self._work += len(text)
+                self._run(text, final=True)
+                continue
             elif state == _CALL and self._body.in_str and not self._repaired:
                 self._repaired = True
                 text = self._body.text()
