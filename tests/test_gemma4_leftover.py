@@ -82,3 +82,19 @@ def test_xml_channel_close_ends_the_thought(in_thought: bool) -> None:
     assert (speech.strip(), calls) == ("The answer.", [])
     speech, calls, _ = _feed(list(text), in_thought, TOOLS)
     assert (speech.strip(), calls) == ("The answer.", [])
+
+
+@pytest.mark.parametrize("opener", ["channel>", "|channel>"])
+def test_a_thought_whose_opener_lost_only_its_start_is_not_spoken(opener: str) -> None:
+    """``channel>thought\\n…<channel|>`` (only the ``<|`` of ``<|channel>`` lost): the thought
+    is never heard, the answer after it is."""
+    text = f"{opener}thought\nsecret plan<channel|>The answer."
+    assert _read(text) == ("The answer.", [])
+    assert _read(f"{opener}response\nThe answer.") == ("The answer.", [])
+
+
+def test_a_lost_start_label_is_not_heard_when_the_prompts_thought_never_closes() -> None:
+    """After a tool result (the prompt opened a thought) a reply that never closes it is the
+    answer, as before: its ``channel>thought`` label is not read aloud with it."""
+    speech, calls, _ = _feed(["channel>thought\nIt is sunny."], True, TOOLS)
+    assert (speech.strip(), calls) == ("It is sunny.", [])

@@ -50,6 +50,9 @@ from .tools import Tools
 
 __all__ = ["Gemma4Parser"]
 
+_LOST_OPENERS = ("channel>", "|channel>")  # <|channel> with its start lost, at the reply's start
+_HELD_AT_START = (_THOUGHT_LABEL, *_LOST_OPENERS)
+
 
 class Gemma4Parser(Tools):
     """Streaming parser of one Gemma 4 reply: ``feed`` each text delta, then ``finish``.
@@ -228,6 +231,11 @@ class Gemma4Parser(Tools):
                 return n  # only whitespace so far: nothing to say yet
             i = j
             if self._first and data[j] != "<":
+                for lost in _LOST_OPENERS:
+                    if data.startswith(lost, j):
+                        # <|channel> whose "<|" (or "<") the server dropped: a channel's label
+                        self._open_channel()
+                        return j + len(lost)
                 if data.startswith(_THOUGHT_LABEL, j):
                     # a thought whose <|channel> the server dropped: its label says what it is
                     self.saw_thought = True
@@ -235,7 +243,7 @@ class Gemma4Parser(Tools):
                     self._state = _THOUGHT
                     self._explicit = True
                     return j + len(_THOUGHT_LABEL)
-                if not final and _THOUGHT_LABEL.startswith(data[j:]):
+                if not final and any(p.startswith(data[j:]) for p in _HELD_AT_START):
                     self._buf = data[j:]
                     return n
         if self._seg_start or self._last == "\n":
@@ -337,6 +345,10 @@ class Gemma4Parser(Tools):
         over = self._thought_len > _THOUGHT_CAP
         self._thought = []
         self._thought_len = 0
+        for lost in _LOST_OPENERS:
+            if text.startswith(lost):
+                text = text[len(lost) :]
+                break
         if text.startswith(_THOUGHT_LABEL):
             text = text[len(_THOUGHT_LABEL) :]
         self._seg_start = True
