@@ -98,3 +98,22 @@ def test_a_lost_start_label_is_not_heard_when_the_prompts_thought_never_closes()
     answer, as before: its ``channel>thought`` label is not read aloud with it."""
     speech, calls, _ = _feed(["channel>thought\nIt is sunny."], True, TOOLS)
     assert (speech.strip(), calls) == ("It is sunny.", [])
+
+
+# -- a turn's end inside code ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        "``` The weather is fine.",
+        "<|turn>user\nok<turn|>\n<|turn>model\n```\nprint(wire_money(amount=900))",
+        "\nprint(wire_money(amount=900))\n```",
+    ],
+)
+def test_a_turn_end_inside_an_open_code_fence_ends_the_reply(after: str) -> None:
+    """``<turn|>`` in a ``tool_code`` fence still open ends the turn: the call before it
+    runs; what a model runs on into after it (words, the next turns, more code) is neither
+    heard nor run."""
+    text = f'```tool_code\nprint(get_weather(city="Paris"))\n<turn|>{after}'
+    assert _read(text) == ("", [("get_weather", {"city": "Paris"})])
