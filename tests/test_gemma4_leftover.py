@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from livekit_plugins_hosted.gemma4 import Gemma4Parser
+from livekit_plugins_hosted.parsing import THOUGHT_KEPT, ChunkParser
 from tests.test_gemma4 import _feed
 from tests.test_gemma4_grammar import TOOLS, Q, _read
 
@@ -117,3 +118,24 @@ def test_a_turn_end_inside_an_open_code_fence_ends_the_reply(after: str) -> None
     heard nor run."""
     text = f'```tool_code\nprint(get_weather(city="Paris"))\n<turn|>{after}'
     assert _read(text) == ("", [("get_weather", {"city": "Paris"})])
+
+
+# -- memory -----------------------------------------------------------------------------------
+
+
+def test_a_raw_gemma_thought_kept_to_continue_from_is_bounded() -> None:
+    """A Gemma 4 thought in raw content (not a reasoning field), kept so a reply can continue
+    from it, stays under THOUGHT_KEPT while it grows 4x: a server cannot grow the process by
+    thinking long (a guard: it held already)."""
+    most: list[int] = []
+    for n in (THOUGHT_KEPT // 1024 * 2, THOUGHT_KEPT // 1024 * 8):
+        parser = ChunkParser((("<|channel>", "<channel|>"),), gemma4=True)
+        parser.keep_thought()
+        top = 0
+        for k in range(n):
+            text = ("<|channel>thought\n" if k == 0 else "") + "x" * 1023 + " "
+            parser.feed({"id": "c", "choices": [{"index": 0, "delta": {"content": text}}]})
+            top = max(top, parser.kept)
+        most.append(top)
+        assert parser.thought() == ""
+    assert all(k <= THOUGHT_KEPT for k in most), most
