@@ -139,3 +139,17 @@ def test_a_raw_gemma_thought_kept_to_continue_from_is_bounded() -> None:
         most.append(top)
         assert parser.thought() == ""
     assert all(k <= THOUGHT_KEPT for k in most), most
+
+
+@pytest.mark.parametrize(
+    "head", ["<call>call:get_weather", "<tool_call>:get_weather", "<call>call:"]
+)
+def test_a_tool_tag_head_cut_off_by_the_reply_end_is_not_spoken(head: str) -> None:
+    """``Let me check. <call>call:get_weather`` and the reply ends: the call syntax is not
+    read aloud (it was), and the call the model meant counts as lost (so a turn that spoke
+    ends in an error, not in words with no tool run)."""
+    assert _read(f"Let me check. {head}") == ("Let me check.", [])
+    parser = Gemma4Parser(schemas=TOOLS)
+    parser.feed(f"Let me check. {head}")
+    parser.finish()
+    assert parser.dropped == 1

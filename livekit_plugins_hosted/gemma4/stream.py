@@ -153,7 +153,14 @@ class Gemma4Parser(Tools):
                 continue
             elif state == _HEAD:
                 self._state = self._resume
-                self._replay()
+                if self._held is not None and ":" in self._held:
+                    # ``<call>call:name`` cut off by the reply's end: tool syntax, never spoken
+                    self._held = []
+                    self._lose(1)
+                    if self._resume == _ANSWER:
+                        self._last = _MARK
+                else:
+                    self._replay()
                 continue
             elif state == _CALL and self._body.lost >= 0:
                 # no <|"|> came: the marker read as a string's text was a marker after all
