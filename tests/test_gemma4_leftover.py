@@ -153,3 +153,13 @@ def test_a_tool_tag_head_cut_off_by_the_reply_end_is_not_spoken(head: str) -> No
     parser.feed(f"Let me check. {head}")
     parser.finish()
     assert parser.dropped == 1
+
+
+def test_a_bare_call_cut_off_after_its_name_counts_as_lost() -> None:
+    """``Let me check. call:get_weather`` and the reply ends: nothing of the call is heard,
+    and it counts as lost, so the stream ends a turn that spoke in an error instead of in
+    words with no tool run."""
+    parser = Gemma4Parser(schemas=TOOLS)
+    said, _ = parser.feed("Let me check. call:get_weather")
+    more, calls = parser.finish()
+    assert ((said + more).strip(), calls, parser.dropped) == ("Let me check.", [], 1)

@@ -202,6 +202,8 @@ class Gemma4Parser(Tools):
                 self._release()
             elif state == _CODE:
                 self._code_done()
+            elif state == _BARE and self._hname:
+                self._lose(1)  # ``call:name`` cut off: a call meant, never run (never spoken)
             break
 
     def _run(self, data: str, *, final: bool) -> None:
