@@ -45,6 +45,10 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "nested_arrays": lambda n: "<|tool_call>call:f{a:" + "[" * 60 + "1," * (n // 2),
     "json_string_escapes": lambda n: '<|tool_call>call:f{"a": "' + '\\"' * (n // 2),
     "python_string_escapes": lambda n: "call:f(a='" + "\\'" * (n // 2),
+    # a marker after a bare value may be text of a string whose opener was lost: held, read
+    # again once at most
+    "lost_opener_markers": lambda n: "call:f{a:x <tool_call|> " * (n // 24),
+    "lost_opener_then_prose": lambda n: "call:f{a:x <tool_call|> " + "word " * (n // 5),
 }
 
 

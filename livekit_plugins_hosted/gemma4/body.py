@@ -51,8 +51,8 @@ class Body:
     """One call body's text and reading state."""
 
     __slots__ = (
-        "_len", "_parts", "bare_run", "depth", "in_str", "origin", "overflow", "pend", "pesc",
-        "pq", "py", "qat", "skip",
+        "_len", "_parts", "bare_at", "bare_run", "depth", "doubt", "in_str", "lost", "origin",
+        "overflow", "pend", "pesc", "pq", "py", "qat", "skip",
     )  # fmt: skip
 
     def __init__(self, start: str = "", depth: int = 0, py: bool = False, skip: int = -1) -> None:
@@ -69,6 +69,9 @@ class Body:
         self.pesc = False
         self.pend = False  # a '…' string (not Python): a ' seen, its end if a separator follows
         self.bare_run = False  # bare text since the last structural character
+        self.bare_at = -1  # the offset where that bare text began
+        self.lost = -1  # the offset of a marker read as text of a string whose opener was lost
+        self.doubt = False  # that string grew past the cap with no <|"|>: undecidable
         if start:
             self.put(start)
 
@@ -76,6 +79,10 @@ class Body:
         if self.overflow or not text:
             return
         self._len += len(text)
+        if self.lost >= 0 and self._len > BODY_CAP:
+            self._parts.append(text)  # kept to read again (:meth:`replay`): one delta more
+            self.doubt = True
+            return
         if self._len > BODY_CAP:
             self.overflow = True
             self._parts = []
@@ -108,6 +115,8 @@ class Body:
                 self.put(data[i : k + _QLEN])
                 self.in_str = False
                 self.bare_run = False
+                if self.lost >= 0:
+                    self._found_opener()
                 i = k + _QLEN
                 continue
             if self.pq == "'" and not self.py:
@@ -122,9 +131,10 @@ class Body:
             k = n if m is None else m.start()
             if k > i:
                 chunk = data[i:k]
-                self.put(chunk)
                 if not self.bare_run and chunk.strip(WS):
                     self.bare_run = True
+                    self.bare_at = self._len + len(chunk) - len(chunk.lstrip(WS))
+                self.put(chunk)
             if k == n:
                 return MORE, n, ""
             ch = data[k]
@@ -153,6 +163,43 @@ class Body:
                     return CLOSED, i, ""
         return MORE, n, ""
 
+    def text_char(self, text: str) -> None:
+        """Text that is no marker (a lone ``<``): bare text, as a value's words are."""
+        if not self.bare_run:
+            self.bare_run = True
+            self.bare_at = self._len
+        self.put(text)
+
+    def maybe_lost_opener(self, marker: str) -> bool:
+        """A marker that would end the body comes while a value is bare text: if a ``<|"|>``
+        follows, that text was a string whose opening ``<|"|>`` the model left out, and the
+        marker is its text. Read on as in such a string (only ``<|"|>`` ends it) and return
+        True; the stream reads the span again as markup (:meth:`replay`) if the reply ends
+        first. False where no value is open."""
+        if self.depth <= 0 or not self.bare_run or self.bare_at < 0 or self.overflow or self.pq:
+            return False
+        self.lost = self._len
+        self.put(marker)
+        self.in_str = True
+        return True
+
+    def _found_opener(self) -> None:
+        """The ``<|"|>`` closing a lost opener's string came: put the opener back where the
+        bare text began, so the call reader reads one sealed string (markers and all)."""
+        self.lost = -1
+        if not self.overflow:
+            text = self.text()
+            self._parts = [text[: self.bare_at], QUOTE_TOKEN, text[self.bare_at :]]
+            self._len += _QLEN
+
+    def replay(self) -> tuple[Body, str] | None:
+        """The reply ended inside a lost opener's string (no ``<|"|>`` came): a fresh body and
+        the text to read into it again, the marker now a marker."""
+        if self.lost < 0 or self.overflow:
+            return None
+        start, depth, py = self.origin
+        return Body(start, depth, py), "".join(self._parts)[len(start) :]
+
     def reread(self) -> tuple[Body, str] | None:
         """A ``"…"`` or ``'…'`` string never closed, at the reply's end: a fresh body whose
         opening quote is text, and the text to read into it again (as if that quote were a
@@ -180,6 +227,7 @@ class Body:
                     self.pq = ""
                     self.pend = False
                     self.bare_run = True
+                    self.bare_at = -1  # text after a string: no value begins there
                     return j
                 if c == "<" and not final and QUOTE_TOKEN.startswith(data[j:]):
                     self.put(data[i:j])
@@ -207,6 +255,7 @@ class Body:
             elif c == self.pq:
                 self.pq = ""
                 self.bare_run = True
+                self.bare_at = -1
                 break
         self.put(data[i:j])
         return j

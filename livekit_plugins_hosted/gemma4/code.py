@@ -9,13 +9,14 @@
                                                ``call:`` first make it prose
 
 Brackets are counted and Python strings skipped, so a newline or a fence inside a call's
-arguments does not end it. The text is capped (:data:`CODE_CAP`); past it the code still ends
-where it ends but calls nothing. Code is never spoken: :mod:`.pyform` reads the calls of
-declared tools from it.
+arguments does not end it; a turn's end outside a string does. The text is capped
+(:data:`CODE_CAP`); past it the code still ends where it ends but calls nothing. Code is
+never spoken: :mod:`.pyform` reads the calls of declared tools from it.
 """
 
 from __future__ import annotations
 
+from . import lexer as lx
 from .calls import Meter, ToolCall
 from .pyform import read_code
 from .values import Schemas
@@ -113,6 +114,15 @@ class Code:
                     self._put(data[i : j + 1])
                     self.done = True
                     return j + 1, ""
+            elif c == "<":
+                kind, _ = lx.token(data, j)
+                if kind == lx.END:  # the turn is over, whatever the code left open
+                    self._put(data[i:j])
+                    self.done = True
+                    return j, ""
+                if kind == lx.PARTIAL and not final:
+                    self._put(data[i:j])
+                    return n, data[j:]
             elif c == "`" and self.fenced:
                 if data.startswith("```", j):
                     self._put(data[i:j])

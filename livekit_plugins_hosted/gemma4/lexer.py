@@ -52,6 +52,7 @@ PARTIAL = -1  # could still become a marker: hold it
 GEMMA4: Mapping[str, int] = {
     "<|channel>": CH_OPEN,
     "<channel|>": CH_CLOSE,
+    "</channel>": CH_CLOSE,  # the XML spelling a small model writes for its thought's end
     "<|tool_call>": TC_OPEN,
     "<tool_call|>": TC_CLOSE,
     "</tool_call>": TC_CLOSE,

@@ -33,10 +33,11 @@ class Base:
     """The fields of one reply's reading and the moves every state makes."""
 
     __slots__ = (
-        "_after", "_bad", "_block", "_body", "_buf", "_calls", "_code", "_dropped", "_explicit",
-        "_fast", "_first", "_held", "_held_len", "_hname", "_hword", "_label", "_last", "_meter",
-        "_ncalls", "_no_calls", "_out", "_pending", "_pos", "_repaired", "_resume", "_schemas",
-        "_seg_start", "_spoke", "_state", "_thought", "_thought_len", "_work",
+        "_after", "_bad", "_block", "_body", "_buf", "_calls", "_code", "_doubt", "_dropped",
+        "_explicit", "_fast", "_first", "_held", "_held_len", "_hname", "_hword", "_label",
+        "_last", "_lost_tried", "_meter", "_ncalls", "_no_calls", "_out", "_pending", "_pos",
+        "_repaired", "_resume", "_schemas", "_seg_start", "_spoke", "_state", "_thought",
+        "_thought_len", "_work",
         "saw_thought",
     )  # fmt: skip
 
@@ -70,6 +71,8 @@ class Base:
         self._resume = _ANSWER  # where a bare call or head that is none goes back to
         self._no_calls = False  # reading text after a repaired string: no call runs from it
         self._repaired = False
+        self._lost_tried = False  # a marker was read as a lost opener's string text
+        self._doubt = False  # reading such text again: a call in it is dropped, never run
         self._pos: dict[str, int] = {}  # look-aheads in the input being read
         self._work = 0
         self._meter = Meter()  # the call reader's scans, counted into ``work``
@@ -139,6 +142,9 @@ class Base:
 
     def _add(self, call: ToolCall | None) -> None:
         if call is None or self._no_calls:
+            return
+        if self._doubt:
+            self._dropped += 1
             return
         if self._ncalls >= REPLY_CALLS:
             self._dropped += 1  # more calls than any turn makes: the first ones run

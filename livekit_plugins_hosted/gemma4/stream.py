@@ -50,6 +50,9 @@ from .tools import Tools
 
 __all__ = ["Gemma4Parser"]
 
+_LOST_OPENERS = ("channel>", "|channel>")  # <|channel> with its start lost, at the reply's start
+_HELD_AT_START = (_THOUGHT_LABEL, *_LOST_OPENERS)
+
 
 class Gemma4Parser(Tools):
     """Streaming parser of one Gemma 4 reply: ``feed`` each text delta, then ``finish``.
@@ -150,7 +153,22 @@ class Gemma4Parser(Tools):
                 continue
             elif state == _HEAD:
                 self._state = self._resume
-                self._replay()
+                if self._held is not None and ":" in self._held:
+                    # ``<call>call:name`` cut off by the reply's end: tool syntax, never spoken
+                    self._held = []
+                    self._lose(1)
+                    if self._resume == _ANSWER:
+                        self._last = _MARK
+                else:
+                    self._replay()
+                continue
+            elif state == _CALL and self._body.lost >= 0:
+                # no <|"|> came: the marker read as a string's text was a marker after all
+                again = self._body.replay()
+                assert again is not None
+                self._body, text = again
+                self._work += len(text)
+                self._run(text, final=True)
                 continue
             elif state == _CALL and self._body.in_str and not self._repaired:
                 self._repaired = True
@@ -184,6 +202,8 @@ class Gemma4Parser(Tools):
                 self._release()
             elif state == _CODE:
                 self._code_done()
+            elif state == _BARE and self._hname:
+                self._lose(1)  # ``call:name`` cut off: a call meant, never run (never spoken)
             break
 
     def _run(self, data: str, *, final: bool) -> None:
@@ -220,6 +240,11 @@ class Gemma4Parser(Tools):
                 return n  # only whitespace so far: nothing to say yet
             i = j
             if self._first and data[j] != "<":
+                for lost in _LOST_OPENERS:
+                    if data.startswith(lost, j):
+                        # <|channel> whose "<|" (or "<") the server dropped: a channel's label
+                        self._open_channel()
+                        return j + len(lost)
                 if data.startswith(_THOUGHT_LABEL, j):
                     # a thought whose <|channel> the server dropped: its label says what it is
                     self.saw_thought = True
@@ -227,7 +252,7 @@ class Gemma4Parser(Tools):
                     self._state = _THOUGHT
                     self._explicit = True
                     return j + len(_THOUGHT_LABEL)
-                if not final and _THOUGHT_LABEL.startswith(data[j:]):
+                if not final and any(p.startswith(data[j:]) for p in _HELD_AT_START):
                     self._buf = data[j:]
                     return n
         if self._seg_start or self._last == "\n":
@@ -329,6 +354,10 @@ class Gemma4Parser(Tools):
         over = self._thought_len > _THOUGHT_CAP
         self._thought = []
         self._thought_len = 0
+        for lost in _LOST_OPENERS:
+            if text.startswith(lost):
+                text = text[len(lost) :]
+                break
         if text.startswith(_THOUGHT_LABEL):
             text = text[len(_THOUGHT_LABEL) :]
         self._seg_start = True

@@ -50,6 +50,9 @@ class Tools(Base):
             else:
                 self._held.append(text)
 
+    def _run(self, data: str, *, final: bool) -> None:
+        raise NotImplementedError  # the stream's reading loop (:mod:`.stream`)
+
     def _replay(self) -> None:
         """A head that is no call: its text goes back to where it came from, once."""
         held = "".join(self._held) if self._held is not None else ""
@@ -224,6 +227,15 @@ class Tools(Base):
     def _in_call(self, data: str, i: int, final: bool) -> int:
         body = self._body
         stop, k, held = body.feed(data, i, final)
+        if body.doubt and (again := body.replay()) is not None:
+            # a lost opener's string past the cap with no <|"|>: what it holds is read as
+            # markup, but no call in it runs (it may be quoted text): each is dropped instead
+            self._body, text = again
+            self._work += len(text)
+            self._doubt = True
+            self._run(text + held, final=final)
+            self._doubt = False
+            return len(data)
         if held:
             self._buf = held
         if stop == CLOSED:
@@ -240,11 +252,17 @@ class Tools(Base):
             self._hold(data, k, final)  # at the end, a cut-off marker adds nothing
             return len(data)
         if kind == lx.LITERAL:
-            body.put("<")
-            body.bare_run = True
+            body.text_char("<")
             return k + 1
         if kind == lx.QUOTE:
             body.quote()
+        elif (
+            kind in (lx.TC_CLOSE, lx.TC_OPEN, lx.XML_OPEN)
+            and not self._lost_tried
+            and body.maybe_lost_opener(data[k : k + length])
+        ):
+            # once a reply (else a run of such markers would each read the rest again)
+            self._lost_tried = True
         elif kind in (lx.TC_CLOSE, lx.END, lx.TC_OPEN, lx.XML_OPEN):
             self._close_body()
             self._release()
