@@ -55,23 +55,25 @@ secrets, and replacing them would garble the server's words."""
 
 def _forms(secrets: Iterable[str]) -> list[str]:
     """Each secret as written and as it reads echoed: escaped in a JSON string (``/`` also as
-    ``\\/``, PHP's default), percent-encoded in a URL (``/`` kept or not, ``+`` for a space);
+    ``\\/``, PHP's default), percent-encoded in a URL (``/`` kept or not, ``+`` for a space,
+    escapes in upper or lower case);
     longest first, so that a secret that contains another is replaced whole."""
     forms: set[str] = set()
     for secret in secrets:
         if len(secret) >= MIN_SECRET_CHARS:
             escaped = json.dumps(secret)[1:-1]
-            forms.update(
-                (
-                    secret,
-                    escaped,
-                    escaped.replace("/", "\\/"),
-                    quote(secret),
-                    quote(secret, safe=""),
-                    quote_plus(secret),
-                )
-            )
+            encoded = (quote(secret), quote(secret, safe=""), quote_plus(secret))
+            forms.update((secret, escaped, escaped.replace("/", "\\/"), *encoded))
+            # percent-escapes in lower case (%2b), as some servers and proxies write them
+            forms.update(_lower_escapes(e) for e in encoded)
     return sorted(forms, key=len, reverse=True)
+
+
+def _lower_escapes(encoded: str) -> str:
+    """``encoded`` (percent-encoded: every ``%`` begins an escape) with its escapes' hex
+    digits in lower case."""
+    first, *rest = encoded.split("%")
+    return first + "".join(f"%{part[:2].lower()}{part[2:]}" for part in rest)
 
 
 _MIN_PREFIX = 8

@@ -41,11 +41,18 @@ class RawPathEcho:
     async def __aexit__(self, *exc: object) -> None:
         await self._runner.cleanup()
 
+    lower_escapes = False
+    """Write the path's percent-escapes in lower case (``%2b``), as some proxies do."""
+
     async def _echo(self, request: web.Request) -> web.Response:
+        path = request.raw_path
+        if self.lower_escapes:
+            first, *rest = path.split("%")
+            path = first + "".join(f"%{part[:2].lower()}{part[2:]}" for part in rest)
         return web.json_response(
-            {"error": {"message": f"refused: POST {request.raw_path}"}},
+            {"error": {"message": f"refused: POST {path}"}},
             status=400,
-            headers={"x-request-id": f"req {request.raw_path}"},
+            headers={"x-request-id": f"req {path}"},
         )
 
 
@@ -79,6 +86,24 @@ async def test_a_query_credential_is_masked_encoded_and_under_any_name(
     encoded = str(httpx.QueryParams(params)).partition("=")[2]
     for text in texts_of(error):
         assert secret not in text and encoded not in text and secret[:8] not in text
+    await model.aclose()
+    await client.aclose()
+
+
+async def test_a_query_credential_echoed_with_lower_case_escapes_is_masked(
+    raw_echo: RawPathEcho,
+) -> None:
+    """Echoed with its percent-escapes in lower case (``%2b``, ``%2f``, ``%3d``), a query
+    credential was masked only up to its first escape, the rest shown."""
+    secret = "AbC+dEf/GhI=jKl012345"
+    raw_echo.lower_escapes = True
+    client = httpx.AsyncClient(params={"api-key": secret})
+    model = hosted.LLM.self_hosted("m", base_url=raw_echo.url, backend="vllm", http_client=client)
+    with pytest.raises(APIStatusError) as info:
+        await model.chat(chat_ctx=user_ctx(), conn_options=ONE_TRY).collect()
+    for text in texts_of(info.value):
+        assert "GhI" not in text and "jKl012345" not in text, text
+    assert "=***" in info.value.message
     await model.aclose()
     await client.aclose()
 
