@@ -300,9 +300,18 @@ class LocalEngine:
         and did not come back, or was never started."""
         if self._proc is None and not self._gave_up:
             raise RuntimeError("the local engine is not started")
-        await self._settled.wait()
-        if self._gave_up:
-            raise RuntimeError(self._down or "the local engine did not come back")
+        while True:
+            await self._settled.wait()
+            if self._gave_up:
+                raise RuntimeError(self._down or "the local engine did not come back")
+            if self._stopping:
+                raise RuntimeError("the local engine is stopped")
+            proc = self._proc
+            if proc is None or proc.returncode is None:
+                return
+            # it died a moment ago and its supervisor has not run yet: not ready, whatever
+            # the last start said; the supervisor sets this again once it is back (or not)
+            self._settled.clear()
 
     async def _wait_ready(self) -> None:
         deadline = time.monotonic() + self._startup_timeout
@@ -333,6 +342,7 @@ class LocalEngine:
     async def stop(self) -> None:
         """Terminate the server and wait for it (killed if it does not stop in 5 s)."""
         self._stopping = True
+        self._settled.set()  # a wait for a restart that will not come ends (in RuntimeError)
         supervisor, self._supervisor = self._supervisor, None
         if supervisor is not None:
             supervisor.cancel()
