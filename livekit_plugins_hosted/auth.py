@@ -174,12 +174,17 @@ def _first(given: str | None, name: str, *variables: str) -> tuple[str | None, s
     return None, name
 
 
+class MissingCredentials(ValueError):
+    """No LiveKit key or secret was given or set in the environment (a set one that cannot be
+    used is a plain ``ValueError`` naming its variable)."""
+
+
 def resolve_credentials(api_key: str | None, api_secret: str | None) -> tuple[str, str]:
     """Key and secret from the arguments, then the environment, as the built-in LLM does;
     cleaned by :func:`clean_credential` (an error names the argument or variable)."""
     key, key_from = _first(api_key, "api_key", "LIVEKIT_INFERENCE_API_KEY", "LIVEKIT_API_KEY")
     if not key:
-        raise ValueError(
+        raise MissingCredentials(
             "LiveKit API key missing: pass api_key=... or set LIVEKIT_INFERENCE_API_KEY "
             "or LIVEKIT_API_KEY"
         )
@@ -187,7 +192,7 @@ def resolve_credentials(api_key: str | None, api_secret: str | None) -> tuple[st
         api_secret, "api_secret", "LIVEKIT_INFERENCE_API_SECRET", "LIVEKIT_API_SECRET"
     )
     if not secret:
-        raise ValueError(
+        raise MissingCredentials(
             "LiveKit API secret missing: pass api_secret=... or set LIVEKIT_INFERENCE_API_SECRET "
             "or LIVEKIT_API_SECRET"
         )
@@ -195,10 +200,12 @@ def resolve_credentials(api_key: str | None, api_secret: str | None) -> tuple[st
 
 
 def credentials_available() -> bool:
-    """Whether LiveKit credentials can be found in the environment."""
+    """Whether LiveKit credentials are set in the environment. One that is set but cannot be
+    used (blank, a character HTTP cannot carry) raises ``ValueError`` naming its variable: a
+    caller that fell back to another LLM as if none were set would hide the typo."""
     try:
         resolve_credentials(None, None)
-    except ValueError:
+    except MissingCredentials:
         return False
     return True
 

@@ -232,3 +232,18 @@ def test_repr_hides_secret_and_token() -> None:
     assert jwt not in text
     assert KEY in text
     assert token.api_key == KEY
+
+
+@pytest.mark.parametrize("variable", ["LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"])
+def test_unusable_credential_is_not_taken_for_none(
+    clean_env: pytest.MonkeyPatch, variable: str
+) -> None:
+    """A key or secret that is set but unusable (a non-ASCII character pasted in) would be
+    reported as 'no credentials', and the examples would fall back to another LLM: the error
+    names the variable instead, and never shows the value."""
+    clean_env.setenv("LIVEKIT_API_KEY", "lk-key")
+    clean_env.setenv("LIVEKIT_API_SECRET", "lk-secret")
+    clean_env.setenv(variable, "lk-s\u00e9cret-value")
+    with pytest.raises(ValueError, match=variable) as info:
+        credentials_available()
+    assert "s\u00e9cret" not in str(info.value)

@@ -369,6 +369,22 @@ async def test_missing_credentials(capsys: pytest.CaptureFixture[str]) -> None:
     assert "LIVEKIT_API_KEY" in err and "LIVEKIT_API_SECRET" in err and "--local" in err
 
 
+async def test_unusable_credential_is_named(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A secret that is set but cannot be sent (a pasted non-ASCII character) was reported as
+    'no LiveKit credentials', sending the user to set what they had set: one line names the
+    variable, never the value, and nothing is signed or sent."""
+    monkeypatch.setenv("LIVEKIT_API_KEY", API_KEY)
+    monkeypatch.setenv("LIVEKIT_API_SECRET", "s\u00e9cret-" + API_SECRET)
+    assert await cli("chat", "Hi") == 2
+    err = capsys.readouterr().err
+    errors = _error_lines(err)
+    assert len(errors) == 1 and "LIVEKIT_API_SECRET" in errors[0], err
+    assert "no LiveKit credentials" not in err and "Traceback" not in err
+    _assert_no_secret(err)
+
+
 async def test_api_error_is_one_line_exit_1(
     gateway_env: Gateway, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -829,3 +845,28 @@ async def test_fallback_example_moves_on_to_the_self_hosted_server(gateway_env: 
     assert f"[answered by] self-hosted vllm at {own.url}" in err.decode()
     assert gateway_env.bodies and own.bodies  # both were asked, in that order
     assert gateway_env.requests[0].at < own.requests[0].at
+
+
+@pytest.mark.parametrize("example", ["text_agent.py", "fallback_agent.py"])
+async def test_examples_name_an_unusable_credential(example: str) -> None:
+    """With a secret set but unusable, the examples said 'no LiveKit credentials' (or left
+    LiveKit Inference out) and went on without it: they stop with one line naming the
+    variable, never its value, before any engine starts."""
+    path = os.path.join(os.path.dirname(__file__), "..", "examples", example)
+    env = dict(os.environ, LIVEKIT_API_KEY=API_KEY, LIVEKIT_API_SECRET="s\u00e9cret-" + API_SECRET)
+    extra = ["--base-url", "http://127.0.0.1:9/v1"] if example == "fallback_agent.py" else []
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        path,
+        *extra,
+        "Hi",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err_bytes = await asyncio.wait_for(proc.communicate(), 60)
+    err = err_bytes.decode()
+    assert proc.returncode == 1, err
+    assert "LIVEKIT_API_SECRET" in err and "Traceback" not in err, err
+    assert "local engine" not in err and out == b""
+    _assert_no_secret(err)
