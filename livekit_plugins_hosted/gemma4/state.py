@@ -72,7 +72,7 @@ class Base:
         self._no_calls = False  # reading text after a repaired string: no call runs from it
         self._repaired = False
         self._lost_tried = False  # a marker was read as a lost opener's string text
-        self._doubt = False  # reading such text again: a call in it is dropped, never run
+        self._doubt = False  # such text passed its cap: no call from here on runs (dropped)
         self._pos: dict[str, int] = {}  # look-aheads in the input being read
         self._work = 0
         self._meter = Meter()  # the call reader's scans, counted into ``work``

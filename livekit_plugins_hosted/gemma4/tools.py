@@ -229,12 +229,13 @@ class Tools(Base):
         stop, k, held = body.feed(data, i, final)
         if body.doubt and (again := body.replay()) is not None:
             # a lost opener's string past the cap with no <|"|>: what it holds is read as
-            # markup, but no call in it runs (it may be quoted text): each is dropped instead
+            # markup, but no call in it runs (it may be quoted text): each is dropped instead.
+            # So for the rest of the reply: a call opened in that text may close past it, and
+            # whether later text is still the string's cannot be known without holding it all
             self._body, text = again
             self._work += len(text)
             self._doubt = True
             self._run(text + held, final=final)
-            self._doubt = False
             return len(data)
         if held:
             self._buf = held
