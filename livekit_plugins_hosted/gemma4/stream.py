@@ -114,10 +114,13 @@ class Gemma4Parser(Tools):
             if not text:
                 return "", []
             last = text[-1]
-            # else it may end in "c"…"call" or "p"…"print"
-            if last not in "calprint" or (
-                ("c" not in text[-4:] or last not in "cal")
-                and ("p" not in text[-5:] or last not in "print")
+            # else it may end in "c"…"call" or "p"…"print", or a "|" glued to a marker
+            if last != "|" and (
+                last not in "calprint"
+                or (
+                    ("c" not in text[-4:] or last not in "cal")
+                    and ("p" not in text[-5:] or last not in "print")
+                )
             ):
                 self._last = last
                 return text, []
@@ -287,20 +290,29 @@ class Gemma4Parser(Tools):
             self._start_bare(_ANSWER)
             return c + 5
         if k == n:
-            t = (
-                0
-                if final
-                else max(call_prefix(data, i), fence_prefix(data, i), print_prefix(data, i))
-            )
+            t = 0
+            if not final:
+                t = max(call_prefix(data, i), fence_prefix(data, i), print_prefix(data, i))
+                if not t and n > i and data[-1] == "|":
+                    t = 1  # a "|" glued before a marker the next delta may bring
             self._emit(data[i : n - t])
             if t:
                 self._buf = data[n - t :]
             return n
-        self._emit(data[i:k])
-        return self._answer_token(data, k, final)
+        kind, length = lx.token(data, k, final=final)
+        if k > i and data[k - 1] == "|" and kind != lx.LITERAL:
+            if kind == lx.PARTIAL and final:
+                self._emit(data[i:k])  # "a |<b" at the end: a cut-off marker may be text
+            else:
+                self._emit(data[i : k - 1])  # a "|" glued before a marker: its markup
+                if kind == lx.PARTIAL:
+                    self._buf = data[k - 1 :]
+                    return n
+        else:
+            self._emit(data[i:k])
+        return self._answer_token(data, k, final, kind, length)
 
-    def _answer_token(self, data: str, k: int, final: bool) -> int:
-        kind, length = lx.token(data, k)
+    def _answer_token(self, data: str, k: int, final: bool, kind: int, length: int) -> int:
         if kind == lx.LITERAL:
             self._emit("<")
             return k + 1
@@ -381,7 +393,7 @@ class Gemma4Parser(Tools):
                 self._buf = data[n - t :]
             return n
         self._keep(data[i:k])
-        kind, length = lx.token(data, k)
+        kind, length = lx.token(data, k, final=final)
         if kind == lx.LITERAL:
             self._keep("<")
             return k + 1

@@ -248,7 +248,7 @@ class Tools(Base):
             return k
         if stop != MARKER:
             return k
-        kind, length = lx.token(data, k)
+        kind, length = lx.token(data, k, final=final)
         if kind == lx.PARTIAL:
             self._hold(data, k, final)  # at the end, a cut-off marker adds nothing
             return len(data)
@@ -295,12 +295,12 @@ class Tools(Base):
         """Between the bodies of a ``<|tool_call>`` block: separators, another call, or its
         end. Anything else makes the block no call (dropped to its end)."""
         n = len(data)
-        while i < n and (data[i] in WS or data[i] in ",;"):
+        while i < n and (data[i] in WS or data[i] in ",;|"):  # "|": glued to the next marker
             i += 1
         if i == n:
             return n
         if data[i] == "<":
-            kind, length = lx.token(data, i)
+            kind, length = lx.token(data, i, final=final)
             if kind == lx.PARTIAL:
                 self._hold(data, i, final)
                 return n
