@@ -17,6 +17,7 @@ import json
 
 import pytest
 
+from livekit_plugins_hosted.gemma4 import Gemma4Parser
 from tests.test_gemma4 import _feed
 from tests.test_gemma4_grammar import TOOLS, Q, _read
 
@@ -82,3 +83,14 @@ def test_pipes_inside_a_string_are_its_text() -> None:
     assert speech == ""
     assert calls == [("save_note", {"text": "|a|"})]
     assert json.dumps(calls)
+
+
+def test_a_marker_at_a_deltas_end_acts_at_once_and_its_glue_is_dropped_later() -> None:
+    """A call whose ``<tool_call|>`` ends a delta runs with that delta (the framework starts
+    the tool, no wait for the next), and the ``|>`` a later delta glues to it is not heard."""
+    parser = Gemma4Parser(schemas=TOOLS)
+    said, calls = parser.feed(f"Sure. <|tool_call>{CALL}<tool_call|>")
+    assert (said.strip(), [c.name for c in calls]) == ("Sure.", ["get_weather"])
+    assert parser.feed("|")[0] == ""
+    assert parser.feed(">")[0] == ""
+    assert parser.feed(" Done.")[0].strip() == "Done."

@@ -115,7 +115,7 @@ class Code:
                     self.done = True
                     return j + 1, ""
             elif c == "<":
-                kind, _ = lx.token(data, j, final=final)
+                kind, _ = lx.token(data, j)
                 if kind == lx.END:  # the turn is over, whatever the code left open
                     self._put(data[i:j])
                     self.done = True

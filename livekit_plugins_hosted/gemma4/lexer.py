@@ -6,9 +6,9 @@
 
 The glue: a model that drops or mangles a marker's pipe often leaves its own ``<`` and ``|``
 beside the tag it did write (``<</tool_call>|``, ``<<|tool_call>|``, ``<tool_call|>|>``).
-They belong to the marker, never to speech; so a marker at the input's end is partial until
-the next delta (or the reply's end) shows whether glue follows. Gemma's string quote takes
-no glue: a string may begin or end with ``|``.
+They belong to the marker, never to speech. Glue cut off by the input's end is the reader's
+to drop from the next delta (:func:`glue`): a marker is acted on as soon as it is whole.
+Gemma's string quote takes no glue: a string may begin or end with ``|``.
 
 What a complete token means comes from a table (:data:`GEMMA4`): Gemma 4's markers with their
 pipes, the same markers with their pipes lost, Gemma 3's turn markers and the tokenizer's
@@ -32,10 +32,12 @@ __all__ = [
     "PARTIAL",
     "QUOTE",
     "QUOTE_TOKEN",
+    "TAIL_MAX",
     "TC_CLOSE",
     "TC_OPEN",
     "WS",
     "XML_OPEN",
+    "glue",
     "speakable_at_end",
     "token",
 ]
@@ -98,13 +100,12 @@ _NAME = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 
 
 _LEAD_MAX = 3  # more "<" glued before a marker
-_TAIL_MAX = 2  # "|" or ">" glued after one
+TAIL_MAX = 2  # "|" or ">" glued after one
 _TAIL = "|>"
 
 
-def token(data: str, k: int, *, final: bool, table: Mapping[str, int] = GEMMA4) -> tuple[int, int]:
-    """What the ``<`` at ``data[k]`` starts: ``(kind, length)``, glue included. ``final``:
-    no input follows ``data`` (else a marker at its end is :data:`PARTIAL`: glue may follow)."""
+def token(data: str, k: int, table: Mapping[str, int] = GEMMA4) -> tuple[int, int]:
+    """What the ``<`` at ``data[k]`` starts: ``(kind, length)``, glue included."""
     n = len(data)
     j = k
     while j + 1 < n and data[j + 1] == "<" and j - k < _LEAD_MAX:
@@ -116,12 +117,16 @@ def token(data: str, k: int, *, final: bool, table: Mapping[str, int] = GEMMA4) 
         return PARTIAL, 0
     end = j + length
     if kind != QUOTE:
-        stop = min(n, end + _TAIL_MAX)
-        while end < stop and data[end] in _TAIL:
-            end += 1
-        if end == n and not final and end < j + length + _TAIL_MAX:
-            return PARTIAL, 0
+        end = glue(data, end)
     return kind, end - k
+
+
+def glue(data: str, i: int, most: int = TAIL_MAX) -> int:
+    """Past the ``|`` and ``>`` glued after a marker at ``data[i]`` (at most ``most``)."""
+    stop = min(len(data), i + most)
+    while i < stop and data[i] in _TAIL:
+        i += 1
+    return i
 
 
 def _marker(data: str, k: int, table: Mapping[str, int]) -> tuple[int, int]:

@@ -128,9 +128,15 @@ class Gemma4Parser(Tools):
             return "", []
         data = self._buf + text if self._buf else text
         self._buf = ""
+        if self._glue:
+            data = data[self._unglue(data) :]
         self._run(data, final=False)
         self._fast = (
-            self._state == _ANSWER and not self._buf and not self._seg_start and self._last != "\n"
+            self._state == _ANSWER
+            and not self._buf
+            and not self._seg_start
+            and self._last != "\n"
+            and not self._glue
         )
         return self._take()
 
@@ -141,6 +147,7 @@ class Gemma4Parser(Tools):
         data, self._buf = self._buf, ""
         if data:
             self._run(data, final=True)
+        self._glue = 0  # what the reply's end makes read again is no next input
         self._settle()
         if self._state != _ENDED:
             self._state = _DONE
@@ -299,7 +306,7 @@ class Gemma4Parser(Tools):
             if t:
                 self._buf = data[n - t :]
             return n
-        kind, length = lx.token(data, k, final=final)
+        kind, length = self._token(data, k)
         if k > i and data[k - 1] == "|" and kind != lx.LITERAL:
             if kind == lx.PARTIAL and final:
                 self._emit(data[i:k])  # "a |<b" at the end: a cut-off marker may be text
@@ -393,7 +400,7 @@ class Gemma4Parser(Tools):
                 self._buf = data[n - t :]
             return n
         self._keep(data[i:k])
-        kind, length = lx.token(data, k, final=final)
+        kind, length = self._token(data, k)
         if kind == lx.LITERAL:
             self._keep("<")
             return k + 1

@@ -248,7 +248,7 @@ class Tools(Base):
             return k
         if stop != MARKER:
             return k
-        kind, length = lx.token(data, k, final=final)
+        kind, length = self._token(data, k)
         if kind == lx.PARTIAL:
             self._hold(data, k, final)  # at the end, a cut-off marker adds nothing
             return len(data)
@@ -300,7 +300,7 @@ class Tools(Base):
         if i == n:
             return n
         if data[i] == "<":
-            kind, length = lx.token(data, i, final=final)
+            kind, length = self._token(data, i)
             if kind == lx.PARTIAL:
                 self._hold(data, i, final)
                 return n
