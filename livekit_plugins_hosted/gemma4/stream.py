@@ -10,7 +10,7 @@
     code    := at a line start: ```tool_code … ``` | print( … ) | tool_code = … (.pyform)
 
 Each state reads its input with ``str.find`` and single-character-class searches, and hands
-on at most a small, capped held-back piece to the next delta (a marker's beginning up to 36
+on at most a small, capped held-back piece to the next delta (a marker's beginning up to 39
 characters, ``call`` up to 4, a line start's ``tool_co`` up to 12); the bare-call and
 ``<tool_call>`` heads are matched incrementally, never re-scanned. So each character is looked
 at a bounded number of times and the work grows linearly with the reply.
