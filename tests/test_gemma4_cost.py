@@ -74,7 +74,7 @@ def test_hostile_reply_costs_linear_work(shape: str, size: int) -> None:
     small, big = make(32 * KB), make(128 * KB)
     work_small, _ = _work(small, size)
     work_big, ended = _work(big, size)
-    # one-character deltas re-read a held marker's beginning (at most 36 characters) with
+    # one-character deltas re-read a held marker's beginning (at most 39 characters) with
     # each look-ahead: a constant factor, never one that grows with the reply
     assert work_big <= 40 * len(big), f"{work_big / len(big):.1f} characters of work each"
     ratio = work_big / work_small

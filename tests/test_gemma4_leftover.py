@@ -71,6 +71,45 @@ def test_a_lost_openers_string_past_the_cap_runs_none_of_its_calls() -> None:
     assert "<|" not in heard and "|>" not in heard
 
 
+_PAST_CAP = "call:save_note{text:hello <tool_call|>" + " more" * 6500
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        # opened before the cap, closed after it
+        "<|tool_call>call:wire_money{amount:900,memo:" + "z" * 1000 + "}<tool_call|> Done.",
+        "call:wire_money{amount:900,memo:" + "z" * 1000 + "} Done.",
+        "<tool_call>call:wire_money{amount:900,memo:" + "z" * 1000 + "}</tool_call> Done.",
+        "```tool_code\nwire_money(amount=900, memo='" + "z" * 1000 + "')\n```\nDone.",
+        # wholly after the cap: still text the lost opener's string may hold
+        " more" * 400 + "<|tool_call>call:wire_money{amount:900}<tool_call|> Done.",
+    ],
+    ids=["block", "bare", "xml", "code", "after"],
+)
+@pytest.mark.parametrize("size", [1, 20, 4096])
+def test_a_call_straddling_a_lost_openers_cap_never_runs(tail: str, size: int) -> None:
+    """A call that opens in the text held for a lost opener's string and closes past the
+    32 KB cap (or opens after it) may be quoted text: it is dropped (counted, so the turn
+    ends in an error), never run; no markup is heard (wire_money ran before)."""
+    text = _PAST_CAP + tail
+    parser = Gemma4Parser(schemas={**TOOLS, "wire_money": {}})
+    calls = []
+    speech = []
+    for k in range(0, len(text), size):
+        said, got = parser.feed(text[k : k + size])
+        speech.append(said)
+        calls += got
+    said, got = parser.finish()
+    speech.append(said)
+    assert calls + got == []
+    assert parser.dropped >= 2  # save_note (malformed) and wire_money (in doubt)
+    heard = "".join(speech)
+    assert heard.endswith("Done.")
+    for marker in ("<|", "|>", "call:", "wire_money", "```", "zzz"):
+        assert marker not in heard
+
+
 # -- thought markers spelled the other ways -------------------------------------------------
 
 

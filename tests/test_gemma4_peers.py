@@ -1,5 +1,5 @@
 """Peers' own Gemma 4 cases, streamed: what vLLM, Ollama, SGLang, vllm-mlx, mlx-vlm, NVIDIA
-Dynamo and OpenVINO Model Server read as speech and calls, we do too.
+Dynamo, OpenVINO Model Server, transformers and mistral.rs read as speech and calls, we do too.
 
 Each case in ``tests/data/gemma4_peers/cases.json`` is an input and its expected outcome
 harvested from a peer's test suite (``source``: repository, file, test name), reduced to what a
@@ -41,12 +41,18 @@ Left out, and why:
   ``args_grammar_keyword_prefix_not_consumed`` (``x:nullable`` an error there): a bare word is
   read as text here, as vLLM reads it.
 * OpenVINO Model Server ``ParseToolCallOutputWithNoToolsInTheRequest`` (the call's text
-  spoken when the request had no tools): markup is never spoken here, tools or not. Its later
-  streaming tests (past the first 32,000 characters of the file) were not read.
+  spoken when the request had no tools) and ``ToolCallsWithoutToolsInTheRequestStreaming`` (the
+  same, streamed): markup is never spoken here, tools or not.
 * SGLang ``test_parse_gemma4_args_empty`` and ``test_parse_gemma4_value_types``' empty value:
-  a helper's output for a body no call has; ``test_gemma4_detector_finish.py`` not read.
-* Not found in the time available: Gemma 4 tool-parser tests of transformers, mistral.rs,
-  mlx-lm (its stored tests predate Gemma 4) and LocalAI (searched by file and by string).
+  a helper's output for a body no call has.
+* mistral.rs ``matched_braces_*``, ``args_to_json_mixed_types``, ``prefix_detection`` and
+  ``strict_grammar_no_strict_unchanged``: a helper's output or the constrained-decoding grammar,
+  not a reply's content. Its tests before ``single_tool_call`` in the file were not read.
+* transformers: only ``tests/models/gemma4/test_response_template_gemma4.py`` holds Gemma 4
+  reply cases (its chat-parsing tests are generic).
+* Not found in the time available: Gemma 4 tool-parser tests of mlx-lm (it has
+  ``mlx_lm/tool_parsers/gemma4.py``; no test of it was located) and LocalAI (searched by file
+  and by string).
 * llama.cpp ``tests/test-chat.cpp``: its Gemma 4 cases were not located in the time available
   (the stored file is 331k characters; the only mirror here predates Gemma 4).
 """

@@ -1,13 +1,20 @@
 """Special tokens of a raw model grammar, read at a ``<`` without regular expressions.
 
-    token   := "<" ["|"] ["/"] NAME ["|"] ">"        NAME := [A-Za-z0-9_"]{1,32}
+    token   := "<"{0,3} marker ("|" | ">"){0,2}         (the glue is the marker's markup)
+    marker  := "<" ["|"] ["/"] NAME ["|"] ">"           NAME := [A-Za-z0-9_"]{1,32}
     partial := a prefix of a token at the end of the input (held until the next delta)
+
+The glue: a model that drops or mangles a marker's pipe often leaves its own ``<`` and ``|``
+beside the tag it did write (``<</tool_call>|``, ``<<|tool_call>|``, ``<tool_call|>|>``).
+They belong to the marker, never to speech. Glue cut off by the input's end is the reader's
+to drop from the next delta (:func:`glue`): a marker is acted on as soon as it is whole.
+Gemma's string quote takes no glue: a string may begin or end with ``|``.
 
 What a complete token means comes from a table (:data:`GEMMA4`): Gemma 4's markers with their
 pipes, the same markers with their pipes lost, Gemma 3's turn markers and the tokenizer's
 specials. Another family's raw grammar (harmony's ``<|channel|>``, Hermes' ``<tool_call>``,
 DeepSeek's tool tokens) is another table beside it, read by the same :func:`token`.
-Each call examines at most 36 characters, so reading a reply costs linear time however it
+Each call examines at most 41 characters, so reading a reply costs linear time however it
 is cut.
 """
 
@@ -25,10 +32,12 @@ __all__ = [
     "PARTIAL",
     "QUOTE",
     "QUOTE_TOKEN",
+    "TAIL_MAX",
     "TC_CLOSE",
     "TC_OPEN",
     "WS",
     "XML_OPEN",
+    "glue",
     "speakable_at_end",
     "token",
 ]
@@ -90,8 +99,38 @@ _NAME_MAX = 32
 _NAME = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"')
 
 
+_LEAD_MAX = 3  # more "<" glued before a marker
+TAIL_MAX = 2  # "|" or ">" glued after one
+_TAIL = "|>"
+
+
 def token(data: str, k: int, table: Mapping[str, int] = GEMMA4) -> tuple[int, int]:
-    """What the ``<`` at ``data[k]`` starts: ``(kind, length)``."""
+    """What the ``<`` at ``data[k]`` starts: ``(kind, length)``, glue included."""
+    n = len(data)
+    j = k
+    while j + 1 < n and data[j + 1] == "<" and j - k < _LEAD_MAX:
+        j += 1
+    kind, length = _marker(data, j, table)
+    if kind == LITERAL:
+        return LITERAL, 1
+    if kind == PARTIAL:
+        return PARTIAL, 0
+    end = j + length
+    if kind != QUOTE:
+        end = glue(data, end)
+    return kind, end - k
+
+
+def glue(data: str, i: int, most: int = TAIL_MAX) -> int:
+    """Past the ``|`` and ``>`` glued after a marker at ``data[i]`` (at most ``most``)."""
+    stop = min(len(data), i + most)
+    while i < stop and data[i] in _TAIL:
+        i += 1
+    return i
+
+
+def _marker(data: str, k: int, table: Mapping[str, int]) -> tuple[int, int]:
+    """The marker (no glue) the ``<`` at ``data[k]`` starts."""
     n = len(data)
     j = k + 1
     pipe = j < n and data[j] == "|"

@@ -34,7 +34,7 @@ class Base:
 
     __slots__ = (
         "_after", "_bad", "_block", "_body", "_buf", "_calls", "_code", "_doubt", "_dropped",
-        "_explicit", "_fast", "_first", "_held", "_held_len", "_hname", "_hword", "_label",
+        "_explicit", "_fast", "_first", "_glue", "_held", "_held_len", "_hname", "_hword", "_label",
         "_last", "_lost_tried", "_meter", "_ncalls", "_no_calls", "_out", "_pending", "_pos",
         "_repaired", "_resume", "_schemas", "_seg_start", "_spoke", "_state", "_thought",
         "_thought_len", "_work",
@@ -53,6 +53,7 @@ class Base:
         """A thought marker came in the text: the server passes Gemma 4's raw thought through."""
         self._last = ""  # the last answer character consumed (_MARK after a dropped marker)
         self._fast = False  # answer under way, nothing held: a plain chunk goes straight out
+        self._glue = 0  # a marker ended the last input: how many "|" or ">" may still be glued
         self._first = not in_thought  # the reply's very start (a bare "thought\n" is possible)
         self._explicit = False  # the current thought was opened in the reply
         self._thought: list[str] = []  # an implicit thought's text, released if never closed
@@ -72,7 +73,7 @@ class Base:
         self._no_calls = False  # reading text after a repaired string: no call runs from it
         self._repaired = False
         self._lost_tried = False  # a marker was read as a lost opener's string text
-        self._doubt = False  # reading such text again: a call in it is dropped, never run
+        self._doubt = False  # such text passed its cap: no call from here on runs (dropped)
         self._pos: dict[str, int] = {}  # look-aheads in the input being read
         self._work = 0
         self._meter = Meter()  # the call reader's scans, counted into ``work``
@@ -90,6 +91,21 @@ class Base:
             self._work += p - i
             self._pos[what] = p
         return p
+
+    def _token(self, data: str, k: int) -> tuple[int, int]:
+        """The token at ``data[k]`` (:func:`.lexer.token`); one that ends the input may take
+        glue from the next (see :meth:`_unglue`)."""
+        kind, length = lx.token(data, k)
+        if k + length == len(data) and kind not in (lx.LITERAL, lx.PARTIAL, lx.QUOTE):
+            self._glue = lx.TAIL_MAX
+        return kind, length
+
+    def _unglue(self, data: str) -> int:
+        """Where the next input's reading begins: past what was glued to a marker that ended
+        the last one (still glued on if that input held nothing else)."""
+        i = lx.glue(data, 0, self._glue)
+        self._glue = self._glue - i if i == len(data) else 0
+        return i
 
     def _take(self) -> tuple[str, list[ToolCall]]:
         out = self._out

@@ -10,7 +10,7 @@
     code    := at a line start: ```tool_code … ``` | print( … ) | tool_code = … (.pyform)
 
 Each state reads its input with ``str.find`` and single-character-class searches, and hands
-on at most a small, capped held-back piece to the next delta (a marker's beginning up to 36
+on at most a small, capped held-back piece to the next delta (a marker's beginning up to 39
 characters, ``call`` up to 4, a line start's ``tool_co`` up to 12); the bare-call and
 ``<tool_call>`` heads are matched incrementally, never re-scanned. So each character is looked
 at a bounded number of times and the work grows linearly with the reply.
@@ -114,10 +114,13 @@ class Gemma4Parser(Tools):
             if not text:
                 return "", []
             last = text[-1]
-            # else it may end in "c"…"call" or "p"…"print"
-            if last not in "calprint" or (
-                ("c" not in text[-4:] or last not in "cal")
-                and ("p" not in text[-5:] or last not in "print")
+            # else it may end in "c"…"call" or "p"…"print", or a "|" glued to a marker
+            if last != "|" and (
+                last not in "calprint"
+                or (
+                    ("c" not in text[-4:] or last not in "cal")
+                    and ("p" not in text[-5:] or last not in "print")
+                )
             ):
                 self._last = last
                 return text, []
@@ -125,9 +128,15 @@ class Gemma4Parser(Tools):
             return "", []
         data = self._buf + text if self._buf else text
         self._buf = ""
+        if self._glue:
+            data = data[self._unglue(data) :]
         self._run(data, final=False)
         self._fast = (
-            self._state == _ANSWER and not self._buf and not self._seg_start and self._last != "\n"
+            self._state == _ANSWER
+            and not self._buf
+            and not self._seg_start
+            and self._last != "\n"
+            and not self._glue
         )
         return self._take()
 
@@ -138,6 +147,7 @@ class Gemma4Parser(Tools):
         data, self._buf = self._buf, ""
         if data:
             self._run(data, final=True)
+        self._glue = 0  # what the reply's end makes read again is no next input
         self._settle()
         if self._state != _ENDED:
             self._state = _DONE
@@ -287,20 +297,29 @@ class Gemma4Parser(Tools):
             self._start_bare(_ANSWER)
             return c + 5
         if k == n:
-            t = (
-                0
-                if final
-                else max(call_prefix(data, i), fence_prefix(data, i), print_prefix(data, i))
-            )
+            t = 0
+            if not final:
+                t = max(call_prefix(data, i), fence_prefix(data, i), print_prefix(data, i))
+                if not t and n > i and data[-1] == "|":
+                    t = 1  # a "|" glued before a marker the next delta may bring
             self._emit(data[i : n - t])
             if t:
                 self._buf = data[n - t :]
             return n
-        self._emit(data[i:k])
-        return self._answer_token(data, k, final)
+        kind, length = self._token(data, k)
+        if k > i and data[k - 1] == "|" and kind != lx.LITERAL:
+            if kind == lx.PARTIAL and final:
+                self._emit(data[i:k])  # "a |<b" at the end: a cut-off marker may be text
+            else:
+                self._emit(data[i : k - 1])  # a "|" glued before a marker: its markup
+                if kind == lx.PARTIAL:
+                    self._buf = data[k - 1 :]
+                    return n
+        else:
+            self._emit(data[i:k])
+        return self._answer_token(data, k, final, kind, length)
 
-    def _answer_token(self, data: str, k: int, final: bool) -> int:
-        kind, length = lx.token(data, k)
+    def _answer_token(self, data: str, k: int, final: bool, kind: int, length: int) -> int:
         if kind == lx.LITERAL:
             self._emit("<")
             return k + 1
@@ -381,7 +400,7 @@ class Gemma4Parser(Tools):
                 self._buf = data[n - t :]
             return n
         self._keep(data[i:k])
-        kind, length = lx.token(data, k)
+        kind, length = self._token(data, k)
         if kind == lx.LITERAL:
             self._keep("<")
             return k + 1

@@ -229,12 +229,13 @@ class Tools(Base):
         stop, k, held = body.feed(data, i, final)
         if body.doubt and (again := body.replay()) is not None:
             # a lost opener's string past the cap with no <|"|>: what it holds is read as
-            # markup, but no call in it runs (it may be quoted text): each is dropped instead
+            # markup, but no call in it runs (it may be quoted text): each is dropped instead.
+            # So for the rest of the reply: a call opened in that text may close past it, and
+            # whether later text is still the string's cannot be known without holding it all
             self._body, text = again
             self._work += len(text)
             self._doubt = True
             self._run(text + held, final=final)
-            self._doubt = False
             return len(data)
         if held:
             self._buf = held
@@ -247,7 +248,7 @@ class Tools(Base):
             return k
         if stop != MARKER:
             return k
-        kind, length = lx.token(data, k)
+        kind, length = self._token(data, k)
         if kind == lx.PARTIAL:
             self._hold(data, k, final)  # at the end, a cut-off marker adds nothing
             return len(data)
@@ -294,12 +295,12 @@ class Tools(Base):
         """Between the bodies of a ``<|tool_call>`` block: separators, another call, or its
         end. Anything else makes the block no call (dropped to its end)."""
         n = len(data)
-        while i < n and (data[i] in WS or data[i] in ",;"):
+        while i < n and (data[i] in WS or data[i] in ",;|"):  # "|": glued to the next marker
             i += 1
         if i == n:
             return n
         if data[i] == "<":
-            kind, length = lx.token(data, i)
+            kind, length = self._token(data, i)
             if kind == lx.PARTIAL:
                 self._hold(data, i, final)
                 return n

@@ -3,26 +3,62 @@
 A bare ``12345`` for a ``string`` parameter keeps its exact text (``"02134"`` stays
 ``"02134"``), ``<|"|>5<|"|>`` for an ``integer`` parameter is ``5``. Without a schema a bare
 scalar is read as JSON would read it (``02134`` is ``2134``). Every check here is a bounded look
-at one scalar's text: no pattern runs over a whole reply.
+at one scalar's text: no pattern runs over a whole reply, and a number is recognised by one
+left-to-right walk (:func:`number`), no regular expression.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["Bare", "Malformed", "Schemas", "typed"]
+__all__ = ["DECIMAL", "INTEGER", "NOT_NUMBER", "Bare", "Malformed", "Schemas", "number", "typed"]
 
 Schemas = Mapping[str, Mapping[str, Any]]
 """Tool name → that tool's JSON-schema ``parameters`` object."""
 WS = " \t\r\n"
 
-# Matched against one scalar's text only (a call body is capped): anchored at both ends with no
-# nested quantifier, so a failing match costs time linear in the scalar.
-_INT_RE = re.compile(r"-?\d+\Z")
-_FLOAT_RE = re.compile(r"-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?\Z")
+NOT_NUMBER, INTEGER, DECIMAL = 0, 1, 2
+
+
+def number(text: str) -> tuple[int, int]:
+    """What number ``text`` is, read in one walk: ``(kind, characters examined)``.
+
+        integer := ["-"] digit+
+        decimal := ["-"] (digit+ "." digit* | "." digit+ | digit+) [("e"|"E") ["+"|"-"] digit+]
+
+    A digit is a Unicode decimal digit (what ``int`` and ``float`` read). Each character is
+    examined once at most, so the cost is linear in the scalar however it is made."""
+    n = len(text)
+    i = 1 if n and text[0] == "-" else 0
+    start = i
+    while i < n and text[i].isdecimal():
+        i += 1
+    whole = i > start
+    if i == n:
+        return (INTEGER if whole else NOT_NUMBER), n
+    if text[i] == ".":
+        i += 1
+        frac = i
+        while i < n and text[i].isdecimal():
+            i += 1
+        if not whole and i == frac:
+            return NOT_NUMBER, i
+    elif not whole:
+        return NOT_NUMBER, i + 1
+    if i < n and text[i] in "eE":
+        i += 1
+        if i < n and text[i] in "+-":
+            i += 1
+        exp = i
+        while i < n and text[i].isdecimal():
+            i += 1
+        if i == exp:
+            return NOT_NUMBER, i
+    return (DECIMAL if i == n else NOT_NUMBER), min(i + 1, n)
+
+
 _SCALARS: dict[str, object] = {
     "true": True,
     "True": True,
@@ -67,10 +103,11 @@ def _default(raw: str) -> object:
         return _SCALARS[raw]
     if raw.lower() in ("null", "none", "nil"):  # NONE, NIL: any case, as vLLM reads them
         return None
+    kind, _ = number(raw)
     try:
-        if _INT_RE.match(raw):
+        if kind == INTEGER:
             return _int(raw)
-        if _FLOAT_RE.match(raw):
+        if kind == DECIMAL:
             return _float(raw)
     except Malformed:
         pass
@@ -98,11 +135,12 @@ def _as(text: str, types: set[str]) -> object:
         return text == "true"
     if "null" in types and text == "null":
         return None
-    if ("integer" in types or "number" in types) and _INT_RE.match(text):
+    kind, _ = number(text)
+    if ("integer" in types or "number" in types) and kind == INTEGER:
         return _int(text)
-    if "number" in types and _FLOAT_RE.match(text):
+    if "number" in types and kind == DECIMAL:
         return _float(text)
-    if "integer" in types and _FLOAT_RE.match(text) and float(text).is_integer():
+    if "integer" in types and kind == DECIMAL and _float(text).is_integer():
         return int(_float(text))
     raise Malformed("does not fit the schema")
 
