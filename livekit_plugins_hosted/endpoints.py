@@ -38,7 +38,7 @@ from .backends import (
 )
 from .log import logger
 from .sse import read_capped
-from .transport import Connection
+from .transport import Connection, count_reads
 
 InferenceClass = Literal["priority", "standard", "low"]
 """LiveKit Inference priority classes, sent as ``X-LiveKit-Inference-Priority``."""
@@ -306,6 +306,7 @@ async def _get_json(
     async with http.stream(
         "GET", url, headers=headers, timeout=_PROBE_TIMEOUT, extensions=trace
     ) as response:
+        count_reads(response)
         content, truncated = await read_capped(response, MODELS_BODY_LIMIT)
     if truncated:
         return response.status_code, None

@@ -38,7 +38,7 @@ from .request import (
 )
 from .sse import CompletionEvents, StreamError
 from .statuses import Fault, HTTPStatus, status_error
-from .transport import Connection, idle_closed, transport_error
+from .transport import Connection, count_reads, idle_closed, transport_error
 from .wire import CONNECT_TIMEOUT, Plan, Wire
 
 __all__ = ["CONNECT_TIMEOUT", "LLMStream", "Plan", "Wire"]
@@ -191,6 +191,7 @@ class LLMStream(llm.LLMStream):
                 # nothing was read, nothing was said: once more at once, on a fresh
                 # connection, rather than a framework retry seconds later (or none)
                 response = await wire.http.send(request, stream=True, follow_redirects=False)
+            count_reads(response)
         finally:
             # what was sent, the client's auth included: a server may echo any of it
             self._sent = tuple(dict.fromkeys((*self._sent, *sent_credentials(request))))

@@ -28,6 +28,7 @@ from .backends import Backend, Continuation
 from .endpoints import sent_credentials
 from .log import logger
 from .sse import read_capped
+from .transport import Connection, count_reads
 
 CONTROL_TIMEOUT = 2.0
 """Seconds for the control request and the rendering probe (both answer in milliseconds)."""
@@ -117,8 +118,11 @@ async def _post(
     """A small JSON request's status, JSON answer (``None`` if it is not JSON), reading
     at most :data:`ANSWER_LIMIT` bytes of it (more is no answer), and the credentials it
     carried."""
-    request = http.build_request("POST", url, json=body, headers=headers)
+    # traced: a completion request that reuses this connection can tell a server's idle close
+    trace = {"trace": Connection()}
+    request = http.build_request("POST", url, json=body, headers=headers, extensions=trace)
     response = await http.send(request, stream=True, follow_redirects=False)
+    count_reads(response)
     try:
         content, truncated = await read_capped(response, ANSWER_LIMIT)
     finally:
