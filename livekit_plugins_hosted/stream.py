@@ -71,8 +71,9 @@ class LLMStream(llm.LLMStream):
     @property
     def thinking_time(self) -> float | None:
         """Seconds from sending the request to the end of the thought before the first word
-        (where the model ended it, or where ``max_thinking_time`` or the token limit did);
-        ``None`` when no thought came before it."""
+        (where the model ended it, or where ``max_thinking_time`` or the token limit did; in an
+        attempt that failed before its first word, only the last two are known); ``None`` when
+        no thought came before it."""
         return self._thought.thinking_time if self._thought is not None else None
 
     @property
@@ -451,7 +452,7 @@ class LLMStream(llm.LLMStream):
                 "malformed stream event (nested too deeply)", retryable=not parser.emitted
             ) from None
         finally:
-            await thought.close()
+            await thought.close(parser)
         if failure is not None:
             error, wait, cause = failure
             if wait:
