@@ -435,9 +435,11 @@ class Thought:
         self._carried = None  # stopped here: not a thought that ended by itself
 
     def report(self) -> None:
-        """The DEBUG line and the span attributes at the first word (if a thought came)."""
+        """The DEBUG line and the span attributes at the first word (if a thought came
+        before it: one after it, raw markers in the answer, is never reported)."""
         if self.thinking_time is not None:
             self._report(self.thinking_time, self.ended_by or "model")
+        self._reported = True
 
     def _report(self, seconds: float | None, by: str) -> None:
         """Once per attempt: at the first word, or where the attempt ended before it."""

@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tests.gateway import user_ctx
+from tests.gateway import Gateway, Reply, gateway_llm, user_ctx
 from tests.test_thinking_deadline import (
     ANSWER_TEXT,
     HIGH,
@@ -142,3 +142,20 @@ async def test_thinking_is_on_the_span_of_a_turn_closed_inside_its_thought(
     assert attributes.get("hosted.thought_ended_by") == "unfinished"
     seconds = attributes.get("hosted.thinking_time")
     assert isinstance(seconds, float) and 0 < seconds < TURN_BOUND
+
+
+async def test_a_thought_after_the_first_word_is_not_on_the_span(
+    spans: InMemorySpanExporter,
+) -> None:
+    """Thought markup inside the answer (after the first word) is no thought before it: the
+    span says nothing of one, as it says nothing for a turn that did not think."""
+    async with Gateway() as gw:
+        gw.replies.append(Reply.text("Hello", " <|channel>thought\nlater<channel|>", " there."))
+        model = gateway_llm(gw)
+        try:
+            result = await model.chat(chat_ctx=user_ctx(), conn_options=ONCE).collect()
+        finally:
+            await model.aclose()
+    assert "Hello" in result.text and "later" not in result.text
+    attributes = attempt_attributes(spans)
+    assert not any(name.startswith("hosted.") for name in attributes), attributes
