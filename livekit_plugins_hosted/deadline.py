@@ -44,7 +44,8 @@ SPAN_THINKING_TIME = "hosted.thinking_time"
 first word (set on the framework's span of the attempt)."""
 SPAN_THOUGHT_ENDED_BY = "hosted.thought_ended_by"
 """Span attribute: what ended that thought: ``model``, ``max_thinking_time`` or
-``token_limit``."""
+``token_limit``; ``unfinished`` when the attempt ended (failed, cancelled) inside it, and
+:data:`SPAN_THINKING_TIME` is then how long it had run."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -313,33 +314,6 @@ class Probe:
             await asyncio.wait([task])
 
 
-async def follow_on(
-    backend: Backend,
-    body: Mapping[str, Any],
-    parser: ChunkParser,
-    *,
-    family: str | None,
-    own_prefill: bool,
-    probe: Probe | None,
-    budget: bool = False,
-) -> tuple[dict[str, Any], bool]:
-    """The second request of a turn whose thought was stopped: the thought given back to
-    continue from where the engine renders it, else the question asked with thinking off;
-    and whether the thought was given back. ``own_prefill``: the request continues the
-    user's own prefill (``continue_final_message``), which is continued as it is;
-    ``budget``: the server takes a thinking-token budget (see
-    :func:`~.thinking.continuation`)."""
-    thought = parser.thought()
-    way = backend.continuation
-    given_back = bool(thought) and way is not None and not own_prefill
-    if given_back and way is not None and way.probe:
-        given_back = probe is not None and await probe.result()
-    follow = thinking.continuation(
-        body, backend, thought=thought, family=family, given_back=given_back, budget=budget
-    )
-    return follow, given_back
-
-
 class Thought:
     """One attempt's thought before the first word: when it ended and by what; the
     :class:`Deadline` and :class:`Probe` of a request that is watched; the second request of
@@ -350,6 +324,7 @@ class Thought:
         "_carried",
         "_end",
         "_line",
+        "_reported",
         "again",
         "ended_by",
         "probe",
@@ -370,6 +345,7 @@ class Thought:
         """The watch of the second request (:meth:`watch_again`)."""
         self.probe: Probe | None = None
         self._carried: int | None = None  # thought deltas before the second request
+        self._reported = False
 
     def arm(
         self, backend: Backend, limit: float | None, *, own_prefill: bool, probe: bool = True
@@ -421,18 +397,24 @@ class Thought:
         family: str | None,
         own_prefill: bool,
     ) -> tuple[dict[str, Any], bool]:
-        """:func:`follow_on` with this attempt's probe (asked now if it was not yet)."""
+        """The second request of a turn whose thought was stopped: the thought given back
+        to continue from where the engine renders it (this attempt's probe says, asked now if
+        it was not yet), else the question asked with thinking off; and whether the thought
+        was given back. ``own_prefill``: the request continues the user's own prefill
+        (``continue_final_message``), which is continued as it is."""
         self._probe(backend, own_prefill=own_prefill)
         self._carried = parser.thought_deltas
-        return await follow_on(
-            backend,
-            body,
-            parser,
-            family=family,
-            own_prefill=own_prefill,
-            probe=self.probe,
-            budget=parser.parsed_thought and not self._line.traits.budget_refused,
+        thought = parser.thought()
+        way = backend.continuation
+        given_back = bool(thought) and way is not None and not own_prefill
+        if given_back and way is not None and way.probe:
+            given_back = self.probe is not None and await self.probe.result()
+        # a budget of none where the server reads one (see thinking.continuation)
+        budget = parser.parsed_thought and not self._line.traits.budget_refused
+        follow = thinking.continuation(
+            body, backend, thought=thought, family=family, given_back=given_back, budget=budget
         )
+        return follow, given_back
 
     def watch_again(self) -> Deadline | None:
         """The watch of the second request, when the first was watched: a reply that thinks
@@ -453,22 +435,45 @@ class Thought:
         self._carried = None  # stopped here: not a thought that ended by itself
 
     def report(self) -> None:
-        """The DEBUG line and the span attributes, once the first word is out."""
-        if self.thinking_time is None:
+        """The DEBUG line and the span attributes at the first word (if a thought came
+        before it: one after it, raw markers in the answer, is never reported)."""
+        if self.thinking_time is not None:
+            self._report(self.thinking_time, self.ended_by or "model")
+        self._reported = True
+
+    def _report(self, seconds: float | None, by: str) -> None:
+        """Once per attempt: at the first word, or where the attempt ended before it."""
+        if self._reported:
             return
-        by = self.ended_by
+        self._reported = True
         logger.debug(
-            "thought %.2f s before the first word%s",
-            self.thinking_time,
-            f" (ended by {by})" if by else "",
-            extra={"model": self._line.model, "thinking_time": self.thinking_time},
+            "thought %s before the first word (ended by %s)",
+            "?" if seconds is None else f"{seconds:.2f} s",
+            by,
+            extra={"model": self._line.model, "thinking_time": seconds},
         )
         span = trace.get_current_span()
-        span.set_attribute(SPAN_THINKING_TIME, self.thinking_time)
-        span.set_attribute(SPAN_THOUGHT_ENDED_BY, by or "model")
+        if seconds is not None:
+            span.set_attribute(SPAN_THINKING_TIME, seconds)
+        span.set_attribute(SPAN_THOUGHT_ENDED_BY, by)
 
-    async def close(self) -> None:
-        """The attempt is over: a control request or probe still in flight is abandoned."""
+    def _unspoken(self, parser: ChunkParser | None) -> None:
+        """The attempt ended (failed, cancelled) before its first word: what is known of its
+        thought, reported all the same (a trace of a failed turn shows it)."""
+        if self._reported:
+            return
+        if self._end is not None:  # ended here, by the deadline or the token limit
+            self.thinking_time = self._end - self.sent
+            self.report()
+        elif parser is not None and parser.thinking:
+            self._report(asyncio.get_running_loop().time() - self.sent, "unfinished")
+        elif parser is not None and parser.thought_seen:
+            self._report(None, "model")  # it ended by itself, when is not known
+
+    async def close(self, parser: ChunkParser | None = None) -> None:
+        """The attempt is over (``parser``: its latest response's): a control request or
+        probe still in flight is abandoned, and a thought not yet reported is."""
+        self._unspoken(parser)
         try:
             if self.again is not None:
                 self.again.stop()

@@ -13,7 +13,7 @@ This is the only module that knows which of the two an ``LLM`` talks to:
 Both check what they are given when built (``auth.check_base_url``, ``auth.clean_credential``):
 a URL with ``user:password@`` is refused, a key's surrounding whitespace is stripped. Both
 :meth:`Endpoint.scrub` the server's words they repeat of their own secrets, and of every
-credential a request carried beside them (:meth:`Endpoint.remember_sent`).
+credential the request answered carried beside them (:func:`sent_credentials`).
 """
 
 from __future__ import annotations
@@ -38,16 +38,12 @@ from .backends import (
 )
 from .log import logger
 from .sse import read_capped
-from .transport import Connection
+from .transport import Connection, count_reads
 
 InferenceClass = Literal["priority", "standard", "low"]
 """LiveKit Inference priority classes, sent as ``X-LiveKit-Inference-Priority``."""
 
 INFERENCE_CLASSES: tuple[str, ...] = get_args(InferenceClass)
-
-SENT_KEPT = 8
-"""Distinct credentials sent that an endpoint keeps to scrub (a request carries two or three;
-a LiveKit token is signed anew every few minutes, so old ones must drop out)."""
 
 
 def check_inference_class(value: str | None) -> str | None:
@@ -103,43 +99,30 @@ class Endpoint(abc.ABC):
         """What must never be repeated: the key, secret and tokens this endpoint uses now."""
         return ()
 
-    _sent: dict[str, None] | None = None
-    """Credentials recently sent beside the endpoint's own (see :meth:`remember_sent`), oldest
-    first; at most :data:`SENT_KEPT`."""
-
-    def remember_sent(self, request: httpx.Request) -> None:
-        """Note the credentials ``request`` carried, as sent: the job's worker token, a key in
-        the headers or query of the ``http_client`` given, what the client's ``auth`` added.
-        They are scrubbed like :meth:`secrets` (a server may echo any of them)."""
-        # every query value, whatever its name (Azure's sig= and code= are keys): a value
-        # in a URL is never the server's to repeat; the headers last, so kept longest
-        query = request.url.params.multi_items() if request.url.query else []
-        found = tuple(v for _, v in query if len(v) >= redact.MIN_SECRET_CHARS)
-        found += redact.credentials(request.headers.items())
-        if not found:
-            return
-        sent = self._sent
-        if sent is None:
-            sent = self._sent = {}
-        for value in found:
-            # most recent last: values sent with every request are never the ones dropped
-            sent.pop(value, None)
-            sent[value] = None
-        while len(sent) > SENT_KEPT:
-            del sent[next(iter(sent))]
-
-    def _masked(self) -> tuple[str, ...]:
-        return (*self.secrets(), *(self._sent or ()))
-
-    def scrub(self, text: str) -> str:
+    def scrub(self, text: str, sent: tuple[str, ...] = ()) -> str:
         """``text`` (a server's message, which may echo the request) with each of
-        :meth:`secrets`, and each credential a request sent, replaced by ``***``."""
-        return redact.scrub(text, self._masked())
+        :meth:`secrets`, and each credential in ``sent`` (what the request answered carried,
+        :func:`sent_credentials`), replaced by ``***``."""
+        return redact.scrub(text, (*self.secrets(), *sent))
 
-    def scrub_body(self, body: object) -> object:
-        """A decoded error body with each of :meth:`secrets`, and each credential a request
-        sent, replaced by ``***`` in every string."""
-        return redact.scrub_value(body, self._masked())
+    def scrub_body(self, body: object, sent: tuple[str, ...] = ()) -> object:
+        """A decoded error body with each of :meth:`secrets`, and each credential in
+        ``sent``, replaced by ``***`` in every string."""
+        return redact.scrub_value(body, (*self.secrets(), *sent))
+
+
+def sent_credentials(request: httpx.Request) -> tuple[str, ...]:
+    """The credentials ``request`` carried, as sent: the job's worker token, a key in the
+    headers or query of the ``http_client`` given, what the client's ``auth`` added (it sets
+    them on the request itself, so read after sending). A server may echo any of them into
+    its answer to this request: each request's errors are masked with its own (a store of
+    recent ones would let many requests at once, each signed anew, push one out)."""
+    # every query value, whatever its name (Azure's sig= and code= are keys): a value in a
+    # URL is never the server's to repeat
+    query = request.url.params.multi_items() if request.url.query else []
+    found = [v for _, v in query if len(v) >= redact.MIN_SECRET_CHARS]
+    found += redact.credentials(request.headers.items())
+    return tuple(dict.fromkeys(found))
 
 
 class LiveKitInference(Endpoint):
@@ -323,6 +306,7 @@ async def _get_json(
     async with http.stream(
         "GET", url, headers=headers, timeout=_PROBE_TIMEOUT, extensions=trace
     ) as response:
+        count_reads(response)
         content, truncated = await read_capped(response, MODELS_BODY_LIMIT)
     if truncated:
         return response.status_code, None

@@ -11,19 +11,19 @@ response it reads and the timeout that stops that reading.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
 import httpx2 as httpx
-from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError, llm
+from livekit.agents import APIConnectionError, APIError, APITimeoutError, llm
 from livekit.agents.types import APIConnectOptions
 
 from . import faults, spent
 from .backends import Backend, Refused, check_thinking_time
 from .deadline import CUT, DONE, SPENT, Deadline, Line, Thought
+from .endpoints import sent_credentials
 from .log import logger
 from .messages import provider_messages, tool_schemas
 from .models import GENERIC_THINKING
@@ -36,42 +36,12 @@ from .request import (
     thinking_asked,
     thinks,
 )
-from .sse import CompletionEvents, StreamError, read_capped
-from .transport import Connection, idle_closed, transport_error
+from .sse import CompletionEvents, StreamError
+from .statuses import Fault, HTTPStatus, status_error
+from .transport import Connection, count_reads, idle_closed, transport_error
 from .wire import CONNECT_TIMEOUT, Plan, Wire
 
 __all__ = ["CONNECT_TIMEOUT", "LLMStream", "Plan", "Wire"]
-
-
-@dataclasses.dataclass(frozen=True)
-class _Fault:
-    """A status the server answered with (4xx/5xx/3xx) or named in an error event."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: object
-    reason: str = ""
-    request_id: str | None = None
-
-
-class _HTTPStatus(Exception):
-    """A response that is not 2xx; its body read up to ``faults.ERROR_BODY_LIMIT`` bytes."""
-
-    def __init__(self, fault: _Fault) -> None:
-        self.fault = fault
-
-    @classmethod
-    async def read(cls, response: httpx.Response) -> _HTTPStatus:
-        content, truncated = await read_capped(response, faults.ERROR_BODY_LIMIT)
-        return cls(
-            _Fault(
-                status=response.status_code,
-                headers=response.headers,
-                body=faults.read_body(content, truncated=truncated),
-                reason=response.reason_phrase,
-                request_id=response.headers.get("x-request-id"),
-            )
-        )
 
 
 class LLMStream(llm.LLMStream):
@@ -94,12 +64,16 @@ class LLMStream(llm.LLMStream):
         self._timeout = {**wire.timeout, "read": conn_options.timeout}
         self._attempt = 0
         self._thought: Thought | None = None  # the latest attempt's
+        self._sent: tuple[str, ...] = ()
+        """The credentials the latest attempt's requests carried: its errors are masked
+        with them (bounded: an attempt sends a request or two)."""
 
     @property
     def thinking_time(self) -> float | None:
         """Seconds from sending the request to the end of the thought before the first word
-        (where the model ended it, or where ``max_thinking_time`` or the token limit did);
-        ``None`` when no thought came before it."""
+        (where the model ended it, or where ``max_thinking_time`` or the token limit did; in an
+        attempt that failed before its first word, only the last two are known); ``None`` when
+        no thought came before it."""
         return self._thought.thinking_time if self._thought is not None else None
 
     @property
@@ -108,39 +82,22 @@ class LLMStream(llm.LLMStream):
         up the token limit (then the answer came from a second request)."""
         return self._thought.ended_by if self._thought is not None else None
 
-    def _status_error(self, e: _Fault, emitted: bool) -> tuple[APIError, float]:
+    def _scrub(self, text: str) -> str:
+        """``text`` (a server's) without the endpoint's secrets or what this attempt sent."""
+        return self._wire.endpoint.scrub(text, self._sent)
+
+    def _status_error(self, e: Fault, emitted: bool) -> tuple[APIError, float]:
         """The framework error for a status, and how long to wait before it is raised."""
-        endpoint = self._wire.endpoint
-        # a server may echo the request, token and key included, in any of its words
-        request_id = endpoint.scrub(faults.clip(e.request_id, 200)) if e.request_id else None
-        if e.status == 429:
-            figures = {k: endpoint.scrub(v) for k, v in faults.quota(e.headers).items()}
-            logger.warning(
-                "rate limited (429) %s",
-                " ".join(f"{k}={v}" for k, v in figures.items()) or "(no quota headers)",
-                extra={"model": self._plan.model.id, "request_id": request_id, **figures},
-            )
-        verdict = faults.judge_status(
-            e.status,
-            e.headers,
-            e.body,
-            reason=e.reason,
+        return status_error(
+            e,
             emitted=emitted,
+            scrub=self._scrub,
+            scrub_body=functools.partial(self._wire.endpoint.scrub_body, sent=self._sent),
+            model=self._plan.model.id,
             budget=self._conn_options.timeout,
             retries_left=self._attempt <= self._conn_options.max_retry,
             credential_hint=self._wire.endpoint.credential_hint,
         )
-        message = endpoint.scrub(verdict.message)
-        if verdict.connection_error:
-            return APIConnectionError(message, retryable=verdict.retryable), verdict.wait
-        error = APIStatusError(
-            message,
-            status_code=e.status,
-            request_id=request_id,
-            body=endpoint.scrub_body(e.body),
-            retryable=verdict.retryable,
-        )
-        return error, verdict.wait
 
     def _new_parser(self) -> ChunkParser:
         model = self._plan.model
@@ -207,7 +164,7 @@ class LLMStream(llm.LLMStream):
         return body
 
     async def _send(self, body: Mapping[str, Any]) -> httpx.Response:
-        """Send a completion request; a response that is not 2xx is raised as ``_HTTPStatus``."""
+        """Send a completion request; a response that is not 2xx is raised as ``HTTPStatus``."""
         wire, plan = self._wire, self._plan
         # "replace": a lone surrogate in the context (a broken emoji escape in a tool's
         # output) would otherwise raise UnicodeEncodeError out of the stream
@@ -235,27 +192,26 @@ class LLMStream(llm.LLMStream):
                 # nothing was read, nothing was said: once more at once, on a fresh
                 # connection, rather than a framework retry seconds later (or none)
                 response = await wire.http.send(request, stream=True, follow_redirects=False)
+            count_reads(response)
         finally:
             # what was sent, the client's auth included: a server may echo any of it
-            wire.endpoint.remember_sent(request)
+            self._sent = tuple(dict.fromkeys((*self._sent, *sent_credentials(request))))
         if not 200 <= response.status_code < 300:
             try:
-                raise await _HTTPStatus.read(response)
+                raise await HTTPStatus.read(response)
             finally:
                 await response.aclose()
         return response
 
     def _budget_refused(
-        self, e: _HTTPStatus | StreamError, backend: Backend, body: Mapping[str, Any]
+        self, e: HTTPStatus | StreamError, backend: Backend, body: Mapping[str, Any]
     ) -> bool:
         """The server refused the thinking-token budget the plugin added (vLLM without a
         ``--reasoning-parser``: a 400, in an error event when streaming): it is left out
         from now on."""
         name = backend.budget_field
         status, said = (
-            (e.fault.status, e.fault.body)
-            if isinstance(e, _HTTPStatus)
-            else (e.status_code, e.body)
+            (e.fault.status, e.fault.body) if isinstance(e, HTTPStatus) else (e.status_code, e.body)
         )
         if status != 400 or not name or name not in body:
             return False
@@ -376,7 +332,7 @@ class LLMStream(llm.LLMStream):
             headers=functools.partial(wire.request_headers, plan.inference_class),
             model=plan.model.id,
             traits=wire.traits,
-            scrub=wire.endpoint.scrub,
+            scrub=self._scrub,
         )
 
     def _opens_thought(self, fields: Mapping[str, Any], backend: Backend) -> bool:
@@ -388,6 +344,7 @@ class LLMStream(llm.LLMStream):
 
     async def _run(self) -> None:
         self._attempt += 1
+        self._sent = ()
         wire, plan = self._wire, self._plan
         parser = self._new_parser()
         deadline = plan.first_token_timeout
@@ -422,7 +379,7 @@ class LLMStream(llm.LLMStream):
                             response, parser, first_word, watch, may_continue=may_continue
                         )
                         break
-                    except (_HTTPStatus, StreamError) as e:
+                    except (HTTPStatus, StreamError) as e:
                         if resend or parser.emitted or not self._budget_refused(e, backend, body):
                             raise
                 if outcome != DONE:
@@ -451,7 +408,7 @@ class LLMStream(llm.LLMStream):
                         )
         # a failure is raised below, out of its except block: what was caught (a server's text,
         # unscrubbed) is then neither the error's __cause__ nor its __context__
-        except _HTTPStatus as e:
+        except HTTPStatus as e:
             failure = (*self._status_error(e.fault, parser.emitted), None)
         except TimeoutError as e:
             # only the first-word deadline raises this (httpx raises its own timeouts)
@@ -467,7 +424,7 @@ class LLMStream(llm.LLMStream):
                 url=wire.endpoint.base_url,
                 timeout=self._timeout,
                 retryable=not parser.emitted,
-                scrub=wire.endpoint.scrub,
+                scrub=self._scrub,
             )
             failure = (error, 0.0, cause)
         except EmptyCompletion as e:
@@ -477,16 +434,16 @@ class LLMStream(llm.LLMStream):
                     self._llm, usage, request_id=parser.id, duration=loop.time() - thought.sent
                 )
             # nothing was said: a retry (or the FallbackAdapter) can still give an answer
-            failure = (APIError(wire.endpoint.scrub(e.message), retryable=True), 0.0, None)
+            failure = (APIError(self._scrub(e.message), retryable=True), 0.0, None)
         except StreamError as e:
             retryable = e.retryable and not parser.emitted
             if e.status_code is not None:
                 # an error event naming a status: the same rules as the HTTP status
-                fault = _Fault(e.status_code, headers, e.body, request_id=None)
+                fault = Fault(e.status_code, headers, e.body, request_id=None)
                 failure = (*self._status_error(fault, not retryable), None)
             else:
                 # scrubbed: an error event may echo the request
-                error = APIConnectionError(wire.endpoint.scrub(e.message), retryable=retryable)
+                error = APIConnectionError(self._scrub(e.message), retryable=retryable)
                 failure = (error, 0.0, None)
         except RecursionError:
             # a chunk nested past Python's depth (json.loads is caught in decode_event;
@@ -495,7 +452,7 @@ class LLMStream(llm.LLMStream):
                 "malformed stream event (nested too deeply)", retryable=not parser.emitted
             ) from None
         finally:
-            await thought.close()
+            await thought.close(parser)
         if failure is not None:
             error, wait, cause = failure
             if wait:

@@ -23,9 +23,12 @@ from typing import Any
 
 import httpx2 as httpx
 
+from . import redact
 from .backends import Backend, Continuation
+from .endpoints import sent_credentials
 from .log import logger
 from .sse import read_capped
+from .transport import Connection, count_reads
 
 CONTROL_TIMEOUT = 2.0
 """Seconds for the control request and the rendering probe (both answer in milliseconds)."""
@@ -51,14 +54,17 @@ async def end_reasoning(
     body = {"id": completion_id, "action": "reasoning_end", "model": model}
     try:
         async with asyncio.timeout(CONTROL_TIMEOUT):
-            status, answer = await _post(http, url, body, headers)
+            status, answer, sent = await _post(http, url, body, headers)
     except (httpx.HTTPError, TimeoutError) as e:
         return f"the control request failed ({type(e).__name__})"
     if status != 200:
         return f"the control request was answered {status}"
     if not isinstance(answer, dict) or answer.get("success") is not True:
         message = answer.get("message") if isinstance(answer, dict) else None
-        return f"the server did not end the thought ({str(message)[:200] or 'no reason given'})"
+        # the server's words may echo this request's own credentials (a client's auth that
+        # signs each request): masked here, the stream's and the endpoint's by the caller
+        said = redact.scrub(str(message)[:200], sent)
+        return f"the server did not end the thought ({said or 'no reason given'})"
     return None
 
 
@@ -80,7 +86,7 @@ async def renders(
     short_body, long_body = probe_bodies(model, way)
 
     async def count(body: dict[str, Any]) -> int | None:
-        status, answer = await _post(http, f"{root}/tokenize", body, headers)
+        status, answer, _ = await _post(http, f"{root}/tokenize", body, headers)
         if status != 200 and status not in _NO_ENDPOINT:
             # busy, rate limited, or a proxy's refusal: nothing said about the template
             raise _Unanswered(f"answered {status}")
@@ -108,16 +114,21 @@ class _Unanswered(Exception):
 
 async def _post(
     http: httpx.AsyncClient, url: str, body: Mapping[str, Any], headers: Mapping[str, str]
-) -> tuple[int, object]:
-    """A small JSON request's status and JSON answer (``None`` if it is not JSON), reading
-    at most :data:`ANSWER_LIMIT` bytes of it (more is no answer)."""
-    request = http.build_request("POST", url, json=body, headers=headers)
+) -> tuple[int, object, tuple[str, ...]]:
+    """A small JSON request's status, JSON answer (``None`` if it is not JSON), reading
+    at most :data:`ANSWER_LIMIT` bytes of it (more is no answer), and the credentials it
+    carried."""
+    # traced: a completion request that reuses this connection can tell a server's idle close
+    trace = {"trace": Connection()}
+    request = http.build_request("POST", url, json=body, headers=headers, extensions=trace)
     response = await http.send(request, stream=True, follow_redirects=False)
+    count_reads(response)
     try:
         content, truncated = await read_capped(response, ANSWER_LIMIT)
     finally:
         await response.aclose()
-    return response.status_code, None if truncated else _json(content)
+    answer = None if truncated else _json(content)
+    return response.status_code, answer, sent_credentials(response.request)
 
 
 def probe_bodies(model: str, way: Continuation) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -89,8 +89,9 @@ _counted: weakref.WeakSet[object] = weakref.WeakSet()
 class Connection:
     """One request's connection, as httpx's ``trace`` request extension reports it: whether
     a connection was opened for it (else a kept-alive one was reused), and what was read of
-    its response on a connection a traced request opened: ``counted`` once a read was seen,
-    ``received`` the bytes read."""
+    its response on a connection whose reads are counted (one a traced request opened, or
+    one a response was read from: :func:`count_reads`): ``counted`` once a read was seen,
+    ``received`` the bytes read. Every request the plugin sends carries one."""
 
     __slots__ = ("counted", "opened", "received")
 
@@ -108,6 +109,13 @@ class Connection:
             # the trace is awaited in the task that reads the response: its context is that
             # task's, so the reads that follow find this request
             _receiving.set(self)
+
+
+def count_reads(response: httpx.Response) -> None:
+    """Count the reads of the connection ``response`` came on from now on: one a request
+    without the trace opened (the ``http_client``'s own requests) is otherwise never counted,
+    and a request on it never sent again at once."""
+    _count_reads(response.extensions.get("network_stream"))
 
 
 def _count_reads(stream: object) -> None:

@@ -10,6 +10,8 @@ locals, as Sentry's default does, prints them).
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import httpx2 as httpx
@@ -210,3 +212,83 @@ async def test_no_credential_in_the_reprs_of_what_a_stream_holds() -> None:
     await client.aclose()
     for secret in ("client-api-key-5a4b3c2d1e0f", "query-key-1q2w3e4r5t6y", "0123456789abcdef"):
         assert secret not in shown
+
+
+class Signing(httpx.Auth):
+    """A client ``auth`` that signs each request anew (request signing, Digest): every
+    request carries a credential of its own."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+        self.sent += 1
+        request.headers["X-Signature"] = f"sig-{self.sent:04d}-9f8e7d6c5b4a3210"
+        yield request
+
+
+class HeldEcho:
+    """A server that echoes each request's signature in a 400; the first request's body is
+    held (its headers sent) until :attr:`release` is set."""
+
+    url = ""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self._first = True
+
+    async def __aenter__(self) -> HeldEcho:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._echo)
+        self._runner, self.url = await serve(app)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release.set()
+        await self._runner.cleanup()
+
+    async def _echo(self, request: web.Request) -> web.StreamResponse:
+        body = {"error": {"message": f"refused: X-Signature {request.headers['X-Signature']}"}}
+        if not self._first:
+            return web.json_response(body, status=400)
+        self._first = False
+        response = web.StreamResponse(status=400, headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        async with asyncio.timeout(10):
+            await self.release.wait()
+        await response.write(json.dumps(body).encode())
+        await response.write_eof()
+        return response
+
+
+async def test_a_per_request_credential_is_masked_however_many_requests_follow() -> None:
+    """Of credentials that change with every request (a client ``auth`` that signs each
+    one), only the last 8 sent were remembered: a request whose error came after more than
+    8 others had been sent showed its own signature unmasked. Each request's credentials
+    now mask its own errors, however many others were sent meanwhile."""
+    answered = asyncio.Event()
+
+    async def on_response(response: httpx.Response) -> None:
+        answered.set()  # the first request's headers are in: what it sent is known
+
+    signing = Signing()
+    client = httpx.AsyncClient(auth=signing, event_hooks={"response": [on_response]})
+    async with HeldEcho() as server:
+        model = hosted.LLM.self_hosted("m", base_url=server.url, backend="vllm", http_client=client)
+        first = asyncio.create_task(model.chat(chat_ctx=user_ctx(), conn_options=ONE_TRY).collect())
+        async with asyncio.timeout(10):
+            await answered.wait()
+        for _ in range(12):  # each sent and failed while the first is still being read
+            with pytest.raises(APIStatusError) as other:
+                await model.chat(chat_ctx=user_ctx(), conn_options=ONE_TRY).collect()
+            assert "X-Signature ***" in other.value.message
+        server.release.set()
+        with pytest.raises(APIStatusError) as info:
+            async with asyncio.timeout(10):
+                await first
+        await model.aclose()
+    await client.aclose()
+    assert signing.sent == 13
+    assert "X-Signature ***" in info.value.message
+    for text in texts_of(info.value):
+        assert "sig-0001" not in text, text

@@ -12,10 +12,12 @@ import asyncio
 import json
 from collections.abc import Sequence
 
+import httpx2 as httpx
 import pytest
 from livekit.agents import APIConnectionError, APIConnectOptions
 
 import livekit_plugins_hosted as hosted
+from livekit_plugins_hosted import thinking
 from tests.gateway import completion_chunks, user_ctx
 
 NO_RETRY = APIConnectOptions(max_retry=0, timeout=10)
@@ -120,3 +122,64 @@ async def test_a_connection_prewarm_opened_and_the_server_closed_is_sent_again_a
         assert result.text == "Hi there"
         assert (server.posts, server.connections) == (2, 2)
         await model.aclose()
+
+
+CONTROL = json.dumps({"success": True}).encode()
+CONTROL_ANSWER = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    + b"Content-Length: %d\r\n\r\n" % len(CONTROL)
+    + CONTROL
+)
+
+
+async def test_a_connection_a_control_request_opened_and_the_server_closed_is_sent_again() -> None:
+    """The connection a control request (``max_thinking_time`` on llama-server) or a
+    rendering probe opened, which the server then closed while idle (llama-server does after
+    5 s), was never sent again at once: those requests carried no trace, so its reads were
+    never seen, and with ``max_retry=0`` the next turn failed."""
+    async with RawServer([CONTROL_ANSWER, None]) as server:
+        client = httpx.AsyncClient()
+        model = hosted.LLM.self_hosted("m", base_url=server.url, backend="vllm", http_client=client)
+        said = await thinking.end_reasoning(client, server.url, {}, completion_id="c", model="m")
+        assert said is None
+        result = await model.chat(chat_ctx=user_ctx(), conn_options=NO_RETRY).collect()
+        assert result.text == "Hi there"
+        assert (server.posts, server.connections) == (3, 2)
+        await model.aclose()
+        await client.aclose()
+
+
+async def test_a_connection_the_user_opened_is_sent_again_once_a_turn_read_from_it() -> None:
+    """A connection the ``http_client``'s own requests opened (no trace: its reads unseen)
+    was never sent again at once. Once a turn has read a response from it, its reads are
+    seen: closed by the server while idle, the next turn is sent again at once."""
+    async with RawServer([MODELS_ANSWER, _answer(), None]) as server:
+        client = httpx.AsyncClient()
+        model = hosted.LLM.self_hosted("m", base_url=server.url, backend="vllm", http_client=client)
+        assert (await client.get(f"{server.url}/models")).status_code == 200
+        first = await model.chat(chat_ctx=user_ctx(), conn_options=NO_RETRY).collect()
+        second = await model.chat(chat_ctx=user_ctx(), conn_options=NO_RETRY).collect()
+        assert first.text == second.text == "Hi there"
+        assert (server.posts, server.connections) == (3, 2)
+        await model.aclose()
+        await client.aclose()
+
+
+@pytest.mark.parametrize(
+    "cut", [None, b"HTTP/1.1 200 OK\r\nContent-Type: text/event"], ids=["nothing", "head"]
+)
+async def test_the_first_turn_on_a_connection_the_user_opened_is_not_sent_again(
+    cut: bytes | None,
+) -> None:
+    """On a connection the ``http_client``'s own request opened, nothing a turn reads is
+    seen before its first response: whether a byte of a response came cannot be told, so a
+    failure there is the framework's to retry (``max_retry=0``: an error), never a resend."""
+    async with RawServer([MODELS_ANSWER, cut]) as server:
+        client = httpx.AsyncClient()
+        model = hosted.LLM.self_hosted("m", base_url=server.url, backend="vllm", http_client=client)
+        assert (await client.get(f"{server.url}/models")).status_code == 200
+        with pytest.raises(APIConnectionError):
+            await model.chat(chat_ctx=user_ctx(), conn_options=NO_RETRY).collect()
+        assert (server.posts, server.connections) == (1, 1)
+        await model.aclose()
+        await client.aclose()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,11 +19,6 @@ import httpx2 as httpx
 import pytest
 from aiohttp import web
 from livekit.agents import APIConnectionError, APIConnectOptions, APIError, llm
-from livekit.agents.telemetry import set_tracer_provider
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import livekit_plugins_hosted as hosted
 from livekit_plugins_hosted import deadline
@@ -365,59 +360,6 @@ async def test_a_closed_llm_before_the_second_request_is_an_api_error() -> None:
     assert isinstance(info.value, APIConnectionError)
     assert "closed" in str(info.value)
     assert len(engine.completions) == 1
-
-
-# -- thinking visible where users look ------------------------------------------------------------
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    """The framework's spans, exported in memory (the provider restored after the test)."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    set_tracer_provider(provider)
-    try:
-        yield exporter
-    finally:
-        set_tracer_provider(trace.get_tracer_provider())
-        provider.shutdown()
-
-
-async def test_thinking_time_is_on_the_attempt_span(
-    models: Models, spans: InMemorySpanExporter
-) -> None:
-    """A trace of the turn shows how long the thought ran and what ended it, on the
-    framework's span of the attempt."""
-    async with ThinkingEngine("llama.cpp") as engine:
-        model = models(engine, LLAMA_GEMMA, extra_kwargs=HIGH, max_thinking_time=LIMIT)
-        heard = await hear(model)
-    assert heard.text == ANSWER_TEXT
-    (attempt,) = [s for s in spans.get_finished_spans() if s.name == "llm_request_run"]
-    attributes = attempt.attributes or {}
-    assert attributes.get("hosted.thought_ended_by") == "max_thinking_time"
-    assert attributes.get("hosted.thinking_time") == heard.stream.thinking_time
-    assert isinstance(heard.stream.thinking_time, float) and heard.stream.thinking_time >= LIMIT
-
-
-async def test_thinking_is_on_the_span_of_an_interrupted_turn(
-    models: Models, spans: InMemorySpanExporter
-) -> None:
-    """The caller closes the stream after the first word (a barge-in, a preemptive cancel):
-    the trace still shows how long the thought ran and what ended it (they were set only
-    once the whole response had been read)."""
-    async with ThinkingEngine("llama.cpp", answer_step=0.5) as engine:
-        model = models(engine, LLAMA_GEMMA, extra_kwargs=HIGH, max_thinking_time=LIMIT)
-        stream = model.chat(chat_ctx=user_ctx("What is it?"), conn_options=ONCE)
-        async with asyncio.timeout(TURN_BOUND), stream:
-            async for chunk in stream:
-                if chunk.delta is not None and chunk.delta.content:
-                    break
-    assert stream.thinking_time is not None
-    (attempt,) = [s for s in spans.get_finished_spans() if s.name == "llm_request_run"]
-    attributes = attempt.attributes or {}
-    assert attributes.get("hosted.thinking_time") == stream.thinking_time
-    assert attributes.get("hosted.thought_ended_by") == "max_thinking_time"
 
 
 # -- a control request or a probe that hangs -----------------------------------------------------

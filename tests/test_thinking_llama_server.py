@@ -28,12 +28,16 @@ import pytest_asyncio
 from livekit.agents import APIConnectOptions, APIError, llm
 
 import livekit_plugins_hosted as hosted
+from livekit_plugins_hosted import deadline, thinking
 from livekit_plugins_hosted.backends import REASONING_BUDGETS
 from tests.gemma4_server import MODEL_ID, TEMPLATE, LlamaServer, render
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 OPENED = "Let me think about this carefully."
+PATIENT = 20.0
+"""Seconds the plugin waits for the control request, and for the thought to end after it,
+in the test of what the server does with it (it answers in tens of milliseconds)."""
 ONE_TRY = APIConnectOptions(max_retry=0, timeout=60)
 
 
@@ -183,15 +187,23 @@ def _keeps_the_invariant(turn: Turn) -> None:
 
 
 async def test_the_control_request_ends_the_thought_in_the_same_response(
-    server: LlamaServer,
+    server: LlamaServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """At max_thinking_time the plugin asks llama-server to end the running thought: the
     request named the streamed completion, the server agreed, the thought stopped and the
-    answer began in the same response.
+    answer began in the same response (the model, left alone, thinks through all 160 tokens
+    and says nothing).
+
+    What the server did is the subject, so the plugin is made patient: on a busy 2-core
+    machine its grace (0.75 s) and the control request's timeout (2 s) can run out before the
+    server answers, and the plugin then gives up and continues in a new request, which would
+    leave nothing to check (that path has its own tests on loopback). Every bound is generous.
 
     The 270M's "answer" is markers (``<|turn>model``), which are never spoken, so its turn then
     ends in the token limit with nothing said: the plugin's one further request is the
     continuation after the thought (a real model has spoken by then)."""
+    monkeypatch.setattr(deadline, "CONTROL_GRACE", PATIENT)
+    monkeypatch.setattr(thinking, "CONTROL_TIMEOUT", PATIENT)
     turn = await _turn(server, max_thinking_time=1.0, params={"max_completion_tokens": 160})
     completion, *further = turn.wire.of("/chat/completions")
     (control,) = turn.wire.of("/chat/completions/control")
@@ -211,17 +223,13 @@ async def test_the_control_request_ends_the_thought_in_the_same_response(
     # not before the deadline, which runs from when the plugin sent the request: the proxy
     # records it a few ms later (the send's own time on a busy machine)
     assert control.at >= completion.at + 1.0 - 0.1
-    if control.answer is None:
-        # on a loaded machine the server left it unanswered while the thought went on (it
-        # answers in tens of milliseconds): given up on, the turn went on in one more request
-        assert len(further) == 1
-        _keeps_the_invariant(turn)
-        return
+    # the server agreed, and did it: the thought it was streaming stopped and content began,
+    # in the same response, after the request
     assert control.answer == {"success": True}
     thought, answer = completion.deltas("reasoning_content"), completion.deltas("content")
     assert thought and thought[0][0] < control.at  # it was thinking when asked
     assert answer, "no content in the response after the thought was ended"
-    assert control.at <= answer[0][0] < control.at + 10.0  # generous: a busy 2-core machine
+    assert control.at <= answer[0][0] < control.at + PATIENT
     _keeps_the_invariant(turn)
     if further:
         (follow,) = further
