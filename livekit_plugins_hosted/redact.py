@@ -13,6 +13,7 @@ linear in its length, and a body past :data:`SCRUBBED_LIMIT` is not walked.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
@@ -32,19 +33,44 @@ _CREDENTIAL_WORDS = (
 ``api-key``... (an identifier such as ``X-LiveKit-Room-ID`` is not one)."""
 
 
+_CREDENTIAL_NAME = re.compile("|".join(_CREDENTIAL_WORDS))
+# alternatives of fixed words, run over the names of headers the plugin sends (never over a
+# server's text): linear
+
+PART_MIN_CHARS = 8
+"""A part of a ``Cookie`` or Digest-style value (``session=<id>``) shorter than this is taken
+for a setting (``theme=dark``), not a secret: masking every short word a server repeats would
+garble its message."""
+
+
 def credentials(items: Iterable[tuple[str, str]]) -> tuple[str, ...]:
     """The values among ``(name, value)`` pairs (headers, query parameters) that may be
     credentials; of an ``Authorization``-style value (``Bearer <token>``) the part after the
-    scheme, so that a masked echo still reads ``Bearer ***``."""
+    scheme, so that a masked echo still reads ``Bearer ***``; of a value made of ``k=v`` parts
+    (a ``Cookie``, Digest's parameters) each part's value too, since a server may echo one
+    alone (``session <id> expired``)."""
     found: list[str] = []
     for name, value in items:
-        lowered = name.lower()
-        if not any(word in lowered for word in _CREDENTIAL_WORDS):
+        if _CREDENTIAL_NAME.search(name.lower()) is None:
             continue
-        scheme, space, rest = value.strip().partition(" ")
+        value = value.strip()
+        scheme, space, rest = value.partition(" ")
         rest = rest.strip()
-        found.append(rest if space and rest and scheme.isalpha() else value.strip())
+        found.append(rest if space and rest and scheme.isalpha() else value)
+        if "=" in value:
+            found.extend(_parts(rest if space and scheme.isalpha() else value))
     return tuple(found)
+
+
+def _parts(value: str) -> list[str]:
+    """The values of ``k=v`` parts separated by ``;`` or ``,`` (quotes taken off)."""
+    parts: list[str] = []
+    for piece in value.replace(",", ";").split(";"):
+        _key, eq, part = piece.partition("=")
+        part = part.strip().strip('"')
+        if eq and len(part) >= PART_MIN_CHARS:
+            parts.append(part)
+    return parts
 
 
 MASK = "***"

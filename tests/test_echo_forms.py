@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx2 as httpx
@@ -24,6 +26,7 @@ from livekit_plugins_hosted import auth, redact
 from livekit_plugins_hosted.faults import ERROR_BODY_LIMIT
 from tests.gateway import Gateway, Reply, gateway_llm, serve, user_ctx
 from tests.test_echoes import texts_of
+from tests.thinking_engines import ThinkingEngine
 
 ONE_TRY = APIConnectOptions(max_retry=0, timeout=5)
 
@@ -292,3 +295,84 @@ async def test_a_per_request_credential_is_masked_however_many_requests_follow()
     assert "X-Signature ***" in info.value.message
     for text in texts_of(info.value):
         assert "sig-0001" not in text, text
+
+
+SESSION = "s3cr3t-session-0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("Cookie", f"theme=dark; session={SESSION}"),
+        ("Authorization", f'Digest username="bot", nonce="n0nce-1234", response="{SESSION}"'),
+    ],
+)
+async def test_one_part_of_a_cookie_or_digest_credential_echoed_alone_is_masked(
+    header: str, value: str
+) -> None:
+    """A session cookie (or a Digest response) given through ``http_client`` was known only as
+    the whole header: a server saying ``session <id> expired`` showed the id in the error's
+    text, request id and body. Each part's value is masked, and a short setting such as
+    ``theme=dark`` is left readable."""
+    async with Gateway(verify_jwt=False) as gw:
+        gw.replies.append(
+            Reply.error(
+                401,
+                f"session {SESSION} expired (theme dark)",
+                headers={"x-request-id": f"r1 session={SESSION}"},
+            )
+        )
+        async with httpx.AsyncClient(headers={header: value}) as client:
+            model = hosted.LLM.self_hosted("m", base_url=gw.url, backend="vllm", http_client=client)
+            with pytest.raises(APIError) as info:
+                await model.chat(chat_ctx=user_ctx(), conn_options=ONE_TRY).collect()
+            await model.aclose()
+    shown = texts_of(info.value)
+    assert not any(SESSION in text for text in shown), shown[0]
+    assert "(theme dark)" in str(info.value)
+
+
+class _ControlEchoes(ThinkingEngine):
+    """llama-server behind a proxy that refuses the control request, repeating its header."""
+
+    async def _control(self, request: web.Request) -> web.Response:
+        await request.read()
+        said = f"denied for {request.headers.get('Authorization', '')}"
+        return web.json_response({"success": False, "message": said})
+
+
+class _TokenPerRequest(httpx.Auth):
+    """A token signed afresh for each request (an OAuth client, a signing proxy)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+        token = uuid.uuid4().hex + uuid.uuid4().hex
+        self.sent.append(token)
+        request.headers["Authorization"] = f"Bearer {token}"
+        yield request
+
+
+async def test_a_control_requests_own_credential_is_masked_in_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The control request for ``max_thinking_time`` carries its own credential when the
+    client's ``auth`` signs each request; a refusal that echoes it was logged at WARNING with
+    the whole token. The log line is still there, with the token masked."""
+    caplog.set_level(logging.DEBUG)
+    auth = _TokenPerRequest()
+    async with _ControlEchoes("llama.cpp") as engine, httpx.AsyncClient(auth=auth) as client:
+        model = hosted.LLM.self_hosted(
+            "unsloth/gemma-4-31b-it-GGUF:Q4_K_M",
+            base_url=engine.url,
+            backend="llama.cpp",
+            extra_kwargs={"reasoning_effort": "high"},
+            max_thinking_time=1.0,
+            http_client=client,
+        )
+        await model.chat(chat_ctx=user_ctx("q"), conn_options=ONE_TRY).collect()
+        await model.aclose()
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "denied for Bearer ***" in logged
+    assert len(auth.sent) >= 2 and not [t for t in auth.sent if t in logged]
