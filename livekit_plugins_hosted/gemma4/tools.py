@@ -201,6 +201,9 @@ class Tools(Base):
             if call is None:
                 self._lose(1)
             self._add(call)
+        elif self._bad:
+            if call is not None:
+                self._lose(1)  # a whole call in a spoiled block; what is no call is its junk
         elif call is None and cut:
             self._lose(1)
         elif call is None or len(self._pending) >= _BLOCK_CALLS:
@@ -209,8 +212,6 @@ class Tools(Base):
             self._lose(1 + len(self._pending))
             self._pending = []
             self._bad = True
-        elif self._bad:
-            self._lose(1)
         else:
             self._pending.append(call)
 
@@ -320,18 +321,16 @@ class Tools(Base):
             if kind != lx.DROP:
                 self._bad = True
             return i + max(length, 1)
-        if self._bad:
-            k = data.find("<", i)
-            return n if k < 0 else k
-        if data.startswith("call:", i) or data[i] == ":":
-            self._body = Body()
-            self._state = _CALL
-            return i
-        if "call:".startswith(data[i:]):
-            if not final:
-                self._buf = data[i:]
-            return n  # at the end: the next call cut off, which spoils none before it
-        self._bad = True
+        if not (data.startswith("call:", i) or data[i] == ":"):
+            if "call:".startswith(data[i:]):
+                if not final:
+                    self._buf = data[i:]
+                return n  # at the end: the next call cut off, which spoils none before it
+            self._bad = True
+        # a call, or something that is none (the block then runs nothing): read as a body
+        # either way, so its strings stay sealed while the block is skipped to its end
+        self._body = Body()
+        self._state = _CALL
         return i
 
     # -- code ------------------------------------------------------------------------------
