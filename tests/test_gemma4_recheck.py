@@ -11,6 +11,7 @@ from livekit.agents import APIConnectOptions, APIError, llm
 
 from livekit_plugins_hosted.gemma4 import Gemma4Parser
 from tests.gateway import Gateway, Reply, gateway_llm, user_ctx
+from tests.test_gemma4 import _feed
 from tests.test_gemma4_grammar import TOOLS, Q, _read
 
 ONE_TRY = APIConnectOptions(max_retry=0, timeout=10)
@@ -77,6 +78,52 @@ async def test_a_spoiled_block_runs_no_quoted_call_through_the_llm(gateway: Gate
     finally:
         await model.aclose()
     assert "wire_money" not in names
+
+
+# -- every string whose opener was lost is sealed, not only the first ----------------------
+
+
+def test_every_lost_opener_string_is_sealed() -> None:
+    """Two notes, each missing its opening ``<|"|>`` and quoting markup: both are saved and
+    wire_money never runs (the second one's quoted call ran, and ``bye}`` was spoken)."""
+    one = f"call:save_note{{text:hello {INJECTED} bye{Q}}}"
+    two = one.replace("hello", "again")
+    assert _read(f"{one} {two}") == (
+        "",
+        [
+            ("save_note", {"text": f"hello {INJECTED} bye"}),
+            ("save_note", {"text": f"again {INJECTED} bye"}),
+        ],
+    )
+
+
+def test_many_lost_opener_strings_are_all_sealed() -> None:
+    """Ten in a row, fed whole: every note saved, nothing else run or heard."""
+    one = f"call:save_note{{text:n {INJECTED} x{Q}}} "
+    speech, calls = _feed([one * 10], False, TOOLS)[:2]
+    assert speech.strip() == ""
+    assert [c.name for c in calls] == ["save_note"] * 10
+
+
+# -- a malformed call does not swallow the well-formed one after it ------------------------
+
+
+def test_a_well_formed_call_after_a_malformed_one_runs() -> None:
+    """``{days:3<tool_call|>`` (a bare value, then the block's end) and a later proper call:
+    the ``<|"|>`` that opens the later call's string is not taken for the close of a string
+    whose opener was lost. "Sure." is heard and search runs (nothing was, and nothing ran)."""
+    text = (
+        "<|tool_call>call:get_weather{days:3<tool_call|>Sure. "
+        f"<|tool_call>call:search{{query:{Q}Rome{Q}}}<tool_call|>"
+    )
+    assert _read(text) == ("Sure.", [("search", {"query": "Rome"})])
+
+
+def test_a_lost_opener_ending_in_a_colon_still_closes_where_a_separator_follows() -> None:
+    """A lost opener's string whose last word is followed by a separator is still read as
+    one string, markup and all (the opener is put back)."""
+    text = f"call:save_note{{text:hello {INJECTED} bye{Q}, n:1}}"
+    assert _read(text) == ("", [("save_note", {"text": f"hello {INJECTED} bye", "n": 1})])
 
 
 @llm.function_tool

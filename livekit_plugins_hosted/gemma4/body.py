@@ -37,6 +37,7 @@ _QLEN = len(QUOTE_TOKEN)
 MORE = 0  # all taken: the body goes on
 CLOSED = 1  # the brackets closed (depth back to 0)
 MARKER = 2  # a ``<`` outside a string, at the index returned: the stream decides
+WRONG = 3  # the <|"|> at the index returned opens a value: no lost opener's string ends there
 
 
 def _partial_quote(data: str, i: int) -> int:
@@ -52,7 +53,7 @@ class Body:
 
     __slots__ = (
         "_len", "_parts", "bare_at", "bare_run", "depth", "doubt", "in_str", "lost", "origin",
-        "overflow", "pend", "pesc", "pq", "py", "qat", "skip",
+        "overflow", "pend", "pesc", "pq", "py", "qat", "skip", "tail",
     )  # fmt: skip
 
     def __init__(self, start: str = "", depth: int = 0, py: bool = False, skip: int = -1) -> None:
@@ -72,6 +73,7 @@ class Body:
         self.bare_at = -1  # the offset where that bare text began
         self.lost = -1  # the offset of a marker read as text of a string whose opener was lost
         self.doubt = False  # that string grew past the cap with no <|"|>: undecidable
+        self.tail = ""  # that string's last character that is no space
         if start:
             self.put(start)
 
@@ -110,8 +112,11 @@ class Body:
                 k = data.find(QUOTE_TOKEN, i)
                 if k < 0:
                     t = 0 if final else _partial_quote(data, i)
-                    self.put(data[i : n - t])
+                    self._put_str(data[i : n - t])
                     return MORE, n, data[n - t :]
+                if self.lost >= 0 and self._opens_value(data[i:k]):
+                    self.put(data[i:k])
+                    return WRONG, k, ""
                 self.put(data[i : k + _QLEN])
                 self.in_str = False
                 self.bare_run = False
@@ -163,6 +168,20 @@ class Body:
                     return CLOSED, i, ""
         return MORE, n, ""
 
+    def _put_str(self, text: str) -> None:
+        if self.lost >= 0 and (word := text.rstrip(WS)):
+            self.tail = word[-1]
+        self.put(text)
+
+    def _opens_value(self, text: str) -> bool:
+        """A ``<|"|>`` after a lost opener's string text ``…text``: it opens a value (it comes
+        after ``key:``, ``key=``, a bracket or a comma) rather than closing that string. Then
+        the marker read as the string's text was a marker, and the call that follows it keeps
+        its own well-formed string."""
+        word = text.rstrip(WS)
+        last = word[-1] if word else self.tail
+        return last in ":{[(," or (last == "=" and self.py)
+
     def text_char(self, text: str) -> None:
         """Text that is no marker (a lone ``<``): bare text, as a value's words are."""
         if not self.bare_run:
@@ -180,6 +199,7 @@ class Body:
             return False
         self.lost = self._len
         self.put(marker)
+        self.tail = ">"
         self.in_str = True
         return True
 

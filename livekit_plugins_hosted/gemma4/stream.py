@@ -168,6 +168,7 @@ class Gemma4Parser(Tools):
                 assert again is not None
                 self._body, text = again
                 self._work += len(text)
+                self._lost_tried = True  # nor is any marker after it: no <|"|> follows
                 self._run(text, final=True)
                 continue
             elif state == _CALL and self._body.in_str and not self._repaired:
@@ -206,9 +207,11 @@ class Gemma4Parser(Tools):
                 self._lose(1)  # ``call:name`` cut off: a call meant, never run (never spoken)
             break
 
-    def _run(self, data: str, *, final: bool) -> None:
+    def _run(self, data: str, *, final: bool, no_lost: int = 0) -> None:
+        """Read ``data``; ``no_lost``: no marker before that index is a lost opener's text."""
         i, n = 0, len(data)
         self._pos = {}  # a new input (even the same string again): no look-ahead holds
+        self._lost_from = no_lost
         while i < n and self._state < _ENDED:
             start = i
             state = self._state

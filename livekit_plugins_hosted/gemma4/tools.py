@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from . import lexer as lx
-from .body import CLOSED, MARKER, Body
+from .body import CLOSED, MARKER, WRONG, Body
 from .calls import NAME_CHARS, parse_call
 from .code import Code
 from .lexer import WS
@@ -25,7 +25,9 @@ A whole reply may run as many (:data:`.state.REPLY_CALLS`)."""
 
 
 class Tools(Base):
-    __slots__ = ()
+    __slots__ = ("_lost_from",)
+
+    _lost_from: int  # no marker before this index of the input is a lost opener's text
 
     def _start_bare(self, resume: int) -> None:
         self._resume = resume
@@ -50,7 +52,7 @@ class Tools(Base):
             else:
                 self._held.append(text)
 
-    def _run(self, data: str, *, final: bool) -> None:
+    def _run(self, data: str, *, final: bool, no_lost: int = 0) -> None:
         raise NotImplementedError  # the stream's reading loop (:mod:`.stream`)
 
     def _replay(self) -> None:
@@ -228,6 +230,8 @@ class Tools(Base):
     def _in_call(self, data: str, i: int, final: bool) -> int:
         body = self._body
         stop, k, held = body.feed(data, i, final)
+        if stop == WRONG:
+            return self._not_lost(data, k)
         if body.doubt and (again := body.replay()) is not None:
             # a lost opener's string past the cap with no <|"|>: what it holds is read as
             # markup, but no call in it runs (it may be quoted text): each is dropped instead
@@ -259,11 +263,11 @@ class Tools(Base):
             body.quote()
         elif (
             kind in (lx.TC_CLOSE, lx.TC_OPEN, lx.XML_OPEN)
-            and not self._lost_tried
+            # never in text a failed guess is read again: no <|"|> there fits it either
+            and not (self._lost_tried or self._doubt or k < self._lost_from)
             and body.maybe_lost_opener(data[k : k + length])
         ):
-            # once a reply (else a run of such markers would each read the rest again)
-            self._lost_tried = True
+            pass  # the string's text if a <|"|> closes it, else read again as a marker
         elif kind in (lx.TC_CLOSE, lx.END, lx.TC_OPEN, lx.XML_OPEN):
             self._close_body()
             self._release()
@@ -279,6 +283,23 @@ class Tools(Base):
         else:
             body.put(data[k : k + length])  # no place in a call: the body will not parse
         return k + length
+
+    def _not_lost(self, data: str, k: int) -> int:
+        """The ``<|"|>`` at ``data[k]`` opens a later value, so the marker read as a lost
+        opener's string text was a marker: the body is read again from its start, with no
+        guess in that span (each <|"|> in it would be the same one), then on from ``k``."""
+        again = self._body.replay()
+        assert again is not None
+        self._body, text = again
+        self._work += len(text)
+        pos, lost_from = self._pos, self._lost_from
+        self._run(text, final=False, no_lost=len(text))
+        self._pos, self._lost_from = pos, lost_from  # back to reading ``data``
+        if self._buf:  # (text ending in a value's opening holds nothing back, but be safe)
+            rest, self._buf = self._buf + data[k:], ""
+            self._run(rest, final=False)
+            return len(data)
+        return k
 
     def _head_after_call(self) -> None:
         """``<tool_call>`` right after a call: if no call follows it, its words go where the
