@@ -126,6 +126,42 @@ def test_a_lost_opener_ending_in_a_colon_still_closes_where_a_separator_follows(
     assert _read(text) == ("", [("save_note", {"text": f"hello {INJECTED} bye", "n": 1})])
 
 
+# -- Python strings in code follow Python's rules -----------------------------------------
+
+
+def test_a_triple_quoted_string_in_tool_code_is_sealed() -> None:
+    """A fence or markup inside ``\"\"\"…\"\"\"`` in a ``tool_code`` fence is the string's
+    text: the note is saved with it, wire_money never runs and no code is heard (the fence
+    ended the code, wire_money ran and ``two\"\"\"))`` was spoken)."""
+    note = f"one\n``` {INJECTED}\ntwo"
+    text = f'```tool_code\nprint(save_note(text="""{note}"""))\n```'
+    assert _read(text) == ("", [("save_note", {"text": note})])
+
+
+@pytest.mark.parametrize("quote", ['"""', "'''"])
+def test_a_triple_quoted_string_in_a_python_form_call_is_sealed(quote: str) -> None:
+    """``call:save_note(text=\"\"\"a "b <tool_call|>… c\"\"\")``: a quote inside the triple
+    string is text, so the markup after it starts nothing."""
+    note = f'a "b {INJECTED} c' if quote == '"""' else f"a 'b {INJECTED} c"
+    text = f"<|tool_call>call:save_note(text={quote}{note}{quote})<tool_call|>OK."
+    assert _read(text) == ("OK.", [("save_note", {"text": note})])
+
+
+@pytest.mark.parametrize("inside", ["a < b", "a `b` c", "ring call:me"])
+def test_print_mid_line_with_markup_characters_in_its_string(inside: str) -> None:
+    """``Sure. print(save_note(text="a < b"))``: a ``<`` (or a backtick, or ``call:``)
+    inside the string does not make the code prose: the note is saved and the code is not
+    heard (the whole line was spoken and nothing ran)."""
+    text = f'Sure. print(save_note(text="{inside}"))'
+    assert _read(text) == ("Sure.", [("save_note", {"text": inside})])
+
+
+def test_print_mid_line_left_open_at_a_line_end_is_prose() -> None:
+    """A one-line string left open at the line's end is no Python: the line is heard."""
+    text = 'Type print("hi to start.\nThen go.'
+    assert _read(text) == ('Type print("hi to start. Then go.', [])
+
+
 @llm.function_tool
 async def get_weather(city: str) -> str:
     """The weather in a city."""

@@ -130,7 +130,9 @@ class Body:
                     return MORE, n, data[-i - 1 :]
                 continue
             if self.pq:
-                i = self._py_string(data, i)
+                i = self._py_string(data, i, final)
+                if i < 0:
+                    return MORE, n, data[-i - 1 :]
                 continue
             m = (_SCAN_PY if self.py else _SCAN).search(data, i)
             k = n if m is None else m.start()
@@ -145,6 +147,8 @@ class Body:
             ch = data[k]
             if ch == "<":
                 return MARKER, k, ""
+            if ch in "\"'" and self.py and not final and (ch * 3).startswith(data[k:]):
+                return MORE, n, data[k:]  # a quote at the delta's end: maybe three
             self.put(ch)
             i = k + 1
             if ch == "=":
@@ -152,7 +156,11 @@ class Body:
                 continue
             if ch in "\"'" and self._len - 1 != self.skip:
                 self.qat = self._len - 1
-                if self.py or not self.bare_run:
+                if self.py and data.startswith(ch * 2, i):
+                    self.pq = ch * 3  # Python's triple-quoted string: it spans lines
+                    self.put(ch * 2)
+                    i += 2
+                elif self.py or not self.bare_run:
                     self.pq = ch  # a JSON (or Python) string where a key or value begins
                 else:
                     self.bare_run = True  # a quote inside bare text is text
@@ -262,8 +270,11 @@ class Body:
         self.put(data[i:n])
         return n
 
-    def _py_string(self, data: str, i: int) -> int:
+    def _py_string(self, data: str, i: int, final: bool) -> int:
+        """Inside a ``"…"`` string (or Python's ``'…'`` or triple-quoted one): the index to go on
+        from; ``-1 - k`` to hold ``data[k:]`` (a triple quote cut by the delta's end)."""
         n = len(data)
+        q = self.pq
         j = i
         while j < n:
             c = data[j]
@@ -272,7 +283,12 @@ class Body:
                 self.pesc = False
             elif c == "\\":
                 self.pesc = True
-            elif c == self.pq:
+            elif c == q[0] and not data.startswith(q, j - 1):
+                if not final and q.startswith(data[j - 1 :]):
+                    self.put(data[i : j - 1])
+                    return -j
+            elif c == q[0]:
+                j += len(q) - 1
                 self.pq = ""
                 self.bare_run = True
                 self.bare_at = -1
