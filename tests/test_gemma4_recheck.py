@@ -162,6 +162,35 @@ def test_print_mid_line_left_open_at_a_line_end_is_prose() -> None:
     assert _read(text) == ('Type print("hi to start. Then go.', [])
 
 
+# -- a cut-off head is tool syntax; prose is not -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "head",
+    ["<tool_call>get_weather", "<call>get_weather", "<tool_call> get_wea", "<tool_call>call"],
+)
+def test_a_tool_tag_head_cut_off_after_a_name_is_not_spoken(head: str) -> None:
+    """``Let me check. <tool_call>get_weather`` and the reply ends: the tool's name is not
+    read aloud (it was), and the call counts as lost so the turn ends in an error."""
+    assert _read(f"Let me check. {head}") == ("Let me check.", [])
+    assert _dropped(f"Let me check. {head}") == ("Let me check.", 1)
+
+
+@pytest.mark.parametrize("end", ["<turn|>", "<eos>", "<|tool_call>"])
+def test_a_bare_call_cut_by_a_marker_counts_as_lost(end: str) -> None:
+    """``Let me check. call:get_weather<turn|>``: the call the model meant never runs and
+    counts as lost, as it does when the reply just ends there (the turn ended in speech
+    while the caller waited for a tool)."""
+    assert _dropped(f"Let me check. call:get_weather{end}") == ("Let me check.", 1)
+
+
+@pytest.mark.parametrize("end", ["", "<turn|>"])
+def test_prose_call_colon_word_naming_no_tool_is_heard(end: str) -> None:
+    """``Give me a call:tomorrow`` at the reply's end names no declared tool, so it is not a
+    call cut off: it is heard, and the turn ends in speech, not in an error."""
+    assert _dropped(f"Give me a call:tomorrow{end}") == ("Give me a call:tomorrow", 0)
+
+
 @llm.function_tool
 async def get_weather(city: str) -> str:
     """The weather in a city."""

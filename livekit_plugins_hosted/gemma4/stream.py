@@ -153,8 +153,9 @@ class Gemma4Parser(Tools):
                 continue
             elif state == _HEAD:
                 self._state = self._resume
-                if self._held is not None and ":" in self._held:
-                    # ``<call>call:name`` cut off by the reply's end: tool syntax, never spoken
+                if self._held is None or ":" in self._held or self._meant():
+                    # ``<call>call:name`` or ``<tool_call>name`` cut off by the reply's end:
+                    # tool syntax, never spoken
                     self._held = []
                     self._lose(1)
                     if self._resume == _ANSWER:
@@ -204,6 +205,10 @@ class Gemma4Parser(Tools):
             elif state == _CODE:
                 self._code_done()
             elif state == _BARE and self._hname:
+                if self._held is not None and not self._meant():
+                    self._state = self._resume  # ``call:tomorrow``: prose, naming no tool
+                    self._replay()
+                    continue
                 self._lose(1)  # ``call:name`` cut off: a call meant, never run (never spoken)
             break
 

@@ -102,8 +102,10 @@ class Tools(Base):
             if ch in "{(" and self._hname:
                 self._start_call(self._hname, ch, self._resume_after())
                 return j + 1
-            if ch == "<":
+            if ch == "<" and (not self._hname or self._meant()):
                 self._state = self._resume  # ``call:NAME`` cut by a marker: tool syntax
+                if self._hname:
+                    self._lose(1)  # a call meant, never run (as when the reply ends there)
                 return j
             if ch == ":" and self._hname.endswith("call"):
                 self._glued_call()  # ``call:calmcall:f{``: a call begins inside the word
@@ -113,6 +115,16 @@ class Tools(Base):
         self._state = self._resume
         self._replay()
         return j
+
+    def _meant(self) -> bool:
+        """The head's name so far, cut off (by the reply's end or a marker), could still have
+        become a call: it is ``call`` or begins it (``call:`` may follow), or begins a declared
+        tool's name (any name, when the request's tools are not known). ``call:tomorrow``
+        names no tool: prose, as it is when a space follows it."""
+        name = self._hname.rpartition(".")[2]
+        if not name or "call".startswith(name) or self._schemas is None:
+            return bool(name)
+        return any(tool.startswith(name) for tool in self._schemas)
 
     def _resume_after(self) -> int:
         return self._leave_thought() if self._resume == _THOUGHT else _ANSWER
