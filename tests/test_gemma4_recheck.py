@@ -162,6 +162,17 @@ def test_print_mid_line_left_open_at_a_line_end_is_prose() -> None:
     assert _read(text) == ('Type print("hi to start. Then go.', [])
 
 
+# -- a lost-start answer label after a tool result -----------------------------------------
+
+
+@pytest.mark.parametrize("label", ["response", "final", "Answer"])
+def test_a_lost_start_answer_label_is_not_heard_after_a_tool_result(label: str) -> None:
+    """After a tool result (the prompt opened a thought), ``channel>response\\n…`` with its
+    ``<|`` lost: the label is not read aloud with the answer (``response`` was)."""
+    speech, calls, _ = _feed([f"channel>{label}\nThe answer."], True, TOOLS)
+    assert (speech.strip(), calls) == ("The answer.", [])
+
+
 # -- a cut-off head is tool syntax; prose is not -------------------------------------------
 
 

@@ -365,6 +365,11 @@ class Gemma4Parser(Tools):
         for lost in _LOST_OPENERS:
             if text.startswith(lost):
                 text = text[len(lost) :]
+                j = 0
+                while j <= _LABEL_MAX and j < len(text) and text[j].isascii() and text[j].isalpha():
+                    j += 1
+                if text[:j].lower() in _ANSWER_LABELS:
+                    text = text[j:]  # ``channel>response``: the answer's own channel
                 break
         if text.startswith(_THOUGHT_LABEL):
             text = text[len(_THOUGHT_LABEL) :]
