@@ -49,6 +49,18 @@ SHAPES: dict[str, Callable[[int], str]] = {
     # again once at most
     "lost_opener_markers": lambda n: "call:f{a:x <tool_call|> " * (n // 24),
     "lost_opener_then_prose": lambda n: "call:f{a:x <tool_call|> " + "word " * (n // 5),
+    # every lost opener is a guess of its own: each closed, each found to open a later value
+    "lost_openers_closed": lambda n: f"call:f{{a:x <tool_call|> y{Q}}} " * (n // 29),
+    "lost_openers_wrong": lambda n: f"call:f{{a:x <tool_call|> call:f{{b:{Q}y{Q}}} " * (n // 41),
+    "lost_opener_wrong_far": lambda n: "call:f{a:x <tool_call|> " * (n // 24) + f"call:f{{b:{Q}",
+    # Python's triple-quoted strings: quotes in pairs inside, quotes cut at every delta's end
+    "triple_quoted_pairs": lambda n: '```tool_code\nf(a="""' + '""x' * (n // 3),
+    "python_quote_runs": lambda n: "call:f(a=" + '""\'' * (n // 3),
+    # a spoiled block is still read body by body, its strings sealed
+    "spoiled_block_braces": lambda n: "<|tool_call>call:f{}" + "}" * n,
+    "spoiled_block_strings": lambda n: (
+        "<|tool_call>}" + f"call:f{{a:{Q}x<tool_call|>y{Q}}}" * (n // 32) + "<tool_call|>"
+    ),
 }
 
 

@@ -37,6 +37,7 @@ _QLEN = len(QUOTE_TOKEN)
 MORE = 0  # all taken: the body goes on
 CLOSED = 1  # the brackets closed (depth back to 0)
 MARKER = 2  # a ``<`` outside a string, at the index returned: the stream decides
+WRONG = 3  # the <|"|> at the index returned opens a value: no lost opener's string ends there
 
 
 def _partial_quote(data: str, i: int) -> int:
@@ -52,7 +53,7 @@ class Body:
 
     __slots__ = (
         "_len", "_parts", "bare_at", "bare_run", "depth", "doubt", "in_str", "lost", "origin",
-        "overflow", "pend", "pesc", "pq", "py", "qat", "skip",
+        "overflow", "pend", "pesc", "pq", "py", "qat", "skip", "tail",
     )  # fmt: skip
 
     def __init__(self, start: str = "", depth: int = 0, py: bool = False, skip: int = -1) -> None:
@@ -72,6 +73,7 @@ class Body:
         self.bare_at = -1  # the offset where that bare text began
         self.lost = -1  # the offset of a marker read as text of a string whose opener was lost
         self.doubt = False  # that string grew past the cap with no <|"|>: undecidable
+        self.tail = ""  # that string's last character that is no space
         if start:
             self.put(start)
 
@@ -110,8 +112,11 @@ class Body:
                 k = data.find(QUOTE_TOKEN, i)
                 if k < 0:
                     t = 0 if final else _partial_quote(data, i)
-                    self.put(data[i : n - t])
+                    self._put_str(data[i : n - t])
                     return MORE, n, data[n - t :]
+                if self.lost >= 0 and self._opens_value(data[i:k]):
+                    self.put(data[i:k])
+                    return WRONG, k, ""
                 self.put(data[i : k + _QLEN])
                 self.in_str = False
                 self.bare_run = False
@@ -125,7 +130,9 @@ class Body:
                     return MORE, n, data[-i - 1 :]
                 continue
             if self.pq:
-                i = self._py_string(data, i)
+                i = self._py_string(data, i, final)
+                if i < 0:
+                    return MORE, n, data[-i - 1 :]
                 continue
             m = (_SCAN_PY if self.py else _SCAN).search(data, i)
             k = n if m is None else m.start()
@@ -140,6 +147,8 @@ class Body:
             ch = data[k]
             if ch == "<":
                 return MARKER, k, ""
+            if ch in "\"'" and self.py and not final and (ch * 3).startswith(data[k:]):
+                return MORE, n, data[k:]  # a quote at the delta's end: maybe three
             self.put(ch)
             i = k + 1
             if ch == "=":
@@ -147,7 +156,11 @@ class Body:
                 continue
             if ch in "\"'" and self._len - 1 != self.skip:
                 self.qat = self._len - 1
-                if self.py or not self.bare_run:
+                if self.py and data.startswith(ch * 2, i):
+                    self.pq = ch * 3  # Python's triple-quoted string: it spans lines
+                    self.put(ch * 2)
+                    i += 2
+                elif self.py or not self.bare_run:
                     self.pq = ch  # a JSON (or Python) string where a key or value begins
                 else:
                     self.bare_run = True  # a quote inside bare text is text
@@ -162,6 +175,20 @@ class Body:
                 if self.depth <= 0:
                     return CLOSED, i, ""
         return MORE, n, ""
+
+    def _put_str(self, text: str) -> None:
+        if self.lost >= 0 and (word := text.rstrip(WS)):
+            self.tail = word[-1]
+        self.put(text)
+
+    def _opens_value(self, text: str) -> bool:
+        """A ``<|"|>`` after a lost opener's string text ``…text``: it opens a value (it comes
+        after ``key:``, ``key=``, a bracket or a comma) rather than closing that string. Then
+        the marker read as the string's text was a marker, and the call that follows it keeps
+        its own well-formed string."""
+        word = text.rstrip(WS)
+        last = word[-1] if word else self.tail
+        return last in ":{[(," or (last == "=" and self.py)
 
     def text_char(self, text: str) -> None:
         """Text that is no marker (a lone ``<``): bare text, as a value's words are."""
@@ -180,6 +207,7 @@ class Body:
             return False
         self.lost = self._len
         self.put(marker)
+        self.tail = ">"
         self.in_str = True
         return True
 
@@ -242,8 +270,11 @@ class Body:
         self.put(data[i:n])
         return n
 
-    def _py_string(self, data: str, i: int) -> int:
+    def _py_string(self, data: str, i: int, final: bool) -> int:
+        """Inside a ``"…"`` string (or Python's ``'…'`` or triple-quoted one): the index to go on
+        from; ``-1 - k`` to hold ``data[k:]`` (a triple quote cut by the delta's end)."""
         n = len(data)
+        q = self.pq
         j = i
         while j < n:
             c = data[j]
@@ -252,7 +283,12 @@ class Body:
                 self.pesc = False
             elif c == "\\":
                 self.pesc = True
-            elif c == self.pq:
+            elif c == q[0] and not data.startswith(q, j - 1):
+                if not final and q.startswith(data[j - 1 :]):
+                    self.put(data[i : j - 1])
+                    return -j
+            elif c == q[0]:
+                j += len(q) - 1
                 self.pq = ""
                 self.bare_run = True
                 self.bare_at = -1

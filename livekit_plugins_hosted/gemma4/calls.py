@@ -369,21 +369,26 @@ _HEXDIGITS = frozenset("0123456789abcdefABCDEF")
 
 
 def _python_string(s: str, i: int) -> tuple[str, int]:
-    """A Python ``"…"`` or ``'…'`` literal at ``s[i]``, decoded as Python decodes it: it ends
-    at the first unescaped quote of its kind (as :mod:`.body` seals it)."""
-    q = s[i]
+    """A Python ``"…"`` or ``'…'`` literal (or a triple-quoted one) at ``s[i]``, decoded as
+    Python decodes it: it ends at the first unescaped quote (or three) of its kind (as
+    :mod:`.body` seals it)."""
+    q = s[i] * 3 if s.startswith(s[i] * 3, i) else s[i]  # a triple quote spans lines
     out: list[str] = []
-    j = i + 1
+    j = i + len(q)
     n = len(s)
     while True:
         k = j
-        while k < n and s[k] != q and s[k] != "\\":
+        while k < n and s[k] != q[0] and s[k] != "\\":
             k += 1
         out.append(s[j:k])
         if k >= n:
             raise Malformed("unterminated string")
-        if s[k] == q:
-            return "".join(out), k + 1
+        if s.startswith(q, k):
+            return "".join(out), k + len(q)
+        if s[k] == q[0]:
+            out.append(q[0])  # one quote inside a triple-quoted string
+            j = k + 1
+            continue
         e = s[k + 1 : k + 2]
         if e in _ESCAPES:
             out.append(_ESCAPES[e])

@@ -6,12 +6,13 @@
                                                (``tool_code``) is followed by another one
     inline   := "print(" … ")"                 mid-line or indented: ends where its bracket
                                                closes; a newline, a ``<``, a backtick or
-                                               ``call:`` first make it prose
+                                               ``call:`` outside a string first make it prose
 
-Brackets are counted and Python strings skipped, so a newline or a fence inside a call's
-arguments does not end it; a turn's end outside a string does. The text is capped
-(:data:`CODE_CAP`); past it the code still ends where it ends but calls nothing. Code is
-never spoken: :mod:`.pyform` reads the calls of declared tools from it.
+Brackets are counted and Python strings skipped as Python's lexer reads them (``"…"`` and
+``'…'`` end at their line, triple-quoted ones span lines), so a newline, a fence, a ``<`` or
+``call:`` inside a call's arguments does not end it; a turn's end outside a string does. The
+text is capped (:data:`CODE_CAP`); past it the code still ends where it ends but calls
+nothing. Code is never spoken: :mod:`.pyform` reads the calls of declared tools from it.
 """
 
 from __future__ import annotations
@@ -90,11 +91,20 @@ class Code:
         j = i
         while j < n:
             c = data[j]
-            if self.inline and (c in "\n<`" or (c == "c" and data.startswith("call:", j))):
+            if self.inline and (
+                (c == "\n" and len(self.q) < 3)  # a line's end outside a triple-quoted string
+                or (not self.q and (c in "<`" or (c == "c" and data.startswith("call:", j))))
+            ):
                 self._put(data[i:j])  # prose after all (what follows is the stream's)
                 self.done = True
                 return j, ""
-            if self.inline and c == "c" and not final and "call:".startswith(data[j:]):
+            if (
+                self.inline
+                and not self.q
+                and c == "c"
+                and not final
+                and "call:".startswith(data[j:])
+            ):
                 self._put(data[i:j])
                 return n, data[j:]
             if self.q:
@@ -102,10 +112,23 @@ class Code:
                     self.esc = False
                 elif c == "\\":
                     self.esc = True
-                elif c == self.q or c == "\n":
+                elif c == self.q[0] and data.startswith(self.q, j):
+                    j += len(self.q) - 1
                     self.q = ""
+                elif c == self.q[0] and not final and self.q.startswith(data[j:]):
+                    self._put(data[i:j])  # a triple quote's end cut by the delta's end
+                    return n, data[j:]
+                elif c == "\n" and len(self.q) == 1:
+                    self.q = ""  # a one-line string open at its line's end: Python's is closed
             elif c == '"' or c == "'":
-                self.q = c
+                if data.startswith(c * 3, j):
+                    self.q = c * 3  # spans lines; only the same three quotes end it
+                    j += 2
+                elif not final and (c * 3).startswith(data[j:]):
+                    self._put(data[i:j])  # one quote or two at the delta's end: maybe three
+                    return n, data[j:]
+                else:
+                    self.q = c
             elif c in "([{":
                 self.depth += 1
             elif c in ")]}":

@@ -163,8 +163,9 @@ class Gemma4Parser(Tools):
                 continue
             elif state == _HEAD:
                 self._state = self._resume
-                if self._held is not None and ":" in self._held:
-                    # ``<call>call:name`` cut off by the reply's end: tool syntax, never spoken
+                if self._held is None or ":" in self._held or self._meant():
+                    # ``<call>call:name`` or ``<tool_call>name`` cut off by the reply's end:
+                    # tool syntax, never spoken
                     self._held = []
                     self._lose(1)
                     if self._resume == _ANSWER:
@@ -178,6 +179,7 @@ class Gemma4Parser(Tools):
                 assert again is not None
                 self._body, text = again
                 self._work += len(text)
+                self._lost_tried = True  # nor is any marker after it: no <|"|> follows
                 self._run(text, final=True)
                 continue
             elif state == _CALL and self._body.in_str and not self._repaired:
@@ -213,12 +215,18 @@ class Gemma4Parser(Tools):
             elif state == _CODE:
                 self._code_done()
             elif state == _BARE and self._hname:
+                if self._held is not None and not self._meant():
+                    self._state = self._resume  # ``call:tomorrow``: prose, naming no tool
+                    self._replay()
+                    continue
                 self._lose(1)  # ``call:name`` cut off: a call meant, never run (never spoken)
             break
 
-    def _run(self, data: str, *, final: bool) -> None:
+    def _run(self, data: str, *, final: bool, no_lost: int = 0) -> None:
+        """Read ``data``; ``no_lost``: no marker before that index is a lost opener's text."""
         i, n = 0, len(data)
         self._pos = {}  # a new input (even the same string again): no look-ahead holds
+        self._lost_from = no_lost
         while i < n and self._state < _ENDED:
             start = i
             state = self._state
@@ -376,6 +384,11 @@ class Gemma4Parser(Tools):
         for lost in _LOST_OPENERS:
             if text.startswith(lost):
                 text = text[len(lost) :]
+                j = 0
+                while j <= _LABEL_MAX and j < len(text) and text[j].isascii() and text[j].isalpha():
+                    j += 1
+                if text[:j].lower() in _ANSWER_LABELS:
+                    text = text[j:]  # ``channel>response``: the answer's own channel
                 break
         if text.startswith(_THOUGHT_LABEL):
             text = text[len(_THOUGHT_LABEL) :]

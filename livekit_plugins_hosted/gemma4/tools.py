@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from . import lexer as lx
-from .body import CLOSED, MARKER, Body
+from .body import CLOSED, MARKER, WRONG, Body
 from .calls import NAME_CHARS, parse_call
 from .code import Code
 from .lexer import WS
@@ -25,7 +25,9 @@ A whole reply may run as many (:data:`.state.REPLY_CALLS`)."""
 
 
 class Tools(Base):
-    __slots__ = ()
+    __slots__ = ("_lost_from",)
+
+    _lost_from: int  # no marker before this index of the input is a lost opener's text
 
     def _start_bare(self, resume: int) -> None:
         self._resume = resume
@@ -50,7 +52,7 @@ class Tools(Base):
             else:
                 self._held.append(text)
 
-    def _run(self, data: str, *, final: bool) -> None:
+    def _run(self, data: str, *, final: bool, no_lost: int = 0) -> None:
         raise NotImplementedError  # the stream's reading loop (:mod:`.stream`)
 
     def _replay(self) -> None:
@@ -100,8 +102,10 @@ class Tools(Base):
             if ch in "{(" and self._hname:
                 self._start_call(self._hname, ch, self._resume_after())
                 return j + 1
-            if ch == "<":
+            if ch == "<" and (not self._hname or self._meant()):
                 self._state = self._resume  # ``call:NAME`` cut by a marker: tool syntax
+                if self._hname:
+                    self._lose(1)  # a call meant, never run (as when the reply ends there)
                 return j
             if ch == ":" and self._hname.endswith("call"):
                 self._glued_call()  # ``call:calmcall:f{``: a call begins inside the word
@@ -111,6 +115,16 @@ class Tools(Base):
         self._state = self._resume
         self._replay()
         return j
+
+    def _meant(self) -> bool:
+        """The head's name so far, cut off (by the reply's end or a marker), could still have
+        become a call: it is ``call`` or begins it (``call:`` may follow), or begins a declared
+        tool's name (any name, when the request's tools are not known). ``call:tomorrow``
+        names no tool: prose, as it is when a space follows it."""
+        name = self._hname.rpartition(".")[2]
+        if not name or "call".startswith(name) or self._schemas is None:
+            return bool(name)
+        return any(tool.startswith(name) for tool in self._schemas)
 
     def _resume_after(self) -> int:
         return self._leave_thought() if self._resume == _THOUGHT else _ANSWER
@@ -201,6 +215,9 @@ class Tools(Base):
             if call is None:
                 self._lose(1)
             self._add(call)
+        elif self._bad:
+            if call is not None:
+                self._lose(1)  # a whole call in a spoiled block; what is no call is its junk
         elif call is None and cut:
             self._lose(1)
         elif call is None or len(self._pending) >= _BLOCK_CALLS:
@@ -209,8 +226,6 @@ class Tools(Base):
             self._lose(1 + len(self._pending))
             self._pending = []
             self._bad = True
-        elif self._bad:
-            self._lose(1)
         else:
             self._pending.append(call)
 
@@ -227,6 +242,8 @@ class Tools(Base):
     def _in_call(self, data: str, i: int, final: bool) -> int:
         body = self._body
         stop, k, held = body.feed(data, i, final)
+        if stop == WRONG:
+            return self._not_lost(data, k)
         if body.doubt and (again := body.replay()) is not None:
             # a lost opener's string past the cap with no <|"|>: what it holds is read as
             # markup, but no call in it runs (it may be quoted text): each is dropped instead.
@@ -259,11 +276,11 @@ class Tools(Base):
             body.quote()
         elif (
             kind in (lx.TC_CLOSE, lx.TC_OPEN, lx.XML_OPEN)
-            and not self._lost_tried
+            # never in text a failed guess is read again: no <|"|> there fits it either
+            and not (self._lost_tried or self._doubt or k < self._lost_from)
             and body.maybe_lost_opener(data[k : k + length])
         ):
-            # once a reply (else a run of such markers would each read the rest again)
-            self._lost_tried = True
+            pass  # the string's text if a <|"|> closes it, else read again as a marker
         elif kind in (lx.TC_CLOSE, lx.END, lx.TC_OPEN, lx.XML_OPEN):
             self._close_body()
             self._release()
@@ -279,6 +296,23 @@ class Tools(Base):
         else:
             body.put(data[k : k + length])  # no place in a call: the body will not parse
         return k + length
+
+    def _not_lost(self, data: str, k: int) -> int:
+        """The ``<|"|>`` at ``data[k]`` opens a later value, so the marker read as a lost
+        opener's string text was a marker: the body is read again from its start, with no
+        guess in that span (each <|"|> in it would be the same one), then on from ``k``."""
+        again = self._body.replay()
+        assert again is not None
+        self._body, text = again
+        self._work += len(text)
+        pos, lost_from = self._pos, self._lost_from
+        self._run(text, final=False, no_lost=len(text))
+        self._pos, self._lost_from = pos, lost_from  # back to reading ``data``
+        if self._buf:  # (text ending in a value's opening holds nothing back, but be safe)
+            rest, self._buf = self._buf + data[k:], ""
+            self._run(rest, final=False)
+            return len(data)
+        return k
 
     def _head_after_call(self) -> None:
         """``<tool_call>`` right after a call: if no call follows it, its words go where the
@@ -321,18 +355,16 @@ class Tools(Base):
             if kind != lx.DROP:
                 self._bad = True
             return i + max(length, 1)
-        if self._bad:
-            k = data.find("<", i)
-            return n if k < 0 else k
-        if data.startswith("call:", i) or data[i] == ":":
-            self._body = Body()
-            self._state = _CALL
-            return i
-        if "call:".startswith(data[i:]):
-            if not final:
-                self._buf = data[i:]
-            return n  # at the end: the next call cut off, which spoils none before it
-        self._bad = True
+        if not (data.startswith("call:", i) or data[i] == ":"):
+            if "call:".startswith(data[i:]):
+                if not final:
+                    self._buf = data[i:]
+                return n  # at the end: the next call cut off, which spoils none before it
+            self._bad = True
+        # a call, or something that is none (the block then runs nothing): read as a body
+        # either way, so its strings stay sealed while the block is skipped to its end
+        self._body = Body()
+        self._state = _CALL
         return i
 
     # -- code ------------------------------------------------------------------------------
