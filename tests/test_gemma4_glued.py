@@ -94,3 +94,11 @@ def test_a_marker_at_a_deltas_end_acts_at_once_and_its_glue_is_dropped_later() -
     assert parser.feed("|")[0] == ""
     assert parser.feed(">")[0] == ""
     assert parser.feed(" Done.")[0].strip() == "Done."
+
+
+@pytest.mark.parametrize("text", ["<|>|>", "Hi <|>|> there", "a<|>|>", "x<turn|>|>>y"])
+def test_glue_is_counted_the_same_however_the_reply_is_cut(text: str) -> None:
+    """Glue a marker took in one delta still counted against the next: cut one character at
+    a time, ``<|>|>`` was heard as nothing, and whole as ``>`` (a caller heard a different
+    reply depending on how the server chunked it)."""
+    _read(text, None)

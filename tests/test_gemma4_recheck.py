@@ -10,6 +10,7 @@ import pytest
 from livekit.agents import APIConnectOptions, APIError, llm
 
 from livekit_plugins_hosted.gemma4 import Gemma4Parser
+from livekit_plugins_hosted.gemma4.code import CODE_CAP
 from tests.gateway import Gateway, Reply, gateway_llm, user_ctx
 from tests.test_gemma4 import _feed
 from tests.test_gemma4_grammar import TOOLS, Q, _read
@@ -218,3 +219,21 @@ async def save_note(text: str) -> str:
 async def wire_money(amount: float) -> str:
     """Wire money."""
     return "sent"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        'Sure. print(save_note(text="{}"))',
+        '```tool_code\nprint(save_note(text="{}"))\n```',
+        'tool_code = save_note(text="{}")\nprint(tool_code)',
+    ],
+    ids=["inline", "fenced", "statements"],
+)
+def test_code_past_its_cap_is_a_lost_call(code: str) -> None:
+    """Code past its 16 KB cap calls nothing; it ended silently, so a turn that had spoken
+    ended as if complete while the caller waited for the tool. It counts as a lost call (the
+    stream then ends the turn in an APIError), and none of it is heard."""
+    said, dropped = _dropped(code.format("a" * (CODE_CAP + 100)) + " Done")
+    assert dropped == 1
+    assert "save_note" not in said and "aaaa" not in said

@@ -38,6 +38,7 @@ __all__ = [
     "WS",
     "XML_OPEN",
     "glue",
+    "glued_token",
     "speakable_at_end",
     "token",
 ]
@@ -106,19 +107,25 @@ _TAIL = "|>"
 
 def token(data: str, k: int, table: Mapping[str, int] = GEMMA4) -> tuple[int, int]:
     """What the ``<`` at ``data[k]`` starts: ``(kind, length)``, glue included."""
+    kind, length, _glued = glued_token(data, k, table)
+    return kind, length
+
+
+def glued_token(data: str, k: int, table: Mapping[str, int] = GEMMA4) -> tuple[int, int, int]:
+    """:func:`token`, and how many ``|`` or ``>`` of its length are glue after the marker
+    (the next input may bring only the rest of :data:`TAIL_MAX`)."""
     n = len(data)
     j = k
     while j + 1 < n and data[j + 1] == "<" and j - k < _LEAD_MAX:
         j += 1
     kind, length = _marker(data, j, table)
     if kind == LITERAL:
-        return LITERAL, 1
+        return LITERAL, 1, 0
     if kind == PARTIAL:
-        return PARTIAL, 0
-    end = j + length
-    if kind != QUOTE:
-        end = glue(data, end)
-    return kind, end - k
+        return PARTIAL, 0, 0
+    bare = j + length
+    end = bare if kind == QUOTE else glue(data, bare)
+    return kind, end - k, end - bare
 
 
 def glue(data: str, i: int, most: int = TAIL_MAX) -> int:

@@ -95,9 +95,10 @@ class Base:
     def _token(self, data: str, k: int) -> tuple[int, int]:
         """The token at ``data[k]`` (:func:`.lexer.token`); one that ends the input may take
         glue from the next (see :meth:`_unglue`)."""
-        kind, length = lx.token(data, k)
+        kind, length, glued = lx.glued_token(data, k)
         if k + length == len(data) and kind not in (lx.LITERAL, lx.PARTIAL, lx.QUOTE):
-            self._glue = lx.TAIL_MAX
+            # what this input already glued on counts: a split must not glue on more
+            self._glue = lx.TAIL_MAX - glued
         return kind, length
 
     def _unglue(self, data: str) -> int:

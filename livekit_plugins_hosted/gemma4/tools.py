@@ -381,6 +381,8 @@ class Tools(Base):
         code = self._code
         self._code = Code()
         self._work += code.size
+        if code.text() is None:
+            self._lose(1)  # past its cap: what it called never runs, and the turn says so
         calls = code.calls(self._meter)
         for call in calls:
             self._add(call)
