@@ -132,16 +132,17 @@ class ChunkParser:
         if opened_thought is not None:
             self._thinking = ThinkFilter(self._markers, opened=opened_thought, learn=self._learn)
 
-    def follow_on(self, *, given_back: bool, in_thought: bool) -> ChunkParser:
+    def follow_on(self, *, given_back: bool, in_thought: bool, opened: bool) -> ChunkParser:
         """A parser for the second request of this turn (its thought was stopped, nothing was
         said): the same model and tools, the thought deltas counted so far carried over.
         ``given_back``: the thought was given back closed, so the reply is the answer;
-        ``in_thought``: as for :meth:`start`, for the second request's prompt (asked again
-        with thinking off, Gemma 4's opens no thought)."""
+        ``in_thought`` and ``opened``: whether the second request's own prompt opens a thought
+        (Gemma 4's; a template of the DeepSeek-R1 kind's), whatever the first request's did
+        (asked again with thinking off, the answer is not held as a thought)."""
         nxt = ChunkParser(self._markers, gemma4=self._gemma4, estimate_usage=self.estimate_usage)
         nxt.start(
             in_thought=in_thought and not given_back,
-            opened_thought=None if given_back else self._opened,
+            opened_thought=self._opened if opened and not given_back else None,
             schemas=self._schemas,
         )
         nxt._thought_deltas = self._thought_deltas

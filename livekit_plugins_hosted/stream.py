@@ -32,8 +32,8 @@ from .request import (
     build_request,
     may_open_thought,
     may_think,
+    opens_thought,
     sends_tools,
-    thinking_asked,
     thinks,
 )
 from .sse import CompletionEvents, StreamError, read_capped
@@ -194,11 +194,7 @@ class LLMStream(llm.LLMStream):
             parser.keep_thought()
             if backend.ends_thought == "control" and plan.max_thinking_time is not None:
                 body.setdefault("reasoning_control", True)  # arms the control endpoint
-        # learned from one stray close marker: evidence of thinking on, which a request that
-        # switches thinking off outweighs (its answer would be held to the end)
-        opened = model.opens_thought or (
-            wire.traits.opens_thought and thinking_asked(fields) is not False
-        )
+        opened = opens_thought(fields, model, wire.traits)
         parser.start(
             in_thought=self._opens_thought(fields, backend),
             opened_thought=GENERIC_THINKING[0] if opened else None,
@@ -433,7 +429,9 @@ class LLMStream(llm.LLMStream):
                     )
                     # nothing was said: the continuation's parser is the one errors ask
                     parser = parser.follow_on(
-                        given_back=given_back, in_thought=self._opens_thought(follow, backend)
+                        given_back=given_back,
+                        in_thought=self._opens_thought(follow, backend),
+                        opened=opens_thought(follow, plan.model, wire.traits),
                     )
                     self._check_open()
                     response = await self._send(follow)
