@@ -293,10 +293,10 @@ class ChunkParser:
         n = self._content_deltas
         return llm.CompletionUsage(completion_tokens=n, prompt_tokens=0, total_tokens=n)
 
-    def spent(self) -> llm.CompletionUsage | None:
-        """The tokens this reply used, as the server counted them (else estimated, as
+    def spent(self, *, estimated: bool = True) -> llm.CompletionUsage | None:
+        """The tokens this reply used, as the server counted them (else ``estimated``, as
         :meth:`finish` does); ``None`` when nothing tells."""
-        return _sum(self._earlier, self._server_usage or self._estimate())
+        return _sum(self._earlier, self._server_usage or (self._estimate() if estimated else None))
 
     def _silence(self) -> str:
         """Why a completion that said nothing ended, in words a developer can act on."""

@@ -11,7 +11,6 @@ response it reads and the timeout that stops that reading.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import json
 from collections.abc import Mapping
@@ -36,42 +35,11 @@ from .request import (
     sends_tools,
     thinks,
 )
-from .sse import CompletionEvents, StreamError, read_capped
-from .transport import Connection, idle_closed, transport_error
+from .sse import CompletionEvents, StreamError
+from .transport import Connection, Fault, HTTPStatus, idle_closed, transport_error
 from .wire import CONNECT_TIMEOUT, Plan, Wire
 
 __all__ = ["CONNECT_TIMEOUT", "LLMStream", "Plan", "Wire"]
-
-
-@dataclasses.dataclass(frozen=True)
-class _Fault:
-    """A status the server answered with (4xx/5xx/3xx) or named in an error event."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: object
-    reason: str = ""
-    request_id: str | None = None
-
-
-class _HTTPStatus(Exception):
-    """A response that is not 2xx; its body read up to ``faults.ERROR_BODY_LIMIT`` bytes."""
-
-    def __init__(self, fault: _Fault) -> None:
-        self.fault = fault
-
-    @classmethod
-    async def read(cls, response: httpx.Response) -> _HTTPStatus:
-        content, truncated = await read_capped(response, faults.ERROR_BODY_LIMIT)
-        return cls(
-            _Fault(
-                status=response.status_code,
-                headers=response.headers,
-                body=faults.read_body(content, truncated=truncated),
-                reason=response.reason_phrase,
-                request_id=response.headers.get("x-request-id"),
-            )
-        )
 
 
 class LLMStream(llm.LLMStream):
@@ -108,7 +76,7 @@ class LLMStream(llm.LLMStream):
         up the token limit (then the answer came from a second request)."""
         return self._thought.ended_by if self._thought is not None else None
 
-    def _status_error(self, e: _Fault, emitted: bool) -> tuple[APIError, float]:
+    def _status_error(self, e: Fault, emitted: bool) -> tuple[APIError, float]:
         """The framework error for a status, and how long to wait before it is raised."""
         endpoint = self._wire.endpoint
         # a server may echo the request, token and key included, in any of its words
@@ -203,7 +171,7 @@ class LLMStream(llm.LLMStream):
         return body
 
     async def _send(self, body: Mapping[str, Any]) -> httpx.Response:
-        """Send a completion request; a response that is not 2xx is raised as ``_HTTPStatus``."""
+        """Send a completion request; a response that is not 2xx is raised as ``HTTPStatus``."""
         wire, plan = self._wire, self._plan
         # "replace": a lone surrogate in the context (a broken emoji escape in a tool's
         # output) would otherwise raise UnicodeEncodeError out of the stream
@@ -236,22 +204,20 @@ class LLMStream(llm.LLMStream):
             wire.endpoint.remember_sent(request)
         if not 200 <= response.status_code < 300:
             try:
-                raise await _HTTPStatus.read(response)
+                raise await HTTPStatus.read(response)
             finally:
                 await response.aclose()
         return response
 
     def _budget_refused(
-        self, e: _HTTPStatus | StreamError, backend: Backend, body: Mapping[str, Any]
+        self, e: HTTPStatus | StreamError, backend: Backend, body: Mapping[str, Any]
     ) -> bool:
         """The server refused the thinking-token budget the plugin added (vLLM without a
         ``--reasoning-parser``: a 400, in an error event when streaming): it is left out
         from now on."""
         name = backend.budget_field
         status, said = (
-            (e.fault.status, e.fault.body)
-            if isinstance(e, _HTTPStatus)
-            else (e.status_code, e.body)
+            (e.fault.status, e.fault.body) if isinstance(e, HTTPStatus) else (e.status_code, e.body)
         )
         if status != 400 or not name or name not in body:
             return False
@@ -384,8 +350,20 @@ class LLMStream(llm.LLMStream):
 
     async def _run(self) -> None:
         self._attempt += 1
+        loop = asyncio.get_running_loop()
+        cost = spent.Attempt(self._llm, self._new_parser(), started=loop.time())
+        try:
+            await self._request_loop(cost)
+        except asyncio.CancelledError:
+            cost.cancelled(self._event_ch.send_nowait)
+            raise
+        except Exception:
+            cost.failed(loop.time())
+            raise
+
+    async def _request_loop(self, cost: spent.Attempt) -> None:
         wire, plan = self._wire, self._plan
-        parser = self._new_parser()
+        parser = cost.parser
         deadline = plan.first_token_timeout
         headers: Mapping[str, str] = {}
         loop = asyncio.get_running_loop()
@@ -409,7 +387,7 @@ class LLMStream(llm.LLMStream):
                 may_continue = backend.ends_thought is not None
                 for resend in (False, True):
                     if resend:  # without the budget the server refused; nothing was said
-                        parser = self._new_parser()
+                        parser = cost.parser = self._new_parser()
                         body = self._request(backend, parser)
                     try:
                         response = await self._send(body)
@@ -418,7 +396,7 @@ class LLMStream(llm.LLMStream):
                             response, parser, first_word, watch, may_continue=may_continue
                         )
                         break
-                    except (_HTTPStatus, StreamError) as e:
+                    except (HTTPStatus, StreamError) as e:
                         if resend or parser.emitted or not self._budget_refused(e, backend, body):
                             raise
                 if outcome != DONE:
@@ -428,7 +406,7 @@ class LLMStream(llm.LLMStream):
                         backend, body, parser, family=plan.model.family_key, own_prefill=own_prefill
                     )
                     # nothing was said: the continuation's parser is the one errors ask
-                    parser = parser.follow_on(
+                    parser = cost.parser = parser.follow_on(
                         given_back=given_back,
                         in_thought=self._opens_thought(follow, backend),
                         opened=opens_thought(follow, plan.model, wire.traits),
@@ -447,9 +425,10 @@ class LLMStream(llm.LLMStream):
                             "has no means to end it)",
                             retryable=True,  # nothing was said: a retry or fallback may answer
                         )
+            cost.heard = True  # the reply is complete, its usage sent with it
         # a failure is raised below, out of its except block: what was caught (a server's text,
         # unscrubbed) is then neither the error's __cause__ nor its __context__
-        except _HTTPStatus as e:
+        except HTTPStatus as e:
             failure = (*self._status_error(e.fault, parser.emitted), None)
         except TimeoutError as e:
             # only the first-word deadline raises this (httpx raises its own timeouts)
@@ -469,18 +448,13 @@ class LLMStream(llm.LLMStream):
             )
             failure = (error, 0.0, cause)
         except EmptyCompletion as e:
-            if (usage := parser.spent()) is not None:
-                # spent all the same, and the framework reports no failed attempt's usage
-                spent.report(
-                    self._llm, usage, request_id=parser.id, duration=loop.time() - thought.sent
-                )
             # nothing was said: a retry (or the FallbackAdapter) can still give an answer
             failure = (APIError(wire.endpoint.scrub(e.message), retryable=True), 0.0, None)
         except StreamError as e:
             retryable = e.retryable and not parser.emitted
             if e.status_code is not None:
                 # an error event naming a status: the same rules as the HTTP status
-                fault = _Fault(e.status_code, headers, e.body, request_id=None)
+                fault = Fault(e.status_code, headers, e.body, request_id=None)
                 failure = (*self._status_error(fault, not retryable), None)
             else:
                 # scrubbed: an error event may echo the request

@@ -1,5 +1,6 @@
 """httpx's exceptions as the framework's, never repeating a credential; a connection the
-server had closed told from a malformed response.
+server had closed told from a malformed response; a response that is not 2xx, its body read
+capped (:class:`HTTPStatus`).
 
 The framework's ``APIConnectionError`` prints its root cause (``... (caused by
 RemoteProtocolError: illegal header line: b'...')``), and so do the command line and every log
@@ -12,6 +13,7 @@ text quotes the request.
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -21,6 +23,7 @@ import httpx2 as httpx
 from livekit.agents import APIConnectionError, APIError, APITimeoutError
 
 from . import faults
+from .sse import read_capped
 
 _ROWS: tuple[tuple[type[httpx.RequestError], type[APIError], str], ...] = (
     # the first row that matches wins: the more specific exceptions come first
@@ -151,3 +154,34 @@ def idle_closed(e: httpx.RemoteProtocolError, connection: Connection) -> bool:
         and connection.received == 0
         and "without sending a response" in str(e)
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Fault:
+    """A status the server answered with (4xx/5xx/3xx) or named in an error event."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: object
+    reason: str = ""
+    request_id: str | None = None
+
+
+class HTTPStatus(Exception):
+    """A response that is not 2xx; its body read up to ``faults.ERROR_BODY_LIMIT`` bytes."""
+
+    def __init__(self, fault: Fault) -> None:
+        self.fault = fault
+
+    @classmethod
+    async def read(cls, response: httpx.Response) -> HTTPStatus:
+        content, truncated = await read_capped(response, faults.ERROR_BODY_LIMIT)
+        return cls(
+            Fault(
+                status=response.status_code,
+                headers=response.headers,
+                body=faults.read_body(content, truncated=truncated),
+                reason=response.reason_phrase,
+                request_id=response.headers.get("x-request-id"),
+            )
+        )
