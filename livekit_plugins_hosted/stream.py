@@ -253,7 +253,9 @@ class LLMStream(llm.LLMStream):
         usage: llm.ChatChunk | None = None
         drained = False
         try:
-            events = CompletionEvents(response, idle=self._conn_options.timeout)
+            events = CompletionEvents(
+                response, idle=self._conn_options.timeout, scrub=self._wire.endpoint.scrub
+            )
             try:
                 async with asyncio.timeout(None) as cut:
                     if watch is not None:
