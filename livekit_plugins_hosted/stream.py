@@ -125,13 +125,13 @@ class LLMStream(llm.LLMStream):
         if not plan.backend_checked:  # a detected profile's refusals: before anything is sent
             try:
                 backend.check(plan.params, family=model.family_key, has_tools=bool(self._tools))
-                if wire.endpoint.known_backend() is backend:
-                    # a detected profile; an undecided detection's stand-in for one request
-                    # must not turn a server that is down or loading into a refusal
+                if wire.endpoint.known_backend() is backend or wire.endpoint.undecided:
+                    # a detected profile, or the one a server that will not say is taken for;
+                    # not the stand-in for a server that did not answer (down or loading: the
+                    # request's own error says so)
                     check_thinking_time(plan.max_thinking_time, backend)
             except ValueError as e:
-                # inside the turn: an error the framework acts on (chat() raises the same
-                # ValueError on later turns, before the stream)
+                # inside the turn, on every turn: an error the framework acts on
                 raise Refused(str(e)) from None
         tools = sends_tools(plan.params, backend=backend, has_tools=bool(self._tools))
         fields = build_request(
