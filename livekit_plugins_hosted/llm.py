@@ -4,6 +4,8 @@ Exceptions reaching the caller (the framework's family, from ``livekit.agents``)
 
     ValueError                bad parameters, a value the backend would not honour, missing
                               credentials; raised before the completion request is sent
+                              (for an engine ``backend="auto"`` detected, by the stream as
+                              ``Refused``: also a non-retryable ``APIError``, every turn)
     APIError                  the completion ended with nothing to say and no tool call
      │                        (retryable: it would have been silence)
      ├── APIStatusError       the server answered 4xx/5xx (4xx other than 408/429 not retried)
