@@ -196,10 +196,10 @@ def check_thinking_time(value: float | None, backend: Backend) -> None:
 
 
 class Refused(APIError, ValueError):
-    """A setting the engine detected by ``backend="auto"`` cannot honour, found by the turn
-    that detected it (nothing is sent): the framework's ``APIError``, not retryable, so that
-    the turn ends in an error the framework acts on (a FallbackAdapter moves on), and the
-    ``ValueError`` of bad input that ``chat()`` raises on every later turn."""
+    """A setting the engine detected by ``backend="auto"`` cannot honour, raised by every
+    turn's stream before anything is sent: the framework's ``APIError``, not retryable, so
+    that each turn ends in an error the framework acts on (a FallbackAdapter moves on), and a
+    ``ValueError`` as bad input is."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, retryable=False)

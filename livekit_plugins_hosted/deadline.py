@@ -136,8 +136,6 @@ class Deadline:
         if self.reached or parser is None or not parser.thinking:
             return
         completion_id = parser.server_id
-        if self.means == "control" and completion_id is None:
-            return  # the control request names the completion: wait for its id
         self.reached = True
         now = asyncio.get_running_loop().time()
         logger.info(
@@ -152,6 +150,14 @@ class Deadline:
             # given up on (the first word must not wait its whole timeout)
             self._unanswered_after(parser.thought_deltas)
         else:
+            if self.means == "control":
+                # thought has come without an id (a relay that strips it): the control request
+                # has nothing to name, so the reading stops, as when it fails
+                logger.warning(
+                    "max_thinking_time: the stream names no completion id to end the thought "
+                    "of; continuing from the thought in a new request",
+                    extra={"model": self._line.model},
+                )
             self._stop_reading()
 
     def answered(self) -> None:

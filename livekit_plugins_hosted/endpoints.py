@@ -65,6 +65,9 @@ class Endpoint(abc.ABC):
     credential_hint: str
     """Appended to a 401/403 message: which credential to check (the key's id, never the
     secret)."""
+    undecided = False
+    """The backend is not known, and the server answered the last probe without naming its
+    engine (a proxy's 403): :meth:`backend` gave the stand-in it will settle on."""
 
     @abc.abstractmethod
     def request_headers(self, *, inference_class: str | None = None) -> dict[str, str]:
@@ -224,6 +227,7 @@ class SelfHosted(Endpoint):
     async def backend(self, http: httpx.AsyncClient) -> Backend:
         if self._backend is None:
             found = await detect_backend(http, self.base_url, self._headers)
+            self.undecided = isinstance(found, Undecided) and self._backend is None
             if found is None:
                 # the server did not answer: the completion request will say why; ask again
                 # next time rather than settle on a guess (it may still be starting)

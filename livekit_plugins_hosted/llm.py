@@ -4,6 +4,8 @@ Exceptions reaching the caller (the framework's family, from ``livekit.agents``)
 
     ValueError                bad parameters, a value the backend would not honour, missing
                               credentials; raised before the completion request is sent
+                              (for an engine ``backend="auto"`` detected, by the stream as
+                              ``Refused``: also a non-retryable ``APIError``, every turn)
     APIError                  the completion ended with nothing to say and no tool call
      │                        (retryable: it would have been silence)
      ├── APIStatusError       the server answered 4xx/5xx (4xx other than 408/429 not retried)
@@ -182,6 +184,9 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
             max_thinking_time=check_max_thinking_time(max_thinking_time, first_token_timeout),
         )
         self._endpoint = endpoint
+        self._given_backend = endpoint.known_backend()
+        """The engine named at construction (``None`` for ``backend="auto"``): what ``chat()``
+        checks input against; a detected one is checked by each turn's stream."""
         self._check(self._opts.params, thinking_time=max_thinking_time)
         self._owns_http = http_client is None
         http = http_client or httpx.AsyncClient(
@@ -355,10 +360,8 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
             per_call["tool_choice"] = tool_choice
         if per_call:
             params = merge(params, validate(per_call, what="chat(...)"))
-        backend = self._endpoint.known_backend()
+        backend = self._given_backend
         if backend is not None:
-            # every turn, the persistent values included: a detected engine is known only
-            # after the first request, whose stream refused them the same way
             check_thinking_time(thinking_time, backend)
             backend.check(params, family=opts.model.family_key, has_tools=bool(tools))
         elif per_call:
@@ -376,7 +379,8 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
                 else None
             ),
             inference_class=priority,
-            # checked here against a backend known now; a detected one is checked per request
+            # checked here against the backend given; a detected one by every turn's stream,
+            # so that its refusal is the same APIError on the turn that detected it and after
             backend_checked=backend is not None,
         )
         return LLMStream(

@@ -16,6 +16,7 @@ from typing import Any
 
 from livekit.agents import llm
 
+from . import shape
 from .gemma4 import Gemma4Parser
 from .models import GENERIC_THINKING
 from .sse import StreamError as StreamError
@@ -132,16 +133,17 @@ class ChunkParser:
         if opened_thought is not None:
             self._thinking = ThinkFilter(self._markers, opened=opened_thought, learn=self._learn)
 
-    def follow_on(self, *, given_back: bool, in_thought: bool) -> ChunkParser:
+    def follow_on(self, *, given_back: bool, in_thought: bool, opened: bool) -> ChunkParser:
         """A parser for the second request of this turn (its thought was stopped, nothing was
         said): the same model and tools, the thought deltas counted so far carried over.
         ``given_back``: the thought was given back closed, so the reply is the answer;
-        ``in_thought``: as for :meth:`start`, for the second request's prompt (asked again
-        with thinking off, Gemma 4's opens no thought)."""
+        ``in_thought`` and ``opened``: whether the second request's own prompt opens a thought
+        (Gemma 4's; a template of the DeepSeek-R1 kind's), whatever the first request's did
+        (asked again with thinking off, the answer is not held as a thought)."""
         nxt = ChunkParser(self._markers, gemma4=self._gemma4, estimate_usage=self.estimate_usage)
         nxt.start(
             in_thought=in_thought and not given_back,
-            opened_thought=None if given_back else self._opened,
+            opened_thought=self._opened if opened and not given_back else None,
             schemas=self._schemas,
         )
         nxt._thought_deltas = self._thought_deltas
@@ -248,16 +250,16 @@ class ChunkParser:
             if not self._id:
                 self._id = self._server_id
         out: list[llm.ChatChunk] = []
-        for choice in _list(obj.get("choices")):
+        for choice in shape.items(obj.get("choices")):
             # with n > 1 only choice 0 is spoken: never a mix of alternatives
-            if _dict(choice).get("index", 0) != 0:
+            if shape.obj(choice).get("index", 0) != 0:
                 continue
             out.extend(self._choice(choice))
         usage = obj.get("usage")
         if usage:
             # a label for metrics, never worth failing a reply already spoken: kept if a string
             tier = obj.get("service_tier")
-            chunk = self._usage(_dict(usage), tier if type(tier) is str else None)
+            chunk = self._usage(shape.obj(usage), tier if type(tier) is str else None)
             self._server_usage = chunk.usage
             if chunk.usage is not None and chunk.usage.reasoning_tokens:
                 self._reasoning += 1
@@ -292,10 +294,10 @@ class ChunkParser:
         n = self._content_deltas
         return llm.CompletionUsage(completion_tokens=n, prompt_tokens=0, total_tokens=n)
 
-    def spent(self) -> llm.CompletionUsage | None:
-        """The tokens this reply used, as the server counted them (else estimated, as
+    def spent(self, *, estimated: bool = True) -> llm.CompletionUsage | None:
+        """The tokens this reply used, as the server counted them (else ``estimated``, as
         :meth:`finish` does); ``None`` when nothing tells."""
-        return _sum(self._earlier, self._server_usage or self._estimate())
+        return _sum(self._earlier, self._server_usage or (self._estimate() if estimated else None))
 
     def _silence(self) -> str:
         """Why a completion that said nothing ended, in words a developer can act on."""
@@ -313,11 +315,11 @@ class ChunkParser:
         )
 
     def _choice(self, choice: dict[str, Any]) -> list[llm.ChatChunk]:
-        delta = _dict(choice.get("delta"))
+        delta = shape.obj(choice.get("delta"))
         finish = choice.get("finish_reason")
         raw = delta.get("content")
         # "reasoning"/"reasoning_content" carry thinking: never spoken, so never read here
-        server_calls = _list(delta.get("tool_calls"))
+        server_calls = shape.items(delta.get("tool_calls"))
         reasoning = delta.get("reasoning") or delta.get("reasoning_content")
         if reasoning:
             self._reasoning += 1
@@ -361,7 +363,7 @@ class ChunkParser:
                     self._reasoning_live = False
                 self._keep_text(1, text)
         for tc in server_calls:
-            self._add_tool_fragment(_dict(tc))
+            self._add_tool_fragment(shape.obj(tc))
         if finish is not None:
             self.finished = True
             calls += self._take_tool_calls()
@@ -400,20 +402,20 @@ class ChunkParser:
         index = tc.get("index")
         if not isinstance(index, int):
             index = len(self._tools)
-        fn = _dict(tc.get("function"))
+        fn = shape.obj(tc.get("function"))
         call = self._by_index.get(index)
-        new_id = _str(tc.get("id"), "tool call id")
+        new_id = shape.text(tc.get("id"), "tool call id")
         # a new id at a used index is a new call: some servers send every call at index 0
         if call is None or (new_id and call.id != new_id):
             call = _ToolCall(
                 id=new_id or f"call_{uuid.uuid4().hex[:24]}",
-                name=_str(fn.get("name"), "tool name") or "",
+                name=shape.text(fn.get("name"), "tool name") or "",
                 arguments="",
-                extra=None if (ex := tc.get("extra_content")) is None else _dict(ex),
+                extra=None if (ex := tc.get("extra_content")) is None else shape.obj(ex),
             )
             self._tools.append(call)
             self._by_index[index] = call
-        elif (name := _str(fn.get("name"), "tool name")) and not call.name:
+        elif (name := shape.text(fn.get("name"), "tool name")) and not call.name:
             call.name = name
         if args := fn.get("arguments"):
             call.arguments += args if isinstance(args, str) else json.dumps(args)
@@ -431,22 +433,22 @@ class ChunkParser:
         return calls
 
     def _usage(self, usage: dict[str, Any], service_tier: str | None) -> llm.ChatChunk:
-        prompt_details = _dict(usage.get("prompt_tokens_details"))
-        completion_details = _dict(usage.get("completion_tokens_details"))
-        completion = _count(usage.get("completion_tokens"))
-        prompt = _count(usage.get("prompt_tokens"))
+        prompt_details = shape.obj(usage.get("prompt_tokens_details"))
+        completion_details = shape.obj(usage.get("completion_tokens_details"))
+        completion = shape.count(usage.get("completion_tokens"))
+        prompt = shape.count(usage.get("prompt_tokens"))
         return llm.ChatChunk(
             id=self.id,
             usage=llm.CompletionUsage(
                 completion_tokens=completion,
                 prompt_tokens=prompt,
-                prompt_cached_tokens=_count(prompt_details.get("cached_tokens")),
+                prompt_cached_tokens=shape.count(prompt_details.get("cached_tokens")),
                 # the framework's name for what OpenAI-style usage calls cache writes
-                cache_creation_tokens=_count(prompt_details.get("cache_write_tokens")),
+                cache_creation_tokens=shape.count(prompt_details.get("cache_write_tokens")),
                 # llama-server streams no count of its own: one thought delta is one token
-                reasoning_tokens=_count(completion_details.get("reasoning_tokens"))
+                reasoning_tokens=shape.count(completion_details.get("reasoning_tokens"))
                 or (self._thought_deltas - self._thought_base if self.estimate_usage else 0),
-                total_tokens=_count(usage.get("total_tokens")) or completion + prompt,
+                total_tokens=shape.count(usage.get("total_tokens")) or completion + prompt,
                 service_tier=service_tier,
             ),
         )
@@ -472,37 +474,3 @@ def _sum(
             )
         }
     )
-
-
-# Shape checks for what the server sent: a wrong shape is the server's fault (StreamError),
-# not an AttributeError deep in the parser.
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise StreamError(f"malformed chunk: expected an object, got {type(value).__name__}")
-    return value
-
-
-def _list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise StreamError(f"malformed chunk: expected a list, got {type(value).__name__}")
-    return value
-
-
-def _str(value: Any, what: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise StreamError(f"malformed chunk: the {what} is a {type(value).__name__}, not a string")
-
-
-def _count(value: Any) -> int:
-    if value is None:
-        return 0
-    if type(value) is not int or value < 0:
-        raise StreamError(f"malformed usage: expected a token count, got {value!r}")
-    return value

@@ -12,6 +12,8 @@ linear in its length, and a body past :data:`SCRUBBED_LIMIT` is not walked.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import re
 from collections.abc import Iterable
@@ -82,8 +84,8 @@ secrets, and replacing them would garble the server's words."""
 def _forms(secrets: Iterable[str]) -> list[str]:
     """Each secret as written and as it reads echoed: escaped in a JSON string (``/`` also as
     ``\\/``, PHP's default), percent-encoded in a URL (``/`` kept or not, ``+`` for a space,
-    escapes in upper or lower case);
-    longest first, so that a secret that contains another is replaced whole."""
+    escapes in upper or lower case), and each of those as ``repr`` renders it (backslashes
+    doubled); longest first, so that a secret that contains another is replaced whole."""
     forms: set[str] = set()
     for secret in secrets:
         if len(secret) >= MIN_SECRET_CHARS:
@@ -92,6 +94,8 @@ def _forms(secrets: Iterable[str]) -> list[str]:
             forms.update((secret, escaped, escaped.replace("/", "\\/"), *encoded))
             # percent-escapes in lower case (%2b), as some servers and proxies write them
             forms.update(_lower_escapes(e) for e in encoded)
+    # a server's text quoted with repr (an event that is not JSON) doubles each backslash
+    forms.update([f.replace("\\", "\\\\") for f in forms if "\\" in f])
     return sorted(forms, key=len, reverse=True)
 
 
@@ -104,6 +108,9 @@ def _lower_escapes(encoded: str) -> str:
 
 _MIN_PREFIX = 8
 """A cut-off secret's beginning this long or longer is masked too."""
+
+_LINE = re.compile(r"[^\r\n]+")
+"""A line's text (one character class: linear)."""
 
 
 class Masker:
@@ -130,23 +137,58 @@ class Masker:
         return bool(self.short or self.groups)
 
     def mask(self, text: str) -> str:
+        spans = self._spans(text, short=True)
+        if self.groups and ("\n" in text or "\r" in text):
+            spans += self._broken(text)
+        if not spans:
+            return text
+        spans.sort()
+        parts: list[str] = []
+        pos = 0
+        for start, end in spans:
+            if start >= pos:
+                parts += (text[pos:start], MASK)
+            pos = max(pos, end)  # a span inside or across one masked already joins it
+        parts.append(text[pos:])
+        return "".join(parts)
+
+    def _spans(self, text: str, *, short: bool) -> list[tuple[int, int]]:
+        """Where the secrets (and cut-off beginnings) are in ``text``; ``short``: the forms
+        shorter than :data:`_MIN_PREFIX` too."""
+        spans: list[tuple[int, int]] = []
         for anchor, forms in self.groups.items():
             self.work += len(text)
             i = text.find(anchor)
-            if i < 0:
-                continue
-            parts: list[str] = []
-            pos = 0
             while i >= 0:
-                parts += (text[pos:i], MASK)
-                pos = i + max(self._agreeing(text, i, form) for form in forms)
-                i = text.find(anchor, pos)
-            parts.append(text[pos:])
-            text = "".join(parts)
-        for form in self.short:
+                end = i + max(self._agreeing(text, i, form) for form in forms)
+                spans.append((i, end))
+                i = text.find(anchor, end)
+        for form in self.short if short else ():
             self.work += len(text)
-            text = text.replace(form, MASK)
-        return text
+            i = text.find(form)
+            while i >= 0:
+                spans.append((i, i + len(form)))
+                i = text.find(form, i + len(form))
+        return spans
+
+    def _broken(self, text: str) -> list[tuple[int, int]]:
+        """Where secrets broken by line ends are in ``text`` (a stream event's data lines are
+        joined with one; a server may wrap a long echo): found in the text without its line
+        ends, each span then covering the line ends inside it. Not the short forms: a few
+        characters across a line end are as likely two lines' words."""
+        self.work += len(text)
+        starts: list[int] = []  # where each line's text begins in ``text``
+        lines: list[str] = []
+        for line in _LINE.finditer(text):
+            starts.append(line.start())
+            lines.append(line.group())
+        offsets = list(itertools.accumulate(map(len, lines), initial=0))
+
+        def place(at: int) -> int:  # a place in the lines joined -> the same place in text
+            k = bisect.bisect_right(offsets, at) - 1
+            return starts[k] + at - offsets[k]
+
+        return [(place(a), place(b - 1) + 1) for a, b in self._spans("".join(lines), short=False)]
 
     def _agreeing(self, text: str, i: int, form: str) -> int:
         """How many characters of ``text`` from ``i`` agree with ``form`` (its anchor does);

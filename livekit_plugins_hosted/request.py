@@ -121,6 +121,14 @@ def may_think(fields: Mapping[str, Any], model: ModelInfo) -> bool:
     return model.opens_thought or thinking_asked(fields) is not False
 
 
+def opens_thought(fields: Mapping[str, Any], model: ModelInfo, traits: ServerTraits) -> bool:
+    """Whether the prompt of a request of these fields ends inside a thought (a template of the
+    DeepSeek-R1 kind): the model's always does; one learned from a stray close marker is
+    evidence of thinking on, which a request that switches thinking off outweighs (its answer
+    would be held to the end)."""
+    return model.opens_thought or (traits.opens_thought and thinking_asked(fields) is not False)
+
+
 def may_open_thought(
     chat_ctx: llm.ChatContext,
     fields: Mapping[str, Any],

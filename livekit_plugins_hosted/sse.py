@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx2 as httpx
@@ -200,27 +200,37 @@ class SSEReader:
         )
 
 
-def decode_event(event: str, data: str) -> dict[str, Any] | None:
+def _as_is(text: str) -> str:
+    return text
+
+
+def decode_event(
+    event: str, data: str, scrub: Callable[[str], str] = _as_is
+) -> dict[str, Any] | None:
     """The JSON object of one event; ``None`` for ``[DONE]``; ``StreamError`` if malformed or
     an error event (its ``code`` read as an HTTP status would be, see
-    :func:`faults.status_of_error`)."""
+    :func:`faults.status_of_error`). ``scrub`` masks the server's words an error quotes before
+    they are quoted: ``repr`` doubles each backslash, which would hide an escaped secret from
+    a masking of the error's text."""
     if data == "[DONE]":
         return None
     try:
         obj = json.loads(data)
     except ValueError:
         if event == "error":  # an error all the same, whatever its data
-            raise StreamError(f"error event in stream: {faults.clip(data.strip())!r}") from None
-        raise StreamError(f"malformed stream event (not JSON): {data[:200]!r}") from None
+            said = scrub(faults.clip(data.strip()))
+            raise StreamError(f"error event in stream: {said!r}") from None
+        raise StreamError(f"malformed stream event (not JSON): {scrub(data[:200])!r}") from None
     except RecursionError:
-        raise StreamError(f"malformed stream event (nested too deeply): {data[:50]!r}") from None
+        said = scrub(data[:50])
+        raise StreamError(f"malformed stream event (nested too deeply): {said!r}") from None
     if not isinstance(obj, dict):
-        raise StreamError(f"malformed stream event (not an object): {data[:200]!r}")
+        raise StreamError(f"malformed stream event (not an object): {scrub(data[:200])!r}")
     if event == "error" or obj.get("error") is not None:
         err = obj.get("error", obj)
         message = err.get("message") if isinstance(err, dict) else err
         raise StreamError(
-            f"error event in stream: {faults.clip(str(message))}",
+            f"error event in stream: {scrub(faults.clip(str(message)))}",
             status_code=faults.status_of_error(err),
             body=obj,
         )
@@ -243,10 +253,10 @@ class CompletionEvents:
     ``idle``: seconds the stream may go on with keep-alives and comments only, no event to
     read, before :class:`StreamError` ends it. A read timeout never fires while bytes arrive,
     so without it a server (or a relay) that sends keep-alives forever after the first words
-    would hold the turn open for ever.
+    would hold the turn open for ever. ``scrub``: as for :func:`decode_event`.
     """
 
-    __slots__ = ("_chunks", "_idle", "_reader", "done")
+    __slots__ = ("_chunks", "_idle", "_reader", "_scrub", "done")
 
     def __init__(
         self,
@@ -254,10 +264,12 @@ class CompletionEvents:
         reader: SSEReader | None = None,
         *,
         idle: float | None = None,
+        scrub: Callable[[str], str] = _as_is,
     ) -> None:
         self._chunks = response.aiter_bytes()
         self._reader = reader or SSEReader()
         self._idle = idle
+        self._scrub = scrub
         self.done = False
 
     async def objects(self) -> AsyncIterator[dict[str, Any]]:
@@ -274,7 +286,7 @@ class CompletionEvents:
                 # error (skipped, the reply would end at [DONE] as if complete, cut short)
                 if (not data or (data[0] == "\n" and _keep_alive(data))) and event != "error":
                     continue
-                obj = decode_event(event, data)
+                obj = decode_event(event, data, self._scrub)
                 if obj is None:
                     self.done = True
                     return
@@ -293,7 +305,7 @@ class CompletionEvents:
                     )
         last = self._reader.flush()
         if last is not None and (last[0] == "error" or not _keep_alive(last[1])):
-            obj = decode_event(*last)
+            obj = decode_event(*last, self._scrub)
             if obj is None:
                 self.done = True
                 return

@@ -32,8 +32,8 @@ from .request import (
     build_request,
     may_open_thought,
     may_think,
+    opens_thought,
     sends_tools,
-    thinking_asked,
     thinks,
 )
 from .sse import CompletionEvents, StreamError
@@ -114,13 +114,13 @@ class LLMStream(llm.LLMStream):
         if not plan.backend_checked:  # a detected profile's refusals: before anything is sent
             try:
                 backend.check(plan.params, family=model.family_key, has_tools=bool(self._tools))
-                if wire.endpoint.known_backend() is backend:
-                    # a detected profile; an undecided detection's stand-in for one request
-                    # must not turn a server that is down or loading into a refusal
+                if wire.endpoint.known_backend() is backend or wire.endpoint.undecided:
+                    # a detected profile, or the one a server that will not say is taken for;
+                    # not the stand-in for a server that did not answer (down or loading: the
+                    # request's own error says so)
                     check_thinking_time(plan.max_thinking_time, backend)
             except ValueError as e:
-                # inside the turn: an error the framework acts on (chat() raises the same
-                # ValueError on later turns, before the stream)
+                # inside the turn, on every turn: an error the framework acts on
                 raise Refused(str(e)) from None
         tools = sends_tools(plan.params, backend=backend, has_tools=bool(self._tools))
         fields = build_request(
@@ -151,11 +151,7 @@ class LLMStream(llm.LLMStream):
             parser.keep_thought()
             if backend.ends_thought == "control" and plan.max_thinking_time is not None:
                 body.setdefault("reasoning_control", True)  # arms the control endpoint
-        # learned from one stray close marker: evidence of thinking on, which a request that
-        # switches thinking off outweighs (its answer would be held to the end)
-        opened = model.opens_thought or (
-            wire.traits.opens_thought and thinking_asked(fields) is not False
-        )
+        opened = opens_thought(fields, model, wire.traits)
         parser.start(
             in_thought=self._opens_thought(fields, backend),
             opened_thought=GENERIC_THINKING[0] if opened else None,
@@ -247,7 +243,7 @@ class LLMStream(llm.LLMStream):
         usage: llm.ChatChunk | None = None
         drained = False
         try:
-            events = CompletionEvents(response, idle=self._conn_options.timeout)
+            events = CompletionEvents(response, idle=self._conn_options.timeout, scrub=self._scrub)
             try:
                 async with asyncio.timeout(None) as cut:
                     if watch is not None:
@@ -345,8 +341,20 @@ class LLMStream(llm.LLMStream):
     async def _run(self) -> None:
         self._attempt += 1
         self._sent = ()
+        loop = asyncio.get_running_loop()
+        cost = spent.Attempt(self._llm, self._new_parser(), started=loop.time())
+        try:
+            await self._request_loop(cost)
+        except asyncio.CancelledError:
+            cost.cancelled(self._event_ch.send_nowait)
+            raise
+        except Exception:
+            cost.failed(loop.time())
+            raise
+
+    async def _request_loop(self, cost: spent.Attempt) -> None:
         wire, plan = self._wire, self._plan
-        parser = self._new_parser()
+        parser = cost.parser
         deadline = plan.first_token_timeout
         headers: Mapping[str, str] = {}
         loop = asyncio.get_running_loop()
@@ -370,7 +378,7 @@ class LLMStream(llm.LLMStream):
                 may_continue = backend.ends_thought is not None
                 for resend in (False, True):
                     if resend:  # without the budget the server refused; nothing was said
-                        parser = self._new_parser()
+                        parser = cost.parser = self._new_parser()
                         body = self._request(backend, parser)
                     try:
                         response = await self._send(body)
@@ -389,8 +397,10 @@ class LLMStream(llm.LLMStream):
                         backend, body, parser, family=plan.model.family_key, own_prefill=own_prefill
                     )
                     # nothing was said: the continuation's parser is the one errors ask
-                    parser = parser.follow_on(
-                        given_back=given_back, in_thought=self._opens_thought(follow, backend)
+                    parser = cost.parser = parser.follow_on(
+                        given_back=given_back,
+                        in_thought=self._opens_thought(follow, backend),
+                        opened=opens_thought(follow, plan.model, wire.traits),
                     )
                     self._check_open()
                     response = await self._send(follow)
@@ -406,6 +416,7 @@ class LLMStream(llm.LLMStream):
                             "has no means to end it)",
                             retryable=True,  # nothing was said: a retry or fallback may answer
                         )
+            cost.heard = True  # the reply is complete, its usage sent with it
         # a failure is raised below, out of its except block: what was caught (a server's text,
         # unscrubbed) is then neither the error's __cause__ nor its __context__
         except HTTPStatus as e:
@@ -428,11 +439,6 @@ class LLMStream(llm.LLMStream):
             )
             failure = (error, 0.0, cause)
         except EmptyCompletion as e:
-            if (usage := parser.spent()) is not None:
-                # spent all the same, and the framework reports no failed attempt's usage
-                spent.report(
-                    self._llm, usage, request_id=parser.id, duration=loop.time() - thought.sent
-                )
             # nothing was said: a retry (or the FallbackAdapter) can still give an answer
             failure = (APIError(self._scrub(e.message), retryable=True), 0.0, None)
         except StreamError as e:

@@ -79,33 +79,44 @@ async def renders(
     """Whether the server's chat template renders a thought given back in a continued final
     assistant message: vLLM's ``POST /tokenize`` (at the server's root) counts the prompt's
     tokens with a short and a long thought; a template that drops the thought counts the
-    same. A server that answered that it has no such endpoint (404, 405, or an answer without
-    counts) is a no; any other answer (a timeout, a 5xx, a 429 or a proxy's 401/403/408, a
-    broken connection) is ``None``: not known yet, asked again later."""
+    same. Only a definite answer is an answer: two counts, or a server that has no such
+    endpoint (404, 405) is a no; anything else (a timeout, a 5xx, a 429, a proxy's
+    400/401/403/408, a page that is not the tokenizer's, a broken connection) is ``None``: not
+    known yet, asked again later. Neither half outlives the call: when one fails or the time
+    is up, the other is cancelled (its request closed) before this returns."""
     root = base_url.removesuffix("/").removesuffix("/v1")
     short_body, long_body = probe_bodies(model, way)
 
     async def count(body: dict[str, Any]) -> int | None:
         status, answer, _ = await _post(http, f"{root}/tokenize", body, headers)
-        if status != 200 and status not in _NO_ENDPOINT:
-            # busy, rate limited, or a proxy's refusal: nothing said about the template
-            raise _Unanswered(f"answered {status}")
+        if status in _NO_ENDPOINT:
+            return None
         n = answer.get("count") if status == 200 and isinstance(answer, dict) else None
-        return n if type(n) is int else None
+        if type(n) is not int:
+            # busy, rate limited, a proxy's refusal or its page: nothing said about the template
+            raise _Unanswered(f"answered {status}")
+        return n
 
+    failed: BaseException | None = None
     try:
-        async with asyncio.timeout(CONTROL_TIMEOUT):
-            short, long = await asyncio.gather(count(short_body), count(long_body))
-    except (httpx.HTTPError, TimeoutError, _Unanswered, RuntimeError) as e:
+        # a task group: the first half to fail cancels the other, and both are over on exit
+        async with asyncio.timeout(CONTROL_TIMEOUT), asyncio.TaskGroup() as group:
+            short = group.create_task(count(short_body))
+            long = group.create_task(count(long_body))
+    except* (httpx.HTTPError, TimeoutError, _Unanswered, RuntimeError) as e:
         # RuntimeError: the client was closed meanwhile
-        logger.debug("rendering probe failed", extra={"error": type(e).__name__})
+        failed = e.exceptions[0]
+    if failed is not None:
+        logger.debug("rendering probe failed", extra={"error": type(failed).__name__})
         return None
-    return short is not None and long is not None and long - short >= 10
+    shorter, longer = short.result(), long.result()
+    return shorter is not None and longer is not None and longer - shorter >= 10
 
 
-_NO_ENDPOINT = frozenset({400, 404, 405, 422})
-"""Statuses that say the server has no ``/tokenize`` that reads a chat (not vLLM, or one
-that reads another shape): a definite no, kept for the LLM's life."""
+_NO_ENDPOINT = frozenset({404, 405})
+"""Statuses that say the server has no ``/tokenize`` (not vLLM, or one behind a proxy that
+exposes only the API): a definite no, kept for the LLM's life. A 400 or 422 may be a proxy's
+refusal of the moment, so it is not."""
 
 
 class _Unanswered(Exception):

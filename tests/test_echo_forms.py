@@ -132,6 +132,80 @@ async def test_a_key_echoed_with_escaped_slashes_in_a_long_body_is_masked(
     await model.aclose()
 
 
+SPLIT_KEY = "sk-live-0123456789abcdefghij-KLMNOPQRSTUVWXYZ"
+HEAD, TAIL = SPLIT_KEY[:20], SPLIT_KEY[20:]
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        # an error event in plain text, its data lines wrapped mid-key
+        f"event: error\ndata: denied for Bearer {HEAD}\ndata: {TAIL}\n\n",
+        # a JSON error wrapped inside its string: not JSON once the lines are joined
+        f'data: {{"error": {{"message": "denied for Bearer {HEAD}\ndata: {TAIL}"}}}}\n\n',
+    ],
+    ids=["error-text", "json-broken"],
+)
+async def test_a_key_split_across_an_events_data_lines_is_masked(
+    gateway: Gateway, frame: str
+) -> None:
+    """A server that wraps long lines echoed the key across two ``data:`` lines: they are
+    joined with a line feed, and only the key's beginning was masked, its last 25 characters
+    shown in ``str(error)``. The whole key is masked."""
+    gateway._verify = False
+    gateway.replies.append(Reply(frames=[b": hi\n\n", frame.encode()]))
+    model = hosted.LLM.self_hosted("m", base_url=gateway.url, backend="vllm", api_key=SPLIT_KEY)
+    with pytest.raises(APIError) as info:
+        await model.chat(chat_ctx=user_ctx(), conn_options=ONE_TRY).collect()
+    await model.aclose()
+    assert "Bearer ***" in str(info.value)
+    for text in texts_of(info.value):
+        assert TAIL[:8] not in text and HEAD[:8] not in text, text
+
+
+SLASHED_KEY = "Zm9vYmFy/c2VjcmV0+a2V5LTAxMjM0NTY3ODk="
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        # a JSON error event cut short (not JSON)
+        'data: {"error": {"message": "bad", "headers": {"authorization": "Bearer '
+        + SLASHED_KEY.replace("/", "\\/")
+        + '"\n\n',
+        # an error event whose data is the echo as text
+        'event: error\ndata: "authorization": "Bearer ' + SLASHED_KEY.replace("/", "\\/") + '"\n\n',
+    ],
+    ids=["cut-short", "error-text"],
+)
+async def test_an_escaped_key_quoted_from_an_event_that_is_not_json_is_masked(
+    gateway: Gateway, frame: str
+) -> None:
+    """A key with ``/`` echoed as ``\\/`` (PHP's JSON default) in an event that is not JSON:
+    the error quotes the event with ``repr``, which doubles the backslash, and all but the
+    key's first 8 characters showed in ``str(error)``. The whole key is masked."""
+    gateway._verify = False
+    gateway.replies.append(Reply(frames=[frame.encode()]))
+    model = hosted.LLM.self_hosted("m", base_url=gateway.url, backend="vllm", api_key=SLASHED_KEY)
+    with pytest.raises(APIError) as info:
+        await model.chat(chat_ctx=user_ctx(), conn_options=ONE_TRY).collect()
+    await model.aclose()
+    assert "Bearer ***" in str(info.value)
+    for text in texts_of(info.value):
+        assert SLASHED_KEY.split("/", 1)[1] not in text, text
+
+
+def test_a_secret_is_masked_across_line_ends_and_as_repr_quotes_it() -> None:
+    """The masker itself: a secret broken by a line end (LF, CRLF), or rendered by ``repr``
+    after JSON escaping (backslashes doubled), is replaced whole; a short placeholder value
+    across a line end is two lines' words, left alone."""
+    assert redact.scrub(f"for {HEAD}\n{TAIL}.", [SPLIT_KEY]) == "for ***."
+    assert redact.scrub(f"{HEAD[:10]}\r\n{HEAD[10:]}\n{TAIL}", [SPLIT_KEY]) == "***"
+    escaped = repr("Bearer " + SLASHED_KEY.replace("/", "\\/"))
+    assert redact.scrub(escaped, [SLASHED_KEY]) == "'Bearer ***'"
+    assert redact.scrub("ab\ncd", ["abcd"]) == "ab\ncd"
+
+
 def _masking_work(text: str, secrets: list[str]) -> int:
     masker = redact.Masker(secrets)
     masker.mask(text)
@@ -145,6 +219,9 @@ HOSTILE = {
     "anchors": lambda n: SECRET[:8] * (n // 8),
     "plain": lambda n: "x" * n,
     "cut_secrets": lambda n: (SECRET[:-1] + " ") * (n // len(SECRET)),
+    # line ends: many short lines, and near-misses broken across them
+    "line_ends": lambda n: "a\n" * (n // 2),
+    "broken_beginnings": lambda n: (SECRET[:100] + "\n" + SECRET[100:200] + "!") * (n // 202),
 }
 
 

@@ -323,3 +323,68 @@ async def test_a_follow_on_turn_reports_both_requests_tokens(gateway: Gateway, s
     assert metrics.total_tokens == 4021
     assert metrics.reasoning_tokens == 3  # the three thought deltas, counted once
     await model.aclose()
+
+
+@pytest.mark.parametrize("second", ["503", "thinks-again", "cancelled"])
+async def test_a_follow_on_that_does_not_complete_reports_the_first_requests_tokens(
+    gateway: Gateway, second: str
+) -> None:
+    """A thought that used up the token limit is followed by a second request, which then
+    fails (a 503), thinks again and is cut, or is cancelled after its first word (barge-in, a
+    preemptive turn dropped): the first request's 4000 tokens reached no
+    ``metrics_collected`` (or a cancelled turn's 0), so billing lost them. They are reported,
+    once."""
+    gateway._verify = False
+    first = {"prompt_tokens": 10, "completion_tokens": 4000, "total_tokens": 4010}
+    gateway.replies.append(_reply([{"reasoning_content": "hmm"}] * 3, first, "length"))
+    if second == "503":
+        gateway.replies.append(Reply.error(503, "overloaded"))
+    elif second == "thinks-again":
+        again = [{"reasoning_content": f"hmm{i} "} for i in range(100)]
+        gateway.replies.append(Reply(events=delta_chunks(again), delay_between=0.05))
+    else:
+        gateway.replies.append(Reply.text("one", " two", " three", delay_between=0.5))
+    model = hosted.LLM.self_hosted(
+        "qwen3-8b",
+        base_url=gateway.url,
+        backend="ollama",
+        extra_kwargs={"reasoning_effort": "high"},
+        max_thinking_time=1.0,
+    )
+    seen = MetricsSeen(model)
+    stream = model.chat(chat_ctx=_ctx(), conn_options=NO_RETRY)
+    if second == "cancelled":
+        async for chunk in stream:
+            if chunk.delta and chunk.delta.content:
+                break  # the user interrupts the answer
+        await stream.aclose()
+    else:
+        with pytest.raises(APIError):
+            async with asyncio.timeout(8.0), stream:
+                async for _chunk in stream:
+                    pass
+    assert len(gateway.bodies) == 2
+    await seen.first()
+    assert [(m.completion_tokens, m.prompt_tokens) for m in seen.events] == [(4000, 10)]
+    await model.aclose()
+
+
+async def test_a_turn_that_spoke_and_then_failed_reports_its_tokens(gateway: Gateway) -> None:
+    """The caller heard "Let me check." and the tool call the model meant could not be read:
+    the turn ends in an APIError (right), but the tokens the reply was billed for reached no
+    ``metrics_collected``. They are reported, once (counted from its deltas: the error comes
+    with the finish, before the server's usage)."""
+
+    @llm.function_tool
+    async def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return "sunny"
+
+    gateway.replies.append(Reply.text("Let me check.", " call:get_weather{city:Rome days:2}"))
+    model = _llm(gateway)
+    seen = MetricsSeen(model)
+    with pytest.raises(APIError, match="could not be read"):
+        await model.chat(chat_ctx=_ctx(), tools=[get_weather], conn_options=NO_RETRY).collect()
+    await seen.first()
+    assert [(m.completion_tokens, m.ttft) for m in seen.events] == [(2, -1)]
+    await model.aclose()

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from livekit.agents import Agent, APIConnectOptions, llm
+from livekit.agents import Agent, APIConnectOptions, APIError, llm
 from livekit.agents.voice.run_result import ChatMessageEvent
 
 import livekit_plugins_hosted as hosted
@@ -232,10 +232,14 @@ async def test_backend_detected_and_token_limit_honoured(engine: LocalEngine) ->
 
 
 async def test_detected_profile_refuses_before_sending(engine: LocalEngine) -> None:
-    """After detection, what this engine cannot honour is a ValueError before the request."""
+    """After detection, what this engine cannot honour is refused before the request, as on
+    the turn that detected it: a ValueError that is also a non-retryable APIError, raised by
+    the turn's stream (the framework acts on it)."""
     model = hosted.LLM.self_hosted(LOCAL_MODEL_ID, base_url=engine.base_url)
     await model._prewarm_impl()  # the framework calls this when a session starts
     assert model.provider == "llama-cpp-python"
-    with pytest.raises(ValueError, match="add_generation_prompt"):
-        model.chat(chat_ctx=_ctx(), extra_kwargs={"add_generation_prompt": False})
+    with pytest.raises(ValueError, match="add_generation_prompt") as raised:
+        stream = model.chat(chat_ctx=_ctx(), extra_kwargs={"add_generation_prompt": False})
+        await stream.collect()
+    assert isinstance(raised.value, APIError) and not raised.value.retryable
     await model.aclose()

@@ -176,3 +176,59 @@ def test_a_thought_the_prompt_opened_is_held_bounded() -> None:
             most = max(most, gate.held)
         assert most <= THOUGHT_KEPT
         assert gate.feed("", final=True) == ""
+
+
+class _HalfHangs(ThinkingEngine):
+    """vLLM whose ``/tokenize`` answers the short probe 503 at once and never the long one
+    (until the test ends); it counts the probe requests it still holds open."""
+
+    def __init__(self, release: asyncio.Event) -> None:
+        super().__init__("vllm", think_for=0.5)
+        self.release = release
+        self.held = 0
+
+    async def _tokenize(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if body["messages"][-1]["reasoning"] == "ok":
+            return web.json_response({"error": {"message": "overloaded"}}, status=503)
+        self.held += 1
+        try:
+            await self.release.wait()
+        finally:
+            self.held -= 1
+            self._note()
+        return web.json_response({"count": 1})
+
+
+def _probe_tasks() -> list[asyncio.Task[Any]]:
+    return [
+        t
+        for t in asyncio.all_tasks()
+        if not t.done() and "renders" in getattr(t.get_coro(), "__qualname__", "")
+    ]
+
+
+async def test_a_probe_half_that_hangs_is_not_left_running() -> None:
+    """The rendering probe's short half fails at once and its long half hangs: the long one
+    went on after the turn, holding a request open on the server until the client's read
+    timeout (10 s), on every turn (a failed probe is asked again). Once the turn is over,
+    nothing of the probe runs and the server holds none of its requests."""
+    release = asyncio.Event()
+    async with _HalfHangs(release) as engine:
+        model = hosted.LLM.self_hosted(
+            "google/gemma-4-31B-it",
+            base_url=engine.url,
+            backend="vllm",
+            extra_kwargs=HIGH,
+            max_thinking_time=1.0,
+        )
+        try:
+            reply = await asyncio.wait_for(
+                model.chat(chat_ctx=user_ctx(), conn_options=ONCE).collect(), 8.0
+            )
+            assert reply.text == "".join(ANSWER)
+            await engine.wait(lambda: engine.held == 0, within=3.0, what="the probe's end")
+            assert _probe_tasks() == []
+        finally:
+            release.set()
+            await model.aclose()

@@ -114,12 +114,12 @@ def continued(c: Completion) -> bool:
 # -- item 2: the rendering probe ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("status", [503, 429, 408, 403])
+@pytest.mark.parametrize("status", [503, 429, 408, 403, 400, 200])
 async def test_a_failed_probe_is_asked_again(models: Models, status: int) -> None:
-    """vLLM's ``/tokenize`` answers 503 (or a rate limit, a proxy's timeout or refusal) the
-    first time: that turn asks again with thinking off, and the next turn probes again and
-    continues from the thought (a failure is not taken for a template that drops it, for the
-    LLM's life)."""
+    """vLLM's ``/tokenize`` answers 503 (or a rate limit, a proxy's timeout, refusal or 400, or
+    a 200 without counts, as a proxy's page) the first time: that turn asks again with thinking
+    off, and the next turn probes again and continues from the thought (a failure is not taken
+    for a template that drops it, for the LLM's life)."""
     async with ThinkingEngine("vllm", tokenize_fails=2, tokenize_status=status) as engine:
         model = models(engine, extra_kwargs=HIGH, max_thinking_time=LIMIT)
         first = await hear(model)

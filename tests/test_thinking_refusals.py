@@ -21,32 +21,52 @@ HIGH: dict[str, Any] = {"reasoning_effort": "high"}
         (None, {"max_thinking_time": 1.0}),
         ("me", {"max_thinking_time": 1.0}),
         ("me", {"extra_kwargs": HIGH}),  # llama-cpp-python has no reasoning_effort
+        (403, {"max_thinking_time": 1.0}),  # a proxy guards GET /v1/models: never decided
     ],
 )
 async def test_auto_detected_refusals_hold_every_turn(
-    owned_by: str | None, persistent: dict[str, Any]
+    owned_by: str | int | None, persistent: dict[str, Any]
 ) -> None:
-    """``backend="auto"``: a persistent setting the detected engine cannot honour is refused with
-    the same ValueError on the first turn and on every later one, and nothing is sent; on the
-    first, raised inside the turn, it is also a non-retryable APIError (a bare ValueError
-    escaping a turn is not an error the framework acts on)."""
+    """``backend="auto"``: a persistent setting the detected engine cannot honour was a
+    non-retryable APIError on the turn that detected it and a bare ValueError from ``chat()``
+    on later ones (no ``error`` event, nothing a FallbackAdapter acts on); behind a proxy that
+    answers ``GET /v1/models`` 403, the first turns ignored ``max_thinking_time`` silently
+    and later ones refused it. Every turn now ends in the same refusal: an APIError (and a
+    ValueError, as bad input is), not retryable, with the LLM's ``error`` event, and nothing
+    is sent."""
     async with Gateway(verify_jwt=False) as gw:
-        card: dict[str, Any] = {"id": "m", "object": "model"}
-        if owned_by is not None:
-            card["owned_by"] = owned_by
-        gw.models_reply = Reply(body={"object": "list", "data": [card]})
+        if isinstance(owned_by, int):
+            gw.models_reply = Reply.error(owned_by, "forbidden")
+        else:
+            card: dict[str, Any] = {"id": "m", "object": "model"}
+            if owned_by is not None:
+                card["owned_by"] = owned_by
+            gw.models_reply = Reply(body={"object": "list", "data": [card]})
         model = hosted.LLM.self_hosted("m", base_url=gw.url, **persistent)
+        errors: list[object] = []
+        model.on("error", errors.append)
         try:
-            for turn in range(3):
-                with pytest.raises(ValueError, match="not supported by the") as raised:
+            for turn in range(4):
+                with pytest.raises(APIError, match="not supported by the") as raised:
                     async with model.chat(chat_ctx=user_ctx(), conn_options=ONCE) as stream:
                         async for _chunk in stream:
                             pass
-                if turn == 0:
-                    # raised inside the turn that detected the engine: an error the
-                    # framework acts on, never retried
-                    assert isinstance(raised.value, APIError) and not raised.value.retryable
+                assert isinstance(raised.value, ValueError) and not raised.value.retryable
+                assert len(errors) == turn + 1
             completions = [r for r in gw.requests if r.path.endswith("/chat/completions")]
             assert completions == []
         finally:
             await model.aclose()
+
+
+async def test_a_server_that_did_not_answer_detection_is_not_refused() -> None:
+    """A server that does not answer ``GET /v1/models`` (down, or still loading) is not taken
+    for an engine that refuses ``max_thinking_time``: the turn ends in the completion
+    request's own connection error, which the framework may retry."""
+    model = hosted.LLM.self_hosted("m", base_url="http://127.0.0.1:9/v1", max_thinking_time=1.0)
+    try:
+        with pytest.raises(APIError) as raised:
+            await model.chat(chat_ctx=user_ctx(), conn_options=ONCE).collect()
+    finally:
+        await model.aclose()
+    assert not isinstance(raised.value, ValueError) and raised.value.retryable
