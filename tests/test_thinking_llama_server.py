@@ -246,7 +246,10 @@ async def test_a_thought_that_used_up_the_token_limit_is_continued_to_an_answer(
     the plugin gives the thought back in a second request to continue after it, and the server
     streams the answer after it, where the turn used to end in an error."""
     turn = await _turn(server, params={"max_completion_tokens": 20})
-    first, follow = turn.wire.of("/chat/completions")
+    sent = turn.wire.of("/chat/completions")
+    # on failure, say what the one request streamed and how the turn ended
+    assert len(sent) == 2, (turn.error, turn.heard, [e for _, e in sent[0].events][-3:])
+    first, follow = sent
     finishes = [c.get("finish_reason") for _, e in first.events for c in e.get("choices") or []]
     assert "length" in finishes
     assert first.deltas("reasoning_content") and not first.deltas("content")
