@@ -227,7 +227,9 @@ class SelfHosted(Endpoint):
     async def backend(self, http: httpx.AsyncClient) -> Backend:
         if self._backend is None:
             found = await detect_backend(http, self.base_url, self._headers)
-            self.undecided = isinstance(found, Undecided) and self._backend is None
+            self.undecided = (
+                isinstance(found, Undecided) and not found.busy and self._backend is None
+            )
             if found is None:
                 # the server did not answer: the completion request will say why; ask again
                 # next time rather than settle on a guess (it may still be starting)
@@ -294,11 +296,19 @@ DETECTION_TRIES = 3
 """Answers that name no engine before a self-hosted server is taken as ``openai-compatible``."""
 
 
+_BUSY = frozenset({408, 425, 429})
+
+
 @dataclass(frozen=True)
 class Undecided:
     """The server answered the probe without saying which engine it is."""
 
     reason: str
+    busy: bool = False
+    """Busy or failing for the moment (a timeout, 429, 5xx): no more said than by silence, so
+    the stand-in is used without holding the request to it until detection settles (a
+    refusal on the strength of one busy answer would be false on a server that honours the
+    setting: vLLM answering 503 once)."""
 
 
 async def _get_json(
@@ -335,12 +345,13 @@ async def detect_backend(
     try:
         status, payload = await _get_json(http, f"{base_url}/models", headers)
     except httpx.TimeoutException:
-        return Undecided("GET /models did not answer in time")
+        return Undecided("GET /models did not answer in time", busy=True)
     except httpx.HTTPError:
         return None
     if status not in (200, 404):
         # 401, 429, 5xx...: the server said nothing about itself
-        return Undecided(f"GET /models answered {status}")
+        busy = status in _BUSY or status >= 500
+        return Undecided(f"GET /models answered {status}", busy=busy)
     if status == 200 and payload is None:
         return Undecided("GET /models answered 200 without a readable models list")
     if status == 200 and (found := identify_models(payload)) is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,9 @@ from .sse import decode_event as decode_event
 from .thoughts import THOUGHT_KEPT as THOUGHT_KEPT
 from .thoughts import ThinkFilter as ThinkFilter
 from .thoughts import open_thought
+
+_ID_KEPT = 200
+"""Characters of a server's completion id repeated as the chunks' id (an id is a few dozen)."""
 
 
 class EmptyCompletion(StreamError):
@@ -90,6 +93,9 @@ class ChunkParser:
         self._tools: list[_ToolCall] = []
         self._by_index: dict[int, _ToolCall] = {}
         self._id = ""
+        self.mask: Callable[[str], str] | None = None
+        """Masks the credentials the request carried out of the completion id the framework
+        repeats (metrics, spans): a relay may echo them into it."""
         self._server_usage: llm.CompletionUsage | None = None
         self._earlier: llm.CompletionUsage | None = None  # this turn's earlier request's
         self._thought_base = 0  # thought deltas of the earlier request (counted in _earlier)
@@ -146,6 +152,7 @@ class ChunkParser:
             opened_thought=self._opened if opened and not given_back else None,
             schemas=self._schemas,
         )
+        nxt.mask = self.mask
         nxt._thought_deltas = self._thought_deltas
         nxt._reasoning = self._reasoning
         # the first request's thought is in its own usage's reasoning tokens when the server
@@ -248,7 +255,8 @@ class ChunkParser:
         if self._server_id is None and (cid := obj.get("id")):
             self._server_id = str(cid)
             if not self._id:
-                self._id = self._server_id
+                cid = self._server_id[:_ID_KEPT]
+                self._id = self.mask(cid) if self.mask is not None else cid
         out: list[llm.ChatChunk] = []
         for choice in shape.items(obj.get("choices")):
             # with n > 1 only choice 0 is spoken: never a mix of alternatives

@@ -12,6 +12,7 @@ linear in its length, and a body past :data:`SCRUBBED_LIMIT` is not walked.
 
 from __future__ import annotations
 
+import base64
 import bisect
 import itertools
 import json
@@ -61,7 +62,20 @@ def credentials(items: Iterable[tuple[str, str]]) -> tuple[str, ...]:
         found.append(rest if space and rest and scheme.isalpha() else value)
         if "=" in value:
             found.extend(_parts(rest if space and scheme.isalpha() else value))
+        if space and scheme.lower() == "basic":
+            found.extend(_basic(rest))
     return tuple(found)
+
+
+def _basic(encoded: str) -> list[str]:
+    """Basic auth's ``user:password`` as a proxy that decoded it may repeat it: whole, and
+    the password alone (anyone can decode what was sent, so it is as secret)."""
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return []
+    _user, colon, password = decoded.partition(":")
+    return [decoded, password] if colon and password else []
 
 
 def _parts(value: str) -> list[str]:

@@ -11,6 +11,7 @@ response it reads and the timeout that stops that reading.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 from collections.abc import Mapping
@@ -101,11 +102,13 @@ class LLMStream(llm.LLMStream):
 
     def _new_parser(self) -> ChunkParser:
         model = self._plan.model
-        return ChunkParser(
+        parser = ChunkParser(
             model.unspoken,
             gemma4=model.family_key == "gemma-4",
             estimate_usage=True,  # only when the server streams no usage (llama-cpp-python)
         )
+        parser.mask = self._scrub
+        return parser
 
     def _request(self, backend: Backend, parser: ChunkParser) -> dict[str, Any]:
         """The request body; tells ``parser`` what the request implies for the reply."""
@@ -179,6 +182,7 @@ class LLMStream(llm.LLMStream):
             extensions={"timeout": self._timeout, "trace": connection},
         )
         # a redirect is never followed (it could carry the credentials elsewhere)
+        sent = request  # the client's auth may send a signed copy: the one sent is masked
         try:
             try:
                 response = await wire.http.send(request, stream=True, follow_redirects=False)
@@ -188,10 +192,20 @@ class LLMStream(llm.LLMStream):
                 # nothing was read, nothing was said: once more at once, on a fresh
                 # connection, rather than a framework retry seconds later (or none)
                 response = await wire.http.send(request, stream=True, follow_redirects=False)
+            sent = response.request
             count_reads(response)
+        except httpx.RequestError as e:
+            with contextlib.suppress(RuntimeError):  # an error raised before any request
+                sent = e.request
+            raise
         finally:
             # what was sent, the client's auth included: a server may echo any of it
-            self._sent = tuple(dict.fromkeys((*self._sent, *sent_credentials(request))))
+            found = (
+                (*sent_credentials(request), *sent_credentials(sent))
+                if sent is not request
+                else sent_credentials(request)
+            )
+            self._sent = tuple(dict.fromkeys((*self._sent, *found)))
         if not 200 <= response.status_code < 300:
             try:
                 raise await HTTPStatus.read(response)

@@ -11,6 +11,7 @@ locals, as Sentry's default does, prints them).
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import uuid
@@ -453,3 +454,79 @@ async def test_a_control_requests_own_credential_is_masked_in_the_log(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "denied for Bearer ***" in logged
     assert len(auth.sent) >= 2 and not [t for t in auth.sent if t in logged]
+
+
+class _SignedCopy(httpx.Auth):
+    """An auth that sends a signed copy of the request (``auth_flow`` may yield any request)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+        token = uuid.uuid4().hex + uuid.uuid4().hex
+        self.sent.append(token)
+        headers = {**request.headers, "Authorization": f"Bearer {token}"}
+        yield httpx.Request(
+            request.method,
+            request.url,
+            headers=headers,
+            content=request.content,
+            extensions=request.extensions,
+        )
+
+
+async def _echo_authorization(request: web.Request) -> web.Response:
+    said = request.headers.get("Authorization", "")
+    return web.json_response(
+        {"error": {"message": f"token rejected: {said}"}},
+        status=401,
+        headers={"x-request-id": f"r1 {said}"},
+    )
+
+
+async def test_the_credential_of_a_signed_copy_the_client_sent_is_masked() -> None:
+    """The plugin read the credentials off the request it built, while the client's auth
+    sent a signed copy: a 401 repeating its token showed it in the error's text, request id
+    and body. What was actually sent is masked."""
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", _echo_authorization)
+    runner, url = await serve(app)
+    auth = _SignedCopy()
+    try:
+        async with httpx.AsyncClient(auth=auth) as client:
+            model = hosted.LLM.self_hosted("m", base_url=url, backend="vllm", http_client=client)
+            with pytest.raises(APIError) as info:
+                await model.chat(chat_ctx=user_ctx(), conn_options=ONE_TRY).collect()
+            await model.aclose()
+    finally:
+        await runner.cleanup()
+    shown = texts_of(info.value)
+    assert auth.sent and "token rejected: Bearer ***" in str(info.value)
+    assert not any(token in text for token in auth.sent for text in shown), shown[0]
+
+
+async def _echo_basic_decoded(request: web.Request) -> web.Response:
+    said = request.headers.get("Authorization", "").removeprefix("Basic ")
+    decoded = base64.b64decode(said).decode()
+    return web.json_response({"error": {"message": f"invalid credentials {decoded}"}}, status=401)
+
+
+async def test_a_basic_auth_password_a_proxy_decoded_is_masked() -> None:
+    """Basic auth given through ``http_client`` was masked only as sent (base64), so a proxy
+    repeating what it decoded (``alice:<password>``) showed the password, which anyone can
+    decode from the request anyway. The decoded pair and the password are masked."""
+    password = "pw-0123456789abcdefXYZ"
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", _echo_basic_decoded)
+    runner, url = await serve(app)
+    try:
+        async with httpx.AsyncClient(auth=("alice", password)) as client:
+            model = hosted.LLM.self_hosted("m", base_url=url, backend="vllm", http_client=client)
+            with pytest.raises(APIError) as info:
+                await model.chat(chat_ctx=user_ctx(), conn_options=ONE_TRY).collect()
+            await model.aclose()
+    finally:
+        await runner.cleanup()
+    shown = texts_of(info.value)
+    assert "invalid credentials ***" in str(info.value)
+    assert not any(password in text for text in shown), shown[0]

@@ -349,6 +349,8 @@ def test_credentials_are_picked_by_name_and_keep_their_scheme() -> None:
     assert redact.credentials(sent) == (
         "tok-123456789",
         "dXNlcjpwYXNz",
+        "user:pass",  # Basic auth as a proxy that decoded it repeats it
+        "pass",
         "k-with space inside",
         "wt-987654321",
         "q-1234",

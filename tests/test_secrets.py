@@ -8,6 +8,7 @@ http to a remote host.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 from aiohttp import web
-from livekit.agents import APIConnectionError, APIConnectOptions, APIStatusError
+from livekit.agents import APIConnectionError, APIConnectOptions, APIError, APIStatusError
 
 import livekit_plugins_hosted as hosted
 from livekit_plugins_hosted.cli import main
@@ -279,3 +280,52 @@ async def test_a_key_cut_in_two_by_the_message_limit_is_masked(gateway: Gateway)
 
 
 _PREFIX = 8
+
+
+def _idecho_app(heard: bool) -> web.Application:
+    """A relay that names the completion after the request's Authorization header."""
+
+    async def completions(request: web.Request) -> web.StreamResponse:
+        cid = "cmpl " + request.headers.get("Authorization", "")
+        usage = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+        delta = {"content": "Hi." if heard else " "}
+        events = [
+            {"id": cid, "choices": [{"index": 0, "delta": delta, "finish_reason": "stop"}]},
+            {"id": cid, "choices": [], "usage": usage},
+        ]
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for event in events:
+            await response.write(f"data: {json.dumps(event)}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", completions)
+    return app
+
+
+@pytest.mark.parametrize("heard", [True, False], ids=["heard", "failed"])
+async def test_a_completion_id_echoing_the_key_is_masked_in_metrics(heard: bool) -> None:
+    """A relay that puts the request's Authorization into the completion id had the key
+    reach ``metrics_collected``'s request id (the framework's for a heard reply, the plugin's
+    for a failed one) and the span's provider ids, while the same echo in ``x-request-id``
+    was masked. The id is masked as the server's other words are."""
+    runner, url = await serve(_idecho_app(heard))
+    model = hosted.LLM.self_hosted("m", base_url=url, backend="vllm", api_key=KEY)
+    seen: list[Any] = []
+    arrived = asyncio.Event()
+    model.on("metrics_collected", lambda m: (seen.append(m), arrived.set()))
+    try:
+        stream = model.chat(chat_ctx=user_ctx(), conn_options=ONE_TRY)
+        if heard:
+            await stream.collect()
+        else:
+            with pytest.raises(APIError):
+                await stream.collect()
+        await asyncio.wait_for(arrived.wait(), 10)
+    finally:
+        await model.aclose()
+        await runner.cleanup()
+    assert seen and all(KEY not in m.request_id for m in seen)
+    assert any("cmpl Bearer ***" in m.request_id for m in seen)

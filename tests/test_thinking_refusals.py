@@ -70,3 +70,23 @@ async def test_a_server_that_did_not_answer_detection_is_not_refused() -> None:
     finally:
         await model.aclose()
     assert not isinstance(raised.value, ValueError) and raised.value.retryable
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_a_busy_answer_to_detection_refuses_nothing(status: int) -> None:
+    """A vLLM server answering ``GET /v1/models`` busy once (503, 429) had
+    ``max_thinking_time`` refused on that turn, a non-retryable APIError that sends a
+    FallbackAdapter elsewhere, though the engine honours it: the next turn found vLLM. A busy
+    answer says no more than silence: the turn is answered, and the next one detects vLLM."""
+    async with Gateway(verify_jwt=False) as gw:
+        gw.models_reply = Reply.error(status, "busy")
+        model = hosted.LLM.self_hosted("m", base_url=gw.url, max_thinking_time=1.0)
+        try:
+            first = await model.chat(chat_ctx=user_ctx(), conn_options=ONCE).collect()
+            card = {"id": "m", "object": "model", "owned_by": "vllm"}
+            gw.models_reply = Reply(body={"object": "list", "data": [card]})
+            second = await model.chat(chat_ctx=user_ctx(), conn_options=ONCE).collect()
+        finally:
+            await model.aclose()
+    assert first.text and first.text == second.text
+    assert model.provider == "vllm"
