@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import functools
 import itertools
 import json
 import re
@@ -127,6 +128,19 @@ _LINE = re.compile(r"[^\r\n]+")
 """A line's text (one character class: linear)."""
 
 
+@functools.lru_cache(maxsize=16)
+def _prepared(secrets: tuple[str, ...]) -> tuple[list[str], dict[str, list[str]]]:
+    """:class:`Masker`'s forms of ``secrets`` (short ones, and the rest by their beginning),
+    computed once for the same secrets: every response's id is masked on the way to the first
+    word, with the same few credentials turn after turn. Read only; a few entries."""
+    forms = _forms(secrets)
+    groups: dict[str, list[str]] = {}
+    for form in forms:
+        if len(form) >= _MIN_PREFIX:
+            groups.setdefault(form[:_MIN_PREFIX], []).append(form)
+    return [f for f in forms if len(f) < _MIN_PREFIX], groups
+
+
 class Masker:
     """Masks secrets in texts in time linear in each text's length (a server's text is
     hostile). The forms of the secrets are grouped by their first :data:`_MIN_PREFIX`
@@ -139,12 +153,7 @@ class Masker:
     __slots__ = ("groups", "short", "work")
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        forms = _forms(secrets)
-        self.short = [f for f in forms if len(f) < _MIN_PREFIX]
-        self.groups: dict[str, list[str]] = {}
-        for form in forms:
-            if len(form) >= _MIN_PREFIX:
-                self.groups.setdefault(form[:_MIN_PREFIX], []).append(form)
+        self.short, self.groups = _prepared(tuple(secrets))
         self.work = 0
 
     def __bool__(self) -> bool:
