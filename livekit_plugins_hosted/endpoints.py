@@ -199,6 +199,8 @@ class SelfHosted(Endpoint):
         self.base_url = auth.check_base_url(base_url)
         self._backend = None if backend == "auto" else get_backend(backend)
         self._undecided = 0
+        self._busy = 0  # busy answers to the probe in a row
+        self._waited = 0  # requests since the last of them
         """Answers to the probe that named no engine (settled on openai-compatible at
         ``DETECTION_TRIES``)."""
         self.credential_hint = " (check the api_key given to LLM.self_hosted)"
@@ -226,10 +228,16 @@ class SelfHosted(Endpoint):
 
     async def backend(self, http: httpx.AsyncClient) -> Backend:
         if self._backend is None:
+            if self._busy and self._waited < min(2 ** (self._busy - 1), BUSY_WAIT_MAX) - 1:
+                self._waited += 1  # busy lately: not asked before every request
+                return OPENAI_COMPATIBLE
             found = await detect_backend(http, self.base_url, self._headers)
-            self.undecided = (
-                isinstance(found, Undecided) and not found.busy and self._backend is None
-            )
+            if isinstance(found, Undecided) and found.busy:
+                return self._busy_answer(found)
+            self._busy = 0
+            # a guard's silence holds until the engine is known: a busy answer or a failed
+            # connection between two 403s must not change what a turn is refused
+            self.undecided = self.undecided or isinstance(found, Undecided)
             if found is None:
                 # the server did not answer: the completion request will say why; ask again
                 # next time rather than settle on a guess (it may still be starting)
@@ -260,6 +268,21 @@ class SelfHosted(Endpoint):
                     extra={"base_url": self.base_url, "backend": found.name},
                 )
         return self._backend
+
+    def _busy_answer(self, found: Undecided) -> Backend:
+        """The probe was answered busy (a timeout, 429, 5xx): nothing is settled or refused on
+        it; asked again after 1, 2, 4... requests (at most every :data:`BUSY_WAIT_MAX`)."""
+        self._busy += 1
+        self._waited = 0
+        if self._busy == 1:
+            logger.warning(
+                "self-hosted server at %s: %s; its engine is not known yet, so what depends on "
+                "it (max_thinking_time) waits until it answers (asked again later)",
+                self.base_url,
+                found.reason,
+                extra={"base_url": self.base_url},
+            )
+        return OPENAI_COMPATIBLE
 
     def describe(self) -> str:
         return f"base_url={self.base_url!r}, backend={self.provider!r}"
@@ -298,6 +321,9 @@ DETECTION_TRIES = 3
 
 _BUSY = frozenset({408, 425, 429})
 
+BUSY_WAIT_MAX = 64
+"""Requests at most between two probes of a server that keeps answering busy."""
+
 
 @dataclass(frozen=True)
 class Undecided:
@@ -306,9 +332,8 @@ class Undecided:
     reason: str
     busy: bool = False
     """Busy or failing for the moment (a timeout, 429, 5xx): no more said than by silence, so
-    the stand-in is used without holding the request to it until detection settles (a
-    refusal on the strength of one busy answer would be false on a server that honours the
-    setting: vLLM answering 503 once)."""
+    nothing is settled or refused on it (a refusal on the strength of busy answers would be
+    false, and lasting, on a server that honours the setting: vLLM answering 503 a while)."""
 
 
 async def _get_json(

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, Literal
 
 import httpx2 as httpx
@@ -192,6 +193,9 @@ class LLM(llm.LLM[Literal["metrics_collected", "error"]]):
         http = http_client or httpx.AsyncClient(
             timeout=httpx.Timeout(DEFAULT_API_CONNECT_OPTIONS.timeout, connect=CONNECT_TIMEOUT),
             limits=_POOL,
+            # a jar that keeps nothing: every response's Set-Cookie would be kept for the LLM's
+            # life (memory a server can grow) and sent back with each probe and control request
+            cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
         )
         # parsed once: a Request built from a parsed URL skips the client's URL merging
         self._wire = Wire(endpoint, http, httpx.URL(f"{endpoint.base_url}/chat/completions"))

@@ -8,10 +8,8 @@ spoken, usage is read with cached and reasoning tokens.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from livekit.agents import llm
@@ -24,6 +22,7 @@ from .sse import decode_event as decode_event
 from .thoughts import THOUGHT_KEPT as THOUGHT_KEPT
 from .thoughts import ThinkFilter as ThinkFilter
 from .thoughts import open_thought
+from .toolcalls import ServerToolCalls
 
 _ID_KEPT = 200
 """Characters of a server's completion id repeated as the chunks' id (an id is a few dozen)."""
@@ -44,14 +43,6 @@ def _text(content: Any) -> str:
             if isinstance(p, str | dict)
         )
     return ""
-
-
-@dataclass
-class _ToolCall:
-    id: str
-    name: str
-    arguments: str
-    extra: dict[str, Any] | None
 
 
 def _chunk(id: str, content: str | None, tool_calls: list[llm.FunctionToolCall]) -> llm.ChatChunk:
@@ -90,8 +81,7 @@ class ChunkParser:
         self._in_thought = in_thought
         self._schemas: Mapping[str, Mapping[str, Any]] | None = None
         self._native: Gemma4Parser | None = None
-        self._tools: list[_ToolCall] = []
-        self._by_index: dict[int, _ToolCall] = {}
+        self._tools = ServerToolCalls()
         self._id = ""
         self.mask: Callable[[str], str] | None = None
         """Masks the credentials the request carried out of the completion id the framework
@@ -284,7 +274,7 @@ class ChunkParser:
             tail = self._thinking.feed(said, final=True)
         else:
             tail, calls = self._thinking.feed("", final=True), []
-        calls += self._take_tool_calls()
+        calls += self._tools.take()
         if tail or calls:
             self.emitted = self.emitted or bool(calls) or not tail.isspace()
             out.append(_chunk(self.id, tail or None, calls))
@@ -371,10 +361,10 @@ class ChunkParser:
                     self._reasoning_live = False
                 self._keep_text(1, text)
         for tc in server_calls:
-            self._add_tool_fragment(shape.obj(tc))
+            self._tools.add(shape.obj(tc))
         if finish is not None:
             self.finished = True
-            calls += self._take_tool_calls()
+            calls += self._tools.take()
         if content or calls:
             if not self.emitted:
                 self.emitted = bool(calls) or not content.isspace()
@@ -405,40 +395,6 @@ class ChunkParser:
             )
             for c in native
         ]
-
-    def _add_tool_fragment(self, tc: dict[str, Any]) -> None:
-        index = tc.get("index")
-        if not isinstance(index, int):
-            index = len(self._tools)
-        fn = shape.obj(tc.get("function"))
-        call = self._by_index.get(index)
-        new_id = shape.text(tc.get("id"), "tool call id")
-        # a new id at a used index is a new call: some servers send every call at index 0
-        if call is None or (new_id and call.id != new_id):
-            call = _ToolCall(
-                id=new_id or f"call_{uuid.uuid4().hex[:24]}",
-                name=shape.text(fn.get("name"), "tool name") or "",
-                arguments="",
-                extra=None if (ex := tc.get("extra_content")) is None else shape.obj(ex),
-            )
-            self._tools.append(call)
-            self._by_index[index] = call
-        elif (name := shape.text(fn.get("name"), "tool name")) and not call.name:
-            call.name = name
-        if args := fn.get("arguments"):
-            call.arguments += args if isinstance(args, str) else json.dumps(args)
-
-    def _take_tool_calls(self) -> list[llm.FunctionToolCall]:
-        calls = [
-            llm.FunctionToolCall(
-                name=c.name, arguments=c.arguments or "{}", call_id=c.id, extra=c.extra
-            )
-            for c in self._tools
-            if c.name
-        ]
-        self._tools.clear()
-        self._by_index.clear()
-        return calls
 
     def _usage(self, usage: dict[str, Any], service_tier: str | None) -> llm.ChatChunk:
         prompt_details = shape.obj(usage.get("prompt_tokens_details"))

@@ -70,13 +70,17 @@ def credentials(items: Iterable[tuple[str, str]]) -> tuple[str, ...]:
 
 def _basic(encoded: str) -> list[str]:
     """Basic auth's ``user:password`` as a proxy that decoded it may repeat it: whole, and
-    the password alone (anyone can decode what was sent, so it is as secret)."""
+    the password alone, or the user name when there is no password (anyone can decode what
+    was sent, so it is as secret)."""
     try:
         decoded = base64.b64decode(encoded, validate=True).decode()
     except (ValueError, UnicodeDecodeError):
         return []
-    _user, colon, password = decoded.partition(":")
-    return [decoded, password] if colon and password else []
+    user, colon, password = decoded.partition(":")
+    if not colon:
+        return []
+    # no password: the key is the user name (``curl -u KEY:``), a credential itself
+    return [decoded, password] if password else [decoded, user]
 
 
 def _parts(value: str) -> list[str]:

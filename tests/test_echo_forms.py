@@ -511,16 +511,26 @@ async def _echo_basic_decoded(request: web.Request) -> web.Response:
     return web.json_response({"error": {"message": f"invalid credentials {decoded}"}}, status=401)
 
 
-async def test_a_basic_auth_password_a_proxy_decoded_is_masked() -> None:
+@pytest.mark.parametrize(
+    ("user", "password", "secret"),
+    [
+        ("alice", "pw-0123456789abcdefXYZ", "pw-0123456789abcdefXYZ"),
+        ("sk-key-as-user-0123456789", "", "sk-key-as-user-0123456789"),  # curl -u KEY:
+    ],
+    ids=["password", "key-as-user"],
+)
+async def test_a_basic_auth_password_a_proxy_decoded_is_masked(
+    user: str, password: str, secret: str
+) -> None:
     """Basic auth given through ``http_client`` was masked only as sent (base64), so a proxy
     repeating what it decoded (``alice:<password>``) showed the password, which anyone can
-    decode from the request anyway. The decoded pair and the password are masked."""
-    password = "pw-0123456789abcdefXYZ"
+    decode from the request anyway. The decoded pair and the password are masked, or the
+    user name when it is the key and the password is empty."""
     app = web.Application()
     app.router.add_post("/v1/chat/completions", _echo_basic_decoded)
     runner, url = await serve(app)
     try:
-        async with httpx.AsyncClient(auth=("alice", password)) as client:
+        async with httpx.AsyncClient(auth=(user, password)) as client:
             model = hosted.LLM.self_hosted("m", base_url=url, backend="vllm", http_client=client)
             with pytest.raises(APIError) as info:
                 await model.chat(chat_ctx=user_ctx(), conn_options=ONE_TRY).collect()
@@ -529,4 +539,4 @@ async def test_a_basic_auth_password_a_proxy_decoded_is_masked() -> None:
         await runner.cleanup()
     shown = texts_of(info.value)
     assert "invalid credentials ***" in str(info.value)
-    assert not any(password in text for text in shown), shown[0]
+    assert not any(secret in text for text in shown), shown[0]

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
+from aiohttp import web
 from livekit.agents import APIConnectionError, APIConnectOptions, APIStatusError, APITimeoutError
 from livekit.agents.llm import FallbackAdapter
 
@@ -25,7 +26,15 @@ import livekit_plugins_hosted as hosted
 from livekit_plugins_hosted.cli import doctor
 from livekit_plugins_hosted.parsing import ChunkParser
 from livekit_plugins_hosted.transport import transport_error
-from tests.gateway import Gateway, Reply, completion_chunks, delta_chunks, gateway_llm, user_ctx
+from tests.gateway import (
+    Gateway,
+    Reply,
+    completion_chunks,
+    delta_chunks,
+    gateway_llm,
+    serve,
+    user_ctx,
+)
 
 MiB = 1024 * 1024
 BLOCK = b"x" * MiB
@@ -409,11 +418,11 @@ async def test_redirect_fails_at_once_with_retries_on(gateway: Gateway, follows:
 # -- 7. detection that cannot decide settles ---------------------------------------------------
 
 
-@pytest.mark.parametrize("status", [403, 405, 500])
+@pytest.mark.parametrize("status", [403, 405])
 async def test_undecided_detection_settles(
     gateway: Gateway, status: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A /models answering 403/405/500 was probed before every request, for ever."""
+    """A /models answering 403/405 was probed before every request, for ever."""
     gateway.models_reply = Reply.error(status, "no")
     model = self_hosted(gateway)
     caplog.set_level(logging.INFO, logger="livekit.plugins.hosted")
@@ -425,6 +434,27 @@ async def test_undecided_detection_settles(
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "openai-compatible" in warnings[0].getMessage()
     assert f"answered {status}" in warnings[0].getMessage()
+    await model.aclose()
+
+
+@pytest.mark.parametrize("status", [500, 503, 429])
+async def test_a_busy_detection_is_asked_again_less_and_less(gateway: Gateway, status: int) -> None:
+    """A /models answering busy (5xx, 429) says nothing lasting: it is not settled on (that
+    refused max_thinking_time for the LLM's life on a vLLM that had been busy), yet not asked
+    before every request either: after 1, 2, 4, 8... requests. Once it names its engine, that
+    engine is used."""
+    gateway.models_reply = Reply.error(status, "busy")
+    model = self_hosted(gateway)
+    for _ in range(10):
+        assert await say(model) == "Hello from the gateway."
+    probes = [r for r in gateway.requests if r.path.endswith("/models")]
+    assert len(probes) == 4  # before requests 1, 2, 4 and 8
+    assert model.provider == "auto"
+    card = {"id": "m", "object": "model", "owned_by": "vllm"}
+    gateway.models_reply = Reply(body={"object": "list", "data": [card]})
+    for _ in range(8):
+        await say(model)
+    assert model.provider == "vllm"
     await model.aclose()
 
 
@@ -601,3 +631,41 @@ async def test_detection_survives_an_owned_by_that_is_not_text(gateway: Gateway)
     assert result.text == "Hello from the gateway."
     assert model.provider == "openai-compatible"
     await model.aclose()
+
+
+# -- cookies a server sets are not kept ----------------------------------------------------
+
+
+async def test_cookies_a_server_sets_are_not_kept() -> None:
+    """The plugin's own client kept every cookie a server set, for the LLM's life (50 new ones
+    a reply: 1000 after 20 turns, memory a server can grow), and sent them all back with the
+    engine probe and the control request, until those grew past what a server accepts.
+    Nothing is kept, so nothing is sent back."""
+    cookies_sent: list[str] = []
+
+    async def models(request: web.Request) -> web.Response:
+        # a guard that names no engine: asked again on the next turns
+        cookies_sent.append(request.headers.get("Cookie", ""))
+        return web.json_response({"error": "forbidden"}, status=403)
+
+    async def completions(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        for i in range(50):
+            response.set_cookie(f"c{len(cookies_sent)}_{i}", "v" * 40)
+        await response.prepare(request)
+        event = {"id": "x", "choices": [{"index": 0, "delta": {"content": "Hi."}}]}
+        await response.write(f"data: {json.dumps(event)}\n\ndata: [DONE]\n\n".encode())
+        return response
+
+    app = web.Application()
+    app.router.add_get("/v1/models", models)
+    app.router.add_post("/v1/chat/completions", completions)
+    runner, url = await serve(app)
+    model = hosted.LLM.self_hosted("m", base_url=url)
+    try:
+        for _ in range(3):
+            assert (await model.chat(chat_ctx=user_ctx()).collect()).text == "Hi."
+    finally:
+        await model.aclose()
+        await runner.cleanup()
+    assert cookies_sent == ["", "", ""]

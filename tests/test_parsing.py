@@ -10,6 +10,7 @@ from livekit.agents import llm
 
 from livekit_plugins_hosted import models
 from livekit_plugins_hosted.parsing import ChunkParser, EmptyCompletion, StreamError, decode_event
+from livekit_plugins_hosted.toolcalls import TOOL_ARGUMENTS_KEPT, TOOL_CALLS_KEPT
 
 GEMMA_TAGS = models.get_model("google/gemma-4-31b-it").thinking or ()
 THOUGHT = "<|channel>thought\nThe user says hi. I should greet back briefly.<channel|>"
@@ -526,3 +527,31 @@ def test_wrong_shapes_are_stream_errors(obj: dict[str, Any]) -> None:
     """Valid JSON of the wrong shape is the server's fault: a StreamError, not a crash."""
     with pytest.raises(StreamError, match="malformed"):
         ChunkParser([("<think>", "</think>")]).feed(obj)
+
+
+# -- server-parsed tool calls are capped ---------------------------------------------------
+
+
+def test_tool_call_arguments_past_their_cap_end_the_stream() -> None:
+    """A server streaming one call's arguments without end was kept whole (a 32 MB stream
+    peaked at 65 MB and ran as a 32 MB call): past the cap the stream is a fault that no
+    retry repeats, and what is kept never passes the cap."""
+    parser = ChunkParser(GEMMA_TAGS)
+    parser.feed(chunk(tool_calls=[frag(0, id="c1", name="f", args="")]))
+    piece = "a" * (64 * 1024)
+    fed = 0
+    with pytest.raises(StreamError, match="arguments passed") as info:
+        for _ in range(4 * TOOL_ARGUMENTS_KEPT // len(piece)):
+            parser.feed(chunk(tool_calls=[frag(0, args=piece)]))
+            fed += len(piece)
+    assert not info.value.retryable
+    assert fed <= TOOL_ARGUMENTS_KEPT
+
+
+def test_more_tool_calls_than_a_reply_makes_end_the_stream() -> None:
+    """Each new id at index 0 is a new call: a server could open calls without end."""
+    parser = ChunkParser(GEMMA_TAGS)
+    with pytest.raises(StreamError, match="tool calls in one reply"):
+        for n in range(4 * TOOL_CALLS_KEPT):
+            parser.feed(chunk(tool_calls=[frag(0, id=f"c{n}", name="f", args="{}")]))
+    assert n == TOOL_CALLS_KEPT

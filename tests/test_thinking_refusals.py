@@ -90,3 +90,39 @@ async def test_a_busy_answer_to_detection_refuses_nothing(status: int) -> None:
             await model.aclose()
     assert first.text and first.text == second.text
     assert model.provider == "vllm"
+
+
+async def test_a_guards_refusal_holds_through_a_busy_answer() -> None:
+    """A proxy that guards ``GET /v1/models`` (403) and once answers busy (503): the turns
+    went refused, spoke, refused, refused. The guard's silence holds until the engine is
+    known, so every turn is the same refusal."""
+    async with Gateway(verify_jwt=False) as gw:
+        model = hosted.LLM.self_hosted("m", base_url=gw.url, max_thinking_time=1.0)
+        try:
+            for status in (403, 503, 403, 403, 503):
+                gw.models_reply = Reply.error(status, "no")
+                with pytest.raises(APIError, match="not supported by the") as raised:
+                    await model.chat(chat_ctx=user_ctx(), conn_options=ONCE).collect()
+                assert not raised.value.retryable
+        finally:
+            await model.aclose()
+        assert not [r for r in gw.requests if r.path.endswith("/chat/completions")]
+
+
+async def test_a_server_busy_for_turns_is_detected_when_it_answers() -> None:
+    """``GET /v1/models`` busy for three turns, then naming vLLM: the third turn settled on
+    the stand-in and refused ``max_thinking_time`` for the LLM's life. The busy turns are
+    answered, and once vLLM names itself nothing is refused."""
+    async with Gateway(verify_jwt=False) as gw:
+        model = hosted.LLM.self_hosted("m", base_url=gw.url, max_thinking_time=1.0)
+        try:
+            gw.models_reply = Reply.error(503, "busy")
+            for _ in range(3):
+                assert (await model.chat(chat_ctx=user_ctx(), conn_options=ONCE).collect()).text
+            card = {"id": "m", "object": "model", "owned_by": "vllm"}
+            gw.models_reply = Reply(body={"object": "list", "data": [card]})
+            for _ in range(2):
+                assert (await model.chat(chat_ctx=user_ctx(), conn_options=ONCE).collect()).text
+        finally:
+            await model.aclose()
+        assert model.provider == "vllm"
