@@ -240,6 +240,12 @@ class ChunkParser:
             self._id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         return self._id
 
+    def _call_id(self, server_id: str) -> str:
+        """A tool call's id as the framework repeats it (its spans, logs): clipped, and masked
+        like the completion id."""
+        cid = server_id[:_ID_KEPT]
+        return self.mask(cid) if self.mask is not None else cid
+
     def feed(self, obj: dict[str, Any]) -> list[llm.ChatChunk]:
         """The chunks one stream object yields (often one, sometimes none)."""
         if self._server_id is None and (cid := obj.get("id")):
@@ -274,7 +280,7 @@ class ChunkParser:
             tail = self._thinking.feed(said, final=True)
         else:
             tail, calls = self._thinking.feed("", final=True), []
-        calls += self._tools.take()
+        calls += self._tools.take(self._call_id)
         if tail or calls:
             self.emitted = self.emitted or bool(calls) or not tail.isspace()
             out.append(_chunk(self.id, tail or None, calls))
@@ -364,7 +370,7 @@ class ChunkParser:
             self._tools.add(shape.obj(tc))
         if finish is not None:
             self.finished = True
-            calls += self._tools.take()
+            calls += self._tools.take(self._call_id)
         if content or calls:
             if not self.emitted:
                 self.emitted = bool(calls) or not content.isspace()

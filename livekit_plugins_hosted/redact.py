@@ -83,13 +83,18 @@ def _basic(encoded: str) -> list[str]:
     return [decoded, password] if password else [decoded, user]
 
 
+_NOT_SECRET_PARTS = frozenset(("realm", "uri", "nonce", "nc", "qop", "algorithm", "opaque"))
+"""Digest's parameters that the server chose or that name the request: masking them would
+turn a server's ``POST /v1/chat/completions`` into ``POST ***``."""
+
+
 def _parts(value: str) -> list[str]:
     """The values of ``k=v`` parts separated by ``;`` or ``,`` (quotes taken off)."""
     parts: list[str] = []
     for piece in value.replace(",", ";").split(";"):
-        _key, eq, part = piece.partition("=")
+        key, eq, part = piece.partition("=")
         part = part.strip().strip('"')
-        if eq and len(part) >= PART_MIN_CHARS:
+        if eq and len(part) >= PART_MIN_CHARS and key.strip().lower() not in _NOT_SECRET_PARTS:
             parts.append(part)
     return parts
 

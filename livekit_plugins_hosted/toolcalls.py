@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,11 +84,15 @@ class ServerToolCalls:
                 )
             call.parts.append(text)
 
-    def take(self) -> list[llm.FunctionToolCall]:
-        """The named calls gathered so far (a call without a name cannot run)."""
+    def take(self, call_id: Callable[[str], str] = str) -> list[llm.FunctionToolCall]:
+        """The named calls gathered so far (a call without a name cannot run); ``call_id``
+        gives the id the framework is handed for the server's."""
         calls = [
             llm.FunctionToolCall(
-                name=c.name, arguments="".join(c.parts) or "{}", call_id=c.id, extra=c.extra
+                name=c.name,
+                arguments="".join(c.parts) or "{}",
+                call_id=call_id(c.id),
+                extra=c.extra,
             )
             for c in self._calls
             if c.name

@@ -355,3 +355,17 @@ def test_credentials_are_picked_by_name_and_keep_their_scheme() -> None:
         "wt-987654321",
         "q-1234",
     )
+
+
+def test_digest_parameters_the_server_chose_are_not_taken_for_credentials() -> None:
+    """Every part of a Digest header was masked, so a server's ``POST /v1/chat/completions``
+    read ``POST ***``: the request's uri, the realm, the server's nonce and the counters are
+    not secrets; the response and the client nonce are."""
+    header = (
+        'Digest username="bot", realm="api@example", nonce="n0nce-abcdef12", '
+        'uri="/v1/chat/completions", qop=auth, nc=00000001, cnonce="c-0123456789", '
+        'response="r-0123456789abcdef"'
+    )
+    found = redact.credentials([("Authorization", header)])
+    assert "r-0123456789abcdef" in found and "c-0123456789" in found
+    assert not {"/v1/chat/completions", "api@example", "n0nce-abcdef12", "00000001"} & set(found)

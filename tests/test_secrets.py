@@ -329,3 +329,40 @@ async def test_a_completion_id_echoing_the_key_is_masked_in_metrics(heard: bool)
         await runner.cleanup()
     assert seen and all(KEY not in m.request_id for m in seen)
     assert any("cmpl Bearer ***" in m.request_id for m in seen)
+
+
+async def test_a_tool_call_id_echoing_the_key_is_masked() -> None:
+    """A relay that builds a tool call's id from the request's Authorization had the key go
+    into the framework's tool spans and logs with the call id. The id is masked (and clipped)
+    like the completion id; the call still runs."""
+
+    async def completions(request: web.Request) -> web.StreamResponse:
+        call = {
+            "index": 0,
+            "id": "call " + request.headers.get("Authorization", "") + "x" * 400,
+            "type": "function",
+            "function": {"name": "lookup", "arguments": "{}"},
+        }
+        events = [
+            {"id": "c1", "choices": [{"index": 0, "delta": {"tool_calls": [call]}}]},
+            {"id": "c1", "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+        ]
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for event in events:
+            await response.write(f"data: {json.dumps(event)}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", completions)
+    runner, url = await serve(app)
+    model = hosted.LLM.self_hosted("m", base_url=url, backend="vllm", api_key=KEY)
+    try:
+        result = await model.chat(chat_ctx=user_ctx(), conn_options=ONE_TRY).collect()
+    finally:
+        await model.aclose()
+        await runner.cleanup()
+    [call] = result.tool_calls
+    assert call.name == "lookup" and KEY not in call.call_id
+    assert call.call_id.startswith("call Bearer ***") and len(call.call_id) <= 200
