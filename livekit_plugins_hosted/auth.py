@@ -201,13 +201,24 @@ def resolve_credentials(api_key: str | None, api_secret: str | None) -> tuple[st
 
 def credentials_available() -> bool:
     """Whether LiveKit credentials are set in the environment. One that is set but cannot be
-    used (blank, a character HTTP cannot carry) raises ``ValueError`` naming its variable: a
-    caller that fell back to another LLM as if none were set would hide the typo."""
+    used (blank, a character HTTP cannot carry), or a key without its secret (or the other
+    way round), raises ``ValueError`` naming the variable: a caller that fell back to another
+    LLM as if none were set would hide the typo."""
     try:
         resolve_credentials(None, None)
     except MissingCredentials:
+        if any(os.environ.get(name) for name in _CREDENTIAL_VARIABLES):
+            raise  # half a pair (the other misspelt, unset or empty): named, not hidden
         return False
     return True
+
+
+_CREDENTIAL_VARIABLES = (
+    "LIVEKIT_INFERENCE_API_KEY",
+    "LIVEKIT_API_KEY",
+    "LIVEKIT_INFERENCE_API_SECRET",
+    "LIVEKIT_API_SECRET",
+)
 
 
 def check_secure_url(url: str) -> str:

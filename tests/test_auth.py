@@ -81,7 +81,8 @@ def test_missing_key_names_variables(clean_env: pytest.MonkeyPatch) -> None:
     assert "LIVEKIT_INFERENCE_API_KEY" in msg
     assert "LIVEKIT_API_KEY" in msg
     assert "api_key" in msg
-    assert not credentials_available()
+    with pytest.raises(ValueError, match="LIVEKIT_API_KEY"):  # half a pair: named
+        credentials_available()
 
 
 def test_missing_secret_names_variables(clean_env: pytest.MonkeyPatch) -> None:
@@ -247,3 +248,18 @@ def test_unusable_credential_is_not_taken_for_none(
     with pytest.raises(ValueError, match=variable) as info:
         credentials_available()
     assert "s\u00e9cret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"LIVEKIT_API_KEY": "lk-key"}, {"LIVEKIT_API_KEY": "lk-key", "LIVEKIT_API_SECRET": ""}],
+)
+def test_half_a_credential_pair_is_not_taken_for_none(
+    clean_env: pytest.MonkeyPatch, env: dict[str, str]
+) -> None:
+    """A key set with its secret unset or misspelt was 'no credentials', and the examples fell
+    back to another LLM: the missing half is named."""
+    for name, value in env.items():
+        clean_env.setenv(name, value)
+    with pytest.raises(ValueError, match="LIVEKIT_API_SECRET"):
+        credentials_available()
