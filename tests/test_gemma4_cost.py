@@ -58,6 +58,10 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "python_quote_runs": lambda n: "call:f(a=" + '""\'' * (n // 3),
     # a spoiled block is still read body by body, its strings sealed
     "spoiled_block_braces": lambda n: "<|tool_call>call:f{}" + "}" * n,
+    # a quote never closed in each of many bodies: the reply's end re-reads one, not each
+    "unclosed_quote_per_body": lambda n: "call:f{a:'x} " * (n // 13),
+    # an apostrophe re-read as text, then a guess a later value proves wrong (review 21d)
+    "reread_then_wrong_guess": lambda n: (f"call:f(a=b's <tool_call|>c:{Q}") * (n // 32),
     "spoiled_block_strings": lambda n: (
         "<|tool_call>}" + f"call:f{{a:{Q}x<tool_call|>y{Q}}}" * (n // 32) + "<tool_call|>"
     ),

@@ -222,11 +222,13 @@ class Body:
 
     def replay(self) -> tuple[Body, str] | None:
         """The reply ended inside a lost opener's string (no ``<|"|>`` came): a fresh body and
-        the text to read into it again, the marker now a marker."""
+        the text to read into it again, the marker now a marker. A quote this body already
+        reads as text (:meth:`reread`) stays text: read as a quote again, it would be
+        re-read again, and so on forever."""
         if self.lost < 0 or self.overflow:
             return None
         start, depth, py = self.origin
-        return Body(start, depth, py), "".join(self._parts)[len(start) :]
+        return Body(start, depth, py, self.skip), "".join(self._parts)[len(start) :]
 
     def reread(self) -> tuple[Body, str] | None:
         """A ``"…"`` or ``'…'`` string never closed, at the reply's end: a fresh body whose

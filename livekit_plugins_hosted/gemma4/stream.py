@@ -201,7 +201,10 @@ class Gemma4Parser(Tools):
                     continue
                 self._lose(1)
                 self._release()  # the cut-off call stays unread; whole ones before it run
-            elif state == _CALL and (again := self._body.reread()) is not None:
+            elif state == _CALL and not self._reread and (again := self._body.reread()) is not None:
+                # once per reply: a later body in the text read again may leave a quote open
+                # too, and re-reading each from there would cost the square of the reply
+                self._reread = True
                 self._body, text = again
                 self._work += len(text)
                 self._no_calls = True  # text a quote swallowed runs nothing

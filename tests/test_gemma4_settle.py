@@ -1,0 +1,98 @@
+"""The reply's end and the guesses made before it (issue 21, review 21d): a turn always ends,
+the same way however the reply is cut.
+
+A string never closed is read again at the reply's end with its quote as text, and a marker
+guessed to be a lost opener's string text is read again as markup when no ``<|"|>`` closes
+it. Each re-reading has a bound: a body is re-read at most once, and reading it again from
+the start never brings back a quote already read as text. Without that a reply could make
+``finish()`` spin forever, blocking the event loop so that no timeout fires.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from livekit_plugins_hosted.gemma4 import Gemma4Parser
+from tests.test_gemma4_grammar import TOOLS, Q
+
+ROOT = Path(__file__).parent.parent
+HANG = (
+    "<|tool_call>call:get_weather(city=it's <tool_call|>Sure, the weather: "
+    f"<|tool_call>call:get_weather{{city:{Q}Rome{Q}}}<tool_call|>"
+)
+
+
+class _Spun(Exception):
+    pass
+
+
+def _bounded(pieces: list[str], seconds: float = 5.0) -> tuple[str, int, bool]:
+    """Speech, work and whether the turn ended in speech, a call or a reported silence;
+    a parser that does not return fails the test (an alarm interrupts it) instead of hanging."""
+
+    def _alarm(*_: object) -> None:
+        raise _Spun
+
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        parser = Gemma4Parser(schemas=TOOLS)
+        said, ran = [], 0
+        for piece in pieces:
+            text, calls = parser.feed(piece)
+            said.append(text)
+            ran += len(calls)
+        text, calls = parser.finish()
+        said.append(text)
+        ran += len(calls)
+        speech = "".join(said)
+        return speech, parser.work, bool(speech.strip() or ran) or parser.silent
+    except _Spun:
+        pytest.fail(f"the parser did not return within {seconds} s")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [HANG, f"call:f(a=b's <tool_call|>c:{Q}", f"call:f{{a:'b <tool_call|>c:{Q}"],
+    ids=["natural", "python-form", "brace-form"],
+)
+@pytest.mark.parametrize("step", [0, 1], ids=["whole", "by-char"])
+def test_a_quote_read_as_text_is_never_read_as_a_quote_again(text: str, step: int) -> None:
+    """An apostrophe in a value, then a marker guessed as a lost opener's text that a later
+    value's ``<|"|>`` proves wrong: ``finish()`` spun forever (re-reading the body with the
+    apostrophe as text, then reading it again from the start with it as a quote). Now the
+    turn ends, nothing of the markup is heard, and the work stays a small multiple of the
+    reply (each body is re-read a bounded number of times)."""
+    pieces = [text] if step == 0 else list(text)
+    speech, work, ended = _bounded(pieces)
+    assert ended
+    assert "<" not in speech and "call:" not in speech
+    assert work <= 40 * len(text)
+
+
+def test_the_llm_turn_ends_after_a_quote_read_as_text() -> None:
+    """Through the real LLM stream on the loopback gateway, one character per delta, the
+    turn ends (it never did: the blocked loop let no timeout fire). Run in a process of its
+    own with a timeout, since a blocked event loop cannot time itself out."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "tests.gemma4_turn", json.dumps(HANG), "1"],
+            capture_output=True, text=True, timeout=60, check=False, cwd=ROOT, env=env,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        pytest.fail("the LLM turn never ended (the parser blocked the event loop)")
+    assert done.returncode == 0, done.stderr[-2000:]
+    turn = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "<" not in turn["said"] and "call:" not in turn["said"]
+    assert turn["said"].strip() or turn["calls"] or turn["error"]
