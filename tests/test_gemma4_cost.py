@@ -62,6 +62,10 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "unclosed_quote_per_body": lambda n: "call:f{a:'x} " * (n // 13),
     # an apostrophe re-read as text, then a guess a later value proves wrong (review 21d)
     "reread_then_wrong_guess": lambda n: (f"call:f(a=b's <tool_call|>c:{Q}") * (n // 32),
+    # code that turns out prose: read again from its first marker, once (review 21d)
+    "print_apostrophe_markup": lambda n: "Try print(it's <tool_call|> call:x " * (n // 35),
+    "print_apostrophe_line": lambda n: "a print(it's" + " call:x <|channel>" * (n // 18),
+    "prose_print_lines": lambda n: "print() writes <|tool_call>call:x.\n" * (n // 35),
     "spoiled_block_strings": lambda n: (
         "<|tool_call>}" + f"call:f{{a:{Q}x<tool_call|>y{Q}}}" * (n // 32) + "<tool_call|>"
     ),

@@ -373,11 +373,28 @@ class Tools(Base):
         k, held = self._code.feed(data, i, final)
         if held:
             self._buf = held
-        if self._code.done:
-            self._code_done()
+        if self._code.done and (again := self._code_done()):
+            return self._read_plain(again, data, k, final)
         return k
 
-    def _code_done(self) -> None:
+    def _read_plain(self, text: str, data: str, k: int, final: bool) -> int:
+        """Read ``text`` (from code's first marker on: the code was prose) as the reply, then
+        ``data`` on from ``k``. No code starts in ``text``: so it is read again only once."""
+        self._work += len(text)
+        pos, lost_from = self._pos, self._lost_from
+        self._plain = True
+        self._run(text, final=final and k >= len(data))
+        self._plain = False
+        self._pos, self._lost_from = pos, lost_from  # back to reading ``data``
+        if self._buf:
+            rest, self._buf = self._buf + data[k:], ""
+            self._run(rest, final=final)
+            return len(data)
+        return k
+
+    def _code_done(self) -> str:
+        """The code is over: its calls run; if it was prose, what it read up to its first
+        marker is heard, and the rest is returned to be read again as the reply."""
         code = self._code
         self._code = Code()
         self._work += code.size
@@ -386,8 +403,12 @@ class Tools(Base):
         calls = code.calls(self._meter)
         for call in calls:
             self._add(call)
-        if code.inline and not calls:
+        if code.prose(calls):
+            self._work += code.size  # parsed as Python once
             self._state = _ANSWER  # ``print(`` in a sentence naming no tool: prose
-            self._emit(code.text() or "")
-            return
+            text = code.text() or ""
+            mark = code.mark if 0 <= code.mark < len(text) else len(text)
+            self._emit(text[:mark])
+            return text[mark:]
         self._to_answer()
+        return ""
