@@ -66,6 +66,8 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "print_apostrophe_markup": lambda n: "Try print(it's <tool_call|> call:x " * (n // 35),
     "print_apostrophe_line": lambda n: "a print(it's" + " call:x <|channel>" * (n // 18),
     "prose_print_lines": lambda n: "print() writes <|tool_call>call:x.\n" * (n // 35),
+    # a lost opener's string past its cap, closed later: the cap decides at one character
+    "lost_opener_past_cap": lambda n: "call:f{a:x <tool_call|> " + "y " * (n // 2) + Q + "} ",
     "spoiled_block_strings": lambda n: (
         "<|tool_call>}" + f"call:f{{a:{Q}x<tool_call|>y{Q}}}" * (n // 32) + "<tool_call|>"
     ),

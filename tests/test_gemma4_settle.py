@@ -16,10 +16,12 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from livekit_plugins_hosted.gemma4 import Gemma4Parser
+from tests.test_gemma4 import _feed
 from tests.test_gemma4_grammar import TOOLS, Q
 
 ROOT = Path(__file__).parent.parent
@@ -96,3 +98,44 @@ def test_the_llm_turn_ends_after_a_quote_read_as_text() -> None:
     turn = json.loads(done.stdout.strip().splitlines()[-1])
     assert "<" not in turn["said"] and "call:" not in turn["said"]
     assert turn["said"].strip() or turn["calls"] or turn["error"]
+
+
+BIG = "x " * 17000
+
+
+def _outcomes(text: str) -> set[tuple[str, str]]:
+    seen = set()
+    for step in (0, 20000, 4096, 1000, 7, 1):
+        pieces = [text] if step == 0 else [text[i : i + step] for i in range(0, len(text), step)]
+        speech, calls, _ = _feed(pieces, False, TOOLS)
+        got: list[Any] = [(c.name, json.loads(c.arguments)) for c in calls]
+        seen.add((" ".join(speech.split()), json.dumps(got)))
+    return seen
+
+
+def test_no_call_runs_after_a_lost_opener_string_past_its_cap_however_cut() -> None:
+    """Past 32 KB of a lost opener's string, no later call runs, fed whole or in deltas of
+    any size (whole or in 4 KB deltas wire_money ran; in small ones it did not)."""
+    text = (
+        f"call:save_note{{text:hello <tool_call|> {BIG} "
+        f"<|tool_call>call:wire_money{{amount:{Q}9{Q}}}<tool_call|> Done."
+    )
+    seen = _outcomes(text)
+    assert len(seen) == 1, seen
+    ((speech, calls),) = seen
+    assert "wire_money" not in calls and "<" not in speech
+
+
+def test_a_lost_opener_string_closed_past_its_cap_ends_the_same_however_cut() -> None:
+    """Such a string closed by ``<|"|>`` only past the cap: whole, ``Done.`` was heard and
+    search ran; in small deltas the text was heard and search dropped. Now one outcome: at
+    the cap the marker is read as markup (the text after it heard as words), and no later
+    call runs, since it may be the string's."""
+    text = (
+        f"call:save_note{{text:hello <tool_call|> {BIG} bye{Q}}} call:search{{query:{Q}a{Q}}} Done."
+    )
+    seen = _outcomes(text)
+    assert len(seen) == 1, seen
+    ((speech, calls),) = seen
+    assert calls == "[]"
+    assert "<" not in speech and "call:" not in speech and speech.endswith("Done.")

@@ -38,6 +38,7 @@ MORE = 0  # all taken: the body goes on
 CLOSED = 1  # the brackets closed (depth back to 0)
 MARKER = 2  # a ``<`` outside a string, at the index returned: the stream decides
 WRONG = 3  # the <|"|> at the index returned opens a value: no lost opener's string ends there
+DOUBT = 4  # a lost opener's string reached the cap at the index returned: undecidable
 
 
 def _partial_quote(data: str, i: int) -> int:
@@ -110,10 +111,17 @@ class Body:
         while i < n:
             if self.in_str:
                 k = data.find(QUOTE_TOKEN, i)
+                end = n - (0 if final or k >= 0 else _partial_quote(data, i)) if k < 0 else k
+                if self.lost >= 0 and (self.doubt or self._len + end - i > BODY_CAP):
+                    # at the same character however the reply is cut: before a <|"|> in
+                    # the same delta is looked at
+                    at = i + max(0, BODY_CAP - self._len)
+                    self._put_str(data[i:at])
+                    self.doubt = True
+                    return DOUBT, at, ""
                 if k < 0:
-                    t = 0 if final else _partial_quote(data, i)
-                    self._put_str(data[i : n - t])
-                    return MORE, n, data[n - t :]
+                    self._put_str(data[i:end])
+                    return MORE, n, data[end:]
                 if self.lost >= 0 and self._opens_value(data[i:k]):
                     self.put(data[i:k])
                     return WRONG, k, ""

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from . import lexer as lx
-from .body import CLOSED, MARKER, WRONG, Body
+from .body import CLOSED, DOUBT, MARKER, WRONG, Body
 from .calls import NAME_CHARS, parse_call
 from .code import Code
 from .lexer import WS
@@ -243,17 +243,17 @@ class Tools(Base):
         body = self._body
         stop, k, held = body.feed(data, i, final)
         if stop == WRONG:
-            return self._not_lost(data, k)
-        if body.doubt and (again := body.replay()) is not None:
-            # a lost opener's string past the cap with no <|"|>: what it holds is read as
+            return self._not_lost(data, k, final)
+        if stop == DOUBT:
+            # a lost opener's string reached the cap with no <|"|>: what it holds is read as
             # markup, but no call in it runs (it may be quoted text): each is dropped instead.
             # So for the rest of the reply: a call opened in that text may close past it, and
             # whether later text is still the string's cannot be known without holding it all
+            again = body.replay()
+            assert again is not None
             self._body, text = again
-            self._work += len(text)
             self._doubt = True
-            self._run(text + held, final=final)
-            return len(data)
+            return self._again(text, data, k, final)
         if held:
             self._buf = held
         if stop == CLOSED:
@@ -297,20 +297,30 @@ class Tools(Base):
             body.put(data[k : k + length])  # no place in a call: the body will not parse
         return k + length
 
-    def _not_lost(self, data: str, k: int) -> int:
+    def _not_lost(self, data: str, k: int, final: bool) -> int:
         """The ``<|"|>`` at ``data[k]`` opens a later value, so the marker read as a lost
         opener's string text was a marker: the body is read again from its start, with no
         guess in that span (each <|"|> in it would be the same one), then on from ``k``."""
         again = self._body.replay()
         assert again is not None
         self._body, text = again
+        return self._again(text, data, k, final, no_lost=len(text))
+
+    def _again(
+        self, text: str, data: str, k: int, final: bool, *, no_lost: int = 0, plain: bool = False
+    ) -> int:
+        """Read ``text`` (already read once, and now otherwise) as the reply, then ``data`` on
+        from ``k``; ``no_lost`` and ``plain`` say what may not start in ``text`` (a guess, or
+        code), which is what keeps it from being read again a second time."""
         self._work += len(text)
         pos, lost_from = self._pos, self._lost_from
-        self._run(text, final=False, no_lost=len(text))
+        self._plain = plain
+        self._run(text, final=final and k >= len(data), no_lost=no_lost)
+        self._plain = False
         self._pos, self._lost_from = pos, lost_from  # back to reading ``data``
-        if self._buf:  # (text ending in a value's opening holds nothing back, but be safe)
+        if self._buf:
             rest, self._buf = self._buf + data[k:], ""
-            self._run(rest, final=False)
+            self._run(rest, final=final)
             return len(data)
         return k
 
@@ -374,22 +384,8 @@ class Tools(Base):
         if held:
             self._buf = held
         if self._code.done and (again := self._code_done()):
-            return self._read_plain(again, data, k, final)
-        return k
-
-    def _read_plain(self, text: str, data: str, k: int, final: bool) -> int:
-        """Read ``text`` (from code's first marker on: the code was prose) as the reply, then
-        ``data`` on from ``k``. No code starts in ``text``: so it is read again only once."""
-        self._work += len(text)
-        pos, lost_from = self._pos, self._lost_from
-        self._plain = True
-        self._run(text, final=final and k >= len(data))
-        self._plain = False
-        self._pos, self._lost_from = pos, lost_from  # back to reading ``data``
-        if self._buf:
-            rest, self._buf = self._buf + data[k:], ""
-            self._run(rest, final=final)
-            return len(data)
+            # no code starts in it: it is read again only once
+            return self._again(again, data, k, final, plain=True)
         return k
 
     def _code_done(self) -> str:
