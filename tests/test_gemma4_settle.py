@@ -22,7 +22,7 @@ import pytest
 
 from livekit_plugins_hosted.gemma4 import Gemma4Parser
 from tests.test_gemma4 import _feed
-from tests.test_gemma4_grammar import TOOLS, Q
+from tests.test_gemma4_grammar import TOOLS, Q, _read
 
 ROOT = Path(__file__).parent.parent
 HANG = (
@@ -98,6 +98,17 @@ def test_the_llm_turn_ends_after_a_quote_read_as_text() -> None:
     turn = json.loads(done.stdout.strip().splitlines()[-1])
     assert "<" not in turn["said"] and "call:" not in turn["said"]
     assert turn["said"].strip() or turn["calls"] or turn["error"]
+
+
+def test_a_later_python_form_call_keeps_its_string() -> None:
+    """After a value left bare (``{days:3<tool_call|>``), a later call in the Python form
+    opens its value with ``=``: ``Sure.`` is heard and search runs, as with ``{query:…}``
+    (its ``<|"|>`` was taken for the closer of a lost opener's string and nothing ran)."""
+    text = (
+        "<|tool_call>call:get_weather{days:3<tool_call|>Sure. "
+        f"<|tool_call>call:search(query={Q}Rome{Q})<tool_call|>"
+    )
+    assert _read(text) == ("Sure.", [("search", {"query": "Rome"})])
 
 
 BIG = "x " * 17000

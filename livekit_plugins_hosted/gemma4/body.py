@@ -53,8 +53,8 @@ class Body:
     """One call body's text and reading state."""
 
     __slots__ = (
-        "_len", "_parts", "bare_at", "bare_run", "depth", "doubt", "in_str", "lost", "origin",
-        "overflow", "pend", "pesc", "pq", "py", "qat", "skip", "tail",
+        "_len", "_parts", "bare_at", "bare_run", "depth", "doubt", "in_str", "lost", "lost_py",
+        "origin", "overflow", "pend", "pesc", "pq", "py", "qat", "skip", "tail",
     )  # fmt: skip
 
     def __init__(self, start: str = "", depth: int = 0, py: bool = False, skip: int = -1) -> None:
@@ -75,6 +75,7 @@ class Body:
         self.lost = -1  # the offset of a marker read as text of a string whose opener was lost
         self.doubt = False  # that string grew past the cap with no <|"|>: undecidable
         self.tail = ""  # that string's last character that is no space
+        self.lost_py = False  # in that text, a "(" is open: a later call's Python form
         if start:
             self.put(start)
 
@@ -185,18 +186,26 @@ class Body:
         return MORE, n, ""
 
     def _put_str(self, text: str) -> None:
-        if self.lost >= 0 and (word := text.rstrip(WS)):
-            self.tail = word[-1]
+        if self.lost >= 0:
+            self._note_parens(text)
+            if word := text.rstrip(WS):
+                self.tail = word[-1]
         self.put(text)
+
+    def _note_parens(self, text: str) -> None:
+        opened, closed = text.rfind("("), text.rfind(")")
+        if opened != closed:
+            self.lost_py = opened > closed
 
     def _opens_value(self, text: str) -> bool:
         """A ``<|"|>`` after a lost opener's string text ``…text``: it opens a value (it comes
-        after ``key:``, ``key=``, a bracket or a comma) rather than closing that string. Then
-        the marker read as the string's text was a marker, and the call that follows it keeps
-        its own well-formed string."""
+        after ``key:``, a bracket, a comma, or ``key=`` in a Python-form call, this body's or
+        a later one's in that text) rather than closing that string. Then the marker read as
+        the string's text was a marker, and the call that follows it keeps its own string."""
+        self._note_parens(text)
         word = text.rstrip(WS)
         last = word[-1] if word else self.tail
-        return last in ":{[(," or (last == "=" and self.py)
+        return last in ":{[(," or (last == "=" and (self.py or self.lost_py))
 
     def text_char(self, text: str) -> None:
         """Text that is no marker (a lone ``<``): bare text, as a value's words are."""
