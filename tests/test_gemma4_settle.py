@@ -150,3 +150,12 @@ def test_a_lost_opener_string_closed_past_its_cap_ends_the_same_however_cut() ->
     ((speech, calls),) = seen
     assert calls == "[]"
     assert "<" not in speech and "call:" not in speech and speech.endswith("Done.")
+
+
+@pytest.mark.parametrize("glue", ["|", "|>", ">"])
+def test_a_marker_read_as_string_text_keeps_its_glue_however_cut(glue: str) -> None:
+    """A marker taken as a lost opener's string text is text: what follows it is the
+    string's, whole or cut anywhere (cut after the marker, the next ``|`` was dropped as its
+    glue: save_note got a different note depending on the cut)."""
+    text = f"<|tool_call>call:save_note{{text:hi <tool_call|>{glue} ok{Q}}}<tool_call|>"
+    assert _read(text) == ("", [("save_note", {"text": f"hi <tool_call|>{glue} ok"})])

@@ -280,7 +280,9 @@ class Tools(Base):
             and not (self._lost_tried or self._doubt or k < self._lost_from)
             and body.maybe_lost_opener(data[k : k + length])
         ):
-            pass  # the string's text if a <|"|> closes it, else read again as a marker
+            # the string's text if a <|"|> closes it, else read again as a marker; as text it
+            # takes no glue from the next delta (fed whole, a "|" after it is the string's)
+            self._glue = 0
         elif kind in (lx.TC_CLOSE, lx.END, lx.TC_OPEN, lx.XML_OPEN):
             self._close_body()
             self._release()
