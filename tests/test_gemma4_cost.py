@@ -68,6 +68,9 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "prose_print_lines": lambda n: "print() writes <|tool_call>call:x.\n" * (n // 35),
     # a lost opener's string past its cap, closed later: the cap decides at one character
     "lost_opener_past_cap": lambda n: "call:f{a:x <tool_call|> " + "y " * (n // 2) + Q + "} ",
+    "strings_between_block_calls": lambda n: (
+        "<|tool_call>call:f{}, " + f"{Q}x<tool_call|>{Q} " * (n // 24) + "<tool_call|>"
+    ),
     "spoiled_block_strings": lambda n: (
         "<|tool_call>}" + f"call:f{{a:{Q}x<tool_call|>y{Q}}}" * (n // 32) + "<tool_call|>"
     ),

@@ -364,6 +364,13 @@ class Tools(Base):
                 else:
                     self._open_channel()
                 return i + length
+            if kind == lx.QUOTE:
+                # a string between calls: no call, but sealed (read as a body, the block
+                # skipped to its end), so the markup it quotes starts nothing
+                self._bad = True
+                self._body = Body()
+                self._state = _CALL
+                return i
             if kind != lx.DROP:
                 self._bad = True
             return i + max(length, 1)
