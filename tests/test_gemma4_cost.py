@@ -71,6 +71,9 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "strings_between_block_calls": lambda n: (
         "<|tool_call>call:f{}, " + f"{Q}x<tool_call|>{Q} " * (n // 24) + "<tool_call|>"
     ),
+    # spaces between a bare call's name and its brace: held as one, never re-scanned
+    "bare_name_then_spaces": lambda n: "call:f" + " " * n + "!",
+    "bare_names_spaces_prose": lambda n: "call:f   x " * (n // 11),
     "spoiled_block_strings": lambda n: (
         "<|tool_call>}" + f"call:f{{a:{Q}x<tool_call|>y{Q}}}" * (n // 32) + "<tool_call|>"
     ),

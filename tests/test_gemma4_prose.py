@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.test_gemma4_grammar import Q, _read
+from tests.test_gemma4 import _feed
+from tests.test_gemma4_grammar import TOOLS, Q, _read
 
 WEATHER = [("get_weather", {"city": "Paris"})]
 
@@ -86,3 +87,28 @@ def test_a_line_of_prose_code_with_markup_hears_only_the_prose() -> None:
     runs, no markup is heard."""
     text = f"print() is handy. call:get_weather{{city:{Q}Paris{Q}}} Done."
     assert _read(text) == ("print() is handy. Done.", WEATHER)
+
+
+@pytest.mark.parametrize(
+    ("text", "heard", "calls"),
+    [
+        (f"call:get_weather {{city:{Q}Paris{Q}}}", "", WEATHER),
+        (f"Sure. call:get_weather  {{city:{Q}Paris{Q}}} Done.", "Sure. Done.", WEATHER),
+    ],
+    ids=["space", "spaces-in-speech"],
+)
+def test_a_bare_call_with_spaces_before_its_brace(text: str, heard: str, calls: Any) -> None:
+    """``call:name {…}`` with spaces before the brace is a call, as the block form reads the
+    same head (``call:get_weather {city:Paris}`` was spoken and nothing ran)."""
+    assert _read(text) == (heard, calls)
+
+
+@pytest.mark.parametrize(
+    "text", ["Give me a call:tomorrow at noon.", "Give me a call:tomorrow (at noon)."]
+)
+def test_a_word_after_call_colon_then_prose_is_heard(text: str) -> None:
+    """A word after ``call:`` followed by spaces and prose (not a brace) is heard as written,
+    whole or one character at a time."""
+    for pieces in ([text], list(text)):
+        speech, calls, _ = _feed(pieces, False, TOOLS)
+        assert (speech, calls) == (text, [])

@@ -35,6 +35,7 @@ class Tools(Base):
         self._held = ["call:"]
         self._held_len = 5
         self._hname = ""
+        self._hword = 0  # 2: spaces after the name (only a bracket may follow)
 
     def _start_head(self, resume: int) -> None:
         self._resume = resume
@@ -88,12 +89,24 @@ class Tools(Base):
         """After ``call:``: ``(call:)*NAME{`` makes a call, anything else was text."""
         n = len(data)
         while True:
-            j = self._names(data, i)
+            j = self._names(data, i) if self._hword < 2 else i
             if j == n or len(self._hname) > 128:
                 if j == n and len(self._hname) <= 128:
                     return n
                 break
             ch = data[j]
+            if ch in " \t" and self._hname:
+                # ``call:name {``: spaces before the bracket, as a head allows (kept as one,
+                # however the deltas cut them, in case it is prose after all)
+                while j < n and data[j] in " \t":
+                    j += 1
+                if self._hword < 2:
+                    self._hword = 2
+                    self._hold_text(" ")
+                i = j
+                continue
+            if self._hword == 2 and (ch not in "{(<" or (ch == "(" and not self._meant())):
+                break  # ``call:tomorrow at noon``: prose
             if ch == ":" and self._hname == "call":
                 self._hname = ""
                 self._hold_text(":")
