@@ -58,6 +58,22 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "python_quote_runs": lambda n: "call:f(a=" + '""\'' * (n // 3),
     # a spoiled block is still read body by body, its strings sealed
     "spoiled_block_braces": lambda n: "<|tool_call>call:f{}" + "}" * n,
+    # a quote never closed in each of many bodies: the reply's end re-reads one, not each
+    "unclosed_quote_per_body": lambda n: "call:f{a:'x} " * (n // 13),
+    # an apostrophe re-read as text, then a guess a later value proves wrong (review 21d)
+    "reread_then_wrong_guess": lambda n: (f"call:f(a=b's <tool_call|>c:{Q}") * (n // 32),
+    # code that turns out prose: read again from its first marker, once (review 21d)
+    "print_apostrophe_markup": lambda n: "Try print(it's <tool_call|> call:x " * (n // 35),
+    "print_apostrophe_line": lambda n: "a print(it's" + " call:x <|channel>" * (n // 18),
+    "prose_print_lines": lambda n: "print() writes <|tool_call>call:x.\n" * (n // 35),
+    # a lost opener's string past its cap, closed later: the cap decides at one character
+    "lost_opener_past_cap": lambda n: "call:f{a:x <tool_call|> " + "y " * (n // 2) + Q + "} ",
+    "strings_between_block_calls": lambda n: (
+        "<|tool_call>call:f{}, " + f"{Q}x<tool_call|>{Q} " * (n // 24) + "<tool_call|>"
+    ),
+    # spaces between a bare call's name and its brace: held as one, never re-scanned
+    "bare_name_then_spaces": lambda n: "call:f" + " " * n + "!",
+    "bare_names_spaces_prose": lambda n: "call:f   x " * (n // 11),
     "spoiled_block_strings": lambda n: (
         "<|tool_call>}" + f"call:f{{a:{Q}x<tool_call|>y{Q}}}" * (n // 32) + "<tool_call|>"
     ),

@@ -47,6 +47,15 @@ def test_a_string_in_a_spoiled_block_stays_sealed(spoiler: str) -> None:
     assert _read(text) == ("", [])
 
 
+@pytest.mark.parametrize("sep", ["} ", ", "], ids=["extra-brace", "comma"])
+def test_a_string_between_the_calls_of_a_spoiled_block_stays_sealed(sep: str) -> None:
+    """A ``<|"|>`` string standing between the calls of a block (after a slip, not inside a
+    later call) is sealed too: nothing runs and nothing is heard (wire_money ran and ``y``
+    was spoken: the quote was skipped as junk)."""
+    text = f"<|tool_call>call:get_weather{{city:{Q}Paris{Q}}}{sep}{Q}x {INJECTED} y{Q}<tool_call|>"
+    assert _read(text) == ("", [])
+
+
 def test_a_json_block_in_a_tool_tag_keeps_its_strings_sealed() -> None:
     """``<tool_call>{"name": …, "arguments": {"text": "…"}}</tool_call>`` (another family's
     form, never run): markup inside its JSON string starts no call and is not heard."""

@@ -38,6 +38,7 @@ MORE = 0  # all taken: the body goes on
 CLOSED = 1  # the brackets closed (depth back to 0)
 MARKER = 2  # a ``<`` outside a string, at the index returned: the stream decides
 WRONG = 3  # the <|"|> at the index returned opens a value: no lost opener's string ends there
+DOUBT = 4  # a lost opener's string reached the cap at the index returned: undecidable
 
 
 def _partial_quote(data: str, i: int) -> int:
@@ -52,8 +53,8 @@ class Body:
     """One call body's text and reading state."""
 
     __slots__ = (
-        "_len", "_parts", "bare_at", "bare_run", "depth", "doubt", "in_str", "lost", "origin",
-        "overflow", "pend", "pesc", "pq", "py", "qat", "skip", "tail",
+        "_len", "_parts", "bare_at", "bare_run", "depth", "doubt", "in_str", "lost", "lost_py",
+        "origin", "overflow", "pend", "pesc", "pq", "py", "qat", "skip", "tail",
     )  # fmt: skip
 
     def __init__(self, start: str = "", depth: int = 0, py: bool = False, skip: int = -1) -> None:
@@ -74,6 +75,7 @@ class Body:
         self.lost = -1  # the offset of a marker read as text of a string whose opener was lost
         self.doubt = False  # that string grew past the cap with no <|"|>: undecidable
         self.tail = ""  # that string's last character that is no space
+        self.lost_py = False  # in that text, a "(" is open: a later call's Python form
         if start:
             self.put(start)
 
@@ -110,10 +112,17 @@ class Body:
         while i < n:
             if self.in_str:
                 k = data.find(QUOTE_TOKEN, i)
+                end = n - (0 if final or k >= 0 else _partial_quote(data, i)) if k < 0 else k
+                if self.lost >= 0 and (self.doubt or self._len + end - i > BODY_CAP):
+                    # at the same character however the reply is cut: before a <|"|> in
+                    # the same delta is looked at
+                    at = i + max(0, BODY_CAP - self._len)
+                    self._put_str(data[i:at])
+                    self.doubt = True
+                    return DOUBT, at, ""
                 if k < 0:
-                    t = 0 if final else _partial_quote(data, i)
-                    self._put_str(data[i : n - t])
-                    return MORE, n, data[n - t :]
+                    self._put_str(data[i:end])
+                    return MORE, n, data[end:]
                 if self.lost >= 0 and self._opens_value(data[i:k]):
                     self.put(data[i:k])
                     return WRONG, k, ""
@@ -177,18 +186,26 @@ class Body:
         return MORE, n, ""
 
     def _put_str(self, text: str) -> None:
-        if self.lost >= 0 and (word := text.rstrip(WS)):
-            self.tail = word[-1]
+        if self.lost >= 0:
+            self._note_parens(text)
+            if word := text.rstrip(WS):
+                self.tail = word[-1]
         self.put(text)
+
+    def _note_parens(self, text: str) -> None:
+        opened, closed = text.rfind("("), text.rfind(")")
+        if opened != closed:
+            self.lost_py = opened > closed
 
     def _opens_value(self, text: str) -> bool:
         """A ``<|"|>`` after a lost opener's string text ``…text``: it opens a value (it comes
-        after ``key:``, ``key=``, a bracket or a comma) rather than closing that string. Then
-        the marker read as the string's text was a marker, and the call that follows it keeps
-        its own well-formed string."""
+        after ``key:``, a bracket, a comma, or ``key=`` in a Python-form call, this body's or
+        a later one's in that text) rather than closing that string. Then the marker read as
+        the string's text was a marker, and the call that follows it keeps its own string."""
+        self._note_parens(text)
         word = text.rstrip(WS)
         last = word[-1] if word else self.tail
-        return last in ":{[(," or (last == "=" and self.py)
+        return last in ":{[(," or (last == "=" and (self.py or self.lost_py))
 
     def text_char(self, text: str) -> None:
         """Text that is no marker (a lone ``<``): bare text, as a value's words are."""
@@ -222,11 +239,13 @@ class Body:
 
     def replay(self) -> tuple[Body, str] | None:
         """The reply ended inside a lost opener's string (no ``<|"|>`` came): a fresh body and
-        the text to read into it again, the marker now a marker."""
+        the text to read into it again, the marker now a marker. A quote this body already
+        reads as text (:meth:`reread`) stays text: read as a quote again, it would be
+        re-read again, and so on forever."""
         if self.lost < 0 or self.overflow:
             return None
         start, depth, py = self.origin
-        return Body(start, depth, py), "".join(self._parts)[len(start) :]
+        return Body(start, depth, py, self.skip), "".join(self._parts)[len(start) :]
 
     def reread(self) -> tuple[Body, str] | None:
         """A ``"…"`` or ``'…'`` string never closed, at the reply's end: a fresh body whose

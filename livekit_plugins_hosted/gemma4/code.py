@@ -6,16 +6,24 @@
                                                (``tool_code``) is followed by another one
     inline   := "print(" … ")"                 mid-line or indented: ends where its bracket
                                                closes; a newline, a ``<``, a backtick or
-                                               ``call:`` outside a string first make it prose
+                                               ``call:`` outside a string first make it prose,
+                                               as do a newline, a marker or ``call:`` in a
+                                               one-line string (an apostrophe, not a string)
 
 Brackets are counted and Python strings skipped as Python's lexer reads them (``"…"`` and
 ``'…'`` end at their line, triple-quoted ones span lines), so a newline, a fence, a ``<`` or
 ``call:`` inside a call's arguments does not end it; a turn's end outside a string does. The
 text is capped (:data:`CODE_CAP`); past it the code still ends where it ends but calls
 nothing. Code is never spoken: :mod:`.pyform` reads the calls of declared tools from it.
+What turns out to be no code is prose, and heard: inline ``print(`` naming no tool, or a line
+that is no Python statement (``print() writes to the console.``); the reply is read again
+from the first marker or ``call:`` such "code" took as its text, so that is never heard.
 """
 
 from __future__ import annotations
+
+import ast
+import warnings
 
 from . import lexer as lx
 from .calls import Meter, ToolCall
@@ -25,7 +33,19 @@ from .values import Schemas
 __all__ = ["CODE_CAP", "Code"]
 
 CODE_CAP = 16 * 1024
+_GOES_ON, _ENDS, _HOLD, _MARKED = range(4)  # code at a character that may end it as prose
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def _statements(code: str) -> bool:
+    """``code`` is Python (parsed, never run; its size is capped at :data:`CODE_CAP`)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an invalid escape in a string is still Python
+            ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
 
 
 def _continues(stmt: str) -> bool:
@@ -42,7 +62,8 @@ def _continues(stmt: str) -> bool:
 
 class Code:
     __slots__ = (
-        "_len", "_parts", "_schemas", "_stmt", "depth", "done", "esc", "fenced", "inline", "q",
+        "_len", "_parts", "_schemas", "_stmt", "broken", "depth", "done", "esc", "fenced",
+        "inline", "mark", "q",
     )  # fmt: skip
 
     def __init__(
@@ -58,6 +79,8 @@ class Code:
         self.q = ""
         self.esc = False
         self.done = False
+        self.mark = -1  # the offset of the first marker or ``call:`` read as code's text
+        self.broken = False  # a one-line string met its line's end: no Python
 
     def _put(self, text: str) -> None:
         if self._parts is None or not text:
@@ -84,6 +107,44 @@ class Code:
             return []
         return read_code("".join(self._parts), self._schemas, meter)
 
+    def _at(self, data: str, j: int, final: bool) -> int:
+        """Unfenced code at ``data[j]`` (a newline, ``<``, a backtick or ``c``): whether it
+        ends as prose here, the delta's end must decide, or a marker (or ``call:``) is read as
+        code's text: where the reply is read again from if the code turns out prose."""
+        c = data[j]
+        if c == "\n":
+            if self.q:
+                self.broken = True  # a one-line string open at its line's end: no Python
+                return _ENDS
+            return _ENDS if self.inline else _GOES_ON
+        if c == "`":
+            return _ENDS if self.inline and not self.q else _GOES_ON
+        if c == "c":
+            if data.startswith("call:", j):
+                return _ENDS if self.inline and not self.q else _MARKED
+            return _HOLD if not final and "call:".startswith(data[j:]) else _GOES_ON
+        if self.inline and not self.q:
+            return _ENDS
+        kind, _ = lx.token(data, j)
+        if kind == lx.PARTIAL:
+            return _GOES_ON if final else _HOLD
+        return _GOES_ON if kind == lx.LITERAL else _MARKED
+
+    def prose(self, calls: list[ToolCall]) -> bool:
+        """The code, read to its end, called nothing and was no code: a sentence to hear
+        (from its start up to :attr:`mark`). Inline, ``print(`` naming no tool is prose;
+        at a line start, text that is no Python statement (``print() writes to the
+        console.``, a contraction's apostrophe opening a string the line never closes) is;
+        code cut off by the reply's end inside its brackets is not."""
+        if self.fenced or calls or self._parts is None:
+            return False
+        if self.inline:
+            return True
+        broken = self.broken or len(self.q) == 1
+        if self.depth > 0 and not broken:
+            return False
+        return broken or not _statements("".join(self._parts))
+
     def feed(self, data: str, i: int, final: bool) -> tuple[int, str]:
         """Take ``data[i:]`` up to the code's end: (index past what was taken, text to hold
         back until the next delta)."""
@@ -91,22 +152,17 @@ class Code:
         j = i
         while j < n:
             c = data[j]
-            if self.inline and (
-                (c == "\n" and len(self.q) < 3)  # a line's end outside a triple-quoted string
-                or (not self.q and (c in "<`" or (c == "c" and data.startswith("call:", j))))
-            ):
-                self._put(data[i:j])  # prose after all (what follows is the stream's)
-                self.done = True
-                return j, ""
-            if (
-                self.inline
-                and not self.q
-                and c == "c"
-                and not final
-                and "call:".startswith(data[j:])
-            ):
-                self._put(data[i:j])
-                return n, data[j:]
+            if not self.fenced and len(self.q) < 3 and c in "\n<`c":
+                at = self._at(data, j, final)
+                if at == _HOLD:
+                    self._put(data[i:j])
+                    return n, data[j:]
+                if at == _ENDS:
+                    self._put(data[i:j])  # prose after all (what follows is the stream's)
+                    self.done = True
+                    return j, ""
+                if at == _MARKED and self.mark < 0:
+                    self.mark = self._len + j - i
             if self.q:
                 if self.esc:
                     self.esc = False

@@ -201,7 +201,10 @@ class Gemma4Parser(Tools):
                     continue
                 self._lose(1)
                 self._release()  # the cut-off call stays unread; whole ones before it run
-            elif state == _CALL and (again := self._body.reread()) is not None:
+            elif state == _CALL and not self._reread and (again := self._body.reread()) is not None:
+                # once per reply: a later body in the text read again may leave a quote open
+                # too, and re-reading each from there would cost the square of the reply
+                self._reread = True
                 self._body, text = again
                 self._work += len(text)
                 self._no_calls = True  # text a quote swallowed runs nothing
@@ -213,7 +216,12 @@ class Gemma4Parser(Tools):
             elif state == _BLOCK:
                 self._release()
             elif state == _CODE:
-                self._code_done()
+                if plain := self._code_done():
+                    self._plain = True  # no code starts in it: it is read again only once
+                    self._work += len(plain)
+                    self._run(plain, final=True)
+                    self._plain = False
+                    continue
             elif state == _BARE and self._hname:
                 if self._held is not None and not self._meant():
                     self._state = self._resume  # ``call:tomorrow``: prose, naming no tool
@@ -273,7 +281,7 @@ class Gemma4Parser(Tools):
                 if not final and any(p.startswith(data[j:]) for p in _HELD_AT_START):
                     self._buf = data[j:]
                     return n
-        if self._seg_start or self._last == "\n":
+        if (self._seg_start or self._last == "\n") and not self._plain:
             for trig in _TRIGGERS:
                 if data.startswith(trig, i):
                     self._code = Code(schemas=self._schemas)
@@ -286,7 +294,7 @@ class Gemma4Parser(Tools):
         c = self._next(data, i, "call:")
         f = self._next(data, i, _FENCE)  # a fence is code wherever it opens
         line = self._next(data, i, "\n")
-        p = self._next(data, i, _PRINT)
+        p = n if self._plain else self._next(data, i, _PRINT)
         if line < k and line < c and line < f and line < p:
             self._emit(data[i : line + 1])
             return line + 1
@@ -307,7 +315,9 @@ class Gemma4Parser(Tools):
         if k == n:
             t = 0
             if not final:
-                t = max(call_prefix(data, i), fence_prefix(data, i), print_prefix(data, i))
+                t = max(call_prefix(data, i), fence_prefix(data, i))
+                if not self._plain:
+                    t = max(t, print_prefix(data, i))
                 if not t and n > i and data[-1] == "|":
                     t = 1  # a "|" glued before a marker the next delta may bring
             self._emit(data[i : n - t])

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from . import lexer as lx
-from .body import CLOSED, MARKER, WRONG, Body
+from .body import CLOSED, DOUBT, MARKER, WRONG, Body
 from .calls import NAME_CHARS, parse_call
 from .code import Code
 from .lexer import WS
@@ -35,6 +35,7 @@ class Tools(Base):
         self._held = ["call:"]
         self._held_len = 5
         self._hname = ""
+        self._hword = 0  # 2: spaces after the name (only a bracket may follow)
 
     def _start_head(self, resume: int) -> None:
         self._resume = resume
@@ -88,12 +89,24 @@ class Tools(Base):
         """After ``call:``: ``(call:)*NAME{`` makes a call, anything else was text."""
         n = len(data)
         while True:
-            j = self._names(data, i)
+            j = self._names(data, i) if self._hword < 2 else i
             if j == n or len(self._hname) > 128:
                 if j == n and len(self._hname) <= 128:
                     return n
                 break
             ch = data[j]
+            if ch in " \t" and self._hname:
+                # ``call:name {``: spaces before the bracket, as a head allows (kept as one,
+                # however the deltas cut them, in case it is prose after all)
+                while j < n and data[j] in " \t":
+                    j += 1
+                if self._hword < 2:
+                    self._hword = 2
+                    self._hold_text(" ")
+                i = j
+                continue
+            if self._hword == 2 and (ch not in "{(<" or (ch == "(" and not self._meant())):
+                break  # ``call:tomorrow at noon``: prose
             if ch == ":" and self._hname == "call":
                 self._hname = ""
                 self._hold_text(":")
@@ -243,17 +256,17 @@ class Tools(Base):
         body = self._body
         stop, k, held = body.feed(data, i, final)
         if stop == WRONG:
-            return self._not_lost(data, k)
-        if body.doubt and (again := body.replay()) is not None:
-            # a lost opener's string past the cap with no <|"|>: what it holds is read as
+            return self._not_lost(data, k, final)
+        if stop == DOUBT:
+            # a lost opener's string reached the cap with no <|"|>: what it holds is read as
             # markup, but no call in it runs (it may be quoted text): each is dropped instead.
             # So for the rest of the reply: a call opened in that text may close past it, and
             # whether later text is still the string's cannot be known without holding it all
+            again = body.replay()
+            assert again is not None
             self._body, text = again
-            self._work += len(text)
             self._doubt = True
-            self._run(text + held, final=final)
-            return len(data)
+            return self._again(text, data, k, final)
         if held:
             self._buf = held
         if stop == CLOSED:
@@ -280,7 +293,9 @@ class Tools(Base):
             and not (self._lost_tried or self._doubt or k < self._lost_from)
             and body.maybe_lost_opener(data[k : k + length])
         ):
-            pass  # the string's text if a <|"|> closes it, else read again as a marker
+            # the string's text if a <|"|> closes it, else read again as a marker; as text it
+            # takes no glue from the next delta (fed whole, a "|" after it is the string's)
+            self._glue = 0
         elif kind in (lx.TC_CLOSE, lx.END, lx.TC_OPEN, lx.XML_OPEN):
             self._close_body()
             self._release()
@@ -297,20 +312,30 @@ class Tools(Base):
             body.put(data[k : k + length])  # no place in a call: the body will not parse
         return k + length
 
-    def _not_lost(self, data: str, k: int) -> int:
+    def _not_lost(self, data: str, k: int, final: bool) -> int:
         """The ``<|"|>`` at ``data[k]`` opens a later value, so the marker read as a lost
         opener's string text was a marker: the body is read again from its start, with no
         guess in that span (each <|"|> in it would be the same one), then on from ``k``."""
         again = self._body.replay()
         assert again is not None
         self._body, text = again
+        return self._again(text, data, k, final, no_lost=len(text))
+
+    def _again(
+        self, text: str, data: str, k: int, final: bool, *, no_lost: int = 0, plain: bool = False
+    ) -> int:
+        """Read ``text`` (already read once, and now otherwise) as the reply, then ``data`` on
+        from ``k``; ``no_lost`` and ``plain`` say what may not start in ``text`` (a guess, or
+        code), which is what keeps it from being read again a second time."""
         self._work += len(text)
         pos, lost_from = self._pos, self._lost_from
-        self._run(text, final=False, no_lost=len(text))
+        self._plain = plain
+        self._run(text, final=final and k >= len(data), no_lost=no_lost)
+        self._plain = False
         self._pos, self._lost_from = pos, lost_from  # back to reading ``data``
-        if self._buf:  # (text ending in a value's opening holds nothing back, but be safe)
+        if self._buf:
             rest, self._buf = self._buf + data[k:], ""
-            self._run(rest, final=False)
+            self._run(rest, final=final)
             return len(data)
         return k
 
@@ -352,6 +377,13 @@ class Tools(Base):
                 else:
                     self._open_channel()
                 return i + length
+            if kind == lx.QUOTE:
+                # a string between calls: no call, but sealed (read as a body, the block
+                # skipped to its end), so the markup it quotes starts nothing
+                self._bad = True
+                self._body = Body()
+                self._state = _CALL
+                return i
             if kind != lx.DROP:
                 self._bad = True
             return i + max(length, 1)
@@ -373,11 +405,14 @@ class Tools(Base):
         k, held = self._code.feed(data, i, final)
         if held:
             self._buf = held
-        if self._code.done:
-            self._code_done()
+        if self._code.done and (again := self._code_done()):
+            # no code starts in it: it is read again only once
+            return self._again(again, data, k, final, plain=True)
         return k
 
-    def _code_done(self) -> None:
+    def _code_done(self) -> str:
+        """The code is over: its calls run; if it was prose, what it read up to its first
+        marker is heard, and the rest is returned to be read again as the reply."""
         code = self._code
         self._code = Code()
         self._work += code.size
@@ -386,8 +421,12 @@ class Tools(Base):
         calls = code.calls(self._meter)
         for call in calls:
             self._add(call)
-        if code.inline and not calls:
+        if code.prose(calls):
+            self._work += code.size  # parsed as Python once
             self._state = _ANSWER  # ``print(`` in a sentence naming no tool: prose
-            self._emit(code.text() or "")
-            return
+            text = code.text() or ""
+            mark = code.mark if 0 <= code.mark < len(text) else len(text)
+            self._emit(text[:mark])
+            return text[mark:]
         self._to_answer()
+        return ""
