@@ -19,6 +19,7 @@ credential the request answered carried beside them (:func:`sent_credentials`).
 from __future__ import annotations
 
 import abc
+import asyncio
 import contextlib
 import json
 from dataclasses import dataclass
@@ -231,7 +232,13 @@ class SelfHosted(Endpoint):
             if self._busy and self._waited < min(2 ** (self._busy - 1), BUSY_WAIT_MAX) - 1:
                 self._waited += 1  # busy lately: not asked before every request
                 return OPENAI_COMPATIBLE
-            found = await detect_backend(http, self.base_url, self._headers)
+            try:
+                found = await detect_backend(http, self.base_url, self._headers)
+            except asyncio.CancelledError:
+                # the turn's first-word deadline (or the caller) ended the probe: as slow as
+                # a busy answer, and counted so that the next attempts send their request
+                self._busy_answer(Undecided("GET /models did not answer in time", busy=True))
+                raise
             if isinstance(found, Undecided) and found.busy:
                 return self._busy_answer(found)
             self._busy = 0
@@ -310,7 +317,9 @@ def _warn_clear_text(base_url: str) -> None:
     )
 
 
-_PROBE_TIMEOUT = httpx.Timeout(5.0)
+_PROBE_TIMEOUT = httpx.Timeout(2.0)
+"""A models list answers in milliseconds; the probe is on the first word's path (a busy
+answer: asked again after 1, 2, 4... requests)."""
 
 MODELS_BODY_LIMIT = 1024 * 1024
 """Bytes of a ``GET /models`` answer that are read (a list of a few models is a few KiB)."""

@@ -22,7 +22,7 @@ from livekit.agents import APIConnectionError, APIError, APITimeoutError, llm
 from livekit.agents.types import APIConnectOptions
 
 from . import faults, spent
-from .backends import Backend, Refused, check_thinking_time
+from .backends import OPENAI_COMPATIBLE, Backend, Refused, check_thinking_time
 from .deadline import CUT, DONE, SPENT, Deadline, Line, Thought
 from .endpoints import sent_credentials
 from .log import logger
@@ -110,6 +110,18 @@ class LLMStream(llm.LLMStream):
         parser.mask = self._scrub
         return parser
 
+    async def _backend(self, deadline: float | None) -> Backend:
+        """The engine's profile; a probe for it may take half the first word's budget, then
+        the stand-in serves this request (the endpoint counts it as a busy answer)."""
+        endpoint = self._wire.endpoint
+        if deadline is None or endpoint.known_backend() is not None:
+            return await endpoint.backend(self._wire.http)
+        try:
+            async with asyncio.timeout(deadline / 2):
+                return await endpoint.backend(self._wire.http)
+        except TimeoutError:
+            return OPENAI_COMPATIBLE
+
     def _request(self, backend: Backend, parser: ChunkParser) -> dict[str, Any]:
         """The request body; tells ``parser`` what the request implies for the reply."""
         plan, wire = self._plan, self._wire
@@ -181,6 +193,10 @@ class LLMStream(llm.LLMStream):
             headers=wire.request_headers(plan.inference_class),
             extensions={"timeout": self._timeout, "trace": connection},
         )
+        if jar := wire.http.cookies:
+            # an http_client's own cookies (a cookie-auth proxy's, a sticky session's), as the
+            # client would add them; the plugin's own client keeps none
+            jar.set_cookie_header(request)
         # a redirect is never followed (it could carry the credentials elsewhere)
         sent = request  # the client's auth may send a signed copy: the one sent is masked
         try:
@@ -378,7 +394,7 @@ class LLMStream(llm.LLMStream):
         try:
             self._check_open()
             async with asyncio.timeout(deadline) as first_word:
-                backend = await wire.endpoint.backend(wire.http)
+                backend = await self._backend(deadline)
                 body = self._request(backend, parser)
                 thought.sent = loop.time()
                 if may_think(body, plan.model):

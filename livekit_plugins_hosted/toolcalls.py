@@ -19,12 +19,16 @@ from livekit.agents import llm
 from . import shape
 from .sse import StreamError
 
-__all__ = ["TOOL_ARGUMENTS_KEPT", "TOOL_CALLS_KEPT", "ServerToolCalls"]
+__all__ = ["EXTRA_KEPT", "NAME_KEPT", "TOOL_ARGUMENTS_KEPT", "TOOL_CALLS_KEPT", "ServerToolCalls"]
 
 TOOL_ARGUMENTS_KEPT = 256 * 1024
 """Characters of one call's arguments (a voice agent's tool takes a few hundred)."""
 TOOL_CALLS_KEPT = 64
-"""Calls in one reply (more than any turn makes)."""
+"""Calls in one reply (more than any turn makes), however many finish reasons it sends."""
+NAME_KEPT = 256
+"""Characters of a tool's name (OpenAI's limit is 64)."""
+EXTRA_KEPT = 64 * 1024
+"""Characters of a call's ``extra_content`` as JSON (a thought signature is a few KB)."""
 
 
 @dataclass
@@ -39,11 +43,12 @@ class _Call:
 class ServerToolCalls:
     """The calls of one reply under way, until :meth:`take` hands them over."""
 
-    __slots__ = ("_by_index", "_calls")
+    __slots__ = ("_by_index", "_calls", "_taken")
 
     def __init__(self) -> None:
         self._calls: list[_Call] = []
         self._by_index: dict[int, _Call] = {}
+        self._taken = 0  # calls handed over already: the cap is the reply's
 
     def __bool__(self) -> bool:
         return bool(self._calls)
@@ -57,21 +62,29 @@ class ServerToolCalls:
         call = self._by_index.get(index)
         new_id = shape.text(tc.get("id"), "tool call id")
         # a new id at a used index is a new call: some servers send every call at index 0
+        name = shape.text(fn.get("name"), "tool name")
+        if name and len(name) > NAME_KEPT:
+            raise StreamError(f"a tool name past {NAME_KEPT} characters", retryable=False)
         if call is None or (new_id and call.id != new_id):
-            if len(self._calls) >= TOOL_CALLS_KEPT:
+            if self._taken + len(self._calls) >= TOOL_CALLS_KEPT:
                 raise StreamError(
                     f"more than {TOOL_CALLS_KEPT} tool calls in one reply", retryable=False
                 )
+            extra = None if (ex := tc.get("extra_content")) is None else shape.obj(ex)
+            if extra and len(json.dumps(extra)) > EXTRA_KEPT:
+                raise StreamError(
+                    f"a tool call's extra_content past {EXTRA_KEPT // 1024} KB", retryable=False
+                )
             call = _Call(
                 id=new_id or f"call_{uuid.uuid4().hex[:24]}",
-                name=shape.text(fn.get("name"), "tool name") or "",
+                name=name or "",
                 parts=[],
                 size=0,
-                extra=None if (ex := tc.get("extra_content")) is None else shape.obj(ex),
+                extra=extra,
             )
             self._calls.append(call)
             self._by_index[index] = call
-        elif (name := shape.text(fn.get("name"), "tool name")) and not call.name:
+        elif name and not call.name:
             call.name = name
         if args := fn.get("arguments"):
             text = args if isinstance(args, str) else json.dumps(args)
@@ -97,6 +110,7 @@ class ServerToolCalls:
             for c in self._calls
             if c.name
         ]
+        self._taken += len(self._calls)
         self._calls.clear()
         self._by_index.clear()
         return calls

@@ -555,3 +555,28 @@ def test_more_tool_calls_than_a_reply_makes_end_the_stream() -> None:
         for n in range(4 * TOOL_CALLS_KEPT):
             parser.feed(chunk(tool_calls=[frag(0, id=f"c{n}", name="f", args="{}")]))
     assert n == TOOL_CALLS_KEPT
+
+
+def test_the_call_cap_is_the_replys_however_many_finish_reasons() -> None:
+    """Each call came with its own finish reason, which handed the calls over and emptied the
+    count: 800 calls ran. The cap counts the whole reply."""
+    parser = ChunkParser(GEMMA_TAGS)
+    with pytest.raises(StreamError, match="tool calls in one reply"):
+        for n in range(4 * TOOL_CALLS_KEPT):
+            parser.feed(
+                chunk(tool_calls=[frag(n, id=f"c{n}", name="f", args="{}")], finish="tool_calls")
+            )
+    assert n == TOOL_CALLS_KEPT
+
+
+@pytest.mark.parametrize("what", ["name", "extra"])
+def test_a_tool_calls_name_and_extra_content_are_capped(what: str) -> None:
+    """Only the arguments were counted: 60 calls with 2 MB names and extra content each kept
+    240 MB. A name past 256 characters, or extra content past 64 KB, ends the stream."""
+    big = "n" * (4 * 64 * 1024)
+    call = frag(0, id="c1", name=big if what == "name" else "f", args="{}")
+    if what == "extra":
+        call["extra_content"] = {"google": {"thought_signature": big}}
+    with pytest.raises(StreamError, match="past") as info:
+        ChunkParser(GEMMA_TAGS).feed(chunk(tool_calls=[call]))
+    assert not info.value.retryable

@@ -366,3 +366,30 @@ async def test_a_tool_call_id_echoing_the_key_is_masked() -> None:
     [call] = result.tool_calls
     assert call.name == "lookup" and KEY not in call.call_id
     assert call.call_id.startswith("call Bearer ***") and len(call.call_id) <= 200
+
+
+async def test_an_http_clients_cookies_reach_the_completion_request() -> None:
+    """A cookie-auth proxy in front of the server (Cloudflare Access, a sticky session): the
+    ``http_client``'s cookies went with the engine probe but not with the completion, so every
+    turn was refused. They go with every request, as the client would send them."""
+    seen: list[str] = []
+
+    async def completions(request: web.Request) -> web.StreamResponse:
+        seen.append(request.headers.get("Cookie", ""))
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        event = {"id": "x", "choices": [{"index": 0, "delta": {"content": "Hi."}}]}
+        await response.write(f"data: {json.dumps(event)}\n\ndata: [DONE]\n\n".encode())
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", completions)
+    runner, url = await serve(app)
+    try:
+        async with httpx.AsyncClient(cookies={"CF_Authorization": "cf-token-0123456789"}) as client:
+            model = hosted.LLM.self_hosted("m", base_url=url, backend="vllm", http_client=client)
+            assert (await model.chat(chat_ctx=user_ctx(), conn_options=ONE_TRY).collect()).text
+            await model.aclose()
+    finally:
+        await runner.cleanup()
+    assert seen == ["CF_Authorization=cf-token-0123456789"]

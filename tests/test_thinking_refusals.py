@@ -3,13 +3,16 @@ turn, before anything is sent (issue 22)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import pytest
+from aiohttp import web
 from livekit.agents import APIConnectOptions, APIError
 
 import livekit_plugins_hosted as hosted
-from tests.gateway import Gateway, Reply, user_ctx
+from tests.gateway import Gateway, Reply, serve, user_ctx
 
 ONCE = APIConnectOptions(max_retry=0, timeout=10)
 HIGH: dict[str, Any] = {"reasoning_effort": "high"}
@@ -126,3 +129,34 @@ async def test_a_server_busy_for_turns_is_detected_when_it_answers() -> None:
         finally:
             await model.aclose()
         assert model.provider == "vllm"
+
+
+async def test_a_probe_that_hangs_leaves_the_first_word_its_budget() -> None:
+    """``GET /v1/models`` never answering, ``first_token_timeout=2``: the probe used the whole
+    first-word budget, so every turn and every retry timed out and no completion was ever
+    sent to a healthy server. The probe takes at most half the budget; the turn speaks."""
+    hang = asyncio.Event()
+
+    async def models(_request: web.Request) -> web.Response:
+        await hang.wait()
+        return web.json_response({})
+
+    async def completions(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        event = {"id": "x", "choices": [{"index": 0, "delta": {"content": "Hi."}}]}
+        await response.write(f"data: {json.dumps(event)}\n\ndata: [DONE]\n\n".encode())
+        return response
+
+    app = web.Application()
+    app.router.add_get("/v1/models", models)
+    app.router.add_post("/v1/chat/completions", completions)
+    runner, url = await serve(app)
+    model = hosted.LLM.self_hosted("m", base_url=url, first_token_timeout=2.0)
+    try:
+        said = await model.chat(chat_ctx=user_ctx(), conn_options=ONCE).collect()
+    finally:
+        hang.set()
+        await model.aclose()
+        await runner.cleanup()
+    assert said.text == "Hi."
