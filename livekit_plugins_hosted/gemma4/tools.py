@@ -423,9 +423,10 @@ class Tools(Base):
         if code.prose(calls):
             self._work += code.size  # parsed as Python once
             self._state = _ANSWER  # ``print(`` in a sentence naming no tool: prose
-            text = code.text() or ""
-            mark = code.mark if 0 <= code.mark < len(text) else len(text)
-            self._emit(text[:mark])
-            return text[mark:]
+            heard, again = code.split()
+            self._emit(heard)
+            return again
+        if code.lost(calls):
+            self._lose(1)  # a declared tool's call cut off inside its brackets: never run
         self._to_answer()
         return ""
