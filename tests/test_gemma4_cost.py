@@ -56,6 +56,11 @@ SHAPES: dict[str, Callable[[int], str]] = {
     # Python's triple-quoted strings: quotes in pairs inside, quotes cut at every delta's end
     "triple_quoted_pairs": lambda n: '```tool_code\nf(a="""' + '""x' * (n // 3),
     "python_quote_runs": lambda n: "call:f(a=" + '""\'' * (n // 3),
+    # inline print( read as prose, its re-read meeting a lost opener's guess: re-reads nested
+    # one level per unit (a RecursionError in one 16 KB delta, and the square of the work)
+    "prose_print_lost_openers": lambda n: (
+        "Say " + f"print('call:f{{a:hi <tool_call|> k:{Q} " * (n // 36)
+    ),
     # a spoiled block is still read body by body, its strings sealed
     "spoiled_block_braces": lambda n: "<|tool_call>call:f{}" + "}" * n,
     # a quote never closed in each of many bodies: the reply's end re-reads one, not each

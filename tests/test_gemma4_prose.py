@@ -9,10 +9,12 @@ it is still markup. A line that starts with ``print(`` but is no Python statemen
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from livekit_plugins_hosted.gemma4 import Gemma4Parser
 from tests.test_gemma4 import _feed
 from tests.test_gemma4_grammar import TOOLS, Q, _read
 
@@ -112,3 +114,78 @@ def test_a_word_after_call_colon_then_prose_is_heard(text: str) -> None:
     for pieces in ([text], list(text)):
         speech, calls, _ = _feed(pieces, False, TOOLS)
         assert (speech, calls) == (text, [])
+
+
+def _every_way(text: str) -> list[tuple[str, list[Any], int]]:
+    """The reply fed whole, one character at a time and cut in two at every position."""
+    ways = [[text], list(text)] + [[text[:k], text[k:]] for k in range(1, len(text))]
+    out = []
+    for pieces in ways:
+        parser = Gemma4Parser(schemas=TOOLS)
+        said, calls = [], []
+        for piece in [*pieces, None]:
+            s, c = parser.feed(piece) if piece is not None else parser.finish()
+            said.append(s)
+            calls += [(x.name, json.loads(x.arguments)) for x in c]
+        out.append(("".join(said), calls, parser.dropped))
+    return out
+
+
+CALL = f"<|tool_call>call:get_weather{{city:{Q}Paris{Q}}}<tool_call|>"
+
+
+@pytest.mark.parametrize(
+    ("text", "calls"),
+    [
+        (f"Say print('''a {CALL} b", WEATHER),
+        ("Say print('''a <|channel>thought\npondering<channel|>Hi.", []),
+        ('Say print("""a <turn|> b', []),
+    ],
+    ids=["call", "thought", "turn-end"],
+)
+def test_a_triple_quote_after_print_in_a_sentence_never_speaks_markup(
+    text: str, calls: Any
+) -> None:
+    """``print('''`` in a sentence with a marker before any closing quotes: the markup is
+    markup (the call runs, the thought is not heard), however the reply is cut (the whole
+    line was spoken, markup and thought included, and the call never ran)."""
+    for speech, got, _ in _every_way(text):
+        assert got == calls
+        assert "pondering" not in speech and "<" not in speech and "call:" not in speech
+        assert speech.startswith("Say print(")
+
+
+@pytest.mark.parametrize(
+    ("text", "heard", "calls"),
+    [
+        ("print(x) prints x :(\nSorry, no weather.", "Sorry, no weather.", []),
+        (f"Sure.\nprint(x) (see below.\n{CALL}", "see below.", WEATHER),
+        (f"Sure.\nprint('''a\n{CALL}", "Sure.", WEATHER),
+    ],
+    ids=["bracket-to-the-end", "bracket-then-call", "triple-then-call"],
+)
+def test_a_line_of_prose_leaving_a_bracket_open_keeps_the_rest(
+    text: str, heard: str, calls: Any
+) -> None:
+    """A line starting with ``print(`` whose words leave a bracket or ``'''`` open to the
+    reply's end is heard and the call after it runs (the rest of the reply vanished:
+    nothing heard, or the call lost with nothing dropped)."""
+    for speech, got, _ in _every_way(text):
+        assert heard in speech and "<" not in speech
+        assert got == calls
+
+
+def test_a_declared_tool_cut_off_in_line_start_code_is_counted_dropped() -> None:
+    """``print(get_weather(city="Par`` cut off by the reply's end runs nothing, is not
+    heard, and is counted as a dropped call, so the turn ends in an error, not silence."""
+    for speech, got, dropped in _every_way('Sure.\nprint(get_weather(city="Par'):
+        assert (speech.strip(), got, dropped) == ("Sure.", [], 1)
+
+
+def test_markup_quoted_in_a_closed_string_of_prose_print_runs_nothing() -> None:
+    """A call quoted inside a closed string of ``print(…)`` in a sentence never runs and its
+    markup is never heard (``wire_money`` ran: a call the model quoted, never made)."""
+    text = "Sure, print('<|tool_call>call:wire_money{amount:900}<tool_call|>') prints it."
+    for speech, got, _ in _every_way(text):
+        assert got == []
+        assert speech == "Sure, print('') prints it."

@@ -159,3 +159,13 @@ def test_a_marker_read_as_string_text_keeps_its_glue_however_cut(glue: str) -> N
     glue: save_note got a different note depending on the cut)."""
     text = f"<|tool_call>call:save_note{{text:hi <tool_call|>{glue} ok{Q}}}<tool_call|>"
     assert _read(text) == ("", [("save_note", {"text": f"hi <tool_call|>{glue} ok"})])
+
+
+def test_one_large_delta_of_prose_print_units_reads_without_recursion() -> None:
+    """A 16 KB delta of inline ``print(`` read as prose whose re-read meets a lost opener's
+    guess reads, and ends in speech (each unit's re-read nested inside the last one's, so
+    ``feed`` raised RecursionError and the turn ended in "nested too deeply")."""
+    unit = f"print('call:f{{a:hi <tool_call|> k:{Q} "
+    speech, _, ended = _bounded(["Say " + unit * 400])
+    assert ended and speech.startswith("Say ")
+    assert "<" not in speech and "call:" not in speech

@@ -15,9 +15,12 @@ Brackets are counted and Python strings skipped as Python's lexer reads them (``
 ``call:`` inside a call's arguments does not end it; a turn's end outside a string does. The
 text is capped (:data:`CODE_CAP`); past it the code still ends where it ends but calls
 nothing. Code is never spoken: :mod:`.pyform` reads the calls of declared tools from it.
-What turns out to be no code is prose, and heard: inline ``print(`` naming no tool, or a line
-that is no Python statement (``print() writes to the console.``); the reply is read again
-from the first marker or ``call:`` such "code" took as its text, so that is never heard.
+What turns out to be no code is prose, and heard: inline ``print(`` naming no tool (a marker
+in a triple-quoted string it opened ends it so), or a line that is no Python statement
+(``print() writes to the console.``, or brackets left open to the reply's end naming no
+declared tool; one naming a tool is a dropped call). The reply is read again from the first
+marker or ``call:`` such "code" took as its text outside a closed string, so that is never
+heard; a marker in a closed string is sealed by it: neither heard nor acted on.
 """
 
 from __future__ import annotations
@@ -62,8 +65,8 @@ def _continues(stmt: str) -> bool:
 
 class Code:
     __slots__ = (
-        "_len", "_parts", "_schemas", "_stmt", "broken", "depth", "done", "esc", "fenced",
-        "inline", "mark", "q",
+        "_len", "_parts", "_schemas", "_sealed", "_smark", "_stmt", "broken", "depth", "done",
+        "esc", "fenced", "inline", "mark", "q",
     )  # fmt: skip
 
     def __init__(
@@ -81,6 +84,8 @@ class Code:
         self.done = False
         self.mark = -1  # the offset of the first marker or ``call:`` read as code's text
         self.broken = False  # a one-line string met its line's end: no Python
+        self._smark = -1  # the first marker in the open string: the code's mark if it never closes
+        self._sealed: list[tuple[int, int]] = []  # closed strings' spans from a marker in them
 
     def _put(self, text: str) -> None:
         if self._parts is None or not text:
@@ -113,10 +118,10 @@ class Code:
         code's text: where the reply is read again from if the code turns out prose."""
         c = data[j]
         if c == "\n":
-            if self.q:
+            if len(self.q) == 1:
                 self.broken = True  # a one-line string open at its line's end: no Python
                 return _ENDS
-            return _ENDS if self.inline else _GOES_ON
+            return _ENDS if self.inline and not self.q else _GOES_ON
         if c == "`":
             return _ENDS if self.inline and not self.q else _GOES_ON
         if c == "c":
@@ -128,7 +133,43 @@ class Code:
         kind, _ = lx.token(data, j)
         if kind == lx.PARTIAL:
             return _GOES_ON if final else _HOLD
-        return _GOES_ON if kind == lx.LITERAL else _MARKED
+        if kind == lx.LITERAL:
+            return _GOES_ON
+        # inline, a marker in a triple-quoted string still open: the "string" was prose's
+        return _ENDS if self.inline and len(self.q) == 3 else _MARKED
+
+    def _cut(self) -> bool:
+        """Code that ended inside its brackets or a string."""
+        return self.depth > 0 or bool(self.q)
+
+    def _names_tool(self, text: str) -> bool:
+        if self._schemas is None:
+            return True  # any name may be a tool
+        return any(f"{name}(" in text for name in self._schemas)
+
+    def lost(self, calls: list[ToolCall]) -> bool:
+        """Code cut off (by the reply's end or its turn's) that named a declared tool and ran
+        nothing: a call meant, never run."""
+        return not (self.fenced or calls or self._parts is None) and self._cut()
+
+    def split(self) -> tuple[str, str]:
+        """Prose's text: what is heard (a marker in a closed string and the rest of that
+        string dropped: the string sealed it), and what is read again as the reply (from the
+        first marker outside a closed string)."""
+        text = "".join(self._parts or ())
+        mark = self.mark
+        if self.q and self._smark >= 0 and (mark < 0 or self._smark < mark):
+            mark = self._smark  # a string that never closed: its marker was markup
+        if not 0 <= mark < len(text):
+            mark = len(text)
+        heard, at = [], 0
+        for a, b in self._sealed:
+            if a >= mark:
+                break
+            heard.append(text[at:a])
+            at = min(b, mark)
+        heard.append(text[at:mark])
+        return "".join(heard), text[mark:]
 
     def prose(self, calls: list[ToolCall]) -> bool:
         """The code, read to its end, called nothing and was no code: a sentence to hear
@@ -138,12 +179,12 @@ class Code:
         code cut off by the reply's end inside its brackets is not."""
         if self.fenced or calls or self._parts is None:
             return False
-        if self.inline:
+        if self.inline or self.broken:
             return True
-        broken = self.broken or len(self.q) == 1
-        if self.depth > 0 and not broken:
+        if _statements("".join(self._parts)):
             return False
-        return broken or not _statements("".join(self._parts))
+        # no Python: a sentence, unless it was a declared tool's call cut off
+        return not (self._cut() and self._names_tool("".join(self._parts)))
 
     def feed(self, data: str, i: int, final: bool) -> tuple[int, str]:
         """Take ``data[i:]`` up to the code's end: (index past what was taken, text to hold
@@ -152,7 +193,7 @@ class Code:
         j = i
         while j < n:
             c = data[j]
-            if not self.fenced and len(self.q) < 3 and c in "\n<`c":
+            if not self.fenced and c in "\n<`c":
                 at = self._at(data, j, final)
                 if at == _HOLD:
                     self._put(data[i:j])
@@ -161,14 +202,22 @@ class Code:
                     self._put(data[i:j])  # prose after all (what follows is the stream's)
                     self.done = True
                     return j, ""
-                if at == _MARKED and self.mark < 0:
-                    self.mark = self._len + j - i
+                if at == _MARKED:
+                    at_ = self._len + j - i
+                    if not self.q:
+                        if self.mark < 0:
+                            self.mark = at_
+                    elif self._smark < 0:
+                        self._smark = at_  # the string's text if it closes
             if self.q:
                 if self.esc:
                     self.esc = False
                 elif c == "\\":
                     self.esc = True
                 elif c == self.q[0] and data.startswith(self.q, j):
+                    if self._smark >= 0 and self._parts is not None:
+                        self._sealed.append((self._smark, self._len + j - i))
+                        self._smark = -1
                     j += len(self.q) - 1
                     self.q = ""
                 elif c == self.q[0] and not final and self.q.startswith(data[j:]):
@@ -176,6 +225,7 @@ class Code:
                     return n, data[j:]
                 elif c == "\n" and len(self.q) == 1:
                     self.q = ""  # a one-line string open at its line's end: Python's is closed
+                    self._smark = -1
             elif c == '"' or c == "'":
                 if data.startswith(c * 3, j):
                     self.q = c * 3  # spans lines; only the same three quotes end it

@@ -52,6 +52,7 @@ __all__ = ["Gemma4Parser"]
 
 _LOST_OPENERS = ("channel>", "|channel>")  # <|channel> with its start lost, at the reply's start
 _HELD_AT_START = (_THOUGHT_LABEL, *_LOST_OPENERS)
+_JOIN = 64  # input read with what a re-read left held: more than any held piece needs
 
 
 class Gemma4Parser(Tools):
@@ -217,10 +218,10 @@ class Gemma4Parser(Tools):
                 self._release()
             elif state == _CODE:
                 if plain := self._code_done():
-                    self._plain = True  # no code starts in it: it is read again only once
+                    was, self._plain = self._plain, True  # no code starts in it: read once
                     self._work += len(plain)
                     self._run(plain, final=True)
-                    self._plain = False
+                    self._plain = was
                     continue
             elif state == _BARE and self._hname:
                 if self._held is not None and not self._meant():
@@ -231,30 +232,65 @@ class Gemma4Parser(Tools):
             break
 
     def _run(self, data: str, *, final: bool, no_lost: int = 0) -> None:
-        """Read ``data``; ``no_lost``: no marker before that index is a lost opener's text."""
+        """Read ``data``; ``no_lost``: no marker before that index is a lost opener's text.
+
+        Text a state queues to be read again (:meth:`_again`) is read here, before the input
+        goes on from where it was: a stack of inputs, never a recursion (one re-read per unit
+        of a long delta would otherwise nest one level deeper each, past Python's limit)."""
+        frames: list[tuple[str, int, bool, dict[str, int], int, bool]] = []
         i, n = 0, len(data)
         self._pos = {}  # a new input (even the same string again): no look-ahead holds
         self._lost_from = no_lost
-        while i < n and self._state < _ENDED:
-            start = i
-            state = self._state
-            if state == _ANSWER:
-                i = self._answer(data, i, final)
-            elif state == _THOUGHT:
-                i = self._in_thought(data, i, final)
-            elif state == _LABEL:
-                i = self._in_label(data, i, final)
-            elif state == _BARE:
-                i = self._in_bare(data, i, final)
-            elif state == _HEAD:
-                i = self._in_head(data, i, final)
-            elif state == _CALL:
-                i = self._in_call(data, i, final)
-            elif state == _BLOCK:
-                i = self._in_block(data, i, final)
-            else:
-                i = self._in_code(data, i, final)
-            self._work += 1 + i - start
+        while True:
+            while i < n and self._state < _ENDED:
+                i = self._step(data, i, final)
+                if self._queued is not None:
+                    text, lost, plain = self._queued
+                    self._queued = None
+                    self._work += len(text)
+                    frames.append((data, i, final, self._pos, self._lost_from, self._plain))
+                    data, final = text, final and i >= n
+                    i, n = 0, len(text)
+                    self._pos, self._lost_from = {}, lost
+                    self._plain = plain or self._plain  # no re-read in plain text starts code
+            if not frames:
+                return
+            data, i, final, self._pos, self._lost_from, self._plain = frames.pop()
+            n = len(data)
+            if self._buf and i < n and self._state < _ENDED:
+                # what the text read again left held joins the input's next characters: a
+                # bounded piece of them, so no stretch of the input is copied twice
+                end = min(n, i + _JOIN)
+                piece, self._buf = self._buf + data[i:end], ""
+                frames.append((data, end, final, self._pos, self._lost_from, self._plain))
+                data, final = piece, final and end >= n
+                i, n = 0, len(piece)
+                self._pos, self._lost_from = {}, 0
+            elif self._glue and i < n:
+                i = lx.glue(data, i, self._glue)  # a marker ended that piece: its glue
+                self._glue = 0
+
+    def _step(self, data: str, i: int, final: bool) -> int:
+        start = i
+        state = self._state
+        if state == _ANSWER:
+            i = self._answer(data, i, final)
+        elif state == _THOUGHT:
+            i = self._in_thought(data, i, final)
+        elif state == _LABEL:
+            i = self._in_label(data, i, final)
+        elif state == _BARE:
+            i = self._in_bare(data, i, final)
+        elif state == _HEAD:
+            i = self._in_head(data, i, final)
+        elif state == _CALL:
+            i = self._in_call(data, i, final)
+        elif state == _BLOCK:
+            i = self._in_block(data, i, final)
+        else:
+            i = self._in_code(data, i, final)
+        self._work += 1 + i - start
+        return i
 
     def _answer(self, data: str, i: int, final: bool) -> int:
         n = len(data)

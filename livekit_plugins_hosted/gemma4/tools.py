@@ -16,6 +16,7 @@ from .calls import NAME_CHARS, parse_call
 from .code import Code
 from .lexer import WS
 from .state import _ANSWER, _BARE, _BLOCK, _CALL, _HEAD, _HELD_CAP, _MARK, _THOUGHT, Base
+from .values import Schemas
 
 __all__ = ["Tools"]
 
@@ -25,9 +26,14 @@ A whole reply may run as many (:data:`.state.REPLY_CALLS`)."""
 
 
 class Tools(Base):
-    __slots__ = ("_lost_from",)
+    __slots__ = ("_lost_from", "_queued")
 
     _lost_from: int  # no marker before this index of the input is a lost opener's text
+    _queued: tuple[str, int, bool] | None  # text to read again before the input goes on
+
+    def __init__(self, *, in_thought: bool = False, schemas: Schemas | None = None) -> None:
+        super().__init__(in_thought=in_thought, schemas=schemas)
+        self._queued = None
 
     def _start_bare(self, resume: int) -> None:
         self._resume = resume
@@ -326,17 +332,10 @@ class Tools(Base):
     ) -> int:
         """Read ``text`` (already read once, and now otherwise) as the reply, then ``data`` on
         from ``k``; ``no_lost`` and ``plain`` say what may not start in ``text`` (a guess, or
-        code), which is what keeps it from being read again a second time."""
-        self._work += len(text)
-        pos, lost_from = self._pos, self._lost_from
-        self._plain = plain
-        self._run(text, final=final and k >= len(data), no_lost=no_lost)
-        self._plain = False
-        self._pos, self._lost_from = pos, lost_from  # back to reading ``data``
-        if self._buf:
-            rest, self._buf = self._buf + data[k:], ""
-            self._run(rest, final=final)
-            return len(data)
+        code), which is what keeps it from being read again a second time. :meth:`_run` reads
+        it before going on (never by recursion: a re-read inside one is queued the same way),
+        and a re-read inside plain text is plain too, so no re-read starts code again."""
+        self._queued = (text, no_lost, plain)
         return k
 
     def _head_after_call(self) -> None:
@@ -424,9 +423,10 @@ class Tools(Base):
         if code.prose(calls):
             self._work += code.size  # parsed as Python once
             self._state = _ANSWER  # ``print(`` in a sentence naming no tool: prose
-            text = code.text() or ""
-            mark = code.mark if 0 <= code.mark < len(text) else len(text)
-            self._emit(text[:mark])
-            return text[mark:]
+            heard, again = code.split()
+            self._emit(heard)
+            return again
+        if code.lost(calls):
+            self._lose(1)  # a declared tool's call cut off inside its brackets: never run
         self._to_answer()
         return ""
