@@ -85,6 +85,12 @@ class Endpoint(abc.ABC):
         """The backend profile, finding it out first if needed (once per endpoint)."""
         raise NotImplementedError
 
+    def probe_timed_out(self) -> None:
+        """The request's bound ended the engine probe (half the first word's budget): counted
+        as a busy answer, so that the next attempts send their request. A cancel by the caller
+        (a barge-in) says nothing about the server and is not reported."""
+        return  # an endpoint that never probes has nothing to count
+
     async def prewarm(self, http: httpx.AsyncClient) -> None:
         """Open a keep-alive connection (DNS and TLS done) with a request that spends no model
         tokens (``GET /models``), and find out the backend if it is not known yet."""
@@ -232,13 +238,7 @@ class SelfHosted(Endpoint):
             if self._busy and self._waited < min(2 ** (self._busy - 1), BUSY_WAIT_MAX) - 1:
                 self._waited += 1  # busy lately: not asked before every request
                 return OPENAI_COMPATIBLE
-            try:
-                found = await detect_backend(http, self.base_url, self._headers)
-            except asyncio.CancelledError:
-                # the turn's first-word deadline (or the caller) ended the probe: as slow as
-                # a busy answer, and counted so that the next attempts send their request
-                self._busy_answer(Undecided("GET /models did not answer in time", busy=True))
-                raise
+            found = await detect_backend(http, self.base_url, self._headers)
             if isinstance(found, Undecided) and found.busy:
                 return self._busy_answer(found)
             self._busy = 0
@@ -275,6 +275,10 @@ class SelfHosted(Endpoint):
                     extra={"base_url": self.base_url, "backend": found.name},
                 )
         return self._backend
+
+    def probe_timed_out(self) -> None:
+        if self._backend is None:
+            self._busy_answer(Undecided("GET /models did not answer in time", busy=True))
 
     def _busy_answer(self, found: Undecided) -> Backend:
         """The probe was answered busy (a timeout, 429, 5xx): nothing is settled or refused on
@@ -320,6 +324,9 @@ def _warn_clear_text(base_url: str) -> None:
 _PROBE_TIMEOUT = httpx.Timeout(2.0)
 """A models list answers in milliseconds; the probe is on the first word's path (a busy
 answer: asked again after 1, 2, 4... requests)."""
+
+PROBE_TOTAL = 4.0
+"""Seconds the whole probe may take (its timeout bounds each read, not the sum)."""
 
 MODELS_BODY_LIMIT = 1024 * 1024
 """Bytes of a ``GET /models`` answer that are read (a list of a few models is a few KiB)."""
@@ -377,8 +384,9 @@ async def detect_backend(
     (``GET /api/version`` at the server root). Anything else is ``openai-compatible``.
     """
     try:
-        status, payload = await _get_json(http, f"{base_url}/models", headers)
-    except httpx.TimeoutException:
+        async with asyncio.timeout(PROBE_TOTAL):  # a body trickled a byte at a time too
+            status, payload = await _get_json(http, f"{base_url}/models", headers)
+    except (httpx.TimeoutException, TimeoutError):
         return Undecided("GET /models did not answer in time", busy=True)
     except httpx.HTTPError:
         return None

@@ -120,6 +120,7 @@ class LLMStream(llm.LLMStream):
             async with asyncio.timeout(deadline / 2):
                 return await endpoint.backend(self._wire.http)
         except TimeoutError:
+            endpoint.probe_timed_out()
             return OPENAI_COMPATIBLE
 
     def _request(self, backend: Backend, parser: ChunkParser) -> dict[str, Any]:

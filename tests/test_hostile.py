@@ -10,6 +10,7 @@ loop is bounded in count, every wait in time; memory is measured with tracemallo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -669,3 +670,80 @@ async def test_cookies_a_server_sets_are_not_kept() -> None:
         await model.aclose()
         await runner.cleanup()
     assert cookies_sent == ["", "", ""]
+
+
+async def test_a_turn_cancelled_during_the_probe_says_nothing_about_the_server() -> None:
+    """Barge-in (or a preemptive turn dropped) while the engine probe was in flight was
+    counted as a busy server: after two, the next turn to a healthy vLLM skipped detection
+    and ran without its engine's settings. Only the probe's own bound expiring counts."""
+    gate, arrived = asyncio.Event(), asyncio.Event()
+
+    async def models(_request: web.Request) -> web.Response:
+        arrived.set()
+        await gate.wait()  # in flight when the caller cancels
+        card = {"id": "m", "object": "model", "owned_by": "vllm"}
+        return web.json_response({"object": "list", "data": [card]})
+
+    async def completions(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        event = {"id": "x", "choices": [{"index": 0, "delta": {"content": "Hi."}}]}
+        await response.write(f"data: {json.dumps(event)}\n\ndata: [DONE]\n\n".encode())
+        return response
+
+    app = web.Application()
+    app.router.add_get("/v1/models", models)
+    app.router.add_post("/v1/chat/completions", completions)
+    runner, url = await serve(app)
+    model = hosted.LLM.self_hosted("m", base_url=url)
+    try:
+        for _ in range(2):
+            arrived.clear()
+            stream = model.chat(chat_ctx=user_ctx())
+            await asyncio.wait_for(arrived.wait(), 10)
+            await stream.aclose()
+        gate.set()
+        assert (await model.chat(chat_ctx=user_ctx()).collect()).text == "Hi."
+        assert model.provider == "vllm"
+    finally:
+        gate.set()
+        await model.aclose()
+        await runner.cleanup()
+
+
+async def test_a_models_list_trickled_a_byte_at_a_time_does_not_hold_the_turn() -> None:
+    """``GET /v1/models`` sending its body a byte at a time, each within the read timeout,
+    held a turn without a first-word deadline (and a prewarm) for as long as it trickled: the
+    whole probe is bounded, then the stand-in serves the turn."""
+    stop = asyncio.Event()
+
+    async def models(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        for _ in range(600):  # bounded: 5 minutes at most
+            if stop.is_set():
+                break
+            await response.write(b" ")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+        return response
+
+    async def completions(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        event = {"id": "x", "choices": [{"index": 0, "delta": {"content": "Hi."}}]}
+        await response.write(f"data: {json.dumps(event)}\n\ndata: [DONE]\n\n".encode())
+        return response
+
+    app = web.Application()
+    app.router.add_get("/v1/models", models)
+    app.router.add_post("/v1/chat/completions", completions)
+    runner, url = await serve(app)
+    model = hosted.LLM.self_hosted("m", base_url=url, first_token_timeout=None)
+    try:
+        said = await asyncio.wait_for(model.chat(chat_ctx=user_ctx()).collect(), 30)
+        assert said.text == "Hi."
+    finally:
+        stop.set()
+        await model.aclose()
+        await runner.cleanup()
