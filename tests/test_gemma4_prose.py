@@ -1,10 +1,10 @@
 """Prose that looks like code is heard; code's strings end where Python's do (review 21d).
 
-``print(`` in a sentence is inline code only while it reads as code: an apostrophe after it
-is far more often an English contraction than a Python string, so a one-line string that
-reaches the line's end or a marker unclosed means the "code" was prose, and the marker after
-it is still markup. A line that starts with ``print(`` but is no Python statement
-(``print() writes to the console.``) is a sentence: heard, never dropped.
+``print(`` in a sentence is inline code only where a declared tool's call follows it
+(``print(get_weather(``); otherwise it is a word, and an apostrophe after it is an English
+contraction, never a Python string: the marker after it is still markup. A line that starts
+with ``print(`` but is no Python statement (``print() writes to the console.``) is a
+sentence: heard, never dropped.
 """
 
 from __future__ import annotations
@@ -182,10 +182,11 @@ def test_a_declared_tool_cut_off_in_line_start_code_is_counted_dropped() -> None
         assert (speech.strip(), got, dropped) == ("Sure.", [], 1)
 
 
-def test_markup_quoted_in_a_closed_string_of_prose_print_runs_nothing() -> None:
-    """A call quoted inside a closed string of ``print(…)`` in a sentence never runs and its
-    markup is never heard (``wire_money`` ran: a call the model quoted, never made)."""
+def test_markup_after_print_in_a_sentence_is_markup() -> None:
+    """``print(`` in a sentence opens no Python string: a call the model writes after a quote
+    there runs and its markup is never heard, however the reply is cut (a quote "sealed" it:
+    a real call, after ``print(it's``, was lost with nothing counted)."""
     text = "Sure, print('<|tool_call>call:wire_money{amount:900}<tool_call|>') prints it."
     for speech, got, _ in _every_way(text):
-        assert got == []
-        assert speech == "Sure, print('') prints it."
+        assert got == [("wire_money", {"amount": 900})]
+        assert speech == "Sure, print(' ') prints it."

@@ -3,24 +3,27 @@
     fenced   := "```tool_code" … "```"         (a fence left open ends with the reply)
     unfenced := stmt ("\\n" stmt)*             at a line start; a statement that assigns
                                                (``tool_code = f(…)``) or names a variable
-                                               (``tool_code``) is followed by another one
-    inline   := "print(" … ")"                 mid-line or indented: ends where its bracket
-                                               closes; a newline, a ``<``, a backtick or
-                                               ``call:`` outside a string first make it prose,
-                                               as do a newline, a marker or ``call:`` in a
-                                               one-line string (an apostrophe, not a string)
+                                               (``tool_code``) is followed by another one;
+                                               one left open past its line goes on only if
+                                               it opens a declared tool's call
+    inline   := "print(" NAME "(" … ")"        mid-line, NAME a declared tool (the stream
+                                               decides: any other ``print(`` is a word);
+                                               ends where its bracket closes; a newline, a
+                                               ``<``, a backtick or ``call:`` outside a
+                                               string first make it prose, as does a newline
+                                               in a one-line string
 
 Brackets are counted and Python strings skipped as Python's lexer reads them (``"…"`` and
 ``'…'`` end at their line, triple-quoted ones span lines), so a newline, a fence, a ``<`` or
-``call:`` inside a call's arguments does not end it; a turn's end outside a string does. The
-text is capped (:data:`CODE_CAP`); past it the code still ends where it ends but calls
-nothing. Code is never spoken: :mod:`.pyform` reads the calls of declared tools from it.
-What turns out to be no code is prose, and heard: inline ``print(`` naming no tool (a marker
-in a triple-quoted string it opened ends it so), or a line that is no Python statement
-(``print() writes to the console.``, or brackets left open to the reply's end naming no
-declared tool; one naming a tool is a dropped call). The reply is read again from the first
-marker or ``call:`` such "code" took as its text outside a closed string, so that is never
-heard; a marker in a closed string is sealed by it: neither heard nor acted on.
+``call:`` inside a declared call's arguments does not end it; a turn's end outside a string
+does. The text is capped (:data:`CODE_CAP`); past it the code still ends where it ends but
+calls nothing. Code is never spoken: :mod:`.pyform` reads the calls of declared tools from
+it. What turns out to be no code is prose, and heard: a line that is no Python statement
+(``print() writes to the console.``), or one that leaves a bracket or ``'''`` open past its
+end opening no declared tool's call (the next line is then read afresh; one that opens such
+a call and is cut off by the reply's end is a dropped call). Prose has no strings: it is
+read again from its first marker or ``call:``, quoted or not, so that is never heard and a
+quote in a sentence hides nothing.
 """
 
 from __future__ import annotations
@@ -30,13 +33,14 @@ import warnings
 
 from . import lexer as lx
 from .calls import Meter, ToolCall
-from .pyform import read_code
+from .pyform import opens_call, read_code
 from .values import Schemas
 
 __all__ = ["CODE_CAP", "Code"]
 
 CODE_CAP = 16 * 1024
 _GOES_ON, _ENDS, _HOLD, _MARKED = range(4)  # code at a character that may end it as prose
+_HEAD = 256  # a statement's start that says whether it opens a declared tool's call
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 
@@ -65,15 +69,15 @@ def _continues(stmt: str) -> bool:
 
 class Code:
     __slots__ = (
-        "_len", "_parts", "_schemas", "_sealed", "_smark", "_stmt", "broken", "depth", "done",
-        "esc", "fenced", "inline", "mark", "q",
+        "_len", "_opens", "_parts", "_schemas", "_stmt", "broken", "depth", "done", "esc",
+        "fenced", "inline", "mark", "q",
     )  # fmt: skip
 
     def __init__(
         self, *, fenced: bool = False, inline: bool = False, schemas: Schemas | None = None
     ) -> None:
         self.fenced = fenced
-        self.inline = inline  # ``print(`` mid-line: a call if it names a tool, else prose
+        self.inline = inline  # ``print(`` mid-line, where it opens a declared tool's call
         self._schemas = schemas
         self._parts: list[str] | None = []
         self._len = 0
@@ -83,9 +87,8 @@ class Code:
         self.esc = False
         self.done = False
         self.mark = -1  # the offset of the first marker or ``call:`` read as code's text
-        self.broken = False  # a one-line string met its line's end: no Python
-        self._smark = -1  # the first marker in the open string: the code's mark if it never closes
-        self._sealed: list[tuple[int, int]] = []  # closed strings' spans from a marker in them
+        self.broken = False  # its line's end made it prose: no Python, or no declared call
+        self._opens: bool | None = None  # the statement under way opens a declared call
 
     def _put(self, text: str) -> None:
         if self._parts is None or not text:
@@ -112,7 +115,7 @@ class Code:
             return []
         return read_code("".join(self._parts), self._schemas, meter)
 
-    def _at(self, data: str, j: int, final: bool) -> int:
+    def _at(self, data: str, i: int, j: int, final: bool) -> int:
         """Unfenced code at ``data[j]`` (a newline, ``<``, a backtick or ``c``): whether it
         ends as prose here, the delta's end must decide, or a marker (or ``call:``) is read as
         code's text: where the reply is read again from if the code turns out prose."""
@@ -121,7 +124,14 @@ class Code:
             if len(self.q) == 1:
                 self.broken = True  # a one-line string open at its line's end: no Python
                 return _ENDS
-            return _ENDS if self.inline and not self.q else _GOES_ON
+            if self.inline:
+                return _GOES_ON if self.q else _ENDS
+            if (self.depth > 0 or self.q) and not self._opens_call(data[i:j]):
+                # left open past its line and no declared tool's call: a sentence, and the
+                # next line is read afresh (a fence, code or markup there is not its text)
+                self.broken = True
+                return _ENDS
+            return _GOES_ON
         if c == "`":
             return _ENDS if self.inline and not self.q else _GOES_ON
         if c == "c":
@@ -133,19 +143,24 @@ class Code:
         kind, _ = lx.token(data, j)
         if kind == lx.PARTIAL:
             return _GOES_ON if final else _HOLD
-        if kind == lx.LITERAL:
-            return _GOES_ON
-        # inline, a marker in a triple-quoted string still open: the "string" was prose's
-        return _ENDS if self.inline and len(self.q) == 3 else _MARKED
+        return _GOES_ON if kind == lx.LITERAL else _MARKED
 
     def _cut(self) -> bool:
         """Code that ended inside its brackets or a string."""
         return self.depth > 0 or bool(self.q)
 
-    def _names_tool(self, text: str) -> bool:
-        if self._schemas is None:
-            return True  # any name may be a tool
-        return any(f"{name}(" in text for name in self._schemas)
+    def _opens_call(self, line: str) -> bool:
+        """The statement under way (``line`` its text not yet taken) opens a declared tool's
+        call; decided once per statement, on at most its first :data:`_HEAD` characters."""
+        if self._opens is None:
+            head = "".join(self._stmt)[:_HEAD] + line[:_HEAD]
+            got = opens_call(head, self._schemas)
+            if got is None and len(head) >= _HEAD:
+                got = False
+            if got is None:
+                return True  # ``print(`` alone on its line so far: its next line decides
+            self._opens = got
+        return self._opens
 
     def lost(self, calls: list[ToolCall]) -> bool:
         """Code cut off (by the reply's end or its turn's) that named a declared tool and ran
@@ -153,23 +168,11 @@ class Code:
         return not (self.fenced or calls or self._parts is None) and self._cut()
 
     def split(self) -> tuple[str, str]:
-        """Prose's text: what is heard (a marker in a closed string and the rest of that
-        string dropped: the string sealed it), and what is read again as the reply (from the
-        first marker outside a closed string)."""
+        """Prose's text: what is heard, and what is read again as the reply (from the first
+        marker or ``call:``; a quote in prose is no string, so none hides one)."""
         text = "".join(self._parts or ())
-        mark = self.mark
-        if self.q and self._smark >= 0 and (mark < 0 or self._smark < mark):
-            mark = self._smark  # a string that never closed: its marker was markup
-        if not 0 <= mark < len(text):
-            mark = len(text)
-        heard, at = [], 0
-        for a, b in self._sealed:
-            if a >= mark:
-                break
-            heard.append(text[at:a])
-            at = min(b, mark)
-        heard.append(text[at:mark])
-        return "".join(heard), text[mark:]
+        mark = self.mark if 0 <= self.mark < len(text) else len(text)
+        return text[:mark], text[mark:]
 
     def prose(self, calls: list[ToolCall]) -> bool:
         """The code, read to its end, called nothing and was no code: a sentence to hear
@@ -184,7 +187,7 @@ class Code:
         if _statements("".join(self._parts)):
             return False
         # no Python: a sentence, unless it was a declared tool's call cut off
-        return not (self._cut() and self._names_tool("".join(self._parts)))
+        return not (self._cut() and self._opens_call(""))
 
     def feed(self, data: str, i: int, final: bool) -> tuple[int, str]:
         """Take ``data[i:]`` up to the code's end: (index past what was taken, text to hold
@@ -194,7 +197,7 @@ class Code:
         while j < n:
             c = data[j]
             if not self.fenced and c in "\n<`c":
-                at = self._at(data, j, final)
+                at = self._at(data, i, j, final)
                 if at == _HOLD:
                     self._put(data[i:j])
                     return n, data[j:]
@@ -202,22 +205,14 @@ class Code:
                     self._put(data[i:j])  # prose after all (what follows is the stream's)
                     self.done = True
                     return j, ""
-                if at == _MARKED:
-                    at_ = self._len + j - i
-                    if not self.q:
-                        if self.mark < 0:
-                            self.mark = at_
-                    elif self._smark < 0:
-                        self._smark = at_  # the string's text if it closes
+                if at == _MARKED and self.mark < 0:
+                    self.mark = self._len + j - i
             if self.q:
                 if self.esc:
                     self.esc = False
                 elif c == "\\":
                     self.esc = True
                 elif c == self.q[0] and data.startswith(self.q, j):
-                    if self._smark >= 0 and self._parts is not None:
-                        self._sealed.append((self._smark, self._len + j - i))
-                        self._smark = -1
                     j += len(self.q) - 1
                     self.q = ""
                 elif c == self.q[0] and not final and self.q.startswith(data[j:]):
@@ -225,7 +220,6 @@ class Code:
                     return n, data[j:]
                 elif c == "\n" and len(self.q) == 1:
                     self.q = ""  # a one-line string open at its line's end: Python's is closed
-                    self._smark = -1
             elif c == '"' or c == "'":
                 if data.startswith(c * 3, j):
                     self.q = c * 3  # spans lines; only the same three quotes end it
@@ -264,6 +258,7 @@ class Code:
                 self._put(data[i : j + 1])
                 stmt = "".join(self._stmt)
                 self._stmt = []
+                self._opens = None
                 if not _continues(stmt):
                     self.done = True
                     return j + 1, ""

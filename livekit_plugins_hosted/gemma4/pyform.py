@@ -18,10 +18,11 @@ from .calls import NAME_CHARS, Meter, ToolCall, make_call, read_args
 from .lexer import WS
 from .values import Malformed, Schemas
 
-__all__ = ["read_code"]
+__all__ = ["opens_call", "opens_inline", "read_code"]
 
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _SEP = WS + ";"
+_INLINE_HEAD = 160  # more than ``print(`` needs before a declared tool's name and its ``(``
 
 
 def _skip(s: str, i: int, chars: str = " \t") -> int:
@@ -39,6 +40,65 @@ def _ident(s: str, i: int) -> int:
     return j
 
 
+def opens_call(text: str, schemas: Schemas | None) -> bool | None:
+    """``text`` (a statement's start) opens a call of a declared tool: ``print(f(``,
+    ``x = f(``, ``f(``, a module before ``f``, spaces before each ``(``; None while
+    ``text`` ends before that is decided."""
+    if not schemas:
+        return False
+    i = _skip(text, 0, WS)
+    j = _ident(text, i)
+    k = _skip(text, j, WS)
+    if k >= len(text):
+        return None
+    word = text[i:j]
+    if (word == "print" and text[k] == "(") or (
+        word and text.startswith("=", k) and not text.startswith("==", k)
+    ):
+        i = _skip(text, k + 1, WS)  # the call is the argument or the value
+    while True:
+        j = _ident(text, i)
+        k = _skip(text, j, WS)
+        if k >= len(text):
+            return None
+        if j == i or j - i > 128:
+            return False
+        if text[k] == "(":
+            return text[i:j] in schemas
+        if text[k] != ".":
+            return False
+        i = _skip(text, k + 1, WS)
+
+
+def opens_inline(data: str, at: int, schemas: Schemas | None, *, final: bool) -> bool | None:
+    """``data[at:]``, after a mid-line ``print(``, opens a declared tool's call
+    (``get_weather(``, ``default_api.get_weather(``, up to four spaces before each); None
+    while it is still the start of one and more may come. Rejected at the first character
+    that can start none, so what a stream holds back to decide is as short as a tool's name."""
+    got = _opens_inline(data[at : at + _INLINE_HEAD], schemas)
+    return False if got is None and (final or len(data) - at >= _INLINE_HEAD) else got
+
+
+def _opens_inline(text: str, schemas: Schemas | None) -> bool | None:
+    if not schemas:
+        return False
+    n = len(text)
+    i = _skip(text, 0)
+    if i >= n:
+        return None if i <= 4 else False
+    j = i
+    while j < n and (text[j] in _IDENT or text[j] == "."):
+        j += 1
+    word = text[i:j]
+    if i > 4 or not any(t.startswith(word) or f"default_api.{t}".startswith(word) for t in schemas):
+        return False
+    k = _skip(text, j)
+    if k >= n:
+        return None if k - j <= 4 else False
+    name = word.removeprefix("default_api.")
+    return text[k] == "(" and k - j <= 4 and name in schemas
+
+
 def read_code(code: str, schemas: Schemas | None, meter: Meter | None = None) -> list[ToolCall]:
     """The calls of declared tools in ``code``; reading stops at the first statement that is
     not one of the forms above (what it read before stands: each such call was whole)."""
@@ -54,8 +114,9 @@ def read_code(code: str, schemas: Schemas | None, meter: Meter | None = None) ->
             word = code[i:j]
             k = _skip(code, j)
             if word == "print" and code.startswith("(", k):
-                got, i = _expr(code, k + 1, names, meter)
-                i = _skip(code, i)
+                # inside its brackets a line may break: ``print(\n  f(…)\n)``
+                got, i = _expr(code, _skip(code, k + 1, WS), names, meter)
+                i = _skip(code, i, WS)
                 if not code.startswith(")", i):
                     return out
                 i += 1

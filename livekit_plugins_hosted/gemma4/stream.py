@@ -8,10 +8,12 @@
     bare-call := (call:)+ NAME ( "{" | "(" ) …                        anywhere, never speech
     xml     := (<tool_call> | <call>) [ : | call: ] NAME ( "{" | "(" ) … [</tool_call>]
     code    := at a line start: ```tool_code … ``` | print( … ) | tool_code = … (.pyform)
+             | mid-line: print( NAME ( …       NAME declared; any other print( is a word
 
 Each state reads its input with ``str.find`` and single-character-class searches, and hands
 on at most a small, capped held-back piece to the next delta (a marker's beginning up to 39
-characters, ``call`` up to 4, a line start's ``tool_co`` up to 12); the bare-call and
+characters, ``call`` up to 4, a line start's ``tool_co`` up to 12,
+``print(`` and a declared tool's name up to 160); the bare-call and
 ``<tool_call>`` heads are matched incrementally, never re-scanned. So each character is looked
 at a bounded number of times and the work grows linearly with the reply.
 """
@@ -23,6 +25,7 @@ from .body import Body
 from .calls import ToolCall, repair
 from .code import Code
 from .lexer import WS
+from .pyform import opens_inline
 from .state import (
     _ANSWER,
     _ANSWER_LABELS,
@@ -335,6 +338,15 @@ class Gemma4Parser(Tools):
             self._emit(data[i : line + 1])
             return line + 1
         if p < k and p < c and p < f:
+            # code only if a declared tool's call follows (``print(get_weather(``)
+            opens = opens_inline(data, p + len(_PRINT), self._schemas, final=final)
+            if opens is None:
+                self._emit(data[i:p])
+                self._buf = data[p:]  # ``print(get_wea`` at the delta's end: held, bounded
+                return n
+            if not opens:
+                self._emit(data[i : p + len(_PRINT)])  # a word in a sentence: no code, no strings
+                return p + len(_PRINT)
             self._emit(data[i:p])
             self._code = Code(inline=True, schemas=self._schemas)
             self._state = _CODE
