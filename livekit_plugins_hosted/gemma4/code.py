@@ -8,10 +8,12 @@
                                                it opens a declared tool's call
     inline   := "print(" NAME "(" … ")"        mid-line, NAME a declared tool (the stream
                                                decides: any other ``print(`` is a word);
-                                               ends where its bracket closes; a newline, a
+                                               ends where its bracket closes (lines may
+                                               break inside; ``<|"|>`` opens a string); a
                                                ``<``, a backtick or ``call:`` outside a
                                                string first make it prose, as does a newline
-                                               in a one-line string
+                                               in a one-line string; cut off by the reply's
+                                               end, it is a call lost (never re-read)
 
 Brackets are counted and Python strings skipped as Python's lexer reads them (``"…"`` and
 ``'…'`` end at their line, triple-quoted ones span lines), so a newline, a fence, a ``<`` or
