@@ -71,6 +71,14 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "print_apostrophe_markup": lambda n: "Try print(it's <tool_call|> call:x " * (n // 35),
     "print_apostrophe_line": lambda n: "a print(it's" + " call:x <|channel>" * (n // 18),
     "prose_print_lines": lambda n: "print() writes <|tool_call>call:x.\n" * (n // 35),
+    # ``print(`` ending its line: the look-ahead past the break is bounded (review 21g)
+    "print_break_lookahead": lambda n: "Say print(\n        get_weathe, then go on. " * (n // 43),
+    "print_break_spaces": lambda n: "Hi print(\n" + " " * n + "!",
+    "inline_call_lines_open": lambda n: "Hi print(get_weather(\n" + "a,\n" * (n // 3),
+    "inline_gemma_strings": lambda n: f"Hi print(get_weather(city={Q}x{Q})) " * (n // 37),
+    "inline_open_gemma_string": lambda n: (
+        f"Hi print(get_weather(city={Q}" + "x <tool_call|> " * (n // 15)
+    ),
     # a lost opener's string past its cap, closed later: the cap decides at one character
     "lost_opener_past_cap": lambda n: "call:f{a:x <tool_call|> " + "y " * (n // 2) + Q + "} ",
     "strings_between_block_calls": lambda n: (

@@ -8,10 +8,12 @@
                                                it opens a declared tool's call
     inline   := "print(" NAME "(" … ")"        mid-line, NAME a declared tool (the stream
                                                decides: any other ``print(`` is a word);
-                                               ends where its bracket closes; a newline, a
+                                               ends where its bracket closes (lines may
+                                               break inside; ``<|"|>`` opens a string); a
                                                ``<``, a backtick or ``call:`` outside a
                                                string first make it prose, as does a newline
-                                               in a one-line string
+                                               in a one-line string; cut off by the reply's
+                                               end, it is a call lost (never re-read)
 
 Brackets are counted and Python strings skipped as Python's lexer reads them (``"…"`` and
 ``'…'`` end at their line, triple-quoted ones span lines), so a newline, a fence, a ``<`` or
@@ -125,7 +127,7 @@ class Code:
                 self.broken = True  # a one-line string open at its line's end: no Python
                 return _ENDS
             if self.inline:
-                return _GOES_ON if self.q else _ENDS
+                return _GOES_ON  # a declared tool's call, confirmed: its brackets say where it ends
             if (self.depth > 0 or self.q) and not self._opens_call(data[i:j]):
                 # left open past its line and no declared tool's call: a sentence, and the
                 # next line is read afresh (a fence, code or markup there is not its text)
@@ -138,9 +140,13 @@ class Code:
             if data.startswith("call:", j):
                 return _ENDS if self.inline and not self.q else _MARKED
             return _HOLD if not final and "call:".startswith(data[j:]) else _GOES_ON
-        if self.inline and not self.q:
-            return _ENDS
         kind, _ = lx.token(data, j)
+        if self.inline and not self.q:
+            if kind == lx.QUOTE:
+                return _GOES_ON  # a Gemma string in a declared tool's call: read on
+            if kind == lx.PARTIAL:
+                return _GOES_ON if final else _HOLD
+            return _ENDS
         if kind == lx.PARTIAL:
             return _GOES_ON if final else _HOLD
         return _GOES_ON if kind == lx.LITERAL else _MARKED
@@ -165,7 +171,11 @@ class Code:
     def lost(self, calls: list[ToolCall]) -> bool:
         """Code cut off (by the reply's end or its turn's) that named a declared tool and ran
         nothing: a call meant, never run."""
-        return not (self.fenced or calls or self._parts is None) and self._cut()
+        if calls or self._parts is None or not self._cut():
+            return False
+        if self.fenced:  # a fence cut off inside a declared tool's call (not any code)
+            return bool(opens_call("".join(self._parts)[:_HEAD], self._schemas))
+        return True
 
     def split(self) -> tuple[str, str]:
         """Prose's text: what is heard, and what is read again as the reply (from the first
@@ -182,8 +192,10 @@ class Code:
         code cut off by the reply's end inside its brackets is not."""
         if self.fenced or calls or self._parts is None:
             return False
-        if self.inline or self.broken:
+        if self.broken:
             return True
+        if self.inline:  # a declared tool's call cut off (by the reply's end) is no sentence
+            return not self._cut()
         if _statements("".join(self._parts)):
             return False
         # no Python: a sentence, unless it was a declared tool's call cut off
@@ -203,6 +215,7 @@ class Code:
                     return n, data[j:]
                 if at == _ENDS:
                     self._put(data[i:j])  # prose after all (what follows is the stream's)
+                    self.broken = True
                     self.done = True
                     return j, ""
                 if at == _MARKED and self.mark < 0:
@@ -210,7 +223,7 @@ class Code:
             if self.q:
                 if self.esc:
                     self.esc = False
-                elif c == "\\":
+                elif c == "\\" and self.q != lx.QUOTE_TOKEN:  # Gemma's strings have no escapes
                     self.esc = True
                 elif c == self.q[0] and data.startswith(self.q, j):
                     j += len(self.q) - 1
@@ -238,7 +251,11 @@ class Code:
                     self.done = True
                     return j + 1, ""
             elif c == "<":
-                kind, _ = lx.token(data, j)
+                kind, length = lx.token(data, j)
+                if kind == lx.QUOTE and self.inline:
+                    self.q = lx.QUOTE_TOKEN  # only <|"|> ends it (sealed, as at a line start)
+                    j += length
+                    continue
                 if kind == lx.END:  # the turn is over, whatever the code left open
                     self._put(data[i:j])
                     self.done = True

@@ -22,6 +22,7 @@ __all__ = ["opens_call", "opens_inline", "read_code"]
 
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _SEP = WS + ";"
+_INDENT = 12  # spaces before a call on the line after ``print(``
 _INLINE_HEAD = 160  # more than ``print(`` needs before a declared tool's name and its ``(``
 
 
@@ -84,13 +85,22 @@ def _opens_inline(text: str, schemas: Schemas | None) -> bool | None:
         return False
     n = len(text)
     i = _skip(text, 0)
-    if i >= n:
+    if i < n and text[i] in "\r\n":
+        # ``print(`` ending its line: the call on the next (one break, a little indent)
+        i = _skip(text, i + (2 if text.startswith("\r\n", i) else 1))
+        if i >= n:
+            return None if i <= _INDENT else False
+        if i > _INDENT:
+            return False
+    elif i >= n:
         return None if i <= 4 else False
+    elif i > 4:
+        return False
     j = i
     while j < n and (text[j] in _IDENT or text[j] == "."):
         j += 1
     word = text[i:j]
-    if i > 4 or not any(t.startswith(word) or f"default_api.{t}".startswith(word) for t in schemas):
+    if not any(t.startswith(word) or f"default_api.{t}".startswith(word) for t in schemas):
         return False
     k = _skip(text, j)
     if k >= n:

@@ -206,9 +206,11 @@ class Gemma4Parser(Tools):
                 self._lose(1)
                 self._release()  # the cut-off call stays unread; whole ones before it run
             elif state == _CALL and not self._reread and (again := self._body.reread()) is not None:
-                # once per reply: a later body in the text read again may leave a quote open
-                # too, and re-reading each from there would cost the square of the reply
+                # once per reply: re-reading each later body left open costs the square
                 self._reread = True
+                if self._body.py:  # ``call:f(text="buy milk`` cut off: lost (whole calls
+                    self._release()  # before it in its block still run)
+                    self._lose(1)
                 self._body, text = again
                 self._work += len(text)
                 self._no_calls = True  # text a quote swallowed runs nothing
