@@ -9,11 +9,14 @@
     inline   := "print(" NAME "(" … ")"        mid-line, NAME a declared tool (the stream
                                                decides: any other ``print(`` is a word);
                                                ends where its bracket closes (lines may
-                                               break inside; ``<|"|>`` opens a string); a
-                                               ``<``, a backtick or ``call:`` outside a
-                                               string first make it prose, as does a newline
-                                               in a one-line string; cut off by the reply's
-                                               end, it is a call lost (never re-read)
+                                               break inside); a ``<``, a backtick or
+                                               ``call:`` outside a string first make it
+                                               prose, as does a newline in a one-line
+                                               string; cut off by the reply's end or
+                                               ``<turn|>``, it is a call lost (never re-read)
+
+In code ``<|"|>`` opens a sealed string: only ``<|"|>`` ends it, nothing in it is markup, and
+if the code turns out prose the string is never heard nor read again.
 
 Brackets are counted and Python strings skipped as Python's lexer reads them (``"…"`` and
 ``'…'`` end at their line, triple-quoted ones span lines), so a newline, a fence, a ``<`` or
@@ -35,7 +38,7 @@ import warnings
 
 from . import lexer as lx
 from .calls import Meter, ToolCall
-from .pyform import opens_call, read_code
+from .pyform import opens_call, read_code, skips
 from .values import Schemas
 
 __all__ = ["CODE_CAP", "Code"]
@@ -71,8 +74,8 @@ def _continues(stmt: str) -> bool:
 
 class Code:
     __slots__ = (
-        "_len", "_opens", "_parts", "_schemas", "_stmt", "broken", "depth", "done", "esc",
-        "fenced", "inline", "mark", "q",
+        "_len", "_opens", "_parts", "_schemas", "_seal", "_seals", "_stmt", "broken", "depth",
+        "done", "esc", "fenced", "inline", "mark", "q",
     )  # fmt: skip
 
     def __init__(
@@ -91,6 +94,8 @@ class Code:
         self.mark = -1  # the offset of the first marker or ``call:`` read as code's text
         self.broken = False  # its line's end made it prose: no Python, or no declared call
         self._opens: bool | None = None  # the statement under way opens a declared call
+        self._seal = 0  # where the ``<|"|>`` string open now began
+        self._seals: list[tuple[int, int]] = []  # closed ones, within CODE_CAP
 
     def _put(self, text: str) -> None:
         if self._parts is None or not text:
@@ -122,6 +127,8 @@ class Code:
         ends as prose here, the delta's end must decide, or a marker (or ``call:``) is read as
         code's text: where the reply is read again from if the code turns out prose."""
         c = data[j]
+        if self.q == lx.QUOTE_TOKEN and c != "\n":
+            return _GOES_ON  # sealed: nothing in it is markup, nor a place to read again from
         if c == "\n":
             if len(self.q) == 1:
                 self.broken = True  # a one-line string open at its line's end: no Python
@@ -141,12 +148,14 @@ class Code:
                 return _ENDS if self.inline and not self.q else _MARKED
             return _HOLD if not final and "call:".startswith(data[j:]) else _GOES_ON
         kind, _ = lx.token(data, j)
+        if kind == lx.QUOTE and not self.q:
+            return _GOES_ON  # a Gemma string opens: sealed (read on; never heard as prose)
         if self.inline and not self.q:
-            if kind == lx.QUOTE:
-                return _GOES_ON  # a Gemma string in a declared tool's call: read on
             if kind == lx.PARTIAL:
                 return _GOES_ON if final else _HOLD
-            return _ENDS
+            # the turn's end cuts the call off (a lost call, as at a line start); other
+            # markup makes it prose
+            return _GOES_ON if kind == lx.END else _ENDS
         if kind == lx.PARTIAL:
             return _GOES_ON if final else _HOLD
         return _GOES_ON if kind == lx.LITERAL else _MARKED
@@ -174,7 +183,10 @@ class Code:
         if calls or self._parts is None or not self._cut():
             return False
         if self.fenced:  # a fence cut off inside a declared tool's call (not any code)
-            return bool(opens_call("".join(self._parts)[:_HEAD], self._schemas))
+            return any(
+                not skips(line) and opens_call(line[:_HEAD], self._schemas)
+                for line in "".join(self._parts).split("\n")
+            )
         return True
 
     def split(self) -> tuple[str, str]:
@@ -182,7 +194,20 @@ class Code:
         marker or ``call:``; a quote in prose is no string, so none hides one)."""
         text = "".join(self._parts or ())
         mark = self.mark if 0 <= self.mark < len(text) else len(text)
-        return text[:mark], text[mark:]
+        seals = list(self._seals)
+        if self.q == lx.QUOTE_TOKEN:
+            seals.append((self._seal, len(text)))
+        # a ``<|"|>`` string before the mark is sealed code: never heard (and no mark falls
+        # inside one, so none is read again from its middle); what follows the mark is read
+        # again whole, as the reply, where its strings are sealed too
+        heard, at = [], 0
+        for start, end in seals:
+            if start >= mark:
+                break
+            heard.append(text[at:start])
+            at = end
+        heard.append(text[at:mark])
+        return "".join(heard), text[mark:]
 
     def prose(self, calls: list[ToolCall]) -> bool:
         """The code, read to its end, called nothing and was no code: a sentence to hear
@@ -227,6 +252,8 @@ class Code:
                     self.esc = True
                 elif c == self.q[0] and data.startswith(self.q, j):
                     j += len(self.q) - 1
+                    if self.q == lx.QUOTE_TOKEN and self._parts is not None:  # capped with it
+                        self._seals.append((self._seal, self._len + j + 1 - i))
                     self.q = ""
                 elif c == self.q[0] and not final and self.q.startswith(data[j:]):
                     self._put(data[i:j])  # a triple quote's end cut by the delta's end
@@ -252,8 +279,9 @@ class Code:
                     return j + 1, ""
             elif c == "<":
                 kind, length = lx.token(data, j)
-                if kind == lx.QUOTE and self.inline:
-                    self.q = lx.QUOTE_TOKEN  # only <|"|> ends it (sealed, as at a line start)
+                if kind == lx.QUOTE:
+                    self.q = lx.QUOTE_TOKEN  # only <|"|> ends it: sealed
+                    self._seal = self._len + j - i
                     j += length
                     continue
                 if kind == lx.END:  # the turn is over, whatever the code left open

@@ -18,7 +18,7 @@ from .calls import NAME_CHARS, Meter, ToolCall, make_call, read_args
 from .lexer import WS
 from .values import Malformed, Schemas
 
-__all__ = ["opens_call", "opens_inline", "read_code"]
+__all__ = ["opens_call", "opens_inline", "read_code", "skips"]
 
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _SEP = WS + ";"
@@ -39,6 +39,17 @@ def _ident(s: str, i: int) -> int:
     while j < n and j - i <= 128 and s[j] in _IDENT:
         j += 1
     return j
+
+
+def _line_end(s: str, i: int) -> int:
+    j = s.find("\n", i)
+    return len(s) if j < 0 else j
+
+
+def skips(line: str) -> bool:
+    """``line`` is a comment or an import: code before a call, no call itself."""
+    s = line.lstrip(WS)
+    return s.startswith("#") or s.startswith(("import ", "from "))
 
 
 def opens_call(text: str, schemas: Schemas | None) -> bool | None:
@@ -123,6 +134,9 @@ def read_code(code: str, schemas: Schemas | None, meter: Meter | None = None) ->
             j = _ident(code, i)
             word = code[i:j]
             k = _skip(code, j)
+            if code[i] == "#" or word in ("import", "from"):
+                i = _line_end(code, i)  # a comment or ``import default_api``: no call
+                continue
             if word == "print" and code.startswith("(", k):
                 # inside its brackets a line may break: ``print(\n  f(…)\n)``
                 got, i = _expr(code, _skip(code, k + 1, WS), names, meter)
@@ -140,6 +154,8 @@ def read_code(code: str, schemas: Schemas | None, meter: Meter | None = None) ->
                 got, i = _expr(code, i, names, meter)
                 _add(out, got, schemas)
             i = _skip(code, i)
+            if i < n and code[i] == "#":
+                i = _line_end(code, i)
             if i < n and code[i] not in "\n;":
                 return out
     except (Malformed, IndexError, RecursionError):
