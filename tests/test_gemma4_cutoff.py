@@ -165,3 +165,55 @@ async def test_the_llm_turn_never_speaks_a_sealed_string_nor_hides_a_cut_off_cal
     got = await _turn('Sure: print(get_weather(city="Paris"<turn|>', step)
     assert got["calls"] == [] and got["error"] is not None, got
     assert "print(" not in got["said"], got
+
+
+FENCE = "```tool_code\n"
+IMPORT_THEN_CALL = [
+    FENCE + 'import default_api; print(get_weather(city="Paris"))\n```',
+    FENCE + 'from default_api import get_weather; get_weather(city="Paris")\n```',
+]
+
+
+@pytest.mark.parametrize("text", IMPORT_THEN_CALL, ids=["import", "from"])
+def test_a_call_after_an_import_and_a_semicolon_runs(text: str) -> None:
+    """``import x; f(…)`` on one fence line: ``;`` ends the import, so the call runs (it was
+    skipped with the import's line: nothing ran and the turn ended in an error)."""
+    for speech, got, dropped in _every_way(text):
+        assert (got, dropped) == (WEATHER, 0), (speech, got)
+
+
+def test_a_cut_off_call_after_an_import_and_a_semicolon_is_counted_lost() -> None:
+    """Cut off after ``import os;`` on its line, the call is counted lost, so the turn ends
+    in an error, not in "Sure." alone (nothing was counted)."""
+    text = "Sure.\n" + FENCE + 'import os; get_weather(city="Paris"'
+    for speech, got, dropped in _every_way(text):
+        assert (speech.strip(), got, dropped) == ("Sure.", [], 1)
+
+
+COMMENT_IN_BRACKETS = [
+    FENCE + 'get_weather(\n    city="Paris",  # the city\n)\n```',
+    FENCE + 'print(get_weather(city="Paris")  # x\n)\n```',
+]
+
+
+@pytest.mark.parametrize("text", COMMENT_IN_BRACKETS, ids=["args", "print"])
+def test_a_call_with_a_comment_inside_its_brackets_runs(text: str) -> None:
+    """A ``#`` comment inside a multi-line call's brackets is skipped: the call runs (it ran
+    nothing and the turn ended in an error)."""
+    for speech, got, dropped in _every_way(text):
+        assert (got, dropped) == (WEATHER, 0), (speech, got)
+
+
+@pytest.mark.parametrize(
+    "comment", ['# a """ b', f"# a {Q} b", "# don't"], ids=["triple", "gemma", "apos"]
+)
+def test_a_quote_in_a_fence_comment_hides_not_the_fence_end(comment: str) -> None:
+    """A quote in a fence's ``#`` comment opens no string: the fence ends at its ```` ``` ````
+    and the words after it are heard (they were swallowed as code: silence after the call,
+    or with no call the model's answer lost and the turn an error)."""
+    text = FENCE + comment + '\nget_weather(city="Paris")\n```\nChecking now.'
+    for speech, got, dropped in _every_way(text):
+        assert (speech.strip(), got, dropped) == ("Checking now.", WEATHER, 0)
+    text = FENCE + comment + '\nprint("hi")\n```\nIt is sunny in Paris.'
+    for speech, got, dropped in _every_way(text):
+        assert (speech.strip(), got, dropped) == ("It is sunny in Paris.", [], 0)

@@ -19,7 +19,8 @@ In code ``<|"|>`` opens a sealed string: only ``<|"|>`` ends it, nothing in it i
 if the code turns out prose the string is never heard nor read again.
 
 Brackets are counted and Python strings skipped as Python's lexer reads them (``"…"`` and
-``'…'`` end at their line, triple-quoted ones span lines), so a newline, a fence, a ``<`` or
+``'…'`` end at their line, triple-quoted ones span lines; in a fence a ``#`` comment runs to
+its line's end and its quotes open nothing), so a newline, a fence, a ``<`` or
 ``call:`` inside a declared call's arguments does not end it; a turn's end outside a string
 does. The text is capped (:data:`CODE_CAP`); past it the code still ends where it ends but
 calls nothing. Code is never spoken: :mod:`.pyform` reads the calls of declared tools from
@@ -38,7 +39,7 @@ import warnings
 
 from . import lexer as lx
 from .calls import Meter, ToolCall
-from .pyform import opens_call, read_code, skips
+from .pyform import call_part, opens_call, read_code
 from .values import Schemas
 
 __all__ = ["CODE_CAP", "Code"]
@@ -75,7 +76,7 @@ def _continues(stmt: str) -> bool:
 class Code:
     __slots__ = (
         "_len", "_opens", "_parts", "_schemas", "_seal", "_seals", "_stmt", "broken", "depth",
-        "done", "esc", "fenced", "inline", "mark", "q",
+        "done", "esc", "fenced", "inline", "mark", "note", "q",
     )  # fmt: skip
 
     def __init__(
@@ -90,6 +91,7 @@ class Code:
         self.depth = 0
         self.q = ""
         self.esc = False
+        self.note = False  # in a fence's ``#`` comment: its quotes and brackets are text
         self.done = False
         self.mark = -1  # the offset of the first marker or ``call:`` read as code's text
         self.broken = False  # its line's end made it prose: no Python, or no declared call
@@ -184,7 +186,7 @@ class Code:
             return False
         if self.fenced:  # a fence cut off inside a declared tool's call (not any code)
             return any(
-                not skips(line) and opens_call(line[:_HEAD], self._schemas)
+                opens_call(call_part(line)[:_HEAD], self._schemas)
                 for line in "".join(self._parts).split("\n")
             )
         return True
@@ -260,6 +262,10 @@ class Code:
                     return n, data[j:]
                 elif c == "\n" and len(self.q) == 1:
                     self.q = ""  # a one-line string open at its line's end: Python's is closed
+            elif self.note and c not in "<`":
+                self.note = c != "\n"  # to its line's end (a fence or a turn's end still counts)
+            elif c == "#" and self.fenced:
+                self.note = True
             elif c == '"' or c == "'":
                 if data.startswith(c * 3, j):
                     self.q = c * 3  # spans lines; only the same three quotes end it
@@ -279,7 +285,7 @@ class Code:
                     return j + 1, ""
             elif c == "<":
                 kind, length = lx.token(data, j)
-                if kind == lx.QUOTE:
+                if kind == lx.QUOTE and not self.note:
                     self.q = lx.QUOTE_TOKEN  # only <|"|> ends it: sealed
                     self._seal = self._len + j - i
                     j += length

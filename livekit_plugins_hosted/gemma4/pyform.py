@@ -15,10 +15,10 @@ the native form's, so values are typed from the tool's schema the same way.
 from __future__ import annotations
 
 from .calls import NAME_CHARS, Meter, ToolCall, make_call, read_args
-from .lexer import WS
+from .lexer import QUOTE_TOKEN, WS
 from .values import Malformed, Schemas
 
-__all__ = ["opens_call", "opens_inline", "read_code", "skips"]
+__all__ = ["call_part", "opens_call", "opens_inline", "read_code"]
 
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _SEP = WS + ";"
@@ -41,15 +41,77 @@ def _ident(s: str, i: int) -> int:
     return j
 
 
+def _import_end(s: str, i: int) -> int:
+    """Where the ``import``/``from`` statement at ``s[i]`` ends: its ``;`` or its line's end
+    (Python's rule: ``import os; f(…)`` is two statements); a bracketed name list spans lines."""
+    n = len(s)
+    depth = 0
+    while i < n:
+        c = s[i]
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == ";" or (c == "\n" and depth <= 0):
+            return i
+        i += 1
+    return n
+
+
+def call_part(line: str) -> str:
+    """``line`` past the comments and imports that lead it: the code that may call."""
+    s = line
+    while True:
+        s = s.lstrip(_SEP)
+        if s.startswith("#"):
+            return ""
+        if not s.startswith(("import ", "from ")):
+            return s
+        k = s.find(";")
+        if k < 0:
+            return ""
+        s = s[k + 1 :]
+
+
+def _uncomment(code: str) -> str:
+    """``code`` with each ``#`` comment (outside a string, as Python's lexer reads strings:
+    ``"…"`` and ``'…'`` end at their line, triple quotes span lines, ``<|"|>`` ends only at
+    ``<|"|>``) cut to its line's end, so one inside a call's brackets hides no argument."""
+    out: list[str] = []
+    i, at, n = 0, 0, len(code)
+    q = ""
+    while i < n:
+        c = code[i]
+        if q:
+            if c == "\\" and q != QUOTE_TOKEN:
+                i += 2
+                continue
+            if code.startswith(q, i):
+                i += len(q)
+                q = ""
+                continue
+            if c == "\n" and len(q) == 1:
+                q = ""
+        elif c == "#":
+            out.append(code[at:i])
+            i = at = _line_end(code, i)
+            continue
+        elif c in "\"'":
+            q = c * 3 if code.startswith(c * 3, i) else c
+            i += len(q)
+            continue
+        elif code.startswith(QUOTE_TOKEN, i):
+            q = QUOTE_TOKEN
+            i += len(q)
+            continue
+        i += 1
+    out.append(code[at:])
+    return "".join(out)
+
+
 def _line_end(s: str, i: int) -> int:
     j = s.find("\n", i)
     return len(s) if j < 0 else j
-
-
-def skips(line: str) -> bool:
-    """``line`` is a comment or an import: code before a call, no call itself."""
-    s = line.lstrip(WS)
-    return s.startswith("#") or s.startswith(("import ", "from "))
 
 
 def opens_call(text: str, schemas: Schemas | None) -> bool | None:
@@ -125,6 +187,7 @@ def read_code(code: str, schemas: Schemas | None, meter: Meter | None = None) ->
     not one of the forms above (what it read before stands: each such call was whole)."""
     out: list[ToolCall] = []
     names: dict[str, tuple[str, dict[str, object]] | None] = {}
+    code = _uncomment(code)
     i, n = 0, len(code)
     try:
         while True:
@@ -134,8 +197,8 @@ def read_code(code: str, schemas: Schemas | None, meter: Meter | None = None) ->
             j = _ident(code, i)
             word = code[i:j]
             k = _skip(code, j)
-            if code[i] == "#" or word in ("import", "from"):
-                i = _line_end(code, i)  # a comment or ``import default_api``: no call
+            if word in ("import", "from"):
+                i = _import_end(code, j)  # ``import default_api``: no call
                 continue
             if word == "print" and code.startswith("(", k):
                 # inside its brackets a line may break: ``print(\n  f(…)\n)``
@@ -154,8 +217,6 @@ def read_code(code: str, schemas: Schemas | None, meter: Meter | None = None) ->
                 got, i = _expr(code, i, names, meter)
                 _add(out, got, schemas)
             i = _skip(code, i)
-            if i < n and code[i] == "#":
-                i = _line_end(code, i)
             if i < n and code[i] not in "\n;":
                 return out
     except (Malformed, IndexError, RecursionError):
