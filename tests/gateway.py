@@ -113,6 +113,28 @@ async def serve(app: web.Application, **runner: Any) -> tuple[web.AppRunner, str
     return started, f"http://127.0.0.1:{port}/v1"
 
 
+SAYS_HI: list[dict[str, Any]] = [
+    {"id": "x", "choices": [{"index": 0, "delta": {"content": "Hi."}}]}
+]
+"""The events of a reply that says "Hi." (no finish reason: ``[DONE]`` ends it)."""
+
+
+async def stream_events(
+    request: web.Request,
+    events: list[dict[str, Any]],
+    response: web.StreamResponse | None = None,
+) -> web.StreamResponse:
+    """Answer ``request`` with ``events`` as a server-sent event stream, then ``[DONE]``
+    (``response``: one already given headers or cookies, not yet prepared)."""
+    if response is None:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    for event in events:
+        await response.write(f"data: {json.dumps(event)}\n\n".encode())
+    await response.write(b"data: [DONE]\n\n")
+    return response
+
+
 @dataclass
 class Recorded:
     path: str

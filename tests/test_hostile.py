@@ -28,12 +28,14 @@ from livekit_plugins_hosted.cli import doctor
 from livekit_plugins_hosted.parsing import ChunkParser
 from livekit_plugins_hosted.transport import transport_error
 from tests.gateway import (
+    SAYS_HI,
     Gateway,
     Reply,
     completion_chunks,
     delta_chunks,
     gateway_llm,
     serve,
+    stream_events,
     user_ctx,
 )
 
@@ -653,10 +655,7 @@ async def test_cookies_a_server_sets_are_not_kept() -> None:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         for i in range(50):
             response.set_cookie(f"c{len(cookies_sent)}_{i}", "v" * 40)
-        await response.prepare(request)
-        event = {"id": "x", "choices": [{"index": 0, "delta": {"content": "Hi."}}]}
-        await response.write(f"data: {json.dumps(event)}\n\ndata: [DONE]\n\n".encode())
-        return response
+        return await stream_events(request, SAYS_HI, response)
 
     app = web.Application()
     app.router.add_get("/v1/models", models)
@@ -685,11 +684,7 @@ async def test_a_turn_cancelled_during_the_probe_says_nothing_about_the_server()
         return web.json_response({"object": "list", "data": [card]})
 
     async def completions(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        event = {"id": "x", "choices": [{"index": 0, "delta": {"content": "Hi."}}]}
-        await response.write(f"data: {json.dumps(event)}\n\ndata: [DONE]\n\n".encode())
-        return response
+        return await stream_events(request, SAYS_HI)
 
     app = web.Application()
     app.router.add_get("/v1/models", models)
@@ -729,11 +724,7 @@ async def test_a_models_list_trickled_a_byte_at_a_time_does_not_hold_the_turn() 
         return response
 
     async def completions(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        event = {"id": "x", "choices": [{"index": 0, "delta": {"content": "Hi."}}]}
-        await response.write(f"data: {json.dumps(event)}\n\ndata: [DONE]\n\n".encode())
-        return response
+        return await stream_events(request, SAYS_HI)
 
     app = web.Application()
     app.router.add_get("/v1/models", models)

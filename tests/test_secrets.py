@@ -8,7 +8,6 @@ http to a remote host.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -22,7 +21,16 @@ from livekit.agents import APIConnectionError, APIConnectOptions, APIError, APIS
 import livekit_plugins_hosted as hosted
 from livekit_plugins_hosted.cli import main
 from livekit_plugins_hosted.cli.errors import describe
-from tests.gateway import API_KEY, API_SECRET, Gateway, Reply, serve, user_ctx
+from tests.gateway import (
+    API_KEY,
+    API_SECRET,
+    SAYS_HI,
+    Gateway,
+    Reply,
+    serve,
+    stream_events,
+    user_ctx,
+)
 
 ONE_TRY = APIConnectOptions(max_retry=0, timeout=5)
 KEY = "sk-self-hosted-0123456789abcdef"
@@ -293,12 +301,7 @@ def _idecho_app(heard: bool) -> web.Application:
             {"id": cid, "choices": [{"index": 0, "delta": delta, "finish_reason": "stop"}]},
             {"id": cid, "choices": [], "usage": usage},
         ]
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        for event in events:
-            await response.write(f"data: {json.dumps(event)}\n\n".encode())
-        await response.write(b"data: [DONE]\n\n")
-        return response
+        return await stream_events(request, events)
 
     app = web.Application()
     app.router.add_post("/v1/chat/completions", completions)
@@ -347,12 +350,7 @@ async def test_a_tool_call_id_echoing_the_key_is_masked() -> None:
             {"id": "c1", "choices": [{"index": 0, "delta": {"tool_calls": [call]}}]},
             {"id": "c1", "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
         ]
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        for event in events:
-            await response.write(f"data: {json.dumps(event)}\n\n".encode())
-        await response.write(b"data: [DONE]\n\n")
-        return response
+        return await stream_events(request, events)
 
     app = web.Application()
     app.router.add_post("/v1/chat/completions", completions)
@@ -376,11 +374,7 @@ async def test_an_http_clients_cookies_reach_the_completion_request() -> None:
 
     async def completions(request: web.Request) -> web.StreamResponse:
         seen.append(request.headers.get("Cookie", ""))
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        event = {"id": "x", "choices": [{"index": 0, "delta": {"content": "Hi."}}]}
-        await response.write(f"data: {json.dumps(event)}\n\ndata: [DONE]\n\n".encode())
-        return response
+        return await stream_events(request, SAYS_HI)
 
     app = web.Application()
     app.router.add_post("/v1/chat/completions", completions)

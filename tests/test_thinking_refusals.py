@@ -4,7 +4,6 @@ turn, before anything is sent (issue 22)."""
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ from aiohttp import web
 from livekit.agents import APIConnectOptions, APIError
 
 import livekit_plugins_hosted as hosted
-from tests.gateway import Gateway, Reply, serve, user_ctx
+from tests.gateway import SAYS_HI, Gateway, Reply, serve, stream_events, user_ctx
 
 ONCE = APIConnectOptions(max_retry=0, timeout=10)
 HIGH: dict[str, Any] = {"reasoning_effort": "high"}
@@ -142,11 +141,7 @@ async def test_a_probe_that_hangs_leaves_the_first_word_its_budget() -> None:
         return web.json_response({})
 
     async def completions(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        event = {"id": "x", "choices": [{"index": 0, "delta": {"content": "Hi."}}]}
-        await response.write(f"data: {json.dumps(event)}\n\ndata: [DONE]\n\n".encode())
-        return response
+        return await stream_events(request, SAYS_HI)
 
     app = web.Application()
     app.router.add_get("/v1/models", models)
