@@ -67,8 +67,9 @@ class Endpoint(abc.ABC):
     """Appended to a 401/403 message: which credential to check (the key's id, never the
     secret)."""
     undecided = False
-    """The backend is not known, and the server answered the last probe without naming its
-    engine (a proxy's 403): :meth:`backend` gave the stand-in it will settle on."""
+    """The backend is not known, and the server has answered a probe without naming its
+    engine (a proxy's 403; a busy answer is no such answer): :meth:`backend` gives the
+    stand-in it will settle on, and this holds until the engine is known."""
 
     @abc.abstractmethod
     def request_headers(self, *, inference_class: str | None = None) -> dict[str, str]:
