@@ -39,7 +39,7 @@ import warnings
 
 from . import lexer as lx
 from .calls import Meter, ToolCall
-from .pyform import call_part, opens_call, read_code
+from .pyform import opens_call, read_code
 from .values import Schemas
 
 __all__ = ["CODE_CAP", "Code"]
@@ -76,7 +76,7 @@ def _continues(stmt: str) -> bool:
 class Code:
     __slots__ = (
         "_len", "_opens", "_parts", "_schemas", "_seal", "_seals", "_stmt", "broken", "depth",
-        "done", "esc", "fenced", "inline", "mark", "note", "q",
+        "done", "esc", "fenced", "inline", "mark", "note", "q", "unread",
     )  # fmt: skip
 
     def __init__(
@@ -98,6 +98,7 @@ class Code:
         self._opens: bool | None = None  # the statement under way opens a declared call
         self._seal = 0  # where the ``<|"|>`` string open now began
         self._seals: list[tuple[int, int]] = []  # closed ones, within CODE_CAP
+        self.unread = 0  # declared tools' calls :meth:`calls` could not read
 
     def _put(self, text: str) -> None:
         if self._parts is None or not text:
@@ -120,9 +121,12 @@ class Code:
         return None if self._parts is None else "".join(self._parts)
 
     def calls(self, meter: Meter | None = None) -> list[ToolCall]:
+        """The declared tools' calls the code makes (:attr:`unread` counts those it meant
+        and cannot make: cut off, malformed, an argument naming an unknown variable)."""
         if self._parts is None:
             return []
-        return read_code("".join(self._parts), self._schemas, meter)
+        calls, self.unread = read_code("".join(self._parts), self._schemas, meter)
+        return calls
 
     def _at(self, data: str, i: int, j: int, final: bool) -> int:
         """Unfenced code at ``data[j]`` (a newline, ``<``, a backtick or ``c``): whether it
@@ -179,17 +183,11 @@ class Code:
             self._opens = got
         return self._opens
 
-    def lost(self, calls: list[ToolCall]) -> bool:
-        """Code cut off (by the reply's end or its turn's) that named a declared tool and ran
-        nothing: a call meant, never run."""
-        if calls or self._parts is None or not self._cut():
-            return False
-        if self.fenced:  # a fence cut off inside a declared tool's call (not any code)
-            return any(
-                opens_call(call_part(line)[:_HEAD], self._schemas)
-                for line in "".join(self._parts).split("\n")
-            )
-        return True
+    def lost(self) -> int:
+        """How many calls of declared tools the code meant and never makes (read by
+        :meth:`calls`): cut off by the reply's end or its turn's, malformed, or naming a
+        variable it gave no value."""
+        return self.unread
 
     def split(self) -> tuple[str, str]:
         """Prose's text: what is heard, and what is read again as the reply (from the first
@@ -217,8 +215,8 @@ class Code:
         at a line start, text that is no Python statement (``print() writes to the
         console.``, a contraction's apostrophe opening a string the line never closes) is;
         code cut off by the reply's end inside its brackets is not."""
-        if self.fenced or calls or self._parts is None:
-            return False
+        if self.fenced or calls or self.unread or self._parts is None:
+            return False  # a declared tool's call, run or lost: code
         if self.broken:
             return True
         if self.inline:  # a declared tool's call cut off (by the reply's end) is no sentence

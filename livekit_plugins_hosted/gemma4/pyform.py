@@ -8,21 +8,29 @@
 as it comes in a ```` ```tool_code ```` fence, as ``tool_code = f(…)`` then
 ``print(tool_code)``, or as ``print(f(…))``. A call becomes a tool call only if its name is a
 tool the request declared; code naming no declared tool is never a call (and, being code, is
-never spoken either). One pass, left to right; every argument is read by the same reader as
+never spoken either). A statement that is none of these (``city = "Paris"``) is skipped to
+its end; a name assigned a literal is that literal where a call's argument names it, and a
+call naming a variable given no known value is lost, never run with a guess. One pass, left
+to right; every argument is read by the same reader as
 the native form's, so values are typed from the tool's schema the same way.
 """
 
 from __future__ import annotations
 
+import ast
+import contextlib
+
 from .calls import NAME_CHARS, Meter, ToolCall, make_call, read_args
 from .lexer import QUOTE_TOKEN, WS
-from .values import Malformed, Schemas
+from .values import SCALARS, Bare, Malformed, Schemas
 
 __all__ = ["call_part", "opens_call", "opens_inline", "read_code"]
 
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _SEP = WS + ";"
+_NOT_LITERAL = (ValueError, TypeError, SyntaxError, MemoryError, RecursionError)
 _INDENT = 12  # spaces before a call on the line after ``print(``
+_HEAD = 256  # a statement's start that says whether it opens a declared tool's call
 _INLINE_HEAD = 160  # more than ``print(`` needs before a declared tool's name and its ``(``
 
 
@@ -182,45 +190,114 @@ def _opens_inline(text: str, schemas: Schemas | None) -> bool | None:
     return text[k] == "(" and k - j <= 4 and name in schemas
 
 
-def read_code(code: str, schemas: Schemas | None, meter: Meter | None = None) -> list[ToolCall]:
-    """The calls of declared tools in ``code``; reading stops at the first statement that is
-    not one of the forms above (what it read before stands: each such call was whole)."""
+def read_code(
+    code: str, schemas: Schemas | None, meter: Meter | None = None
+) -> tuple[list[ToolCall], int]:
+    """The calls of declared tools in ``code``, and how many calls of declared tools could not
+    be read (lost: an argument naming a variable the code never gave a value, a call cut
+    off or malformed). A statement that is none of the forms above (``city = "Paris"``,
+    ``x += 1``) is skipped to its end, as is one that cannot be read; a name assigned a
+    literal is that literal where a later call's argument names it."""
     out: list[ToolCall] = []
+    lost = 0
     names: dict[str, tuple[str, dict[str, object]] | None] = {}
+    values: dict[str, object] = {}
     code = _uncomment(code)
     i, n = 0, len(code)
-    try:
-        while True:
-            i = _skip(code, i, _SEP)
-            if i >= n:
-                return out
-            j = _ident(code, i)
-            word = code[i:j]
-            k = _skip(code, j)
-            if word in ("import", "from"):
-                i = _import_end(code, j)  # ``import default_api``: no call
-                continue
-            if word == "print" and code.startswith("(", k):
-                # inside its brackets a line may break: ``print(\n  f(…)\n)``
-                got, i = _expr(code, _skip(code, k + 1, WS), names, meter)
-                i = _skip(code, i, WS)
-                if not code.startswith(")", i):
-                    return out
-                i += 1
-                _add(out, got, schemas)
-            elif word and code.startswith("=", k) and not code.startswith("==", k):
-                got, i = _expr(code, k + 1, names, meter)
-                names[word] = got
-            elif word and (k >= n or code[k] in "\n;"):
-                i = k  # a bare name (``tool_code`` on its own line, as Gemini writes it)
-            else:
-                got, i = _expr(code, i, names, meter)
-                _add(out, got, schemas)
+    while True:
+        i = _skip(code, i, _SEP)
+        if i >= n:
+            return out, lost
+        start = i
+        try:
+            i = _statement(code, i, schemas, names, values, out, meter)
             i = _skip(code, i)
             if i < n and code[i] not in "\n;":
-                return out
-    except (Malformed, IndexError, RecursionError):
-        return out
+                raise Malformed("more on the line")
+        except (Malformed, IndexError, RecursionError):
+            end = _stmt_end(code, start)
+            if opens_call(call_part(code[start:end])[:_HEAD], schemas):
+                lost += 1  # a declared tool's call, never run
+            i = end
+
+
+def _statement(
+    code: str,
+    i: int,
+    schemas: Schemas | None,
+    names: dict[str, tuple[str, dict[str, object]] | None],
+    values: dict[str, object],
+    out: list[ToolCall],
+    meter: Meter | None,
+) -> int:
+    """Read the statement at ``code[i]``; the index past it."""
+    n = len(code)
+    j = _ident(code, i)
+    word = code[i:j]
+    k = _skip(code, j)
+    if word in ("import", "from"):
+        return _import_end(code, j)  # ``import default_api``: no call
+    if word == "print" and code.startswith("(", k):
+        # inside its brackets a line may break: ``print(\n  f(…)\n)``
+        got, i = _expr(code, _skip(code, k + 1, WS), names, values, meter)
+        i = _skip(code, i, WS)
+        if not code.startswith(")", i):
+            raise Malformed("print( not closed")
+        _add(out, got, schemas)
+        return i + 1
+    if word and code.startswith("=", k) and not code.startswith("==", k):
+        names.pop(word, None)
+        values.pop(word, None)
+        if opens_call(code[k + 1 : k + 1 + _HEAD], schemas) is False:
+            end = _stmt_end(code, k + 1)  # ``city = "Paris"``: a value, maybe a literal
+            # a value not known here (``input()``): an argument naming it cannot be read
+            with contextlib.suppress(*_NOT_LITERAL):
+                values[word] = ast.literal_eval(code[k + 1 : end].strip())
+            return end
+        got, i = _expr(code, k + 1, names, values, meter)
+        names[word] = got
+        return i
+    if word and (k >= n or code[k] in "\n;"):
+        return k  # a bare name (``tool_code`` on its own line, as Gemini writes it)
+    got, i = _expr(code, i, names, values, meter)
+    _add(out, got, schemas)
+    return i
+
+
+def _stmt_end(code: str, i: int) -> int:
+    """Where the statement at ``code[i]`` ends: a ``;`` or line break outside its brackets
+    and strings (Python's strings, and ``<|"|>`` sealed), or the code's end."""
+    n = len(code)
+    depth = 0
+    q = ""
+    while i < n:
+        c = code[i]
+        if q:
+            if c == "\\" and q != QUOTE_TOKEN:
+                i += 2
+                continue
+            if code.startswith(q, i):
+                i += len(q)
+                q = ""
+                continue
+            if c == "\n" and len(q) == 1:
+                q = ""
+        elif c in "\"'":
+            q = c * 3 if code.startswith(c * 3, i) else c
+            i += len(q)
+            continue
+        elif code.startswith(QUOTE_TOKEN, i):
+            q = QUOTE_TOKEN
+            i += len(q)
+            continue
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c in "\n;" and depth <= 0:
+            return i
+        i += 1
+    return n
 
 
 def _add(
@@ -229,14 +306,30 @@ def _add(
     if got is None or not schemas or got[0] not in schemas:
         return  # no declared tool: never a call
     call = make_call(got[0], got[1], schemas)
-    if call is not None:
-        out.append(call)
+    if call is None:
+        raise Malformed("no JSON form")  # a declared tool's call that cannot run: lost
+    out.append(call)
+
+
+def _resolve(value: object, values: dict[str, object]) -> object:
+    """``value`` with each bare name that is no literal word replaced by what the code
+    assigned it; ``Malformed`` for a name it never gave a value (never sent as its own text)."""
+    if isinstance(value, dict):
+        return {k: _resolve(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, values) for v in value]
+    if isinstance(value, Bare) and value.isidentifier() and value not in SCALARS:
+        if value in values:
+            return values[value]
+        raise Malformed("a variable with no value")
+    return value
 
 
 def _expr(
     code: str,
     i: int,
     names: dict[str, tuple[str, dict[str, object]] | None],
+    values: dict[str, object],
     meter: Meter | None,
 ) -> tuple[tuple[str, dict[str, object]] | None, int]:
     i = _skip(code, i)
@@ -255,7 +348,9 @@ def _expr(
         k = _skip(code, j)
         if code.startswith("(", k):
             args, end = read_args(code, k + 1, ")", meter)
-            return (name, args), end
+            resolved = _resolve(args, values)
+            assert isinstance(resolved, dict)
+            return (name, resolved), end
         if i == start and name in names:
             return names[name], j
         raise Malformed("not a call")

@@ -426,7 +426,6 @@ class Tools(Base):
             heard, again = code.split()
             self._emit(heard)
             return again
-        if code.lost(calls):
-            self._lose(1)  # a declared tool's call cut off inside its brackets: never run
+        self._lose(code.lost())  # declared tools' calls cut off or unreadable: never run
         self._to_answer()
         return ""

@@ -13,7 +13,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["DECIMAL", "INTEGER", "NOT_NUMBER", "Bare", "Malformed", "Schemas", "number", "typed"]
+__all__ = [
+    "DECIMAL", "INTEGER", "NOT_NUMBER", "SCALARS", "Bare", "Malformed", "Schemas", "number",
+    "typed",
+]  # fmt: skip
 
 Schemas = Mapping[str, Mapping[str, Any]]
 """Tool name → that tool's JSON-schema ``parameters`` object."""
@@ -59,7 +62,7 @@ def number(text: str) -> tuple[int, int]:
     return (DECIMAL if i == n else NOT_NUMBER), min(i + 1, n)
 
 
-_SCALARS: dict[str, object] = {
+SCALARS: dict[str, object] = {
     "true": True,
     "True": True,
     "false": False,
@@ -99,8 +102,8 @@ def _float(text: str) -> float:
 
 def _default(raw: str) -> object:
     """A bare scalar with no schema to say otherwise: as JSON would read it, else text."""
-    if raw in _SCALARS:
-        return _SCALARS[raw]
+    if raw in SCALARS:
+        return SCALARS[raw]
     if raw.lower() in ("null", "none", "nil"):  # NONE, NIL: any case, as vLLM reads them
         return None
     kind, _ = number(raw)
