@@ -79,3 +79,53 @@ def test_a_quoted_marker_in_a_sealed_fence_string_starts_nothing() -> None:
     for _speech, got, dropped in _every_way(text):
         assert got == [("save_note", {"text": quoted})]
         assert dropped == 0
+
+
+UNFINISHED_LINES = [
+    ("print(foo(\n1))\nok", "ok"),
+    ("Hi.\nprint(foo(\n    1,\n    2))\nok", "Hi.\nok"),
+    ('Hi.\ntool_code = foo(\na="b")\nprint(tool_code)\nok', "Hi.\nok"),
+    (
+        f"x = 1\nprint({Q}a\nb <|tool_call>call:save_note{{text:hi}}<tool_call|>{Q})\nok",
+        "x = 1\nok",
+    ),
+    ("Hi.\nprint(foo(\n1", "Hi.\n"),
+]
+
+
+@pytest.mark.parametrize("text,heard", UNFINISHED_LINES)
+def test_code_naming_no_declared_tool_over_several_lines_is_never_heard(
+    text: str, heard: str
+) -> None:
+    """A line that Python's compiler reads as unfinished goes on as code: never heard, and a
+    ``<|"|>`` string in it stays sealed across its lines (a call quoted there ran before)."""
+    for speech, got, dropped in _every_way(text):
+        assert (speech, got, dropped) == (heard, [], 0)
+
+
+SENTENCES = [
+    ("print(foo(1) is how\nyou do it", "print(foo(1) is how\nyou do it", []),
+    (
+        'print(foo(1) is how\nwe do it\nprint(get_weather(city="Paris"))',
+        "print(foo(1) is how\nwe do it\n",
+        WEATHER,
+    ),
+    ("print(x) (see below.\nthen more", "print(x) (see below.\nthen more", []),
+]
+
+
+@pytest.mark.parametrize("text,heard,calls", SENTENCES)
+def test_a_sentence_python_reads_as_unfinished_is_heard_once_it_is_no_python(
+    text: str, heard: str, calls: object
+) -> None:
+    """Words that begin like Python (``print(foo(1) is how``) are held only until a line
+    Python cannot read; then they are heard and the next line is read afresh."""
+    for speech, got, dropped in _every_way(text):
+        assert (speech, got, dropped) == (heard, calls, 0)
+
+
+def test_unfinished_python_goes_on_for_a_bounded_number_of_lines() -> None:
+    """Seventeen lines of an open bracket are a sentence after all: heard, not held."""
+    text = "print(foo(\n" + "1,\n" * 17 + "ok"
+    for speech, got, dropped in _every_way(text)[:3]:
+        assert speech == text and got == [] and dropped == 0

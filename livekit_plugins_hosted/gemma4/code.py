@@ -4,8 +4,10 @@
     unfenced := stmt ("\\n" stmt)*             at a line start; a statement that assigns
                                                (``tool_code = f(…)``) or names a variable
                                                (``tool_code``) is followed by another one;
-                                               one left open past its line goes on only if
-                                               it opens a declared tool's call
+                                               one left open past its line goes on if it
+                                               opens a declared tool's call, or while
+                                               Python's compiler reads it as unfinished
+                                               (at most 16 lines, 1 KB)
     inline   := "print(" NAME "(" … ")"        mid-line, NAME a declared tool (the stream
                                                decides: any other ``print(`` is a word);
                                                ends where its bracket closes (lines may
@@ -26,8 +28,8 @@ does. The text is capped (:data:`CODE_CAP`); past it the code still ends where i
 calls nothing. Code is never spoken: :mod:`.pyform` reads the calls of declared tools from
 it. What turns out to be no code is prose, and heard: a line that is no Python statement
 (``print() writes to the console.``), or one that leaves a bracket or ``'''`` open past its
-end opening no declared tool's call (the next line is then read afresh; one that opens such
-a call and is cut off by the reply's end is a dropped call). Prose has no strings: it is
+end that Python cannot read on (the next line is then read afresh; one that opens a
+declared tool's call and is cut off by the reply's end is a dropped call). Prose has no strings: it is
 read again from its first marker or ``call:``, quoted or not, so that is never heard and a
 quote in a sentence hides nothing.
 """
@@ -35,6 +37,7 @@ quote in a sentence hides nothing.
 from __future__ import annotations
 
 import ast
+import codeop
 import warnings
 
 from . import lexer as lx
@@ -47,6 +50,7 @@ __all__ = ["CODE_CAP", "Code"]
 CODE_CAP = 16 * 1024
 _GOES_ON, _ENDS, _HOLD, _MARKED = range(4)  # code at a character that may end it as prose
 _HEAD = 256  # a statement's start that says whether it opens a declared tool's call
+_LINE, _LINES = 1024, 16  # how far unfinished Python naming no declared tool goes on
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 
@@ -59,6 +63,17 @@ def _statements(code: str) -> bool:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     return True
+
+
+def _unfinished(code: str) -> bool:
+    """``code`` is Python that goes on past its end (``print(foo(``, an open triple quote),
+    as Python's own ``codeop`` decides; never run."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return codeop.compile_command(code, "<reply>", "exec") is None
+    except (SyntaxError, ValueError, OverflowError, RecursionError, MemoryError):
+        return False
 
 
 def _continues(stmt: str) -> bool:
@@ -75,8 +90,8 @@ def _continues(stmt: str) -> bool:
 
 class Code:
     __slots__ = (
-        "_len", "_opens", "_parts", "_schemas", "_seal", "_seals", "_stmt", "broken", "depth",
-        "done", "esc", "fenced", "inline", "mark", "note", "q", "unread",
+        "_len", "_lines", "_opens", "_parts", "_schemas", "_seal", "_seals", "_stmt", "broken",
+        "depth", "done", "esc", "fenced", "inline", "mark", "note", "q", "unread",
     )  # fmt: skip
 
     def __init__(
@@ -96,6 +111,7 @@ class Code:
         self.mark = -1  # the offset of the first marker or ``call:`` read as code's text
         self.broken = False  # its line's end made it prose: no Python, or no declared call
         self._opens: bool | None = None  # the statement under way opens a declared call
+        self._lines = 0  # line breaks it has gone on past as unfinished Python
         self._seal = 0  # where the ``<|"|>`` string open now began
         self._seals: list[tuple[int, int]] = []  # closed ones, within CODE_CAP
         self.unread = 0  # declared tools' calls :meth:`calls` could not read
@@ -171,17 +187,48 @@ class Code:
         return self.depth > 0 or bool(self.q)
 
     def _opens_call(self, line: str) -> bool:
-        """The statement under way (``line`` its text not yet taken) opens a declared tool's
-        call; decided once per statement, on at most its first :data:`_HEAD` characters."""
+        """The statement under way (``line`` its text not yet taken) is code that goes on
+        past this line break: it opens a declared tool's call (decided once, on its first
+        :data:`_HEAD` characters), or Python's compiler reads it, so far, as unfinished
+        (``print(foo(``: its ``<|"|>`` strings read as empty ones), for at most
+        :data:`_LINES` lines and :data:`_LINE` characters."""
         if self._opens is None:
-            head = "".join(self._stmt)[:_HEAD] + line[:_HEAD]
+            stmt = "".join(self._stmt)
+            head = stmt[:_HEAD] + line[:_HEAD]
             got = opens_call(head, self._schemas)
             if got is None and len(head) >= _HEAD:
                 got = False
             if got is None:
                 return True  # ``print(`` alone on its line so far: its next line decides
             self._opens = got
-        return self._opens
+        if self._opens:
+            return True
+        self._lines += 1
+        if self._lines > _LINES or self._stmt_len() + len(line) > _LINE:
+            return False
+        return _unfinished(self._unsealed("".join(self._stmt) + line, self._len - self._stmt_len()))
+
+    def _stmt_len(self) -> int:
+        return sum(len(part) for part in self._stmt)
+
+    def _unsealed(self, text: str, base: int) -> str:
+        """``text`` (the code's characters from offset ``base``) with each ``<|"|>`` string
+        read as ``""``, so that Python's compiler can judge the rest."""
+        spans = []
+        for a, b in reversed(self._seals):  # in order: only the last ones are the text's
+            if a < base:
+                break
+            spans.append((a, b))
+        spans.reverse()
+        if self.q == lx.QUOTE_TOKEN and self._seal >= base:
+            spans.append((self._seal, base + len(text)))
+        out, at = [], 0
+        for a, b in spans:
+            out.append(text[at : a - base])
+            out.append('""')
+            at = b - base
+        out.append(text[at:])
+        return "".join(out)
 
     def lost(self) -> int:
         """How many calls of declared tools the code meant and never makes (read by
@@ -221,10 +268,12 @@ class Code:
             return True
         if self.inline:  # a declared tool's call cut off (by the reply's end) is no sentence
             return not self._cut()
-        if _statements("".join(self._parts)):
+        code = self._unsealed("".join(self._parts), 0)
+        if _statements(code):
             return False
-        # no Python: a sentence, unless it was a declared tool's call cut off
-        return not (self._cut() and self._opens_call(""))
+        # no Python: a sentence, unless it was a declared tool's call or Python cut off (with
+        # no marker in it: the model's own tokens are markup even in a Python string)
+        return not (self._cut() and (bool(self._opens) or (self.mark < 0 and _unfinished(code))))
 
     def feed(self, data: str, i: int, final: bool) -> tuple[int, str]:
         """Take ``data[i:]`` up to the code's end: (index past what was taken, text to hold
@@ -308,6 +357,7 @@ class Code:
                 stmt = "".join(self._stmt)
                 self._stmt = []
                 self._opens = None
+                self._lines = 0
                 if not _continues(stmt):
                     self.done = True
                     return j + 1, ""
