@@ -129,3 +129,44 @@ def test_unfinished_python_goes_on_for_a_bounded_number_of_lines() -> None:
     text = "print(foo(\n" + "1,\n" * 17 + "ok"
     for speech, got, dropped in _every_way(text)[:3]:
         assert speech == text and got == [] and dropped == 0
+
+
+SPACED_INLINE = [
+    'Hi print(\n\n   get_weather(city="Paris"))\nok',
+    'Hi print(                get_weather(city="Paris")) ok',
+    'Hi print(\tdefault_api.get_weather (city="Paris")) ok',
+]
+
+
+@pytest.mark.parametrize("text", SPACED_INLINE, ids=["blank-line", "spaces", "module"])
+def test_any_spacing_between_print_and_a_declared_call_keeps_the_call(text: str) -> None:
+    """``print(`` mid-line, then spaces or blank lines (within 160 characters) before a
+    declared tool's call: the call runs and nothing of it is heard."""
+    for speech, got, dropped in _every_way(text):
+        assert got == WEATHER and dropped == 0
+        assert speech.startswith("Hi ") and "get_weather" not in speech and "print" not in speech
+
+
+BARE_LINES = [
+    ('ok\nget_weather(city="Paris")\nDone.', "ok\nDone."),
+    ('get_weather(city="Paris")', ""),
+    ('Sure.\ndefault_api.get_weather(city="Paris")', "Sure.\n"),
+    ("Sure.\n  get_weather(\n    city='Paris',\n  )\nDone.", "Sure.\nDone."),
+]
+
+
+@pytest.mark.parametrize("text,heard", BARE_LINES)
+def test_a_line_that_is_a_declared_tools_call_runs_it(text: str, heard: str) -> None:
+    """A line that is a declared tool's Python call with no ``print(`` was heard and the tool
+    never ran."""
+    for speech, got, dropped in _every_way(text):
+        assert (speech, got, dropped) == (heard, WEATHER, 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["get_weather(city) is a function.", "get_weather is a tool.\nok", "get_weatherman(1)"],
+)
+def test_a_line_that_only_names_a_tool_is_heard(text: str) -> None:
+    for speech, got, dropped in _every_way(text):
+        assert (speech, got, dropped) == (text, [], 0)

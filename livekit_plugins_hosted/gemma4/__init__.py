@@ -12,6 +12,7 @@ tool calls. Pure (stdlib only, no I/O), one pass, linear time, every held buffer
     call    := [:] (call:)* NAME ( {key:value,…} | (key=value,…) )
     value   := <|"|>sealed text<|"|> | text<|"|> | number | true | null | {…} | […] | "json"
     code    := ```tool_code … ``` | print(f(…)) | tool_code = f(…) / print(tool_code)
+             | f(…) alone on a line (f declared)
 
 The pieces: :mod:`.lexer` (special tokens, with and without their pipes), :mod:`.body` (where
 a call body ends, strings sealed), :mod:`.calls` (the body read by recursive descent),

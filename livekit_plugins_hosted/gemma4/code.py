@@ -29,9 +29,9 @@ calls nothing. Code is never spoken: :mod:`.pyform` reads the calls of declared 
 it. What turns out to be no code is prose, and heard: a line that is no Python statement
 (``print() writes to the console.``), or one that leaves a bracket or ``'''`` open past its
 end that Python cannot read on (the next line is then read afresh; one that opens a
-declared tool's call and is cut off by the reply's end is a dropped call). Prose has no strings: it is
-read again from its first marker or ``call:``, quoted or not, so that is never heard and a
-quote in a sentence hides nothing.
+declared tool's call and is cut off by the reply's end is a dropped call). Prose has no
+strings: it is read again from its first marker or ``call:``, quoted or not, so that is
+never heard and a quote in a sentence hides nothing.
 """
 
 from __future__ import annotations
@@ -188,25 +188,29 @@ class Code:
 
     def _opens_call(self, line: str) -> bool:
         """The statement under way (``line`` its text not yet taken) is code that goes on
-        past this line break: it opens a declared tool's call (decided once, on its first
-        :data:`_HEAD` characters), or Python's compiler reads it, so far, as unfinished
-        (``print(foo(``: its ``<|"|>`` strings read as empty ones), for at most
-        :data:`_LINES` lines and :data:`_LINE` characters."""
-        if self._opens is None:
-            stmt = "".join(self._stmt)
-            head = stmt[:_HEAD] + line[:_HEAD]
-            got = opens_call(head, self._schemas)
-            if got is None and len(head) >= _HEAD:
-                got = False
-            if got is None:
-                return True  # ``print(`` alone on its line so far: its next line decides
-            self._opens = got
-        if self._opens:
-            return True
+        past this line break: it opens a declared tool's call, or Python's compiler reads
+        it, so far, as unfinished (``print(foo(``: its ``<|"|>`` strings read as empty
+        ones), for at most :data:`_LINES` lines and :data:`_LINE` characters."""
+        declared = self._declared(line)
+        if declared is not False:
+            return True  # a declared tool's call, or ``print(`` alone: the next line decides
         self._lines += 1
         if self._lines > _LINES or self._stmt_len() + len(line) > _LINE:
             return False
         return _unfinished(self._unsealed("".join(self._stmt) + line, self._len - self._stmt_len()))
+
+    def _declared(self, line: str) -> bool | None:
+        """The statement under way opens a declared tool's call, decided once on its first
+        :data:`_HEAD` characters; None while ``print(`` is alone on its line."""
+        if self._opens is None:
+            head = "".join(self._stmt)[:_HEAD] + line[:_HEAD]
+            got = opens_call(head, self._schemas)
+            if got is None and len(head) >= _HEAD:
+                got = False
+            if got is None:
+                return None
+            self._opens = got
+        return self._opens
 
     def _stmt_len(self) -> int:
         return sum(len(part) for part in self._stmt)
@@ -262,18 +266,21 @@ class Code:
         at a line start, text that is no Python statement (``print() writes to the
         console.``, a contraction's apostrophe opening a string the line never closes) is;
         code cut off by the reply's end inside its brackets is not."""
-        if self.fenced or calls or self.unread or self._parts is None:
-            return False  # a declared tool's call, run or lost: code
+        if self.fenced or calls or self._parts is None:
+            return False
         if self.broken:
             return True
-        if self.inline:  # a declared tool's call cut off (by the reply's end) is no sentence
-            return not self._cut()
+        if self.inline:  # a declared tool's call cut off or unreadable is no sentence
+            return not self._cut() and not self.unread
         code = self._unsealed("".join(self._parts), 0)
         if _statements(code):
-            return False
+            return False  # Python: code (its declared tools' calls run, or are lost)
         # no Python: a sentence, unless it was a declared tool's call or Python cut off (with
         # no marker in it: the model's own tokens are markup even in a Python string)
-        return not (self._cut() and (bool(self._opens) or (self.mark < 0 and _unfinished(code))))
+        return not (
+            self._cut()
+            and (self._declared("") is not False or (self.mark < 0 and _unfinished(code)))
+        )
 
     def feed(self, data: str, i: int, final: bool) -> tuple[int, str]:
         """Take ``data[i:]`` up to the code's end: (index past what was taken, text to hold

@@ -24,12 +24,12 @@ from .calls import NAME_CHARS, Meter, ToolCall, make_call, read_args
 from .lexer import QUOTE_TOKEN, WS
 from .values import SCALARS, Bare, Malformed, Schemas
 
-__all__ = ["call_part", "opens_call", "opens_inline", "read_code"]
+__all__ = ["call_part", "opens_bare", "opens_call", "opens_inline", "read_code"]
 
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _SEP = WS + ";"
+_Got = tuple[str, dict[str, object]] | None  # a call read (its name and arguments), or none
 _NOT_LITERAL = (ValueError, TypeError, SyntaxError, MemoryError, RecursionError)
-_INDENT = 12  # spaces before a call on the line after ``print(``
 _HEAD = 256  # a statement's start that says whether it opens a declared tool's call
 _INLINE_HEAD = 160  # more than ``print(`` needs before a declared tool's name and its ``(``
 
@@ -154,40 +154,38 @@ def opens_call(text: str, schemas: Schemas | None) -> bool | None:
 
 def opens_inline(data: str, at: int, schemas: Schemas | None, *, final: bool) -> bool | None:
     """``data[at:]``, after a mid-line ``print(``, opens a declared tool's call
-    (``get_weather(``, ``default_api.get_weather(``, up to four spaces before each); None
+    (``get_weather(``, ``default_api.get_weather(``, any spaces and line breaks before each,
+    within :data:`_INLINE_HEAD` characters); None
     while it is still the start of one and more may come. Rejected at the first character
     that can start none, so what a stream holds back to decide is as short as a tool's name."""
     got = _opens_inline(data[at : at + _INLINE_HEAD], schemas)
     return False if got is None and (final or len(data) - at >= _INLINE_HEAD) else got
 
 
-def _opens_inline(text: str, schemas: Schemas | None) -> bool | None:
+def opens_bare(data: str, at: int, schemas: Schemas | None, *, final: bool) -> bool | None:
+    """``data[at:]``, at a line's start, is a declared tool's call with no ``print(``
+    (``get_weather(city="Paris")``, ``default_api.get_weather(``); None while undecided."""
+    got = _opens_inline(data[at : at + _INLINE_HEAD], schemas, lines=False)
+    return False if got is None and (final or len(data) - at >= _INLINE_HEAD) else got
+
+
+def _opens_inline(text: str, schemas: Schemas | None, *, lines: bool = True) -> bool | None:
     if not schemas:
         return False
     n = len(text)
-    i = _skip(text, 0)
-    if i < n and text[i] in "\r\n":
-        # ``print(`` ending its line: the call on the next (one break, a little indent)
-        i = _skip(text, i + (2 if text.startswith("\r\n", i) else 1))
-        if i >= n:
-            return None if i <= _INDENT else False
-        if i > _INDENT:
-            return False
-    elif i >= n:
-        return None if i <= 4 else False
-    elif i > 4:
-        return False
+    i = _skip(text, 0, WS if lines else " \t")  # spaces, line breaks (``print(\n\n  f(``)
+    if i >= n:
+        return None
     j = i
     while j < n and (text[j] in _IDENT or text[j] == "."):
         j += 1
     word = text[i:j]
     if not any(t.startswith(word) or f"default_api.{t}".startswith(word) for t in schemas):
         return False
-    k = _skip(text, j)
+    k = _skip(text, j, WS)
     if k >= n:
-        return None if k - j <= 4 else False
-    name = word.removeprefix("default_api.")
-    return text[k] == "(" and k - j <= 4 and name in schemas
+        return None
+    return text[k] == "(" and word.removeprefix("default_api.") in schemas
 
 
 def read_code(
@@ -200,7 +198,7 @@ def read_code(
     literal is that literal where a later call's argument names it."""
     out: list[ToolCall] = []
     lost = 0
-    names: dict[str, tuple[str, dict[str, object]] | None] = {}
+    names: dict[str, _Got] = {}
     values: dict[str, object] = {}
     code = _uncomment(code)
     i, n = 0, len(code)
@@ -210,10 +208,11 @@ def read_code(
             return out, lost
         start = i
         try:
-            i = _statement(code, i, schemas, names, values, out, meter)
+            i, got = _statement(code, i, schemas, names, values, meter)
             i = _skip(code, i)
             if i < n and code[i] not in "\n;":
                 raise Malformed("more on the line")
+            _add(out, got, schemas)
         except (Malformed, IndexError, RecursionError):
             end = _stmt_end(code, start)
             if opens_call(call_part(code[start:end])[:_HEAD], schemas):
@@ -225,26 +224,24 @@ def _statement(
     code: str,
     i: int,
     schemas: Schemas | None,
-    names: dict[str, tuple[str, dict[str, object]] | None],
+    names: dict[str, _Got],
     values: dict[str, object],
-    out: list[ToolCall],
     meter: Meter | None,
-) -> int:
-    """Read the statement at ``code[i]``; the index past it."""
+) -> tuple[int, _Got]:
+    """Read the statement at ``code[i]``: the index past it, and the call it makes."""
     n = len(code)
     j = _ident(code, i)
     word = code[i:j]
     k = _skip(code, j)
     if word in ("import", "from"):
-        return _import_end(code, j)  # ``import default_api``: no call
+        return _import_end(code, j), None  # ``import default_api``: no call
     if word == "print" and code.startswith("(", k):
         # inside its brackets a line may break: ``print(\n  f(…)\n)``
         got, i = _expr(code, _skip(code, k + 1, WS), names, values, meter)
         i = _skip(code, i, WS)
         if not code.startswith(")", i):
             raise Malformed("print( not closed")
-        _add(out, got, schemas)
-        return i + 1
+        return i + 1, got
     if word and code.startswith("=", k) and not code.startswith("==", k):
         names.pop(word, None)
         values.pop(word, None)
@@ -253,15 +250,14 @@ def _statement(
             # a value not known here (``input()``): an argument naming it cannot be read
             with contextlib.suppress(*_NOT_LITERAL):
                 values[word] = ast.literal_eval(code[k + 1 : end].strip())
-            return end
+            return end, None
         got, i = _expr(code, k + 1, names, values, meter)
         names[word] = got
-        return i
+        return i, None
     if word and (k >= n or code[k] in "\n;"):
-        return k  # a bare name (``tool_code`` on its own line, as Gemini writes it)
+        return k, None  # a bare name (``tool_code`` on its own line, as Gemini writes it)
     got, i = _expr(code, i, names, values, meter)
-    _add(out, got, schemas)
-    return i
+    return i, got
 
 
 def _stmt_end(code: str, i: int) -> int:
@@ -300,9 +296,7 @@ def _stmt_end(code: str, i: int) -> int:
     return n
 
 
-def _add(
-    out: list[ToolCall], got: tuple[str, dict[str, object]] | None, schemas: Schemas | None
-) -> None:
+def _add(out: list[ToolCall], got: _Got, schemas: Schemas | None) -> None:
     if got is None or not schemas or got[0] not in schemas:
         return  # no declared tool: never a call
     call = make_call(got[0], got[1], schemas)
@@ -328,10 +322,10 @@ def _resolve(value: object, values: dict[str, object]) -> object:
 def _expr(
     code: str,
     i: int,
-    names: dict[str, tuple[str, dict[str, object]] | None],
+    names: dict[str, _Got],
     values: dict[str, object],
     meter: Meter | None,
-) -> tuple[tuple[str, dict[str, object]] | None, int]:
+) -> tuple[_Got, int]:
     i = _skip(code, i)
     start = i
     n = len(code)

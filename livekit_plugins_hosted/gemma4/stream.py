@@ -44,7 +44,6 @@ from .state import (
     _THOUGHT,
     _THOUGHT_CAP,
     _THOUGHT_LABEL,
-    _TRIGGERS,
     call_prefix,
     fence_prefix,
     print_prefix,
@@ -323,14 +322,9 @@ class Gemma4Parser(Tools):
                     self._buf = data[j:]
                     return n
         if (self._seg_start or self._last == "\n") and not self._plain:
-            for trig in _TRIGGERS:
-                if data.startswith(trig, i):
-                    self._code = Code(schemas=self._schemas)
-                    self._state = _CODE
-                    return i
-            if not final and n - i < 12 and any(t.startswith(data[i:]) for t in _TRIGGERS):
-                self._buf = data[i:]
-                return n
+            code = self._line_code(data, i, final)
+            if code is not None:
+                return code
         k = self._next(data, i, "<")
         c = self._next(data, i, "call:")
         f = self._next(data, i, _FENCE)  # a fence is code wherever it opens

@@ -15,7 +15,20 @@ from .body import CLOSED, DOUBT, MARKER, WRONG, Body
 from .calls import NAME_CHARS, parse_call
 from .code import Code
 from .lexer import WS
-from .state import _ANSWER, _BARE, _BLOCK, _CALL, _HEAD, _HELD_CAP, _MARK, _THOUGHT, Base
+from .pyform import opens_bare
+from .state import (
+    _ANSWER,
+    _BARE,
+    _BLOCK,
+    _CALL,
+    _CODE,
+    _HEAD,
+    _HELD_CAP,
+    _MARK,
+    _THOUGHT,
+    _TRIGGERS,
+    Base,
+)  # fmt: skip
 from .values import Schemas
 
 __all__ = ["Tools"]
@@ -399,6 +412,26 @@ class Tools(Base):
         return i
 
     # -- code ------------------------------------------------------------------------------
+
+    def _line_code(self, data: str, i: int, final: bool) -> int | None:
+        """Code at a line's start (``print(``, ``tool_code``, a declared tool's call):
+        where reading goes on, or None if the line is no code."""
+        for trig in _TRIGGERS:
+            if data.startswith(trig, i):
+                break
+        else:
+            if not final and len(data) - i < 12 and any(t.startswith(data[i:]) for t in _TRIGGERS):
+                self._buf = data[i:]
+                return len(data)
+            bare = opens_bare(data, i, self._schemas, final=final)
+            if bare is None:
+                self._buf = data[i:]  # the start of a declared tool's name: held, bounded
+                return len(data)
+            if not bare:
+                return None
+        self._code = Code(schemas=self._schemas)
+        self._state = _CODE
+        return i
 
     def _in_code(self, data: str, i: int, final: bool) -> int:
         k, held = self._code.feed(data, i, final)
