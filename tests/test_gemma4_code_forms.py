@@ -140,7 +140,7 @@ SPACED_INLINE = [
 
 @pytest.mark.parametrize("text", SPACED_INLINE, ids=["blank-line", "spaces", "module"])
 def test_any_spacing_between_print_and_a_declared_call_keeps_the_call(text: str) -> None:
-    """``print(`` mid-line, then spaces or blank lines (within 160 characters) before a
+    """``print(`` mid-line, then spaces or blank lines (up to 16 characters) before a
     declared tool's call: the call runs and nothing of it is heard."""
     for speech, got, dropped in _every_way(text):
         assert got == WEATHER and dropped == 0

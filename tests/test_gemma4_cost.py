@@ -90,7 +90,21 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "spoiled_block_strings": lambda n: (
         "<|tool_call>}" + f"call:f{{a:{Q}x<tool_call|>y{Q}}}" * (n // 32) + "<tool_call|>"
     ),
+    # Python read by Python's own compiler at each line break, within bounds (review 21j)
+    "unfinished_python_lines": lambda n: ("print(foo(\n" + "1,\n" * 20 + "\n") * (n // 72),
+    "sentences_like_python": lambda n: "print(foo(1) is how\n" * (n // 20),
+    "one_long_unfinished_line": lambda n: "print(foo(" + "1," * (n // 2) + "\nok",
+    "fence_statements": lambda n: "```tool_code\n" + 'x = "a"\nf(a=x)\nf(a=y)\n' * (n // 20),
+    "fence_open_literal": lambda n: "```tool_code\nx = [" + "1," * (n // 2),
+    "declared_call_lines": lambda n: 'get_weather(city="x") and more\n' * (n // 31),
+    "print_then_spaces": lambda n: ("Hi print(" + " " * 16 + "get_weather ") * (n // 37),
 }
+
+
+# ``print(`` mid-line, up to 16 spaces and a declared tool's name: held until its ``(``
+# decides, and read again with each one-character delta (a bound, not a growth: 0 spaces
+# cost 48 characters each, 16 spaces 88)
+PER_CHARACTER = {"print_then_spaces": 100}
 
 
 def _work(text: str, size: int) -> tuple[int, bool]:
@@ -117,7 +131,8 @@ def test_hostile_reply_costs_linear_work(shape: str, size: int) -> None:
     work_big, ended = _work(big, size)
     # one-character deltas re-read a held marker's beginning (at most 39 characters) with
     # each look-ahead: a constant factor, never one that grows with the reply
-    assert work_big <= 40 * len(big), f"{work_big / len(big):.1f} characters of work each"
+    bound = PER_CHARACTER.get(shape, 40)
+    assert work_big <= bound * len(big), f"{work_big / len(big):.1f} characters of work each"
     ratio = work_big / work_small
     assert ratio <= 4.6 * len(big) / (4 * len(small)), f"4x input cost {ratio:.2f}x work"
     assert ended

@@ -91,7 +91,7 @@ def _continues(stmt: str) -> bool:
 class Code:
     __slots__ = (
         "_len", "_lines", "_opens", "_parts", "_schemas", "_seal", "_seals", "_stmt", "broken",
-        "depth", "done", "esc", "fenced", "inline", "mark", "note", "q", "unread",
+        "compiled", "depth", "done", "esc", "fenced", "inline", "mark", "note", "q", "unread",
     )  # fmt: skip
 
     def __init__(
@@ -115,6 +115,7 @@ class Code:
         self._seal = 0  # where the ``<|"|>`` string open now began
         self._seals: list[tuple[int, int]] = []  # closed ones, within CODE_CAP
         self.unread = 0  # declared tools' calls :meth:`calls` could not read
+        self.compiled = 0  # characters given to Python's compiler (counted as work)
 
     def _put(self, text: str) -> None:
         if self._parts is None or not text:
@@ -197,7 +198,9 @@ class Code:
         self._lines += 1
         if self._lines > _LINES or self._stmt_len() + len(line) > _LINE:
             return False
-        return _unfinished(self._unsealed("".join(self._stmt) + line, self._len - self._stmt_len()))
+        stmt = self._unsealed("".join(self._stmt) + line, self._len - self._stmt_len())
+        self.compiled += len(stmt)
+        return _unfinished(stmt)
 
     def _declared(self, line: str) -> bool | None:
         """The statement under way opens a declared tool's call, decided once on its first

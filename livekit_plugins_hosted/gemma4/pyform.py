@@ -31,6 +31,7 @@ _SEP = WS + ";"
 _Got = tuple[str, dict[str, object]] | None  # a call read (its name and arguments), or none
 _NOT_LITERAL = (ValueError, TypeError, SyntaxError, MemoryError, RecursionError)
 _HEAD = 256  # a statement's start that says whether it opens a declared tool's call
+_SPACING = 16  # spaces and line breaks before the call: any layout a model writes
 _INLINE_HEAD = 160  # more than ``print(`` needs before a declared tool's name and its ``(``
 
 
@@ -155,7 +156,7 @@ def opens_call(text: str, schemas: Schemas | None) -> bool | None:
 def opens_inline(data: str, at: int, schemas: Schemas | None, *, final: bool) -> bool | None:
     """``data[at:]``, after a mid-line ``print(``, opens a declared tool's call
     (``get_weather(``, ``default_api.get_weather(``, any spaces and line breaks before each,
-    within :data:`_INLINE_HEAD` characters); None
+    up to :data:`_SPACING`); None
     while it is still the start of one and more may come. Rejected at the first character
     that can start none, so what a stream holds back to decide is as short as a tool's name."""
     got = _opens_inline(data[at : at + _INLINE_HEAD], schemas)
@@ -174,6 +175,8 @@ def _opens_inline(text: str, schemas: Schemas | None, *, lines: bool = True) -> 
         return False
     n = len(text)
     i = _skip(text, 0, WS if lines else " \t")  # spaces, line breaks (``print(\n\n  f(``)
+    if i > _SPACING:
+        return False
     if i >= n:
         return None
     j = i
@@ -201,6 +204,8 @@ def read_code(
     names: dict[str, _Got] = {}
     values: dict[str, object] = {}
     code = _uncomment(code)
+    if meter is not None:
+        meter.n += len(code)  # comments cut
     i, n = 0, len(code)
     while True:
         i = _skip(code, i, _SEP)
@@ -215,6 +220,8 @@ def read_code(
             _add(out, got, schemas)
         except (Malformed, IndexError, RecursionError):
             end = _stmt_end(code, start)
+            if meter is not None:
+                meter.n += end - start  # skipped to its end: read once more
             if opens_call(call_part(code[start:end])[:_HEAD], schemas):
                 lost += 1  # a declared tool's call, never run
             i = end
@@ -247,6 +254,8 @@ def _statement(
         values.pop(word, None)
         if opens_call(code[k + 1 : k + 1 + _HEAD], schemas) is False:
             end = _stmt_end(code, k + 1)  # ``city = "Paris"``: a value, maybe a literal
+            if meter is not None:
+                meter.n += 2 * (end - k)  # scanned, then parsed as a literal
             # a value not known here (``input()``): an argument naming it cannot be read
             with contextlib.suppress(*_NOT_LITERAL):
                 values[word] = ast.literal_eval(code[k + 1 : end].strip())

@@ -447,14 +447,15 @@ class Tools(Base):
         marker is heard, and the rest is returned to be read again as the reply."""
         code = self._code
         self._code = Code()
-        self._work += code.size
+        self._work += code.size + code.compiled
         if code.text() is None:
             self._lose(1)  # past its cap: what it called never runs, and the turn says so
         calls = code.calls(self._meter)
         for call in calls:
             self._add(call)
-        if code.prose(calls):
-            self._work += code.size  # parsed as Python once
+        prose = code.prose(calls)
+        self._work += 2 * code.size  # parsed, and compiled, as Python once at most
+        if prose:
             self._state = _ANSWER  # ``print(`` in a sentence naming no tool: prose
             heard, again = code.split()
             self._emit(heard)
