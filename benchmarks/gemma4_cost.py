@@ -169,6 +169,16 @@ def _throughput(text: str, chunk: int, reps: int) -> tuple[float, float]:
     return len(text) / best / 1e6, work / len(text)
 
 
+def _python_code(n: int) -> str:
+    """Replies as small Gemma 4 models write them: a sentence, a ``tool_code`` fence with an
+    assignment and a call, a ``print(`` line over several lines, a sentence after."""
+    unit = (
+        'Let me check that.\n```tool_code\ncity = "Paris"\nget_weather(city=city)\n```\n'
+        'print(get_weather(\n    city="Lyon",\n))\nprint(helper(\n    1,\n))\nDone.\n'
+    )
+    return unit * (n // len(unit) + 1)
+
+
 def throughput(reps: int = 5) -> None:
     kb = 128 * 1024
     shapes = {
@@ -177,6 +187,7 @@ def throughput(reps: int = 5) -> None:
         "<tool_call> + 128 KB of spaces": "<tool_call>" + " " * kb + "!",
         "unclosed string + run of }": f"<|tool_call>call:f{{a:{Q}" + "}" * kb,
         "call:call:… run": "Sure, call:" + "call:" * (kb // 5),
+        "Python code (fences, print lines)": _python_code(kb)[:kb],
     }
     print("\nParser throughput, 128 KB replies in 6-character chunks (best of 5):")
     for name, text in shapes.items():
