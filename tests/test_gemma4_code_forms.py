@@ -3,15 +3,16 @@
 A caller notices each of these as a tool that never ran, a tool run with the wrong value, or
 code read aloud:
 
-- a ``tool_code`` fence whose first statement is no call (``city = "Paris"``) ran nothing and
-  counted nothing: a statement that is no call is skipped to its end, and a name assigned a
-  literal is that literal where a later call's argument names it;
-- an argument naming a variable the code never gave a value (``city=city``) ran the tool with
-  the variable's name as the city: now that call is counted lost, never run with a guess;
+- a ``tool_code`` fence whose first statement is no call (``x = 1``) ran nothing and counted
+  nothing: a statement that is no call is skipped to its end;
+- an argument that is no literal (``city=city``, ``-x``) ran the tool with its text as the
+  value: now that call is counted lost, never run with a guess, as are the calls of code with
+  control flow (``if``, ``for``, ``def``: which would run is not known);
 - a line starting a multi-line ``print(f(`` naming no declared tool was heard: a line that is
   unfinished Python (Python's own ``codeop`` says so) goes on as code to its end;
+- a ``#`` comment in line-start code opened brackets and strings that swallowed what followed;
 - ``print(`` mid-line, then more than four spaces or a blank line before a declared tool's
-  call, was heard and the tool never ran.
+  call, was heard and the tool never ran; a line that is a declared tool's call was heard.
 
 Each reply is fed whole, one character at a time and cut in two at every position.
 """
@@ -25,7 +26,7 @@ from tests.test_gemma4_prose import _every_way
 
 WEATHER = [("get_weather", {"city": "Paris"})]
 FENCED_NAMES = [
-    'Sure.\n```tool_code\ncity = "Paris"\nget_weather(city=city)\n```\nDone.',
+    'Sure.\n```tool_code\ncity = "Rome"\nget_weather(city="Paris")\n```\nDone.',
     "Sure.\n```tool_code\nx = 1\nget_weather(city='Paris')\n```\nDone.",
     'Sure.\n```tool_code\nx += 1\nprint(get_weather(city="Paris"))\n```\nDone.',
     'Sure.\n```tool_code\nc = {"a": 1}; get_weather(city="Paris")\n```\nDone.',
@@ -42,6 +43,14 @@ def test_a_statement_that_is_no_call_does_not_stop_the_fence(text: str) -> None:
 
 UNKNOWN_VARIABLE = [
     "```tool_code\nget_weather(city=city)\n```",
+    '```tool_code\ncity = "Paris"\nget_weather(city=city)\n```',
+    'Sure.\n```tool_code\ncities = {"Paris", "Rome"}\nget_weather(city=cities)\n```',
+    '```tool_code\nnote = "Buy milk"\nnote += " and eggs"\nsave_note(text=note)\n```',
+    "```tool_code\nx = 5\nget_weather(city=x)\n```",
+    "Hi.\nget_weather(city=-x)\nok",
+    "Hi.\nget_weather(city=user.city)\nok",
+    "Hi.\nget_weather(city=not x)\nok",
+    'Checking.\nprint(str(get_weather(city="Paris")))\nok',
     "```tool_code\nprint(get_weather(city=where))\n```",
     "Hi.\n```tool_code\ncity = input()\nget_weather(city=city)\n```",
     "Hi print(get_weather(city=city)) ok",
@@ -56,10 +65,52 @@ def test_an_argument_naming_an_unknown_variable_is_a_lost_call(text: str) -> Non
         assert "get_weather" not in speech and "```" not in speech
 
 
-def test_a_variable_reassigned_to_no_literal_is_not_its_old_value() -> None:
-    text = '```tool_code\ncity = "Paris"\ncity = input()\nget_weather(city=city)\n```'
-    for _speech, got, dropped in _every_way(text):
-        assert got == [] and dropped == 1
+CONTROL_FLOW = [
+    '```tool_code\ncity = "London"\nfor city in ["Paris"]:\n    get_weather(city=city)\n```',
+    '```tool_code\nif False:\n    get_weather(city="Paris")\n```',
+    '```tool_code\ndef f():\n    get_weather(city="Paris")\n```',
+    '```tool_code\nget_weather(city="Paris")\nif x:\n    get_weather(city="Rome")\n```',
+]
+
+
+@pytest.mark.parametrize("text", CONTROL_FLOW, ids=["for", "if", "def", "after"])
+def test_code_with_control_flow_runs_none_of_its_calls(text: str) -> None:
+    """Which calls code with ``if``, ``for`` or ``def`` would make is not known (a call in a
+    dead branch ran, a loop's variable was its value before the loop): each is lost."""
+    for speech, got, dropped in _every_way(text):
+        assert got == [] and dropped >= 1 and speech == ""
+
+
+def test_an_assigned_call_runs_once() -> None:
+    """``tool_code = f(…)`` calls ``f`` (as Python would), ``print(tool_code)`` calls nothing."""
+    for text in [
+        'tool_code = get_weather(city="Paris")\nprint(tool_code)\nok',
+        '```tool_code\ntool_code = get_weather(city="Paris")\n```\nok',
+        '```tool_code\nx = get_weather(city="Paris")\nprint(x)\nprint(x)\n```\nok',
+    ]:
+        for speech, got, dropped in _every_way(text):
+            assert (speech.strip(), got, dropped) == ("ok", WEATHER, 0)
+
+
+COMMENTS = [
+    (
+        'Sure.\nget_weather(city="Paris")  # (\n'
+        f"<|tool_call>call:save_note{{text:{Q}x{Q}}}<tool_call|>Done.",
+        "Sure.\nDone.",
+        [*WEATHER, ("save_note", {"text": "x"})],
+    ),
+    ("Sure.\nget_weather(  # the user's city\n  city='Paris')\nDone.", "Sure.\nDone.", WEATHER),
+    ("Sure.\nprint(foo())  # (old\nThe weather is nice.", "Sure.\nThe weather is nice.", []),
+    ("Hi.\nprint(x)  # it is #1\nok", "Hi.\nok", []),
+]
+
+
+@pytest.mark.parametrize("text,heard,calls", COMMENTS, ids=["paren", "apostrophe", "old", "hash"])
+def test_a_comment_in_line_start_code_hides_nothing(text: str, heard: str, calls: object) -> None:
+    """A ``#`` comment in code at a line start runs to its line's end: a ``(`` or ``'`` in it
+    opens nothing (the next lines, a native call and the answer after it were swallowed)."""
+    for speech, got, dropped in _every_way(text):
+        assert (speech, got, dropped) == (heard, calls, 0)
 
 
 def test_a_call_like_line_in_a_triple_quoted_string_of_a_cut_off_fence_is_no_call() -> None:
@@ -124,11 +175,12 @@ def test_a_sentence_python_reads_as_unfinished_is_heard_once_it_is_no_python(
         assert (speech, got, dropped) == (heard, calls, 0)
 
 
-def test_unfinished_python_goes_on_for_a_bounded_number_of_lines() -> None:
-    """Seventeen lines of an open bracket are a sentence after all: heard, not held."""
-    text = "print(foo(\n" + "1,\n" * 17 + "ok"
+def test_a_long_call_naming_no_declared_tool_is_never_heard() -> None:
+    """Eighteen lines of a call naming no declared tool: code to its end, never heard."""
+    legs = "".join(f'    leg{i}="city {i}",\n' for i in range(16))
+    text = f"Sure.\nprint(book_trip(\n{legs}))\nDone."
     for speech, got, dropped in _every_way(text)[:3]:
-        assert speech == text and got == [] and dropped == 0
+        assert (speech, got, dropped) == ("Sure.\nDone.", [], 0)
 
 
 SPACED_INLINE = [

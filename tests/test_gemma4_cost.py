@@ -93,6 +93,8 @@ SHAPES: dict[str, Callable[[int], str]] = {
     # Python read by Python's own compiler at each line break, within bounds (review 21j)
     "unfinished_python_lines": lambda n: ("print(foo(\n" + "1,\n" * 20 + "\n") * (n // 72),
     "sentences_like_python": lambda n: "print(foo(1) is how\n" * (n // 20),
+    "unfinished_python_blank_lines": lambda n: ("print(foo(" + "\n" * 16 + "))\n") * (n // 29),
+    "unfinished_python_heavy_line": lambda n: "print(foo(" + "1," * 4000 + "\n" * (n // 2),
     "one_long_unfinished_line": lambda n: "print(foo(" + "1," * (n // 2) + "\nok",
     "fence_statements": lambda n: "```tool_code\n" + 'x = "a"\nf(a=x)\nf(a=y)\n' * (n // 20),
     "fence_open_literal": lambda n: "```tool_code\nx = [" + "1," * (n // 2),

@@ -7,7 +7,6 @@
                                                one left open past its line goes on if it
                                                opens a declared tool's call, or while
                                                Python's compiler reads it as unfinished
-                                               (at most 16 lines, 1 KB)
     inline   := "print(" NAME "(" … ")"        mid-line, NAME a declared tool (the stream
                                                decides: any other ``print(`` is a word);
                                                ends where its bracket closes (lines may
@@ -50,7 +49,6 @@ __all__ = ["CODE_CAP", "Code"]
 CODE_CAP = 16 * 1024
 _GOES_ON, _ENDS, _HOLD, _MARKED = range(4)  # code at a character that may end it as prose
 _HEAD = 256  # a statement's start that says whether it opens a declared tool's call
-_LINE, _LINES = 1024, 16  # how far unfinished Python naming no declared tool goes on
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 
@@ -191,17 +189,15 @@ class Code:
         """The statement under way (``line`` its text not yet taken) is code that goes on
         past this line break: it opens a declared tool's call, or Python's compiler reads
         it, so far, as unfinished (``print(foo(``: its ``<|"|>`` strings read as empty
-        ones), for at most :data:`_LINES` lines and :data:`_LINE` characters (the compiler
-        is asked at the 1st, 2nd, 4th, 8th and 16th line break: its cost stays a bounded
-        factor of the text)."""
+        ones), up to :data:`CODE_CAP`. The compiler is asked at its 1st, 2nd, 4th, 8th…
+        line break: words that only begin like Python are found out within twice the lines
+        they took, and its cost stays a logarithmic factor of the capped text."""
         declared = self._declared(line)
         if declared is not False:
             return True  # a declared tool's call, or ``print(`` alone: the next line decides
         self._lines += 1
-        if self._lines > _LINES or self._stmt_len() + len(line) > _LINE:
-            return False
         if self._lines & (self._lines - 1):
-            return True  # asked again at its 1st, 2nd, 4th, 8th and 16th line break only
+            return True  # asked again at its 1st, 2nd, 4th, 8th… line break only
         stmt = self._unsealed("".join(self._stmt) + line, self._len - self._stmt_len())
         self.compiled += len(stmt)
         return _unfinished(stmt)
@@ -308,6 +304,8 @@ class Code:
                     return j, ""
                 if at == _MARKED and self.mark < 0:
                     self.mark = self._len + j - i
+            if c == "\n":
+                self.note = False  # the comment's end; the line break is read on below
             if self.q:
                 if self.esc:
                     self.esc = False
@@ -323,9 +321,9 @@ class Code:
                     return n, data[j:]
                 elif c == "\n" and len(self.q) == 1:
                     self.q = ""  # a one-line string open at its line's end: Python's is closed
-            elif self.note and c not in "<`":
-                self.note = c != "\n"  # to its line's end (a fence or a turn's end still counts)
-            elif c == "#" and self.fenced:
+            elif self.note and c not in "<`\n":
+                pass  # to its line's end (a fence or a turn's end still counts)
+            elif c == "#":  # a comment, fenced or not: its quotes and brackets are text
                 self.note = True
             elif c == '"' or c == "'":
                 if data.startswith(c * 3, j):

@@ -9,27 +9,28 @@ as it comes in a ```` ```tool_code ```` fence, as ``tool_code = f(…)`` then
 ``print(tool_code)``, or as ``print(f(…))``. A call becomes a tool call only if its name is a
 tool the request declared; code naming no declared tool is never a call (and, being code, is
 never spoken either). A statement that is none of these (``city = "Paris"``) is skipped to
-its end; a name assigned a literal is that literal where a call's argument names it, and a
-call naming a variable given no known value is lost, never run with a guess. One pass, left
-to right; every argument is read by the same reader as
+its end; a call whose argument is no literal (a variable, an expression) is lost, never run
+with a guess, as are the calls of code with control flow (``if``, ``for``, ``def``). One
+pass, left to right; every argument is read by the same reader as
 the native form's, so values are typed from the tool's schema the same way.
 """
 
 from __future__ import annotations
 
-import ast
-import contextlib
-
 from .calls import NAME_CHARS, Meter, ToolCall, make_call, read_args
 from .lexer import QUOTE_TOKEN, WS
-from .values import SCALARS, Bare, Malformed, Schemas
+from .values import NOT_NUMBER, SCALARS, Bare, Malformed, Schemas, number
 
 __all__ = ["call_part", "opens_bare", "opens_call", "opens_inline", "read_code"]
 
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _SEP = WS + ";"
 _Got = tuple[str, dict[str, object]] | None  # a call read (its name and arguments), or none
-_NOT_LITERAL = (ValueError, TypeError, SyntaxError, MemoryError, RecursionError)
+# a statement that decides whether, or how often, the calls after it run
+_FLOW = frozenset((
+    "if", "elif", "else", "for", "while", "def", "class", "with", "try", "except", "finally",
+    "async", "match", "case", "lambda", "return", "yield", "raise",
+))  # fmt: skip
 _HEAD = 256  # a statement's start that says whether it opens a declared tool's call
 _SPACING = 16  # spaces and line breaks before the call: any layout a model writes
 _INLINE_HEAD = 160  # more than ``print(`` needs before a declared tool's name and its ``(``
@@ -195,14 +196,14 @@ def read_code(
     code: str, schemas: Schemas | None, meter: Meter | None = None
 ) -> tuple[list[ToolCall], int]:
     """The calls of declared tools in ``code``, and how many calls of declared tools could not
-    be read (lost: an argument naming a variable the code never gave a value, a call cut
-    off or malformed). A statement that is none of the forms above (``city = "Paris"``,
-    ``x += 1``) is skipped to its end, as is one that cannot be read; a name assigned a
-    literal is that literal where a later call's argument names it."""
+    be made (lost: cut off, malformed, an argument that is no literal, such as a variable).
+    A statement that is none of the forms above (``city = "Paris"``, ``x += 1``) is skipped
+    to its end, as is one that cannot be read. Code with control flow (``if``, ``for``,
+    ``def``…) makes no call: which of its calls would run is not known, so each is lost."""
     out: list[ToolCall] = []
     lost = 0
+    flow = False
     names: dict[str, _Got] = {}
-    values: dict[str, object] = {}
     code = _uncomment(code)
     if meter is not None:
         meter.n += len(code)  # comments cut
@@ -210,10 +211,13 @@ def read_code(
     while True:
         i = _skip(code, i, _SEP)
         if i >= n:
+            if flow:
+                return [], lost + len(out)
             return out, lost
         start = i
+        flow = flow or code[i : _ident(code, i)] in _FLOW
         try:
-            i, got = _statement(code, i, schemas, names, values, meter)
+            i, got = _statement(code, i, schemas, names, meter)
             i = _skip(code, i)
             if i < n and code[i] not in "\n;":
                 raise Malformed("more on the line")
@@ -221,10 +225,27 @@ def read_code(
         except (Malformed, IndexError, RecursionError):
             end = _stmt_end(code, start)
             if meter is not None:
-                meter.n += end - start  # skipped to its end: read once more
-            if opens_call(call_part(code[start:end])[:_HEAD], schemas):
+                meter.n += 2 * (end - start)  # skipped to its end, its names looked at
+            if _calls_declared(code, start, end, schemas):
                 lost += 1  # a declared tool's call, never run
             i = end
+
+
+def _calls_declared(code: str, i: int, end: int, schemas: Schemas | None) -> bool:
+    """``code[i:end]`` names a declared tool before a ``(`` (``print(str(get_weather(…)))``)."""
+    if not schemas:
+        return False
+    while i < end:
+        if code[i] in _IDENT and (i == 0 or code[i - 1] not in _IDENT):
+            j = i
+            while j < end and code[j] in _IDENT:
+                j += 1
+            if code[i:j] in schemas and code.startswith("(", _skip(code, j)):
+                return True
+            i = j
+        else:
+            i += 1
+    return False
 
 
 def _statement(
@@ -232,7 +253,6 @@ def _statement(
     i: int,
     schemas: Schemas | None,
     names: dict[str, _Got],
-    values: dict[str, object],
     meter: Meter | None,
 ) -> tuple[int, _Got]:
     """Read the statement at ``code[i]``: the index past it, and the call it makes."""
@@ -244,28 +264,21 @@ def _statement(
         return _import_end(code, j), None  # ``import default_api``: no call
     if word == "print" and code.startswith("(", k):
         # inside its brackets a line may break: ``print(\n  f(…)\n)``
-        got, i = _expr(code, _skip(code, k + 1, WS), names, values, meter)
+        got, i = _expr(code, _skip(code, k + 1, WS), names, meter)
         i = _skip(code, i, WS)
         if not code.startswith(")", i):
             raise Malformed("print( not closed")
         return i + 1, got
     if word and code.startswith("=", k) and not code.startswith("==", k):
-        names.pop(word, None)
-        values.pop(word, None)
+        names[word] = None  # what it held before is gone
         if opens_call(code[k + 1 : k + 1 + _HEAD], schemas) is False:
-            end = _stmt_end(code, k + 1)  # ``city = "Paris"``: a value, maybe a literal
-            if meter is not None:
-                meter.n += 2 * (end - k)  # scanned, then parsed as a literal
-            # a value not known here (``input()``): an argument naming it cannot be read
-            with contextlib.suppress(*_NOT_LITERAL):
-                values[word] = ast.literal_eval(code[k + 1 : end].strip())
-            return end, None
-        got, i = _expr(code, k + 1, names, values, meter)
-        names[word] = got
-        return i, None
+            return _stmt_end(code, k + 1), None  # ``city = "Paris"``: no call
+        # ``tool_code = f(…)`` calls ``f`` (``print(tool_code)`` then calls nothing)
+        got, i = _expr(code, k + 1, names, meter)
+        return i, got
     if word and (k >= n or code[k] in "\n;"):
         return k, None  # a bare name (``tool_code`` on its own line, as Gemini writes it)
-    got, i = _expr(code, i, names, values, meter)
+    got, i = _expr(code, i, names, meter)
     return i, got
 
 
@@ -314,17 +327,16 @@ def _add(out: list[ToolCall], got: _Got, schemas: Schemas | None) -> None:
     out.append(call)
 
 
-def _resolve(value: object, values: dict[str, object]) -> object:
-    """``value`` with each bare name that is no literal word replaced by what the code
-    assigned it; ``Malformed`` for a name it never gave a value (never sent as its own text)."""
+def _literal(value: object) -> object:
+    """``value`` as read, if every bare scalar in it is a number or a literal word; a name
+    (a variable: ``city=city``) or an expression (``-x``, ``user.city``) is ``Malformed``,
+    never sent as its own text."""
     if isinstance(value, dict):
-        return {k: _resolve(v, values) for k, v in value.items()}
+        return {k: _literal(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve(v, values) for v in value]
-    if isinstance(value, Bare) and value.isidentifier() and value not in SCALARS:
-        if value in values:
-            return values[value]
-        raise Malformed("a variable with no value")
+        return [_literal(v) for v in value]
+    if isinstance(value, Bare) and value not in SCALARS and number(value)[0] == NOT_NUMBER:
+        raise Malformed("no literal")
     return value
 
 
@@ -332,7 +344,6 @@ def _expr(
     code: str,
     i: int,
     names: dict[str, _Got],
-    values: dict[str, object],
     meter: Meter | None,
 ) -> tuple[_Got, int]:
     i = _skip(code, i)
@@ -351,9 +362,7 @@ def _expr(
         k = _skip(code, j)
         if code.startswith("(", k):
             args, end = read_args(code, k + 1, ")", meter)
-            resolved = _resolve(args, values)
-            assert isinstance(resolved, dict)
-            return (name, resolved), end
+            return (name, {key: _literal(value) for key, value in args.items()}), end
         if i == start and name in names:
             return names[name], j
         raise Malformed("not a call")
