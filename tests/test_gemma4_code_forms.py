@@ -51,6 +51,10 @@ UNKNOWN_VARIABLE = [
     "Hi.\nget_weather(city=user.city)\nok",
     "Hi.\nget_weather(city=not x)\nok",
     'Checking.\nprint(str(get_weather(city="Paris")))\nok',
+    'Ok.\n```tool_code\nx = str(get_weather(city="Paris"))\n```\nDone.',
+    '```tool_code\nnone = "Rome"\nget_weather(city=none)\n```',
+    "Ok.\nget_weather(city=Paris Texas)\nDone.",
+    "get_weather(city) is a function.",
     "```tool_code\nprint(get_weather(city=where))\n```",
     "Hi.\n```tool_code\ncity = input()\nget_weather(city=city)\n```",
     "Hi print(get_weather(city=city)) ok",
@@ -217,8 +221,37 @@ def test_a_line_that_is_a_declared_tools_call_runs_it(text: str, heard: str) -> 
 
 @pytest.mark.parametrize(
     "text",
-    ["get_weather(city) is a function.", "get_weather is a tool.\nok", "get_weatherman(1)"],
+    ["get_weather is a tool.\nok", "get_weatherman(1)", "get_weather, then save_note."],
 )
 def test_a_line_that_only_names_a_tool_is_heard(text: str) -> None:
     for speech, got, dropped in _every_way(text):
         assert (speech, got, dropped) == (text, [], 0)
+
+
+def test_a_marker_in_a_line_start_comment_ends_the_code() -> None:
+    """The model's own token in a ``#`` comment is markup: the code ends there, the native
+    call after it runs and the answer is heard (review 21k: the call was lost uncounted)."""
+    text = (
+        'Ok.\nget_weather(city="Paris")  # '
+        f"<|tool_call>call:save_note{{text:{Q}x{Q}}}<tool_call|>\nDone."
+    )
+    for speech, got, dropped in _every_way(text):
+        assert (speech, got, dropped) == ("Ok.\nDone.", [*WEATHER, ("save_note", {"text": "x"})], 0)
+
+
+def test_a_string_delimiter_in_a_line_start_comment_is_never_heard() -> None:
+    for speech, _got, _dropped in _every_way(f"Ok.\nprint(x, # {Q}\nThe weather is nice."):
+        assert Q not in speech and speech.endswith("The weather is nice.")
+
+
+def test_an_assert_stops_the_calls_after_it() -> None:
+    for speech, got, dropped in _every_way('```tool_code\nassert False\nsave_note(text="x")\n```'):
+        assert (speech, got, dropped) == ("", [], 1)
+
+
+def test_sentences_python_happens_to_read_on_are_heard_past_the_bound() -> None:
+    """``print(`` alone, then English, which Python reads as an unfinished call: held for at
+    most 32 lines, then heard (it vanished, unheard and uncounted)."""
+    text = "Ok.\nprint(\n" + "It is sunny in Paris.\n" * 40
+    for speech, _got, _dropped in _every_way(text)[:3]:
+        assert speech.count("It is sunny in Paris.") == 40

@@ -7,6 +7,7 @@
                                                one left open past its line goes on if it
                                                opens a declared tool's call, or while
                                                Python's compiler reads it as unfinished
+                                               (at most 32 lines, 2 KB)
     inline   := "print(" NAME "(" … ")"        mid-line, NAME a declared tool (the stream
                                                decides: any other ``print(`` is a word);
                                                ends where its bracket closes (lines may
@@ -49,6 +50,7 @@ __all__ = ["CODE_CAP", "Code"]
 CODE_CAP = 16 * 1024
 _GOES_ON, _ENDS, _HOLD, _MARKED = range(4)  # code at a character that may end it as prose
 _HEAD = 256  # a statement's start that says whether it opens a declared tool's call
+_LINE, _LINES = 2048, 32  # how far unfinished Python naming no declared tool goes on
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 
@@ -189,13 +191,16 @@ class Code:
         """The statement under way (``line`` its text not yet taken) is code that goes on
         past this line break: it opens a declared tool's call, or Python's compiler reads
         it, so far, as unfinished (``print(foo(``: its ``<|"|>`` strings read as empty
-        ones), up to :data:`CODE_CAP`. The compiler is asked at its 1st, 2nd, 4th, 8th…
-        line break: words that only begin like Python are found out within twice the lines
-        they took, and its cost stays a logarithmic factor of the capped text."""
+        ones), for at most :data:`_LINES` lines and :data:`_LINE` characters (past them it
+        is heard: English can read as unfinished Python, and a sentence is never held for
+        good). The compiler is asked at its 1st, 2nd, 4th, 8th… line break: words that only
+        begin like Python are found out within twice the lines they took."""
         declared = self._declared(line)
         if declared is not False:
             return True  # a declared tool's call, or ``print(`` alone: the next line decides
         self._lines += 1
+        if self._lines > _LINES or self._stmt_len() + len(line) > _LINE:
+            return False  # words Python happens to read on (``print(\nIt is sunny…``): heard
         if self._lines & (self._lines - 1):
             return True  # asked again at its 1st, 2nd, 4th, 8th… line break only
         stmt = self._unsealed("".join(self._stmt) + line, self._len - self._stmt_len())
@@ -276,8 +281,8 @@ class Code:
         if self.inline:  # a declared tool's call cut off or unreadable is no sentence
             return not self._cut() and not self.unread
         code = self._unsealed("".join(self._parts), 0)
-        if _statements(code):
-            return False  # Python: code (its declared tools' calls run, or are lost)
+        if _statements(code) or opens_call(code[:_HEAD], self._schemas):
+            return False  # Python, or a declared tool's call: code (its calls run or are lost)
         # no Python: a sentence, unless it was a declared tool's call or Python cut off (with
         # no marker in it: the model's own tokens are markup even in a Python string)
         return not (
@@ -349,7 +354,11 @@ class Code:
                     self._seal = self._len + j - i
                     j += length
                     continue
-                if kind == lx.END:  # the turn is over, whatever the code left open
+                if kind == lx.END or (
+                    # a marker in a comment of line-start code: the model's own token ends
+                    # the code there (markup is never a comment's text, nor heard)
+                    self.note and not self.fenced and kind not in (lx.LITERAL, lx.PARTIAL)
+                ):  # the turn is over, whatever the code left open
                     self._put(data[i:j])
                     self.done = True
                     return j, ""

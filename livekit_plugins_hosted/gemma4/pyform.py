@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from .calls import NAME_CHARS, Meter, ToolCall, make_call, read_args
 from .lexer import QUOTE_TOKEN, WS
-from .values import NOT_NUMBER, SCALARS, Bare, Malformed, Schemas, number
+from .values import NOT_NUMBER, Bare, Malformed, Schemas, number
 
 __all__ = ["call_part", "opens_bare", "opens_call", "opens_inline", "read_code"]
 
@@ -29,7 +29,7 @@ _Got = tuple[str, dict[str, object]] | None  # a call read (its name and argumen
 # a statement that decides whether, or how often, the calls after it run
 _FLOW = frozenset((
     "if", "elif", "else", "for", "while", "def", "class", "with", "try", "except", "finally",
-    "async", "match", "case", "lambda", "return", "yield", "raise",
+    "async", "match", "case", "lambda", "return", "yield", "raise", "assert", "exit", "quit",
 ))  # fmt: skip
 _HEAD = 256  # a statement's start that says whether it opens a declared tool's call
 _SPACING = 16  # spaces and line breaks before the call: any layout a model writes
@@ -184,6 +184,8 @@ def _opens_inline(text: str, schemas: Schemas | None, *, lines: bool = True) -> 
     while j < n and (text[j] in _IDENT or text[j] == "."):
         j += 1
     word = text[i:j]
+    if not word:
+        return None if j >= n else False  # no name starts here (a line break, a bracket)
     if not any(t.startswith(word) or f"default_api.{t}".startswith(word) for t in schemas):
         return False
     k = _skip(text, j, WS)
@@ -232,11 +234,15 @@ def read_code(
 
 
 def _calls_declared(code: str, i: int, end: int, schemas: Schemas | None) -> bool:
-    """``code[i:end]`` names a declared tool before a ``(`` (``print(str(get_weather(…)))``)."""
+    """``code[i:end]`` names a declared tool before a ``(`` outside its strings
+    (``x = str(get_weather(…))``; not ``s = "get_weather(x)"``)."""
     if not schemas:
         return False
     while i < end:
-        if code[i] in _IDENT and (i == 0 or code[i - 1] not in _IDENT):
+        c = code[i]
+        if c in "\"'" or code.startswith(QUOTE_TOKEN, i):
+            i = _string_end(code, i, end)
+        elif c in _IDENT and (i == 0 or code[i - 1] not in _IDENT):
             j = i
             while j < end and code[j] in _IDENT:
                 j += 1
@@ -246,6 +252,24 @@ def _calls_declared(code: str, i: int, end: int, schemas: Schemas | None) -> boo
         else:
             i += 1
     return False
+
+
+def _string_end(code: str, i: int, end: int) -> int:
+    """Past the string opening at ``code[i]`` (Python's, or ``<|"|>`` sealed), within ``end``."""
+    q = QUOTE_TOKEN if code.startswith(QUOTE_TOKEN, i) else code[i] * 3
+    if not code.startswith(q, i):
+        q = code[i]
+    i += len(q)
+    while i < end:
+        if code[i] == "\\" and q != QUOTE_TOKEN:
+            i += 2
+        elif code.startswith(q, i):
+            return i + len(q)
+        elif code[i] == "\n" and len(q) == 1:
+            return i
+        else:
+            i += 1
+    return end
 
 
 def _statement(
@@ -272,7 +296,10 @@ def _statement(
     if word and code.startswith("=", k) and not code.startswith("==", k):
         names[word] = None  # what it held before is gone
         if opens_call(code[k + 1 : k + 1 + _HEAD], schemas) is False:
-            return _stmt_end(code, k + 1), None  # ``city = "Paris"``: no call
+            end = _stmt_end(code, k + 1)  # ``city = "Paris"``: no call
+            if _calls_declared(code, k + 1, end, schemas):
+                raise Malformed("a declared call inside")  # ``x = str(f(…))``: lost
+            return end, None
         # ``tool_code = f(…)`` calls ``f`` (``print(tool_code)`` then calls nothing)
         got, i = _expr(code, k + 1, names, meter)
         return i, got
@@ -335,8 +362,12 @@ def _literal(value: object) -> object:
         return {k: _literal(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_literal(v) for v in value]
-    if isinstance(value, Bare) and value not in SCALARS and number(value)[0] == NOT_NUMBER:
-        raise Malformed("no literal")
+    if (
+        isinstance(value, Bare)
+        and value not in ("True", "False", "None")
+        and (not value.isascii() or number(value)[0] == NOT_NUMBER)
+    ):
+        raise Malformed("no literal")  # ``none`` or ``١٢٣`` too: a name, no Python literal
     return value
 
 
