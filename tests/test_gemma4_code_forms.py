@@ -255,3 +255,17 @@ def test_sentences_python_happens_to_read_on_are_heard_past_the_bound() -> None:
     text = "Ok.\nprint(\n" + "It is sunny in Paris.\n" * 40
     for speech, _got, _dropped in _every_way(text)[:3]:
         assert speech.count("It is sunny in Paris.") == 40
+
+
+def test_a_keyword_given_twice_is_a_lost_call() -> None:
+    """Python refuses ``f(city="Paris", city="Rome")``: lost, never run with the last value."""
+    for speech, got, dropped in _every_way('```tool_code\nget_weather(city="P", city="R")\n```'):
+        assert (speech, got, dropped) == ("", [], 1)
+
+
+def test_numbers_written_as_python_writes_them_are_literals() -> None:
+    text = (
+        "```tool_code\nget_weather(days=0x10)\nget_weather(days=1_000)\nget_weather(days=+1)\n```"
+    )
+    for _speech, got, dropped in _every_way(text):
+        assert got == [("get_weather", {"days": d}) for d in (16, 1000, 1)] and dropped == 0

@@ -265,6 +265,8 @@ class _Reader:
             if s[i] != ":" and not (s[i] == "=" and closer == ")"):
                 raise Malformed("no colon")
             value, i = self.value(i + 1, closer, stack)
+            if self.py and key in out:
+                raise Malformed("a keyword given twice")  # Python's SyntaxError: no guess
             out[key] = value
             i = _skip(s, i)
             if s[i] == ",":

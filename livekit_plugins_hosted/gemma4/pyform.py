@@ -17,6 +17,8 @@ the native form's, so values are typed from the tool's schema the same way.
 
 from __future__ import annotations
 
+import ast
+
 from .calls import NAME_CHARS, Meter, ToolCall, make_call, read_args
 from .lexer import QUOTE_TOKEN, WS
 from .values import NOT_NUMBER, Bare, Malformed, Schemas, number
@@ -31,6 +33,7 @@ _FLOW = frozenset((
     "if", "elif", "else", "for", "while", "def", "class", "with", "try", "except", "finally",
     "async", "match", "case", "lambda", "return", "yield", "raise", "assert", "exit", "quit",
 ))  # fmt: skip
+_NUMBER_MAX = 64  # a number Python reads another way (``0x10``) is read by Python, if this short
 _HEAD = 256  # a statement's start that says whether it opens a declared tool's call
 _SPACING = 16  # spaces and line breaks before the call: any layout a model writes
 _INLINE_HEAD = 160  # more than ``print(`` needs before a declared tool's name and its ``(``
@@ -355,20 +358,26 @@ def _add(out: list[ToolCall], got: _Got, schemas: Schemas | None) -> None:
 
 
 def _literal(value: object) -> object:
-    """``value`` as read, if every bare scalar in it is a number or a literal word; a name
-    (a variable: ``city=city``) or an expression (``-x``, ``user.city``) is ``Malformed``,
-    never sent as its own text."""
+    """``value`` as read, if every bare scalar in it is a Python literal (a number, written
+    any way Python reads one: ``1_000``, ``0x10``, ``+1``; or ``True``, ``False``, ``None``);
+    a name (a variable: ``city=city``) or an expression (``-x``, ``user.city``) is
+    ``Malformed``, never sent as its own text."""
     if isinstance(value, dict):
         return {k: _literal(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_literal(v) for v in value]
-    if (
-        isinstance(value, Bare)
-        and value not in ("True", "False", "None")
-        and (not value.isascii() or number(value)[0] == NOT_NUMBER)
-    ):
-        raise Malformed("no literal")  # ``none`` or ``١٢٣`` too: a name, no Python literal
-    return value
+    if not isinstance(value, Bare) or value in ("True", "False", "None"):
+        return value
+    if value.isascii() and number(value)[0] != NOT_NUMBER:
+        return value
+    if value.isascii() and len(value) <= _NUMBER_MAX:
+        try:
+            got = ast.literal_eval(value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            got = None
+        if isinstance(got, int | float) and not isinstance(got, bool):
+            return Bare(repr(got))
+    raise Malformed("no literal")  # ``none`` or ``١٢٣`` too: a name, no Python literal
 
 
 def _expr(
