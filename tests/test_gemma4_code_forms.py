@@ -269,3 +269,33 @@ def test_numbers_written_as_python_writes_them_are_literals() -> None:
     )
     for _speech, got, dropped in _every_way(text):
         assert got == [("get_weather", {"days": d}) for d in (16, 1000, 1)] and dropped == 0
+
+
+def test_a_mid_line_call_cut_off_by_a_marker_is_lost_and_never_heard() -> None:
+    """Review 21l: the code was heard and the loss not counted."""
+    note = f"<|tool_call>call:save_note{{text:{Q}x{Q}}}<tool_call|>"
+    text = f'Ok. print(get_weather(city="Paris", {note}Done.'
+    for speech, got, dropped in _every_way(text):
+        assert (speech, got, dropped) == ("Ok. Done.", [("save_note", {"text": "x"})], 1)
+    text = 'Ok. print(get_weather(city="Paris", <|channel>thought\nsecret<channel|>Done.'
+    for speech, got, dropped in _every_way(text):
+        assert (speech, got, dropped) == ("Ok. Done.", [], 1)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ok.\nprint(f\"{get_weather(city='Paris')}\")\nDone.",
+        'Ok.\nprint(get_weather\n(city="Paris"))\nDone.',
+    ],
+    ids=["f-string", "line-break"],
+)
+def test_a_declared_call_python_would_make_is_counted_when_not_read(text: str) -> None:
+    for speech, got, dropped in _every_way(text):
+        assert (speech, got, dropped) == ("Ok.\nDone.", [], 1)
+
+
+def test_a_name_then_a_bracket_on_the_next_line_is_two_lines_of_prose() -> None:
+    text = 'Ok.\nget_weather\n(city="Paris")\nDone.'
+    for speech, got, dropped in _every_way(text):
+        assert (speech, got, dropped) == (text, [], 0)

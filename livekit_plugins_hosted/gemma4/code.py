@@ -274,14 +274,14 @@ class Code:
         at a line start, text that is no Python statement (``print() writes to the
         console.``, a contraction's apostrophe opening a string the line never closes) is;
         code cut off by the reply's end inside its brackets is not."""
-        if self.fenced or calls or self._parts is None:
-            return False
+        if self.fenced or calls or self._parts is None or (self.inline and self.unread):
+            return False  # a confirmed declared call, cut off (by a marker too) or unreadable
         if self.broken:
             return True
-        if self.inline:  # a declared tool's call cut off or unreadable is no sentence
-            return not self._cut() and not self.unread
+        if self.inline:  # a declared tool's call cut off by the reply's end is no sentence
+            return not self._cut()
         code = self._unsealed("".join(self._parts), 0)
-        if _statements(code) or opens_call(code[:_HEAD], self._schemas):
+        if _statements(code) or opens_call(code[:_HEAD].split("\n", 1)[0], self._schemas):
             return False  # Python, or a declared tool's call: code (its calls run or are lost)
         # no Python: a sentence, unless it was a declared tool's call or Python cut off (with
         # no marker in it: the model's own tokens are markup even in a Python string)

@@ -243,13 +243,15 @@ def _calls_declared(code: str, i: int, end: int, schemas: Schemas | None) -> boo
         return False
     while i < end:
         c = code[i]
-        if c in "\"'" or code.startswith(QUOTE_TOKEN, i):
-            i = _string_end(code, i, end)
+        if (c in "\"'" and "f" not in code[max(i - 2, 0) : i].lower()) or code.startswith(
+            QUOTE_TOKEN, i
+        ):
+            i = _string_end(code, i, end)  # an f-string's braces are code: read on in it
         elif c in _IDENT and (i == 0 or code[i - 1] not in _IDENT):
             j = i
             while j < end and code[j] in _IDENT:
                 j += 1
-            if code[i:j] in schemas and code.startswith("(", _skip(code, j)):
+            if code[i:j] in schemas and code.startswith("(", _skip(code, j, WS)):
                 return True
             i = j
         else:
