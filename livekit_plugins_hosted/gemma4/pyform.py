@@ -23,7 +23,7 @@ from .calls import NAME_CHARS, Meter, ToolCall, make_call, read_args
 from .lexer import QUOTE_TOKEN, WS
 from .values import NOT_NUMBER, Bare, Malformed, Schemas, number
 
-__all__ = ["call_part", "opens_bare", "opens_call", "opens_inline", "read_code"]
+__all__ = ["opens_bare", "opens_call", "opens_inline", "read_code"]
 
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _SEP = WS + ";"
@@ -71,53 +71,21 @@ def _import_end(s: str, i: int) -> int:
     return n
 
 
-def call_part(line: str) -> str:
-    """``line`` past the comments and imports that lead it: the code that may call."""
-    s = line
-    while True:
-        s = s.lstrip(_SEP)
-        if s.startswith("#"):
-            return ""
-        if not s.startswith(("import ", "from ")):
-            return s
-        k = s.find(";")
-        if k < 0:
-            return ""
-        s = s[k + 1 :]
-
-
 def _uncomment(code: str) -> str:
     """``code`` with each ``#`` comment (outside a string, as Python's lexer reads strings:
     ``"…"`` and ``'…'`` end at their line, triple quotes span lines, ``<|"|>`` ends only at
     ``<|"|>``) cut to its line's end, so one inside a call's brackets hides no argument."""
     out: list[str] = []
     i, at, n = 0, 0, len(code)
-    q = ""
     while i < n:
         c = code[i]
-        if q:
-            if c == "\\" and q != QUOTE_TOKEN:
-                i += 2
-                continue
-            if code.startswith(q, i):
-                i += len(q)
-                q = ""
-                continue
-            if c == "\n" and len(q) == 1:
-                q = ""
-        elif c == "#":
+        if c == "#":
             out.append(code[at:i])
             i = at = _line_end(code, i)
-            continue
-        elif c in "\"'":
-            q = c * 3 if code.startswith(c * 3, i) else c
-            i += len(q)
-            continue
-        elif code.startswith(QUOTE_TOKEN, i):
-            q = QUOTE_TOKEN
-            i += len(q)
-            continue
-        i += 1
+        elif c in "\"'" or code.startswith(QUOTE_TOKEN, i):
+            i = _string_end(code, i, n)
+        else:
+            i += 1
     out.append(code[at:])
     return "".join(out)
 
@@ -260,7 +228,9 @@ def _calls_declared(code: str, i: int, end: int, schemas: Schemas | None) -> boo
 
 
 def _string_end(code: str, i: int, end: int) -> int:
-    """Past the string opening at ``code[i]`` (Python's, or ``<|"|>`` sealed), within ``end``."""
+    """Past the string opening at ``code[i]``, within ``end``, read as Python's lexer reads
+    it (``"…"`` and ``'…'`` end at their line, triple quotes span lines, a backslash escapes
+    the next character) or as Gemma's (``<|"|>`` ends only at ``<|"|>``, no escapes)."""
     q = QUOTE_TOKEN if code.startswith(QUOTE_TOKEN, i) else code[i] * 3
     if not code.startswith(q, i):
         q = code[i]
@@ -271,7 +241,7 @@ def _string_end(code: str, i: int, end: int) -> int:
         elif code.startswith(q, i):
             return i + len(q)
         elif code[i] == "\n" and len(q) == 1:
-            return i
+            return i + 1  # Python's one-line string ends with its line (the break with it)
         else:
             i += 1
     return end
@@ -319,28 +289,12 @@ def _stmt_end(code: str, i: int) -> int:
     and strings (Python's strings, and ``<|"|>`` sealed), or the code's end."""
     n = len(code)
     depth = 0
-    q = ""
     while i < n:
         c = code[i]
-        if q:
-            if c == "\\" and q != QUOTE_TOKEN:
-                i += 2
-                continue
-            if code.startswith(q, i):
-                i += len(q)
-                q = ""
-                continue
-            if c == "\n" and len(q) == 1:
-                q = ""
-        elif c in "\"'":
-            q = c * 3 if code.startswith(c * 3, i) else c
-            i += len(q)
+        if c in "\"'" or code.startswith(QUOTE_TOKEN, i):
+            i = _string_end(code, i, n)
             continue
-        elif code.startswith(QUOTE_TOKEN, i):
-            q = QUOTE_TOKEN
-            i += len(q)
-            continue
-        elif c in "([{":
+        if c in "([{":
             depth += 1
         elif c in ")]}":
             depth -= 1
