@@ -114,7 +114,7 @@ class Code:
         self._lines = 0  # line breaks it has gone on past as unfinished Python
         self._seal = 0  # where the ``<|"|>`` string open now began
         self._seals: list[tuple[int, int]] = []  # closed ones, within CODE_CAP
-        self.unread = 0  # declared tools' calls :meth:`calls` could not read
+        self.unread = 0  # declared tools' calls :meth:`calls` could not read: never run
         self.compiled = 0  # characters given to Python's compiler (counted as work)
 
     def _put(self, text: str) -> None:
@@ -199,11 +199,12 @@ class Code:
         if declared is not False:
             return True  # a declared tool's call, or ``print(`` alone: the next line decides
         self._lines += 1
-        if self._lines > _LINES or self._stmt_len() + len(line) > _LINE:
+        taken = sum(len(part) for part in self._stmt)
+        if self._lines > _LINES or taken + len(line) > _LINE:
             return False  # words Python happens to read on (``print(\nIt is sunny…``): heard
         if self._lines & (self._lines - 1):
             return True  # asked again at its 1st, 2nd, 4th, 8th… line break only
-        stmt = self._unsealed("".join(self._stmt) + line, self._len - self._stmt_len())
+        stmt = self._unsealed("".join(self._stmt) + line, self._len - taken)
         self.compiled += len(stmt)
         return _unfinished(stmt)
 
@@ -219,9 +220,6 @@ class Code:
                 return None
             self._opens = got
         return self._opens
-
-    def _stmt_len(self) -> int:
-        return sum(len(part) for part in self._stmt)
 
     def _unsealed(self, text: str, base: int) -> str:
         """``text`` (the code's characters from offset ``base``) with each ``<|"|>`` string
@@ -241,12 +239,6 @@ class Code:
             at = b - base
         out.append(text[at:])
         return "".join(out)
-
-    def lost(self) -> int:
-        """How many calls of declared tools the code meant and never makes (read by
-        :meth:`calls`): cut off by the reply's end or its turn's, malformed, or naming a
-        variable it gave no value."""
-        return self.unread
 
     def split(self) -> tuple[str, str]:
         """Prose's text: what is heard, and what is read again as the reply (from the first

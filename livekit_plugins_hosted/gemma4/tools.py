@@ -28,7 +28,7 @@ from .state import (
     _THOUGHT,
     _TRIGGERS,
     Base,
-)  # fmt: skip
+)
 from .values import Schemas
 
 __all__ = ["Tools"]
@@ -460,6 +460,6 @@ class Tools(Base):
             heard, again = code.split()
             self._emit(heard)
             return again
-        self._lose(code.lost())  # declared tools' calls cut off or unreadable: never run
+        self._lose(code.unread)  # declared tools' calls cut off or unreadable: never run
         self._to_answer()
         return ""

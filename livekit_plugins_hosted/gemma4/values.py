@@ -13,10 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = [
-    "DECIMAL", "INTEGER", "NOT_NUMBER", "SCALARS", "Bare", "Malformed", "Schemas", "number",
-    "typed",
-]  # fmt: skip
+__all__ = ["DECIMAL", "INTEGER", "NOT_NUMBER", "Bare", "Malformed", "Schemas", "number", "typed"]
 
 Schemas = Mapping[str, Mapping[str, Any]]
 """Tool name → that tool's JSON-schema ``parameters`` object."""
@@ -62,7 +59,7 @@ def number(text: str) -> tuple[int, int]:
     return (DECIMAL if i == n else NOT_NUMBER), min(i + 1, n)
 
 
-SCALARS: dict[str, object] = {
+_SCALARS: dict[str, object] = {
     "true": True,
     "True": True,
     "false": False,
@@ -102,8 +99,8 @@ def _float(text: str) -> float:
 
 def _default(raw: str) -> object:
     """A bare scalar with no schema to say otherwise: as JSON would read it, else text."""
-    if raw in SCALARS:
-        return SCALARS[raw]
+    if raw in _SCALARS:
+        return _SCALARS[raw]
     if raw.lower() in ("null", "none", "nil"):  # NONE, NIL: any case, as vLLM reads them
         return None
     kind, _ = number(raw)
