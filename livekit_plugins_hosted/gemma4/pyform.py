@@ -216,9 +216,7 @@ def _calls_declared(code: str, i: int, end: int, schemas: Schemas | None) -> boo
         ):
             i = _string_end(code, i, end)  # an f-string's braces are code: read on in it
         elif c in _IDENT and (i == 0 or code[i - 1] not in _IDENT):
-            j = i
-            while j < end and code[j] in _IDENT:
-                j += 1
+            j = min(_ident(code, i), end)
             if code[i:j] in schemas and code.startswith("(", _skip(code, j, WS)):
                 return True
             i = j
