@@ -42,7 +42,7 @@ import warnings
 
 from . import lexer as lx
 from .calls import Meter, ToolCall
-from .pyform import opens_call, read_code
+from .pyform import calls_declared, opens_call, read_code
 from .values import Schemas
 
 __all__ = ["CODE_CAP", "Code"]
@@ -76,6 +76,18 @@ def _unfinished(code: str) -> bool:
         return False
 
 
+def _outside(text: str, what: str, seals: list[tuple[int, int]], end: int) -> int:
+    """Where ``what`` first occurs in ``text`` before ``end``, outside the sealed strings
+    ``seals`` (in order); else ``end``."""
+    at = text.find(what, 0, end)
+    for a, b in seals:
+        if at < 0 or at < a:
+            break
+        if at < b:
+            at = text.find(what, b, end)
+    return end if at < 0 else at
+
+
 def _continues(stmt: str) -> bool:
     """``tool_code = …`` or a lone ``tool_code``: the code goes on to use it."""
     s = stmt.strip()
@@ -90,8 +102,9 @@ def _continues(stmt: str) -> bool:
 
 class Code:
     __slots__ = (
-        "_len", "_lines", "_opens", "_parts", "_schemas", "_seal", "_seals", "_stmt", "broken",
-        "compiled", "depth", "done", "esc", "fenced", "inline", "mark", "note", "q", "unread",
+        "_len", "_lines", "_opens", "_parts", "_schemas", "_seal", "_seals", "_stmt", "_stmt_at",
+        "broken", "compiled", "depth", "done", "esc", "fenced", "inline", "mark", "nested",
+        "note", "q", "unread",
     )  # fmt: skip
 
     def __init__(
@@ -99,10 +112,13 @@ class Code:
     ) -> None:
         self.fenced = fenced
         self.inline = inline  # ``print(`` mid-line, where it opens a declared tool's call
+        self.nested = False  # inline ``print(`` ending a longer name (``blueprint(``): its
+        # calls' results go to a function not known, so none of them runs (each is lost)
         self._schemas = schemas
         self._parts: list[str] | None = []
         self._len = 0
         self._stmt: list[str] = []  # the statement under way (unfenced), capped with the rest
+        self._stmt_at = 0  # where it began (a statement before it goes on into it)
         self.depth = 0
         self.q = ""
         self.esc = False
@@ -143,6 +159,9 @@ class Code:
         if self._parts is None:
             return []
         calls, self.unread = read_code("".join(self._parts), self._schemas, meter)
+        if self.nested:
+            self.unread += len(calls)
+            return []
         return calls
 
     def _at(self, data: str, i: int, j: int, final: bool) -> int:
@@ -153,7 +172,9 @@ class Code:
         if self.q == lx.QUOTE_TOKEN and c != "\n":
             return _GOES_ON  # sealed: nothing in it is markup, nor a place to read again from
         if c == "\n":
-            if len(self.q) == 1:
+            if len(self.q) == 1 and not self.esc:  # a backslash before it continues the string
+                if self._declared(data[i:j]):
+                    return _GOES_ON  # in a declared tool's call: malformed (lost), not heard
                 self.broken = True  # a one-line string open at its line's end: no Python
                 return _ENDS
             if self.inline:
@@ -228,9 +249,10 @@ class Code:
         for a, b in reversed(self._seals):  # in order: only the last ones are the text's
             if a < base:
                 break
-            spans.append((a, b))
+            if a < base + len(text):
+                spans.append((a, b))
         spans.reverse()
-        if self.q == lx.QUOTE_TOKEN and self._seal >= base:
+        if self.q == lx.QUOTE_TOKEN and base <= self._seal < base + len(text):
             spans.append((self._seal, base + len(text)))
         out, at = [], 0
         for a, b in spans:
@@ -240,14 +262,50 @@ class Code:
         out.append(text[at:])
         return "".join(out)
 
-    def split(self) -> tuple[str, str]:
-        """Prose's text: what is heard, and what is read again as the reply (from the first
-        marker or ``call:``; a quote in prose is no string, so none hides one)."""
+    def tail(self) -> str:
+        """Line-start code whose statements are Python up to its last one, which is none and
+        names no declared tool (``x = get_weather(…)`` then ``It is sunny.``): that last one
+        is a sentence. It is cut off the code and returned, to be heard (read again as the
+        reply); ``""`` if there is none."""
+        at = self._stmt_at
+        if self.fenced or self.inline or self._parts is None or not at or 0 <= self.mark < at:
+            return ""
+        text = "".join(self._parts)
+        rest = text[at:]
+        first = rest.lstrip(lx.WS)[:1]
+        if not first or first in "([." or opens_call(rest[:_HEAD].split("\n", 1)[0], self._schemas):
+            return ""
+        whole = self._unsealed(text, 0)
+        head = self._unsealed(text[:at], 0)
+        self.compiled += len(whole) + len(head)
+        if _statements(whole) or not _statements(head) or calls_declared(rest, self._schemas):
+            return ""
+        self._parts = [text[:at]]
+        self._len = at
+        self._seals = [(a, b) for a, b in self._seals if a < at]
+        self.q = ""
+        self.mark = -1
+        self.broken = False
+        self.depth = 0
+        return rest
+
+    def split(self) -> tuple[str, str, bool]:
+        """Prose's text: what is heard, what is read again as the reply, and whether code may
+        start where that begins. It is read again from the first marker or ``call:`` (a quote
+        in prose is no string, so none hides one), fence, or line that opens a declared
+        tool's call (``print(`` then English lines, then ``get_weather(…)``: the call is
+        read as it would have been); what comes before is not heard if Python reads it as
+        code the markup cut off (``print(foo(`` before ``<|tool_call>``)."""
         text = "".join(self._parts or ())
         mark = self.mark if 0 <= self.mark < len(text) else len(text)
         seals = list(self._seals)
         if self.q == lx.QUOTE_TOKEN:
             seals.append((self._seal, len(text)))
+        fence = _outside(text, "```", seals, mark)
+        line, code = self._declared_line(text, seals, min(mark, fence)), False
+        if line < min(mark, fence):
+            mark, code = line, True  # only code starts there: none of it is read again
+        mark = min(mark, fence)
         # a ``<|"|>`` string before the mark is sealed code: never heard (and no mark falls
         # inside one, so none is read again from its middle); what follows the mark is read
         # again whole, as the reply, where its strings are sealed too
@@ -258,7 +316,31 @@ class Code:
             heard.append(text[at:start])
             at = end
         heard.append(text[at:mark])
-        return "".join(heard), text[mark:]
+        said = "".join(heard)
+        if mark < len(text) and not self.fenced and not self.inline:
+            self.compiled += mark
+            if _unfinished(self._unsealed(text[:mark], 0)):
+                said = ""  # code the markup cut off: never heard
+        return said, text[mark:], code
+
+    def _declared_line(self, text: str, seals: list[tuple[int, int]], end: int) -> int:
+        """Where the first line after the first (outside a sealed string) that opens a
+        declared tool's call begins, before ``end``; else ``end``. Each line's start is read
+        once, within the line."""
+        if not self._schemas:
+            return end
+        at = text.find("\n", 0, end)
+        s = 0
+        while 0 <= at < end - 1:
+            while s < len(seals) and seals[s][1] <= at:
+                s += 1  # the seals before this line break (each passed once)
+            line_end = text.find("\n", at + 1, end)
+            stop = end if line_end < 0 else line_end
+            sealed = s < len(seals) and seals[s][0] <= at
+            if not sealed and opens_call(text[at + 1 : min(stop, at + 1 + _HEAD)], self._schemas):
+                return at + 1
+            at = line_end
+        return end
 
     def prose(self, calls: list[ToolCall]) -> bool:
         """The code, read to its end, called nothing and was no code: a sentence to hear
@@ -299,6 +381,12 @@ class Code:
                     self.broken = True
                     self.done = True
                     return j, ""
+                if at == _MARKED and self.note and c == "c":
+                    # ``call:`` in a comment of line-start code: the model's own call syntax
+                    # ends the code there, as its special tokens do (never a comment's text)
+                    self._put(data[i:j])
+                    self.done = True
+                    return j, ""
                 if at == _MARKED and self.mark < 0:
                     self.mark = self._len + j - i
             if c == "\n":
@@ -316,7 +404,7 @@ class Code:
                 elif c == self.q[0] and not final and self.q.startswith(data[j:]):
                     self._put(data[i:j])  # a triple quote's end cut by the delta's end
                     return n, data[j:]
-                elif c == "\n" and len(self.q) == 1:
+                elif c == "\n" and len(self.q) == 1 and (self.fenced or not self._opens):
                     self.q = ""  # a one-line string open at its line's end: Python's is closed
             elif self.note and c not in "<`\n":
                 pass  # to its line's end (a fence or a turn's end still counts)
@@ -374,6 +462,7 @@ class Code:
                 if not _continues(stmt):
                     self.done = True
                     return j + 1, ""
+                self._stmt_at = self._len
                 i = j + 1
             j += 1
         self._put(data[i:n])

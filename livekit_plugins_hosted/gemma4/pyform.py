@@ -1,29 +1,37 @@
 """The Python call form small Gemma 4 models write instead of the native grammar.
 
     code  := (stmt (newline | ";"))*
-    stmt  := "print(" expr ")" | IDENT "=" expr | IDENT | expr
-    expr  := (IDENT ".")* NAME "(" members ")"      (members as in :mod:`.calls`, with "=")
-           | IDENT                                   (a name assigned before: ``tool_code``)
+    stmt  := "print(" expr ")" | NAME "=" expr | NAME | expr | import …
+    expr  := (NAME ".")* TOOL "(" (NAME "=" literal ",")* ")"
+           | NAME                                    (a name assigned before: ``tool_code``)
 
 as it comes in a ```` ```tool_code ```` fence, as ``tool_code = f(…)`` then
-``print(tool_code)``, or as ``print(f(…))``. A call becomes a tool call only if its name is a
-tool the request declared; code naming no declared tool is never a call (and, being code, is
-never spoken either). A statement that is none of these (``city = "Paris"``) is skipped to
-its end; a call whose argument is no literal (a variable, an expression) is lost, never run
-with a guess, as are the calls of code with control flow (``if``, ``for``, ``def``). One
-pass, left to right; every argument is read by the same reader as
-the native form's, so values are typed from the tool's schema the same way.
+``print(tool_code)``, as ``print(f(…))``, or as a line that is the call. A call becomes a tool
+call only if its name is a tool the request declared; code naming no declared tool is never a
+call (and, being code, is never spoken either). The code is cut into statements in one pass
+(brackets counted, strings skipped as Python's lexer reads them, ``<|"|>`` sealed); each is
+parsed by Python's own parser (never run) and each argument read by ``ast.literal_eval``, so
+what counts as a literal (``u"x"``, ``"a" "b"``, ``0x10``, ``("x")``) is Python's, not a copy
+of it. A statement that is none of these forms (``city = "Paris"``) is skipped; a declared
+tool's call that is no Python, or whose argument is no literal (a variable, an expression, a
+set), is lost, never run with a guess, as are the calls of code with control flow (``if``,
+``for``, ``def``, ``exit()``). Numbers and ``True``/``False``/``None`` are typed from the
+tool's schema as the native form's bare values are.
 """
 
 from __future__ import annotations
 
 import ast
+import math
+import warnings
 
-from .calls import NAME_CHARS, Meter, ToolCall, make_call, read_args
+from .calls import Meter, ToolCall, make_call
 from .lexer import QUOTE_TOKEN, WS
-from .values import NOT_NUMBER, Bare, Malformed, Schemas, number
+from .values import Bare, Malformed, Schemas
 
-__all__ = ["opens_bare", "opens_call", "opens_inline", "read_code"]
+__all__ = [
+    "calls_declared", "opens_assign", "opens_bare", "opens_call", "opens_inline", "read_code",
+]  # fmt: skip
 
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _SEP = WS + ";"
@@ -33,7 +41,7 @@ _FLOW = frozenset((
     "if", "elif", "else", "for", "while", "def", "class", "with", "try", "except", "finally",
     "async", "match", "case", "lambda", "return", "yield", "raise", "assert", "exit", "quit",
 ))  # fmt: skip
-_NUMBER_MAX = 64  # a number Python reads another way (``0x10``) is read by Python, if this short
+_EXITS = frozenset(("exit", "quit", "_exit", "abort"))  # a call that ends the program
 _HEAD = 256  # a statement's start that says whether it opens a declared tool's call
 _SPACING = 16  # spaces and line breaks before the call: any layout a model writes
 _INLINE_HEAD = 160  # more than ``print(`` needs before a declared tool's name and its ``(``
@@ -52,23 +60,6 @@ def _ident(s: str, i: int) -> int:
     while j < n and j - i <= 128 and s[j] in _IDENT:
         j += 1
     return j
-
-
-def _import_end(s: str, i: int) -> int:
-    """Where the ``import``/``from`` statement at ``s[i]`` ends: its ``;`` or its line's end
-    (Python's rule: ``import os; f(…)`` is two statements); a bracketed name list spans lines."""
-    n = len(s)
-    depth = 0
-    while i < n:
-        c = s[i]
-        if c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-        elif c == ";" or (c == "\n" and depth <= 0):
-            return i
-        i += 1
-    return n
 
 
 def _uncomment(code: str) -> str:
@@ -142,6 +133,26 @@ def opens_bare(data: str, at: int, schemas: Schemas | None, *, final: bool) -> b
     return False if got is None and (final or len(data) - at >= _INLINE_HEAD) else got
 
 
+def opens_assign(data: str, at: int, schemas: Schemas | None, *, final: bool) -> bool | None:
+    """``data[at:]``, at a line's start, assigns a declared tool's call to a name
+    (``result = get_weather(``, ``weather = default_api.get_weather(``); None while
+    undecided. Only a name as code writes one is held to decide (its first letter lowercase
+    or ``_``): a capitalised word, as a sentence starts, is no code and never waits."""
+    if not schemas or at >= len(data) or not (data[at] == "_" or "a" <= data[at] <= "z"):
+        return False
+    text = data[at : at + _INLINE_HEAD]
+    j = _ident(text, 0)
+    k = _skip(text, j)
+    got: bool | None
+    if k >= len(text):
+        got = None  # the name, or spaces after it, so far
+    elif text[k] != "=" or text.startswith("==", k):
+        return False
+    else:
+        got = _opens_inline(text[k + 1 :], schemas, lines=False) if k + 1 < len(text) else None
+    return False if got is None and (final or len(data) - at >= _INLINE_HEAD) else got
+
+
 def _opens_inline(text: str, schemas: Schemas | None, *, lines: bool = True) -> bool | None:
     if not schemas:
         return False
@@ -188,20 +199,23 @@ def read_code(
                 return [], lost + len(out)
             return out, lost
         start = i
+        end = _stmt_end(code, start)
         flow = flow or code[i : _ident(code, i)] in _FLOW
+        if meter is not None:
+            meter.n += 3 * (end - start)  # found, its sealed strings rewritten, parsed
         try:
-            i, got = _statement(code, i, schemas, names, meter)
-            i = _skip(code, i)
-            if i < n and code[i] not in "\n;":
-                raise Malformed("more on the line")
+            got, stops = _statement(code[start:end], names)
+            flow = flow or stops
             _add(out, got, schemas)
-        except (Malformed, IndexError, RecursionError):
-            end = _stmt_end(code, start)
-            if meter is not None:
-                meter.n += 2 * (end - start)  # skipped to its end, its names looked at
+        except Malformed:
             if _calls_declared(code, start, end, schemas):
                 lost += 1  # a declared tool's call, never run
-            i = end
+        i = end
+
+
+def calls_declared(code: str, schemas: Schemas | None) -> bool:
+    """``code`` names a declared tool before a ``(`` outside its strings."""
+    return _calls_declared(code, 0, len(code), schemas)
 
 
 def _calls_declared(code: str, i: int, end: int, schemas: Schemas | None) -> bool:
@@ -245,43 +259,6 @@ def _string_end(code: str, i: int, end: int) -> int:
     return end
 
 
-def _statement(
-    code: str,
-    i: int,
-    schemas: Schemas | None,
-    names: dict[str, _Got],
-    meter: Meter | None,
-) -> tuple[int, _Got]:
-    """Read the statement at ``code[i]``: the index past it, and the call it makes."""
-    n = len(code)
-    j = _ident(code, i)
-    word = code[i:j]
-    k = _skip(code, j)
-    if word in ("import", "from"):
-        return _import_end(code, j), None  # ``import default_api``: no call
-    if word == "print" and code.startswith("(", k):
-        # inside its brackets a line may break: ``print(\n  f(…)\n)``
-        got, i = _expr(code, _skip(code, k + 1, WS), names, meter)
-        i = _skip(code, i, WS)
-        if not code.startswith(")", i):
-            raise Malformed("print( not closed")
-        return i + 1, got
-    if word and code.startswith("=", k) and not code.startswith("==", k):
-        names[word] = None  # what it held before is gone
-        if opens_call(code[k + 1 : k + 1 + _HEAD], schemas) is False:
-            end = _stmt_end(code, k + 1)  # ``city = "Paris"``: no call
-            if _calls_declared(code, k + 1, end, schemas):
-                raise Malformed("a declared call inside")  # ``x = str(f(…))``: lost
-            return end, None
-        # ``tool_code = f(…)`` calls ``f`` (``print(tool_code)`` then calls nothing)
-        got, i = _expr(code, k + 1, names, meter)
-        return i, got
-    if word and (k >= n or code[k] in "\n;"):
-        return k, None  # a bare name (``tool_code`` on its own line, as Gemini writes it)
-    got, i = _expr(code, i, names, meter)
-    return i, got
-
-
 def _stmt_end(code: str, i: int) -> int:
     """Where the statement at ``code[i]`` ends: a ``;`` or line break outside its brackets
     and strings (Python's strings, and ``<|"|>`` sealed), or the code's end."""
@@ -311,52 +288,119 @@ def _add(out: list[ToolCall], got: _Got, schemas: Schemas | None) -> None:
     out.append(call)
 
 
-def _literal(value: object) -> object:
-    """``value`` as read, if every bare scalar in it is a Python literal (a number, written
-    any way Python reads one: ``1_000``, ``0x10``, ``+1``; or ``True``, ``False``, ``None``);
-    a name (a variable: ``city=city``) or an expression (``-x``, ``user.city``) is
-    ``Malformed``, never sent as its own text."""
-    if isinstance(value, dict):
-        return {k: _literal(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_literal(v) for v in value]
-    if not isinstance(value, Bare) or value in ("True", "False", "None"):
-        return value
-    if value.isascii() and number(value)[0] != NOT_NUMBER:
-        return value
-    if value.isascii() and len(value) <= _NUMBER_MAX:
+def _statement(src: str, names: dict[str, _Got]) -> tuple[_Got, bool]:
+    """The call the one statement ``src`` makes, read by Python's own parser (never run), and
+    whether it stops the program (``exit()``, ``sys.exit()``, ``os._exit(0)``: the calls
+    after it would never run). ``Malformed`` if it is no Python or makes no call this form
+    reads: ``print(f(…))``, ``NAME = f(…)``, ``f(…)``, a module before ``f``, keyword
+    arguments only, each a literal as Python reads one (``u"x"``, ``"a" "b"``, ``0x10``,
+    ``("x")``; not a variable, an expression, a set)."""
+    py = _pythonized(src)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an invalid escape in a string is still Python
+            tree = ast.parse(py)
+    except (SyntaxError, ValueError, OverflowError, RecursionError, MemoryError):
+        raise Malformed("no Python") from None
+    if len(tree.body) != 1:
+        raise Malformed("not one statement")
+    node = tree.body[0]
+    stops = any(isinstance(n, ast.Call) and _callee(n.func) in _EXITS for n in ast.walk(node))
+    if stops or isinstance(node, ast.Import | ast.ImportFrom):
+        return None, stops  # ``import default_api``: no call; ``exit()`` calls no tool either
+    value: ast.expr
+    if isinstance(node, ast.Assign):
+        for target in node.targets:
+            if isinstance(target, ast.Name):
+                names[target.id] = None  # what it held before is gone
+        value = node.value  # ``tool_code = f(…)`` calls ``f``; ``print(tool_code)`` nothing
+    elif isinstance(node, ast.Expr):
+        value = node.value
+        if isinstance(value, ast.Call) and _is_print(value):
+            value = value.args[0]
+    else:
+        raise Malformed("no call")
+    if isinstance(value, ast.Name) and value.id in names:
+        return names[value.id], stops  # a name assigned before (``print(tool_code)``)
+    if not isinstance(value, ast.Call):
+        raise Malformed("no call")
+    name = _callee(value.func)
+    if not name or value.args or any(k.arg is None for k in value.keywords):
+        raise Malformed("not keyword arguments")
+    args: dict[str, object] = {}
+    for keyword in value.keywords:
+        assert keyword.arg is not None
+        if keyword.arg in args:
+            raise Malformed("a keyword given twice")  # Python's SyntaxError (its compiler's)
         try:
-            got = ast.literal_eval(value)
+            args[keyword.arg] = _json(ast.literal_eval(keyword.value))
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            got = None
-        if isinstance(got, int | float) and not isinstance(got, bool):
-            return Bare(repr(got))
-    raise Malformed("no literal")  # ``none`` or ``١٢٣`` too: a name, no Python literal
+            raise Malformed("no literal") from None
+    return (name, args), stops
 
 
-def _expr(
-    code: str,
-    i: int,
-    names: dict[str, _Got],
-    meter: Meter | None,
-) -> tuple[_Got, int]:
-    i = _skip(code, i)
-    start = i
-    n = len(code)
-    while True:
-        j = i
-        while j < n and j - i <= 128 and code[j] in NAME_CHARS and code[j] != ".":
-            j += 1
-        if j == i:
-            raise Malformed("no name")
-        if j < n and code[j] == ".":
-            i = j + 1  # ``default_api.f``: the module is not part of the tool's name
-            continue
-        name = code[i:j]
-        k = _skip(code, j)
-        if code.startswith("(", k):
-            args, end = read_args(code, k + 1, ")", meter)
-            return (name, {key: _literal(value) for key, value in args.items()}), end
-        if i == start and name in names:
-            return names[name], j
-        raise Malformed("not a call")
+def _is_print(call: ast.Call) -> bool:
+    return (
+        isinstance(call.func, ast.Name)
+        and call.func.id == "print"
+        and len(call.args) == 1
+        and not call.keywords
+    )
+
+
+def _callee(func: ast.expr) -> str:
+    """The name a call is made by: ``f``, or ``default_api.f`` (any module path) read as
+    ``f``; ``""`` for anything else (a call's result, a subscript)."""
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        inner = func.value
+        while isinstance(inner, ast.Attribute):
+            inner = inner.value
+        return func.attr if isinstance(inner, ast.Name) else ""
+    return ""
+
+
+def _json(value: object) -> object:
+    """A Python literal's value as the call reader gives values (numbers and ``True``,
+    ``False``, ``None`` as bare scalars, typed from the schema later); ``Malformed`` for one
+    JSON has no form of (a set, bytes, a complex number, infinity, a key that is no string)."""
+    if value is None or isinstance(value, bool):
+        return Bare(repr(value))
+    if isinstance(value, int):
+        try:
+            return Bare(str(value))
+        except ValueError:  # past Python's digit limit: no number a tool takes
+            raise Malformed("integer too long") from None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise Malformed("not a finite number")
+        return Bare(repr(value))
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple):
+        return [_json(v) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: _json(v) for k, v in value.items()}
+    raise Malformed("no JSON form")
+
+
+def _pythonized(src: str) -> str:
+    """``src`` with each ``<|"|>…<|"|>`` string written as the Python string it stands for
+    (Python's own strings are left as they are); ``Malformed`` if one is left open."""
+    out: list[str] = []
+    i, at, n = 0, 0, len(src)
+    while i < n:
+        if src.startswith(QUOTE_TOKEN, i):
+            end = src.find(QUOTE_TOKEN, i + len(QUOTE_TOKEN))
+            if end < 0:
+                raise Malformed("a string left open")
+            out.append(src[at:i])
+            out.append(repr(src[i + len(QUOTE_TOKEN) : end]))
+            i = at = end + len(QUOTE_TOKEN)
+        elif src[i] in "\"'":
+            i = _string_end(src, i, n)
+        else:
+            i += 1
+    out.append(src[at:])
+    return "".join(out)

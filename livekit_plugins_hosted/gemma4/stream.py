@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from . import lexer as lx
 from .body import Body
-from .calls import ToolCall, repair
+from .calls import NAME_CHARS, ToolCall, repair
 from .code import Code
 from .lexer import WS
 from .pyform import opens_inline
@@ -221,10 +221,11 @@ class Gemma4Parser(Tools):
             elif state == _BLOCK:
                 self._release()
             elif state == _CODE:
-                if plain := self._code_done():
-                    was, self._plain = self._plain, True  # no code starts in it: read once
-                    self._work += len(plain)
-                    self._run(plain, final=True)
+                rest, plain = self._code_done()
+                if rest:
+                    was, self._plain = self._plain, plain or self._plain  # as in :meth:`_run`
+                    self._work += len(rest)
+                    self._run(rest, final=True)
                     self._plain = was
                     continue
             elif state == _BARE and self._hname:
@@ -345,6 +346,7 @@ class Gemma4Parser(Tools):
                 return p + len(_PRINT)
             self._emit(data[i:p])
             self._code = Code(inline=True, schemas=self._schemas)
+            self._code.nested = self._last in NAME_CHARS  # ``blueprint(``: never run
             self._state = _CODE
             return p
         if f < k and f < c:

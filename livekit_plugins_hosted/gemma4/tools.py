@@ -15,7 +15,7 @@ from .body import CLOSED, DOUBT, MARKER, WRONG, Body
 from .calls import NAME_CHARS, parse_call
 from .code import Code
 from .lexer import WS
-from .pyform import opens_bare
+from .pyform import opens_assign, opens_bare
 from .state import (
     _ANSWER,
     _BARE,
@@ -424,8 +424,13 @@ class Tools(Base):
                 self._buf = data[i:]
                 return len(data)
             bare = opens_bare(data, i, self._schemas, final=final)
+            if bare is False:  # ``result = get_weather(``: a name the call's result is given
+                bare = opens_assign(data, i, self._schemas, final=final)
             if bare is None:
-                self._buf = data[i:]  # the start of a declared tool's name: held, bounded
+                # the start of a declared tool's name, or of a name given one's result (a
+                # lowercase word and what follows it, to its first other character): held,
+                # bounded
+                self._buf = data[i:]
                 return len(data)
             if not bare:
                 return None
@@ -437,17 +442,20 @@ class Tools(Base):
         k, held = self._code.feed(data, i, final)
         if held:
             self._buf = held
-        if self._code.done and (again := self._code_done()):
-            # no code starts in it: it is read again only once
-            return self._again(again, data, k, final, plain=True)
+        if self._code.done:
+            again, plain = self._code_done()
+            if again:  # it is read again only once
+                return self._again(again, data, k, final, plain=plain)
         return k
 
-    def _code_done(self) -> str:
+    def _code_done(self) -> tuple[str, bool]:
         """The code is over: its calls run; if it was prose, what it read up to its first
-        marker is heard, and the rest is returned to be read again as the reply."""
+        marker is heard. Returned: the rest, to be read again as the reply, and whether it
+        is plain (no code may start in it: it was read as code once)."""
         code = self._code
         self._code = Code()
-        self._work += code.size + code.compiled
+        tail = code.tail()  # a sentence after the code's statements: heard
+        self._work += code.size + code.compiled + len(tail)
         if code.text() is None:
             self._lose(1)  # past its cap: what it called never runs, and the turn says so
         calls = code.calls(self._meter)
@@ -457,9 +465,13 @@ class Tools(Base):
         self._work += 2 * code.size  # parsed, and compiled, as Python once at most
         if prose:
             self._state = _ANSWER  # ``print(`` in a sentence naming no tool: prose
-            heard, again = code.split()
+            compiled = code.compiled
+            heard, again, starts_code = code.split()
+            self._work += code.compiled - compiled
             self._emit(heard)
-            return again
+            # from a line that opens a declared tool's call, code starts again: that code
+            # is never prose (its text is read a second time at most)
+            return again, not starts_code
         self._lose(code.unread)  # declared tools' calls cut off or unreadable: never run
         self._to_answer()
-        return ""
+        return tail, True
