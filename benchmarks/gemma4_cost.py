@@ -27,6 +27,12 @@ _TEXT = (
     "and a cool breeze from the west; take an umbrella if you go out."
 )
 _WORDS = _TEXT.split()
+# a voice agent's tools: a delta ending in a word that begins one's name (``get``, ``search``)
+# is held to see whether a call follows
+_VOICE_TOOLS: dict[str, dict[str, object]] = {
+    name: {}
+    for name in ("get_weather", "search", "save_note", "lookup_order", "transfer_call", "end_call")
+}
 
 
 def _tokens(text: str) -> list[str]:
@@ -100,6 +106,9 @@ def main() -> None:
     def parser() -> Callable[[str], object]:
         return Gemma4Parser().feed
 
+    def parser_tools() -> Callable[[str], object]:
+        return Gemma4Parser(schemas=_VOICE_TOOLS).feed
+
     print(f"CPU per chunk ({a.chunks}-chunk replies x {a.reps}, best of 10 interleaved rounds):")
     for label, chunks in (
         ("plain answer", plain),
@@ -112,6 +121,7 @@ def main() -> None:
                 "str pass-through": lambda: _identity,
                 "(str, []) pass-through": lambda: _pass_through,
                 "Gemma4Parser.feed": parser,
+                "feed, 6 tools declared": parser_tools,
             },
             chunks,
             a.reps,

@@ -434,3 +434,42 @@ def test_code_cut_off_by_markup_or_a_call_is_not_heard(text: str) -> None:
     """Review 21l: ``print(```` and ``print(foo(`` were heard before the call ran."""
     for speech, got, dropped in _every_way(text):
         assert (speech.strip(), got, dropped) in (("Ok.", WEATHER, 0), ("Ok.\nDone.", WEATHER, 0))
+
+
+@pytest.mark.parametrize(
+    ("text", "heard"),
+    [
+        ('Sure, I will run get_weather(city="Paris") now.', "Sure, I will run now."),
+        ('Checking. default_api.get_weather(city="Paris")', "Checking."),
+        ('I will get_weather (city="Paris") ok', "I will ok"),
+        ('Use `get_weather(city="Paris")` to check.', "Use ` ` to check."),
+        ('Ok.get_weather(city="Paris") done', "Ok. done"),
+    ],
+)
+def test_a_declared_tools_call_mid_line_runs_and_is_never_heard(text: str, heard: str) -> None:
+    """Only ``print(f(…))`` was read mid-line: a bare ``f(…)`` in a sentence was read aloud
+    and never ran. A word at a delta's end that may begin a declared name is held to see."""
+    for speech, got, dropped in _every_way(text):
+        assert (" ".join(speech.split()), got, dropped) == (heard, WEATHER, 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'A target_get_weather(city="x") ok',  # the end of a longer word
+        "I will search the web (and more).",  # a declared name, no bracket after it
+        "Let me get the weather for you (one moment).",
+        "Get get_weather done",
+        "See search results (2) and get_weather.",
+    ],
+)
+def test_a_sentence_naming_a_tool_without_its_call_is_heard_whole(text: str) -> None:
+    for speech, got, dropped in _every_way(text):
+        assert (speech, got, dropped) == (text, [], 0)
+
+
+def test_a_declared_call_inside_brackets_mid_line_is_lost_never_heard() -> None:
+    """``(get_weather(…))``: its result goes where the text does not say; counted lost."""
+    for speech, got, dropped in _every_way('See (get_weather(city="Paris")) ok'):
+        assert (got, dropped) == ([], 1)
+        assert "get_weather" not in speech and "Paris" not in speech

@@ -100,13 +100,23 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "fence_open_literal": lambda n: "```tool_code\nx = [" + "1," * (n // 2),
     "declared_call_lines": lambda n: 'get_weather(city="x") and more\n' * (n // 31),
     "print_then_spaces": lambda n: ("Hi print(" + " " * 16 + "get_weather ") * (n // 37),
+    # mid-line names (session 27): a declared name and spaces held at each delta's end, a
+    # ``(`` looked back from over a long word, brackets after names that begin a tool's
+    "name_then_spaces": lambda n: ("Hi get_weather" + " " * 15 + "x ") * (n // 31),
+    "long_word_brackets": lambda n: ("a" * 200 + "(") * (n // 201),
+    "head_brackets": lambda n: "get_weathe(get_weathe (" * (n // 23),
+    "mid_line_calls": lambda n: 'Ok get_weather(city="x") (get_weather(city="y")) ' * (n // 50),
+    "assign_lines": lambda n: 'result = get_weather(city="x")\nIt is nice.\n' * (n // 44),
 }
 
 
 # ``print(`` mid-line, up to 16 spaces and a declared tool's name: held until its ``(``
 # decides, and read again with each one-character delta (a bound, not a growth: 0 spaces
 # cost 48 characters each, 16 spaces 88)
-PER_CHARACTER = {"print_then_spaces": 100}
+# A declared name and up to 16 spaces mid-line, or a word that begins one before a ``(``,
+# are held the same way (``name_then_spaces`` 98 at one-character deltas, ``head_brackets``
+# 48; 20 and 14 at seven-character deltas)
+PER_CHARACTER = {"print_then_spaces": 100, "name_then_spaces": 100, "head_brackets": 60}
 
 
 def _work(text: str, size: int) -> tuple[int, bool]:

@@ -12,12 +12,13 @@ tool calls. Pure (stdlib only, no I/O), one pass, linear time, every held buffer
     call    := [:] (call:)* NAME ( {key:value,…} | (key=value,…) )
     value   := <|"|>sealed text<|"|> | text<|"|> | number | true | null | {…} | […] | "json"
     code    := ```tool_code … ``` | print(f(…)) | tool_code = f(…) / print(tool_code)
-             | f(…) alone on a line (f declared)
+             | f(…) or name = f(…) on a line | f(…) or print(f(…)) mid-line  (f declared)
 
 The pieces: :mod:`.lexer` (special tokens, with and without their pipes), :mod:`.body` (where
 a call body ends, strings sealed), :mod:`.calls` (the body read by recursive descent),
 :mod:`.pyform` and :mod:`.code` (the Python form), :mod:`.values` (schema typing),
-:mod:`.state`, :mod:`.tools` and :mod:`.stream` (the reply's states).
+:mod:`.state`, :mod:`.tools`, :mod:`.codestate`, :mod:`.thought` and :mod:`.stream` (the
+reply's states).
 
 Another family's raw grammar is another table and another set of states beside these, not a
 new parser: gpt-oss's harmony channels are a lexer table (``<|channel|>``, ``<|message|>``,

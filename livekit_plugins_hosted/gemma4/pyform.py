@@ -22,6 +22,7 @@ tool's schema as the native form's bare values are.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import warnings
 
@@ -30,7 +31,8 @@ from .lexer import QUOTE_TOKEN, WS
 from .values import Bare, Malformed, Schemas
 
 __all__ = [
-    "calls_declared", "opens_assign", "opens_bare", "opens_call", "opens_inline", "read_code",
+    "call_start", "calls_declared", "heads", "name_tail", "opens_assign", "opens_bare",
+    "opens_call", "opens_inline", "read_code",
 ]  # fmt: skip
 
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
@@ -131,6 +133,66 @@ def opens_bare(data: str, at: int, schemas: Schemas | None, *, final: bool) -> b
     (``get_weather(city="Paris")``, ``default_api.get_weather(``); None while undecided."""
     got = _opens_inline(data[at : at + _INLINE_HEAD], schemas, lines=False)
     return False if got is None and (final or len(data) - at >= _INLINE_HEAD) else got
+
+
+_MODULE = "default_api."  # the module a Gemini-style call names its tools from
+_WORD = 140  # longer than any name (128) and its module
+
+
+@functools.lru_cache(maxsize=64)
+def heads(names: tuple[str, ...]) -> frozenset[str]:
+    """Every beginning of a declared tool's name, alone or after ``default_api.``: a word a
+    delta ends in that may still become a call's name mid-line (held to see)."""
+    out: set[str] = set()
+    for name in names:
+        for full in (name, _MODULE + name):
+            out.update(full[:k] for k in range(1, len(full) + 1))
+    return frozenset(out)
+
+
+def name_tail(data: str, i: int, starts: frozenset[str], schemas: Schemas) -> tuple[int, int]:
+    """How many characters at the end of ``data[i:]`` may still begin a declared tool's call
+    mid-line: a word that begins a declared name (``get_wea``, ``default_api.get``), or
+    such a name and a few spaces (``get_weather ``); and how many were looked at. Read
+    backwards from the end, within one word: bounded, whatever ``data`` holds."""
+    n = len(data)
+    j = n
+    while j > i and n - j < _SPACING and data[j - 1] in " \t":
+        j -= 1
+    w = j
+    while w > i and j - w <= _WORD and (data[w - 1] in _IDENT or data[w - 1] == "."):
+        w -= 1
+    looked = n - w + 1
+    word = data[w:j]
+    if word not in starts:
+        w = j - len(word.rpartition(".")[2])  # ``Sure.get``: the word after the dot
+        word = data[w:j]
+        if word not in starts:
+            return 0, looked
+    if j < n and word.removeprefix(_MODULE) not in schemas:
+        return 0, looked  # spaces after a name's beginning: a word, not a call
+    return n - w, looked
+
+
+def call_start(data: str, i: int, p: int, schemas: Schemas, last: str) -> int:
+    """Where the declared tool's call whose ``(`` is ``data[p]`` begins mid-line: its name
+    (``default_api.`` with it), which starts a word; ``-1`` if no declared name comes before
+    that ``(``. ``last`` is the character before ``data[i]``. A bounded look back."""
+    j = p
+    while j > i and p - j < _SPACING and data[j - 1] in " \t":
+        j -= 1
+    w = j
+    while w > i and j - w <= _WORD and data[w - 1] in _IDENT:
+        w -= 1
+    if j - w > _WORD or data[w:j] not in schemas:
+        return -1
+    if (data[w - 1] if w > i else last) in _IDENT:
+        return -1  # the end of a longer word (``target_get_weather(``)
+    if w - i >= len(_MODULE) and data.startswith(_MODULE, w - len(_MODULE)):
+        m = w - len(_MODULE)
+        if (data[m - 1] if m > i else last) not in _IDENT:
+            return m
+    return w
 
 
 def opens_assign(data: str, at: int, schemas: Schemas | None, *, final: bool) -> bool | None:

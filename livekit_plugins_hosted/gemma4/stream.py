@@ -7,13 +7,15 @@
     block   := <|tool_call> body ([ws , ;] body)* <tool_call|>       (bodies: .body, .calls)
     bare-call := (call:)+ NAME ( "{" | "(" ) …                        anywhere, never speech
     xml     := (<tool_call> | <call>) [ : | call: ] NAME ( "{" | "(" ) … [</tool_call>]
-    code    := at a line start: ```tool_code … ``` | print( … ) | tool_code = … (.pyform)
-             | mid-line: print( NAME ( …       NAME declared; any other print( is a word
+    code    := at a line start: ```tool_code … ``` | print( … ) | tool_code = …
+                                | NAME ( … | name = NAME ( …          (.codestate, .pyform)
+             | mid-line: [print(] NAME ( …     NAME declared; any other print( is a word
 
 Each state reads its input with ``str.find`` and single-character-class searches, and hands
 on at most a small, capped held-back piece to the next delta (a marker's beginning up to 39
 characters, ``call`` up to 4, a line start's ``tool_co`` up to 12,
-``print(`` and a declared tool's name up to 160); the bare-call and
+``print(`` and a declared tool's name up to 160, a word that may begin one mid-line up to
+141); the bare-call and
 ``<tool_call>`` heads are matched incrementally, never re-scanned. So each character is looked
 at a bounded number of times and the work grows linearly with the reply.
 """
@@ -22,13 +24,12 @@ from __future__ import annotations
 
 from . import lexer as lx
 from .body import Body
-from .calls import NAME_CHARS, ToolCall, repair
+from .calls import ToolCall, repair
 from .code import Code
 from .lexer import WS
-from .pyform import opens_inline
+from .pyform import name_tail, opens_inline
 from .state import (
     _ANSWER,
-    _ANSWER_LABELS,
     _BARE,
     _BLOCK,
     _CALL,
@@ -38,26 +39,24 @@ from .state import (
     _FENCE,
     _HEAD,
     _LABEL,
-    _LABEL_MAX,
     _MARK,
     _PRINT,
     _THOUGHT,
-    _THOUGHT_CAP,
     _THOUGHT_LABEL,
     call_prefix,
     fence_prefix,
     print_prefix,
 )
-from .tools import Tools
+from .thought import LOST_OPENERS, ThoughtStates
 
 __all__ = ["Gemma4Parser"]
 
-_LOST_OPENERS = ("channel>", "|channel>")  # <|channel> with its start lost, at the reply's start
-_HELD_AT_START = (_THOUGHT_LABEL, *_LOST_OPENERS)
+_HELD_AT_START = (_THOUGHT_LABEL, *LOST_OPENERS)
+_NAMEISH = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_. \t")
 _JOIN = 64  # input read with what a re-read left held: more than any held piece needs
 
 
-class Gemma4Parser(Tools):
+class Gemma4Parser(ThoughtStates):
     """Streaming parser of one Gemma 4 reply: ``feed`` each text delta, then ``finish``.
 
     Each call returns the text that may be spoken now (possibly ``""``) and the tool calls
@@ -117,12 +116,29 @@ class Gemma4Parser(Tools):
             if not text:
                 return "", []
             last = text[-1]
-            # else it may end in "c"…"call" or "p"…"print", or a "|" glued to a marker
-            if last != "|" and (
-                last not in "calprint"
-                or (
-                    ("c" not in text[-4:] or last not in "cal")
-                    and ("p" not in text[-5:] or last not in "print")
+            # else it may end in "c"…"call" or "p"…"print", or a "|" glued to a marker, or
+            # in a word that may begin a declared tool's name
+            if (
+                last != "|"
+                and not (
+                    # a word that may begin a declared tool's call: a plain word is tested at
+                    # C speed (the common case), anything else exactly
+                    self._heads
+                    and last in _NAMEISH
+                    and (
+                        (word := text[text.rfind(" ") + 1 :]) in self._heads
+                        or (
+                            not (word.isascii() and word.isidentifier())
+                            and name_tail(text, 0, self._heads, self._schemas or {})[0] > 0
+                        )
+                    )
+                )
+                and (
+                    last not in "calprint"
+                    or (
+                        ("c" not in text[-4:] or last not in "cal")
+                        and ("p" not in text[-5:] or last not in "print")
+                    )
                 )
             ):
                 self._last = last
@@ -307,7 +323,7 @@ class Gemma4Parser(Tools):
                 return n  # only whitespace so far: nothing to say yet
             i = j
             if self._first and data[j] != "<":
-                for lost in _LOST_OPENERS:
+                for lost in LOST_OPENERS:
                     if data.startswith(lost, j):
                         # <|channel> whose "<|" (or "<") the server dropped: a channel's label
                         self._open_channel()
@@ -331,10 +347,11 @@ class Gemma4Parser(Tools):
         f = self._next(data, i, _FENCE)  # a fence is code wherever it opens
         line = self._next(data, i, "\n")
         p = n if self._plain else self._next(data, i, _PRINT)
-        if line < k and line < c and line < f and line < p:
+        d = n if self._plain else self._call_at(data, i, min(k, c, f, line, p))
+        if line < k and line < c and line < f and line < p and line < d:
             self._emit(data[i : line + 1])
             return line + 1
-        if p < k and p < c and p < f:
+        if p < k and p < c and p < f and p < d:
             # code only if a declared tool's call follows (``print(get_weather(``)
             opens = opens_inline(data, p + len(_PRINT), self._schemas, final=final)
             if opens is None:
@@ -345,10 +362,12 @@ class Gemma4Parser(Tools):
                 self._emit(data[i : p + len(_PRINT)])  # a word in a sentence: no code, no strings
                 return p + len(_PRINT)
             self._emit(data[i:p])
-            self._code = Code(inline=True, schemas=self._schemas)
-            self._code.nested = self._last in NAME_CHARS  # ``blueprint(``: never run
-            self._state = _CODE
+            self._start_inline(name=False)
             return p
+        if d < k and d < c and d < f:
+            self._emit(data[i:d])  # ``I will run get_weather(city="Paris")``: code
+            self._start_inline(name=True)
+            return d
         if f < k and f < c:
             self._emit(data[i:f])
             self._code = Code(fenced=True, schemas=self._schemas)
@@ -363,7 +382,7 @@ class Gemma4Parser(Tools):
             if not final:
                 t = max(call_prefix(data, i), fence_prefix(data, i))
                 if not self._plain:
-                    t = max(t, print_prefix(data, i))
+                    t = max(t, print_prefix(data, i), self._name_tail(data, i))
                 if not t and n > i and data[-1] == "|":
                     t = 1  # a "|" glued before a marker the next delta may bring
             self._emit(data[i : n - t])
@@ -403,93 +422,3 @@ class Gemma4Parser(Tools):
         else:
             self._last = _MARK  # dropped: what follows may start a word, but glues on
         return k + length
-
-    def _in_label(self, data: str, i: int, final: bool) -> int:
-        n = len(data)
-        j = i
-        while (
-            j < n
-            and j - i + len(self._label) <= _LABEL_MAX
-            and data[j].isascii()
-            and (data[j].isalpha())
-        ):
-            j += 1
-        self._label += data[i:j]
-        if j == n and not final and len(self._label) <= _LABEL_MAX:
-            return n
-        if self._label.lower() in _ANSWER_LABELS:
-            self._thought = []  # ``<|channel>response``: the answer's own channel
-            self._thought_len = 0
-            self._explicit = False
-            self._to_answer()
-        else:
-            self._thought = []
-            self._thought_len = 0
-            self._state = _THOUGHT
-            self._explicit = True
-        return j
-
-    def _release_thought(self) -> None:
-        """An implicit thought never closed: it was the answer; read it as one (so code in it
-        is a call, never spoken), unless it grew past its cap: then the turn ends in an error,
-        never in half an answer."""
-        text = "".join(self._thought).lstrip(WS)
-        over = self._thought_len > _THOUGHT_CAP
-        self._thought = []
-        self._thought_len = 0
-        for lost in _LOST_OPENERS:
-            if text.startswith(lost):
-                text = text[len(lost) :]
-                j = 0
-                while j <= _LABEL_MAX and j < len(text) and text[j].isascii() and text[j].isalpha():
-                    j += 1
-                if text[:j].lower() in _ANSWER_LABELS:
-                    text = text[j:]  # ``channel>response``: the answer's own channel
-                break
-        if text.startswith(_THOUGHT_LABEL):
-            text = text[len(_THOUGHT_LABEL) :]
-        self._seg_start = True
-        self._state = _ANSWER
-        if not over and text:
-            self._work += len(text)  # read once more, as the answer
-            self._run(text, final=True)
-
-    def _in_thought(self, data: str, i: int, final: bool) -> int:
-        n = len(data)
-        k = self._next(data, i, "<")
-        c = self._next(data, i, "call:")
-        if c < k:
-            self._keep(data[i:c])
-            self._start_bare(_THOUGHT)
-            return c + 5
-        if k == n:
-            t = 0 if final else call_prefix(data, i)
-            self._keep(data[i : n - t])
-            if t:
-                self._buf = data[n - t :]
-            return n
-        self._keep(data[i:k])
-        kind, length = self._token(data, k)
-        if kind == lx.LITERAL:
-            self._keep("<")
-            return k + 1
-        if kind == lx.PARTIAL:
-            self._keep(self._hold(data, k, final))
-            return n
-        end = k + length
-        if kind == lx.CH_CLOSE:
-            self.saw_thought = True
-            self._leave_thought()
-            self._to_answer()
-        elif kind == lx.TC_OPEN:
-            self._start_block(self._leave_thought())
-        elif kind == lx.XML_OPEN:
-            self._start_head(_THOUGHT)
-        elif kind == lx.CH_OPEN:
-            self._open_channel()
-        elif kind == lx.END:
-            if not self._explicit:
-                self._settle()
-            self._end()
-            return n
-        return end

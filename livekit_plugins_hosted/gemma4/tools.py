@@ -1,11 +1,12 @@
-"""The states that read tool calls and code out of a Gemma 4 reply.
+"""The states that read tool calls out of a Gemma 4 reply.
 
 * after ``call:`` (anywhere) and after ``<tool_call>``/``<call>``: the head is matched one
   character at a time, keeping state between deltas (never re-scanned); a head that is no
   call goes back as text once, and past its cap is dropped;
 * a call body (:mod:`.body`) until its brackets close, or a ``<|tool_call>`` block's bodies
-  until ``<tool_call|>``;
-* code at a line start (:mod:`.code`).
+  until ``<tool_call|>``.
+
+Code (the Python form) is read by :mod:`.codestate`.
 """
 
 from __future__ import annotations
@@ -13,20 +14,16 @@ from __future__ import annotations
 from . import lexer as lx
 from .body import CLOSED, DOUBT, MARKER, WRONG, Body
 from .calls import NAME_CHARS, parse_call
-from .code import Code
 from .lexer import WS
-from .pyform import opens_assign, opens_bare
 from .state import (
     _ANSWER,
     _BARE,
     _BLOCK,
     _CALL,
-    _CODE,
     _HEAD,
     _HELD_CAP,
     _MARK,
     _THOUGHT,
-    _TRIGGERS,
     Base,
 )
 from .values import Schemas
@@ -410,68 +407,3 @@ class Tools(Base):
         self._body = Body()
         self._state = _CALL
         return i
-
-    # -- code ------------------------------------------------------------------------------
-
-    def _line_code(self, data: str, i: int, final: bool) -> int | None:
-        """Code at a line's start (``print(``, ``tool_code``, a declared tool's call):
-        where reading goes on, or None if the line is no code."""
-        for trig in _TRIGGERS:
-            if data.startswith(trig, i):
-                break
-        else:
-            if not final and len(data) - i < 12 and any(t.startswith(data[i:]) for t in _TRIGGERS):
-                self._buf = data[i:]
-                return len(data)
-            bare = opens_bare(data, i, self._schemas, final=final)
-            if bare is False:  # ``result = get_weather(``: a name the call's result is given
-                bare = opens_assign(data, i, self._schemas, final=final)
-            if bare is None:
-                # the start of a declared tool's name, or of a name given one's result (a
-                # lowercase word and what follows it, to its first other character): held,
-                # bounded
-                self._buf = data[i:]
-                return len(data)
-            if not bare:
-                return None
-        self._code = Code(schemas=self._schemas)
-        self._state = _CODE
-        return i
-
-    def _in_code(self, data: str, i: int, final: bool) -> int:
-        k, held = self._code.feed(data, i, final)
-        if held:
-            self._buf = held
-        if self._code.done:
-            again, plain = self._code_done()
-            if again:  # it is read again only once
-                return self._again(again, data, k, final, plain=plain)
-        return k
-
-    def _code_done(self) -> tuple[str, bool]:
-        """The code is over: its calls run; if it was prose, what it read up to its first
-        marker is heard. Returned: the rest, to be read again as the reply, and whether it
-        is plain (no code may start in it: it was read as code once)."""
-        code = self._code
-        self._code = Code()
-        tail = code.tail()  # a sentence after the code's statements: heard
-        self._work += code.size + code.compiled + len(tail)
-        if code.text() is None:
-            self._lose(1)  # past its cap: what it called never runs, and the turn says so
-        calls = code.calls(self._meter)
-        for call in calls:
-            self._add(call)
-        prose = code.prose(calls)
-        self._work += 2 * code.size  # parsed, and compiled, as Python once at most
-        if prose:
-            self._state = _ANSWER  # ``print(`` in a sentence naming no tool: prose
-            compiled = code.compiled
-            heard, again, starts_code = code.split()
-            self._work += code.compiled - compiled
-            self._emit(heard)
-            # from a line that opens a declared tool's call, code starts again: that code
-            # is never prose (its text is read a second time at most)
-            return again, not starts_code
-        self._lose(code.unread)  # declared tools' calls cut off or unreadable: never run
-        self._to_answer()
-        return tail, True
