@@ -19,6 +19,8 @@ Each reply is fed whole, one character at a time and cut in two at every positio
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.test_gemma4_grammar import Q
@@ -409,11 +411,21 @@ def test_print_ending_a_longer_name_runs_nothing() -> None:
         assert "get_weather" not in speech and "Paris" not in speech
 
 
-def test_call_syntax_in_a_line_start_comment_ends_the_code() -> None:
-    """Review 21l: ``Paris}`` was heard and the call dropped without a count."""
-    text = f"Ok.\nprint(1)  # call:get_weather{{city:{Q}Paris{Q}}}\nDone."
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"Ok.\nprint(1)  # call:get_weather{{city:{Q}Paris{Q}}}\nDone.",
+        'Ok.\nprint(get_weather(city="Rome"))  # next call: save the note\nDone.',
+        "Ok.\nget_weather(city='Rome')  # call:end_call{}\nDone.",
+    ],
+)
+def test_call_syntax_in_a_line_start_comment_is_the_comments_text(text: str) -> None:
+    """Review 21l: ``Paris}`` was heard. A comment is a comment, as in a fence: its
+    ``call:`` runs nothing (review 27a: ending the code there ran ``end_call`` and read
+    ``call: save the note`` aloud), and its ``<|"|>`` ends nothing."""
     for speech, got, dropped in _every_way(text):
-        assert (speech, got, dropped) == ("Ok.\nDone.", WEATHER, 0)
+        assert speech == "Ok.\nDone." and dropped == 0
+        assert all(name == "get_weather" for name, _ in got)
 
 
 def test_a_declared_call_whose_string_breaks_its_line_is_lost_not_heard() -> None:
@@ -436,21 +448,27 @@ def test_code_cut_off_by_markup_or_a_call_is_not_heard(text: str) -> None:
         assert (speech.strip(), got, dropped) in (("Ok.", WEATHER, 0), ("Ok.\nDone.", WEATHER, 0))
 
 
-@pytest.mark.parametrize(
-    ("text", "heard"),
-    [
-        ('Sure, I will run get_weather(city="Paris") now.', "Sure, I will run now."),
-        ('Checking. default_api.get_weather(city="Paris")', "Checking."),
-        ('I will get_weather (city="Paris") ok', "I will ok"),
-        ('Use `get_weather(city="Paris")` to check.', "Use ` ` to check."),
-        ('Ok.get_weather(city="Paris") done', "Ok. done"),
-    ],
-)
-def test_a_declared_tools_call_mid_line_runs_and_is_never_heard(text: str, heard: str) -> None:
-    """Only ``print(f(…))`` was read mid-line: a bare ``f(…)`` in a sentence was read aloud
-    and never ran. A word at a delta's end that may begin a declared name is held to see."""
-    for speech, got, dropped in _every_way(text):
-        assert (" ".join(speech.split()), got, dropped) == (heard, WEATHER, 0)
+MENTIONS = [
+    "I can't end_call() myself, sorry.",
+    "My tools: search(query), get_weather(city), end_call().",
+    'For example: get_weather(city="London") returns the forecast.',
+    "The function get_weather() takes a city.",
+    'Use `search(query="cats")` to look things up.',
+    "Say 'get_weather(city=\"Paris\")' to me.",
+    "I'll search (and compare) prices for you.",
+    'You can call requests.get(url="https://x.com") to fetch it.',
+    'I will run get_weather(city="Paris") now.',
+]
+
+
+@pytest.mark.parametrize("text", MENTIONS)
+def test_a_tool_named_in_a_sentence_never_runs(text: str) -> None:
+    """Review 27a: reading a declared tool's ``f(…)`` anywhere in a sentence as a call ran
+    ``end_call`` for "I can't end_call() myself" and a search from a quote. A sentence names
+    a tool far more often than it calls one: mid-line only ``print(f(…))`` is code."""
+    tools: dict[str, Any] = {name: {} for name in ("search", "get_weather", "end_call", "get")}
+    for speech, got, dropped in _every_way(text, tools):
+        assert (speech, got, dropped) == (text, [], 0)
 
 
 @pytest.mark.parametrize(
@@ -468,8 +486,71 @@ def test_a_sentence_naming_a_tool_without_its_call_is_heard_whole(text: str) -> 
         assert (speech, got, dropped) == (text, [], 0)
 
 
-def test_a_declared_call_inside_brackets_mid_line_is_lost_never_heard() -> None:
-    """``(get_weather(…))``: its result goes where the text does not say; counted lost."""
-    for speech, got, dropped in _every_way('See (get_weather(city="Paris")) ok'):
-        assert (got, dropped) == ([], 1)
-        assert "get_weather" not in speech and "Paris" not in speech
+SPACED = "Sure.\nsearch (it's quick) for you.\nBye."
+
+
+@pytest.mark.parametrize(
+    ("text", "heard", "calls", "lost"),
+    [
+        # review 27a: an apostrophe or a bracket never closed swallowed the rest of the
+        # reply, a native call after it too
+        (
+            f"Sure.\nsearch(it's quick) for you.\nAnything else?\n"
+            f"<|tool_call>call:get_weather{{city:{Q}Paris{Q}}}<tool_call|>",
+            "Sure.\nAnything else?",
+            WEATHER,
+            1,
+        ),
+        ('Sure.\nget_weather(city="Paris"\nDone.', "Sure.\nDone.", [], 1),
+        ('Ok.\nget_weather(city="Paris)\nIt is sunny.\nBye.', "Ok.\nIt is sunny.\nBye.", [], 1),
+        ('Ok, print(get_weather(city="Paris"\nDone.', "Ok, Done.", [], 1),
+        (
+            'Ok.\nget_weather(city="Paris"\nSorry:\nget_weather(city="Rome")\nBye.',
+            "Ok.\nSorry:\nBye.",
+            [("get_weather", {"city": "Rome"})],
+            1,
+        ),
+        # a line-start name, a space, then a bracket: a sentence
+        (SPACED, SPACED, [], 0),
+        # a line break inside a declared call's string is read on: a lost call, never heard
+        ('Ok.\nsave_note(text="Line one\nLine two")\nDone.', "Ok.\nDone.", [], 1),
+        ('Ok.\n  get_weather(\n    city="Paris",\n  )\nDone.', "Ok.\nDone.", WEATHER, 0),
+    ],
+    ids=["apostrophe", "no-paren", "no-quote", "inline-no-paren", "retry", "spaced",
+         "line-in-string", "indented"],
+)  # fmt: skip
+def test_a_declared_call_python_cannot_read_on_is_lost_at_its_first_line(
+    text: str, heard: str, calls: object, lost: int
+) -> None:
+    for speech, got, dropped in _every_way(text):
+        assert (speech.strip(), got, dropped) == (heard, calls, lost), speech
+
+
+@pytest.mark.parametrize(
+    ("text", "heard"),
+    [
+        ('Sure.\nx = get_weather(city="Paris")\nParis is sunny', "Sure.\nParis is sunny"),
+        ('Sure.\nx = get_weather(city="Paris")\nOkay\nBye.', "Sure.\nOkay\nBye."),
+        ('Sure.\ntool_code = get_weather(city="Paris")\ntool_code\nDone.', "Sure.\nDone."),
+    ],
+)
+def test_a_sentence_python_happens_to_read_after_code_is_heard(text: str, heard: str) -> None:
+    """Review 27a: ``Okay`` (a name) and ``Paris is sunny`` (a comparison) after a call were
+    read as the code's next statements and dropped. ``tool_code`` after it names what the
+    code assigned: code."""
+    for speech, got, dropped in _every_way(text):
+        assert (speech.strip(), got, dropped) == (heard, WEATHER, 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'Sure.\nresponse = requests.get_weather(city="Paris")\nok',
+        '```tool_code\nrequests.get_weather(city="x")\n```',
+    ],
+)
+def test_another_modules_function_of_a_tools_name_is_no_call(text: str) -> None:
+    """Review 27a: ``requests.get(…)`` ran the tool ``get``. Only ``default_api.`` (Gemini's
+    module) names a tool."""
+    for _speech, got, dropped in _every_way(text):
+        assert (got, dropped) == ([], 0)

@@ -116,12 +116,14 @@ def test_a_word_after_call_colon_then_prose_is_heard(text: str) -> None:
         assert (speech, calls) == (text, [])
 
 
-def _every_way(text: str) -> list[tuple[str, list[Any], int]]:
+def _every_way(
+    text: str, schemas: dict[str, Any] | None = None
+) -> list[tuple[str, list[Any], int]]:
     """The reply fed whole, one character at a time and cut in two at every position."""
     ways = [[text], list(text)] + [[text[:k], text[k:]] for k in range(1, len(text))]
     out = []
     for pieces in ways:
-        parser = Gemma4Parser(schemas=TOOLS)
+        parser = Gemma4Parser(schemas=TOOLS if schemas is None else schemas)
         said, calls = [], []
         for piece in [*pieces, None]:
             s, c = parser.feed(piece) if piece is not None else parser.finish()

@@ -4,17 +4,20 @@
     unfenced := stmt ("\\n" stmt)*             at a line start; a statement that assigns
                                                (``tool_code = f(…)``) or names a variable
                                                (``tool_code``) is followed by another one;
-                                               one left open past its line goes on if it
-                                               opens a declared tool's call, or while
-                                               Python's compiler reads it as unfinished
-                                               (at most 32 lines, 2 KB)
+                                               one left open past its line goes on
+                                               while Python's compiler reads it as
+                                               unfinished: naming no declared tool, for at
+                                               most 32 lines, 2 KB (then heard); opening a
+                                               declared tool's call, for as long (a line
+                                               break in its one-line string read on), else
+                                               its first line is a call lost and the rest
+                                               is read again (:mod:`.codeend`)
     inline   := "print(" NAME "(" … ")"        mid-line, NAME a declared tool (the stream
                                                decides: any other ``print(`` is a word);
                                                ends where its bracket closes (lines may
-                                               break inside); a ``<``, a backtick or
-                                               ``call:`` outside a string first make it
-                                               prose, as does a newline in a one-line
-                                               string; cut off by the reply's end or
+                                               break inside, as above); a ``<``, a backtick
+                                               or ``call:`` outside a string first make it
+                                               prose; cut off by the reply's end or
                                                ``<turn|>``, it is a call lost (never re-read)
 
 In code ``<|"|>`` opens a sealed string: only ``<|"|>`` ends it, nothing in it is markup, and
@@ -36,56 +39,19 @@ never heard and a quote in a sentence hides nothing.
 
 from __future__ import annotations
 
-import ast
-import codeop
-import warnings
-
 from . import lexer as lx
 from .calls import Meter, ToolCall
-from .pyform import calls_declared, opens_call, read_code
+from .codeend import Ending, unfinished
+from .pyform import opens_call, read_code
 from .values import Schemas
 
 __all__ = ["CODE_CAP", "Code"]
 
 CODE_CAP = 16 * 1024
-_GOES_ON, _ENDS, _HOLD, _MARKED = range(4)  # code at a character that may end it as prose
+_GOES_ON, _ENDS, _HOLD, _MARKED, _CUT = range(5)  # code at a character that may end it as prose
 _HEAD = 256  # a statement's start that says whether it opens a declared tool's call
 _LINE, _LINES = 2048, 32  # how far unfinished Python naming no declared tool goes on
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
-
-
-def _statements(code: str) -> bool:
-    """``code`` is Python (parsed, never run; its size is capped at :data:`CODE_CAP`)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # an invalid escape in a string is still Python
-            ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    return True
-
-
-def _unfinished(code: str) -> bool:
-    """``code`` is Python that goes on past its end (``print(foo(``, an open triple quote),
-    as Python's own ``codeop`` decides; never run."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return codeop.compile_command(code, "<reply>", "exec") is None
-    except (SyntaxError, ValueError, OverflowError, RecursionError, MemoryError):
-        return False
-
-
-def _outside(text: str, what: str, seals: list[tuple[int, int]], end: int) -> int:
-    """Where ``what`` first occurs in ``text`` before ``end``, outside the sealed strings
-    ``seals`` (in order); else ``end``."""
-    at = text.find(what, 0, end)
-    for a, b in seals:
-        if at < 0 or at < a:
-            break
-        if at < b:
-            at = text.find(what, b, end)
-    return end if at < 0 else at
 
 
 def _continues(stmt: str) -> bool:
@@ -100,12 +66,8 @@ def _continues(stmt: str) -> bool:
     return not rest or (rest.startswith("=") and not rest.startswith("=="))
 
 
-class Code:
-    __slots__ = (
-        "_len", "_lines", "_opens", "_parts", "_schemas", "_seal", "_seals", "_stmt", "_stmt_at",
-        "broken", "compiled", "depth", "done", "esc", "fenced", "inline", "mark", "nested",
-        "note", "q", "unread",
-    )  # fmt: skip
+class Code(Ending):
+    __slots__ = ("_lines", "done", "esc", "nested", "note")
 
     def __init__(
         self, *, fenced: bool = False, inline: bool = False, schemas: Schemas | None = None
@@ -118,7 +80,10 @@ class Code:
         self._parts: list[str] | None = []
         self._len = 0
         self._stmt: list[str] = []  # the statement under way (unfenced), capped with the rest
-        self._stmt_at = 0  # where it began (a statement before it goes on into it)
+        self._starts: list[int] = []  # where each statement after the first began
+        self._first_break = 0  # where its first line ended
+        self._cut_at = 0  # a declared call cut at its first line: what follows is read again
+        self._spans: list[int] = []  # line breaks inside a declared call's one-line strings
         self.depth = 0
         self.q = ""
         self.esc = False
@@ -172,18 +137,26 @@ class Code:
         if self.q == lx.QUOTE_TOKEN and c != "\n":
             return _GOES_ON  # sealed: nothing in it is markup, nor a place to read again from
         if c == "\n":
-            if len(self.q) == 1 and not self.esc:  # a backslash before it continues the string
-                if self._declared(data[i:j]):
-                    return _GOES_ON  # in a declared tool's call: malformed (lost), not heard
-                self.broken = True  # a one-line string open at its line's end: no Python
+            # a one-line string open at its line's end (no backslash before the break)
+            one_line = len(self.q) == 1 and not self.esc
+            if one_line and not (self.inline or self._declared(data[i:j])):
+                self.broken = True  # no Python: a sentence (``it's``)
                 return _ENDS
-            if self.inline:
-                return _GOES_ON  # a declared tool's call, confirmed: its brackets say where it ends
-            if (self.depth > 0 or self.q) and not self._opens_call(data[i:j]):
-                # left open past its line and no declared tool's call: a sentence, and the
-                # next line is read afresh (a fence, code or markup there is not its text)
-                self.broken = True
-                return _ENDS
+            if self.depth > 0 or self.q:
+                if one_line:  # in a declared tool's call (``text="Line one`` then a break):
+                    self._spans.append(self._len + j - i)  # read on, as the model meant
+                goes = self._opens_call(data[i:j])
+                if goes is None:
+                    # a declared tool's call Python cannot read on (``get_weather(city="x"``
+                    # then a sentence): lost; the lines after its first are read again
+                    self._cut_at = self._first_break
+                    return _CUT
+                if not goes:
+                    # left open past its line and no declared tool's call: a sentence, and
+                    # the next line is read afresh (a fence, code or markup there is not its
+                    # text)
+                    self.broken = True
+                    return _ENDS
             return _GOES_ON
         if c == "`":
             return _ENDS if self.inline and not self.q else _GOES_ON
@@ -193,7 +166,9 @@ class Code:
             return _HOLD if not final and "call:".startswith(data[j:]) else _GOES_ON
         kind, _ = lx.token(data, j)
         if kind == lx.QUOTE and not self.q:
-            return _GOES_ON  # a Gemma string opens: sealed (read on; never heard as prose)
+            # a Gemma string opens: sealed (read on; never heard as prose); in a comment it
+            # is the comment's text, and where prose is read again from
+            return _MARKED if self.note else _GOES_ON
         if self.inline and not self.q:
             if kind == lx.PARTIAL:
                 return _GOES_ON if final else _HOLD
@@ -208,26 +183,37 @@ class Code:
         """Code that ended inside its brackets or a string."""
         return self.depth > 0 or bool(self.q)
 
-    def _opens_call(self, line: str) -> bool:
+    def _opens_call(self, line: str) -> bool | None:
         """The statement under way (``line`` its text not yet taken) is code that goes on
         past this line break: it opens a declared tool's call, or Python's compiler reads
         it, so far, as unfinished (``print(foo(``: its ``<|"|>`` strings read as empty
         ones), for at most :data:`_LINES` lines and :data:`_LINE` characters (past them it
         is heard: English can read as unfinished Python, and a sentence is never held for
         good). The compiler is asked at its 1st, 2nd, 4th, 8th… line break: words that only
-        begin like Python are found out within twice the lines they took."""
-        declared = self._declared(line)
-        if declared is not False:
-            return True  # a declared tool's call, or ``print(`` alone: the next line decides
+        begin like Python are found out within twice the lines they took. A declared tool's
+        call goes on as long as Python reads it as unfinished, asked the same way; None when
+        it cannot be (a bracket never closed, a sentence after it)."""
+        declared = self._declared(line) if not self.inline else True
+        if declared is None:
+            return True  # ``print(`` alone: the next line decides
         self._lines += 1
-        taken = sum(len(part) for part in self._stmt)
+        taken = sum(len(part) for part in self._stmt) if not self.inline else self._len
+        if self._lines == 1:
+            self._first_break = self._len + len(line) + 1
         if self._lines > _LINES or taken + len(line) > _LINE:
-            return False  # words Python happens to read on (``print(\nIt is sunny…``): heard
+            if not declared:
+                return False  # words Python happens to read on (``print(\nIt is sunny…``)
+            # a long declared call: read on, unless a string of it spans lines (``"`` never
+            # closed: the rest of the reply would be its text)
+            return None if self._spans and self._spans[-1] >= self._len - taken else True
         if self._lines & (self._lines - 1):
             return True  # asked again at its 1st, 2nd, 4th, 8th… line break only
-        stmt = self._unsealed("".join(self._stmt) + line, self._len - taken)
+        text = "".join(self._parts or ()) if self.inline else "".join(self._stmt)
+        stmt = self._checkable(text + line, self._len - taken)
         self.compiled += len(stmt)
-        return _unfinished(stmt)
+        if unfinished(stmt.lstrip(" \t")):
+            return True
+        return None if declared else False
 
     def _declared(self, line: str) -> bool | None:
         """The statement under way opens a declared tool's call, decided once on its first
@@ -242,127 +228,40 @@ class Code:
             self._opens = got
         return self._opens
 
+    def _checkable(self, text: str, base: int) -> str:
+        """:meth:`_unsealed`, with a one-line string left open closed: what Python's
+        compiler judges (``get_weather(city="Par`` is an unfinished call)."""
+        if len(self.q) != 1:
+            return self._unsealed(text, base)
+        # (a backslash at the line's end continues the string on the next line)
+        return self._unsealed(text, base) + ("\n" if self.esc else "") + self.q
+
     def _unsealed(self, text: str, base: int) -> str:
         """``text`` (the code's characters from offset ``base``) with each ``<|"|>`` string
-        read as ``""``, so that Python's compiler can judge the rest."""
+        read as ``""`` and each line break inside a declared call's one-line string as
+        ``\\n``, so that Python's compiler can judge the rest."""
+        end = base + len(text)
         spans = []
         for a, b in reversed(self._seals):  # in order: only the last ones are the text's
             if a < base:
                 break
-            if a < base + len(text):
-                spans.append((a, b))
-        spans.reverse()
-        if self.q == lx.QUOTE_TOKEN and base <= self._seal < base + len(text):
-            spans.append((self._seal, base + len(text)))
+            if a < end:
+                spans.append((a, b, '""'))
+        if self.q == lx.QUOTE_TOKEN and base <= self._seal < end:
+            spans.append((self._seal, end, '""'))
+        for a in reversed(self._spans):
+            if a < base:
+                break
+            if a < end:
+                spans.append((a, a + 1, "\\n"))
+        spans.sort()
         out, at = [], 0
-        for a, b in spans:
+        for a, b, put in spans:
             out.append(text[at : a - base])
-            out.append('""')
+            out.append(put)
             at = b - base
         out.append(text[at:])
         return "".join(out)
-
-    def tail(self) -> str:
-        """Line-start code whose statements are Python up to its last one, which is none and
-        names no declared tool (``x = get_weather(…)`` then ``It is sunny.``): that last one
-        is a sentence. It is cut off the code and returned, to be heard (read again as the
-        reply); ``""`` if there is none."""
-        at = self._stmt_at
-        if self.fenced or self.inline or self._parts is None or not at or 0 <= self.mark < at:
-            return ""
-        text = "".join(self._parts)
-        rest = text[at:]
-        first = rest.lstrip(lx.WS)[:1]
-        if not first or first in "([." or opens_call(rest[:_HEAD].split("\n", 1)[0], self._schemas):
-            return ""
-        whole = self._unsealed(text, 0)
-        head = self._unsealed(text[:at], 0)
-        self.compiled += len(whole) + len(head)
-        if _statements(whole) or not _statements(head) or calls_declared(rest, self._schemas):
-            return ""
-        self._parts = [text[:at]]
-        self._len = at
-        self._seals = [(a, b) for a, b in self._seals if a < at]
-        self.q = ""
-        self.mark = -1
-        self.broken = False
-        self.depth = 0
-        return rest
-
-    def split(self) -> tuple[str, str, bool]:
-        """Prose's text: what is heard, what is read again as the reply, and whether code may
-        start where that begins. It is read again from the first marker or ``call:`` (a quote
-        in prose is no string, so none hides one), fence, or line that opens a declared
-        tool's call (``print(`` then English lines, then ``get_weather(…)``: the call is
-        read as it would have been); what comes before is not heard if Python reads it as
-        code the markup cut off (``print(foo(`` before ``<|tool_call>``)."""
-        text = "".join(self._parts or ())
-        mark = self.mark if 0 <= self.mark < len(text) else len(text)
-        seals = list(self._seals)
-        if self.q == lx.QUOTE_TOKEN:
-            seals.append((self._seal, len(text)))
-        fence = _outside(text, "```", seals, mark)
-        line, code = self._declared_line(text, seals, min(mark, fence)), False
-        if line < min(mark, fence):
-            mark, code = line, True  # only code starts there: none of it is read again
-        mark = min(mark, fence)
-        # a ``<|"|>`` string before the mark is sealed code: never heard (and no mark falls
-        # inside one, so none is read again from its middle); what follows the mark is read
-        # again whole, as the reply, where its strings are sealed too
-        heard, at = [], 0
-        for start, end in seals:
-            if start >= mark:
-                break
-            heard.append(text[at:start])
-            at = end
-        heard.append(text[at:mark])
-        said = "".join(heard)
-        if mark < len(text) and not self.fenced and not self.inline:
-            self.compiled += mark
-            if _unfinished(self._unsealed(text[:mark], 0)):
-                said = ""  # code the markup cut off: never heard
-        return said, text[mark:], code
-
-    def _declared_line(self, text: str, seals: list[tuple[int, int]], end: int) -> int:
-        """Where the first line after the first (outside a sealed string) that opens a
-        declared tool's call begins, before ``end``; else ``end``. Each line's start is read
-        once, within the line."""
-        if not self._schemas:
-            return end
-        at = text.find("\n", 0, end)
-        s = 0
-        while 0 <= at < end - 1:
-            while s < len(seals) and seals[s][1] <= at:
-                s += 1  # the seals before this line break (each passed once)
-            line_end = text.find("\n", at + 1, end)
-            stop = end if line_end < 0 else line_end
-            sealed = s < len(seals) and seals[s][0] <= at
-            if not sealed and opens_call(text[at + 1 : min(stop, at + 1 + _HEAD)], self._schemas):
-                return at + 1
-            at = line_end
-        return end
-
-    def prose(self, calls: list[ToolCall]) -> bool:
-        """The code, read to its end, called nothing and was no code: a sentence to hear
-        (from its start up to :attr:`mark`). Inline, ``print(`` naming no tool is prose;
-        at a line start, text that is no Python statement (``print() writes to the
-        console.``, a contraction's apostrophe opening a string the line never closes) is;
-        code cut off by the reply's end inside its brackets is not."""
-        if self.fenced or calls or self._parts is None or (self.inline and self.unread):
-            return False  # a confirmed declared call, cut off (by a marker too) or unreadable
-        if self.broken:
-            return True
-        if self.inline:  # a declared tool's call cut off by the reply's end is no sentence
-            return not self._cut()
-        code = self._unsealed("".join(self._parts), 0)
-        if _statements(code) or opens_call(code[:_HEAD].split("\n", 1)[0], self._schemas):
-            return False  # Python, or a declared tool's call: code (its calls run or are lost)
-        # no Python: a sentence, unless it was a declared tool's call or Python cut off (with
-        # no marker in it: the model's own tokens are markup even in a Python string)
-        return not (
-            self._cut()
-            and (self._declared("") is not False or (self.mark < 0 and _unfinished(code)))
-        )
 
     def feed(self, data: str, i: int, final: bool) -> tuple[int, str]:
         """Take ``data[i:]`` up to the code's end: (index past what was taken, text to hold
@@ -376,15 +275,9 @@ class Code:
                 if at == _HOLD:
                     self._put(data[i:j])
                     return n, data[j:]
-                if at == _ENDS:
-                    self._put(data[i:j])  # prose after all (what follows is the stream's)
-                    self.broken = True
-                    self.done = True
-                    return j, ""
-                if at == _MARKED and self.note and c == "c":
-                    # ``call:`` in a comment of line-start code: the model's own call syntax
-                    # ends the code there, as its special tokens do (never a comment's text)
-                    self._put(data[i:j])
+                if at in (_ENDS, _CUT):
+                    self._put(data[i:j])  # prose after all, or a declared call cut off
+                    self.broken = at == _ENDS  # (what follows is the stream's)
                     self.done = True
                     return j, ""
                 if at == _MARKED and self.mark < 0:
@@ -404,8 +297,12 @@ class Code:
                 elif c == self.q[0] and not final and self.q.startswith(data[j:]):
                     self._put(data[i:j])  # a triple quote's end cut by the delta's end
                     return n, data[j:]
-                elif c == "\n" and len(self.q) == 1 and (self.fenced or not self._opens):
-                    self.q = ""  # a one-line string open at its line's end: Python's is closed
+                elif (
+                    c == "\n"
+                    and len(self.q) == 1
+                    and not (self._spans and self._spans[-1] == self._len + j - i)
+                ):
+                    self.q = ""  # a one-line string open at its line's end: closed
             elif self.note and c not in "<`\n":
                 pass  # to its line's end (a fence or a turn's end still counts)
             elif c == "#":  # a comment, fenced or not: its quotes and brackets are text
@@ -436,8 +333,9 @@ class Code:
                     continue
                 if kind == lx.END or (
                     # a marker in a comment of line-start code: the model's own token ends
-                    # the code there (markup is never a comment's text, nor heard)
-                    self.note and not self.fenced and kind not in (lx.LITERAL, lx.PARTIAL)
+                    # the code there (markup is never a comment's text, nor heard); a
+                    # ``<|"|>`` or ``call:`` there means nothing outside a call: the comment's
+                    self.note and not self.fenced and kind not in (lx.LITERAL, lx.PARTIAL, lx.QUOTE)
                 ):  # the turn is over, whatever the code left open
                     self._put(data[i:j])
                     self.done = True
@@ -459,10 +357,11 @@ class Code:
                 self._stmt = []
                 self._opens = None
                 self._lines = 0
+                self._first_break = 0
                 if not _continues(stmt):
                     self.done = True
                     return j + 1, ""
-                self._stmt_at = self._len
+                self._starts.append(self._len)
                 i = j + 1
             j += 1
         self._put(data[i:n])

@@ -2,10 +2,9 @@
 
 * at a line start: ``print(``, ``tool_code``, a declared tool's call, or a name given one's
   result (``result = get_weather(``), read to its end by :class:`.code.Code`;
-* mid-line: ``print(`` before a declared tool's call, or a declared tool's name then ``(``
-  (``I will run get_weather(city="Paris")``). A word at a delta's end that may begin a
-  declared name is held to see (:func:`.pyform.name_tail`); each ``(`` is looked back from
-  over at most a name and a few spaces (:func:`.pyform.call_start`).
+* mid-line: ``print(`` before a declared tool's call. A declared tool's name alone mid-line
+  is a word: a sentence names a tool (``I can't end_call() myself``, ``the search (results)``)
+  far more often than it calls one, and a tool the model did not call must never run.
 
 What code turns out to be prose is heard, and read again from its first marker once.
 """
@@ -14,59 +13,22 @@ from __future__ import annotations
 
 from .calls import NAME_CHARS
 from .code import Code
-from .pyform import call_start, name_tail, opens_assign, opens_bare
+from .pyform import opens_assign, opens_bare
 from .state import _ANSWER, _CODE, _TRIGGERS
 from .tools import Tools
 
 __all__ = ["CodeStates"]
 
-_LOOK_BACK = 160  # a bounded look back from a ``(`` or a delta's end over a name
-
 
 class CodeStates(Tools):
     __slots__ = ()
 
-    def _call_at(self, data: str, i: int, stop: int) -> int:
-        """Where a declared tool's call next begins mid-line in ``data[i:stop]`` (its name,
-        starting a word, then ``(``), else ``len(data)``: found from each ``(`` by a bounded
-        look back (only spaces and the name lie between, so its ``(`` is before ``stop``
-        too). What was searched is kept for the input, as :meth:`_next` keeps it."""
-        n = len(data)
-        if not self._schemas:
-            return n
-        got = self._pos.get("name(", -1)
-        if got >= i:
-            return got if got < stop else n
-        at = max(i, self._pos.get("name(to", 0))
-        while at < stop:
-            p = data.find("(", at, stop)
-            if p < 0:
-                self._work += stop - at
-                at = stop
-                break
-            self._work += 1 + p - at + min(p - at, _LOOK_BACK)  # the look back: what was passed
-            got = call_start(data, i, p, self._schemas, self._last)
-            if got >= 0:
-                self._pos["name("] = got
-                return got
-            at = p + 1
-        self._pos["name(to"] = at
-        return n
-
-    def _name_tail(self, data: str, i: int) -> int:
-        """How much of ``data[i:]``'s end may still begin a declared tool's call: held."""
-        if not self._schemas:
-            return 0
-        held, looked = name_tail(data, i, self._heads, self._schemas)
-        self._work += looked
-        return held
-
-    def _start_inline(self, *, name: bool) -> None:
-        """Code mid-line from here: ``print(`` or (``name``) a declared tool's name."""
+    def _start_inline(self) -> None:
+        """Code mid-line from here: ``print(`` before a declared tool's call."""
         self._code = Code(inline=True, schemas=self._schemas)
-        # ``blueprint(get_weather(…))``, ``str(get_weather(…))``: its result goes to a
-        # function not known, so it never runs (counted lost)
-        self._code.nested = self._last == "(" if name else self._last in NAME_CHARS
+        # ``blueprint(get_weather(…))``: its result goes to a function not known, so it never
+        # runs (counted lost)
+        self._code.nested = self._last in NAME_CHARS
         self._state = _CODE
 
     def _line_code(self, data: str, i: int, final: bool) -> int | None:
@@ -130,4 +92,10 @@ class CodeStates(Tools):
             return again, not starts_code
         self._lose(code.unread)  # declared tools' calls cut off or unreadable: never run
         self._to_answer()
+        if code.cut and not self._recut:
+            # a declared call cut at its first line: the lines after it may hold the call
+            # meant (``Sorry:`` then ``get_weather(city="Rome")``). Once per reply: code
+            # started again in them could be cut again, and each time read again
+            self._recut = True
+            return tail, False
         return tail, True

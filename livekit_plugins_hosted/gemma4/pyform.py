@@ -22,7 +22,6 @@ tool's schema as the native form's bare values are.
 from __future__ import annotations
 
 import ast
-import functools
 import math
 import warnings
 
@@ -31,8 +30,7 @@ from .lexer import QUOTE_TOKEN, WS
 from .values import Bare, Malformed, Schemas
 
 __all__ = [
-    "call_start", "calls_declared", "heads", "name_tail", "opens_assign", "opens_bare",
-    "opens_call", "opens_inline", "read_code",
+    "calls_declared", "opens_assign", "opens_bare", "opens_call", "opens_inline", "read_code",
 ]  # fmt: skip
 
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
@@ -90,8 +88,8 @@ def _line_end(s: str, i: int) -> int:
 
 def opens_call(text: str, schemas: Schemas | None) -> bool | None:
     """``text`` (a statement's start) opens a call of a declared tool: ``print(f(``,
-    ``x = f(``, ``f(``, a module before ``f``, spaces before each ``(``; None while
-    ``text`` ends before that is decided."""
+    ``x = f(``, ``f(``, ``default_api.f(``, spaces before each ``(``; None while ``text``
+    ends before that is decided."""
     if not schemas:
         return False
     i = _skip(text, 0, WS)
@@ -104,6 +102,7 @@ def opens_call(text: str, schemas: Schemas | None) -> bool | None:
         word and text.startswith("=", k) and not text.startswith("==", k)
     ):
         i = _skip(text, k + 1, WS)  # the call is the argument or the value
+    module = False
     while True:
         j = _ident(text, i)
         k = _skip(text, j, WS)
@@ -113,8 +112,9 @@ def opens_call(text: str, schemas: Schemas | None) -> bool | None:
             return False
         if text[k] == "(":
             return text[i:j] in schemas
-        if text[k] != ".":
-            return False
+        if text[k] != "." or module or text[i:j] != _MODULE[:-1]:
+            return False  # ``requests.get(``: another module's function, no tool
+        module = True
         i = _skip(text, k + 1, WS)
 
 
@@ -136,63 +136,6 @@ def opens_bare(data: str, at: int, schemas: Schemas | None, *, final: bool) -> b
 
 
 _MODULE = "default_api."  # the module a Gemini-style call names its tools from
-_WORD = 140  # longer than any name (128) and its module
-
-
-@functools.lru_cache(maxsize=64)
-def heads(names: tuple[str, ...]) -> frozenset[str]:
-    """Every beginning of a declared tool's name, alone or after ``default_api.``: a word a
-    delta ends in that may still become a call's name mid-line (held to see)."""
-    out: set[str] = set()
-    for name in names:
-        for full in (name, _MODULE + name):
-            out.update(full[:k] for k in range(1, len(full) + 1))
-    return frozenset(out)
-
-
-def name_tail(data: str, i: int, starts: frozenset[str], schemas: Schemas) -> tuple[int, int]:
-    """How many characters at the end of ``data[i:]`` may still begin a declared tool's call
-    mid-line: a word that begins a declared name (``get_wea``, ``default_api.get``), or
-    such a name and a few spaces (``get_weather ``); and how many were looked at. Read
-    backwards from the end, within one word: bounded, whatever ``data`` holds."""
-    n = len(data)
-    j = n
-    while j > i and n - j < _SPACING and data[j - 1] in " \t":
-        j -= 1
-    w = j
-    while w > i and j - w <= _WORD and (data[w - 1] in _IDENT or data[w - 1] == "."):
-        w -= 1
-    looked = n - w + 1
-    word = data[w:j]
-    if word not in starts:
-        w = j - len(word.rpartition(".")[2])  # ``Sure.get``: the word after the dot
-        word = data[w:j]
-        if word not in starts:
-            return 0, looked
-    if j < n and word.removeprefix(_MODULE) not in schemas:
-        return 0, looked  # spaces after a name's beginning: a word, not a call
-    return n - w, looked
-
-
-def call_start(data: str, i: int, p: int, schemas: Schemas, last: str) -> int:
-    """Where the declared tool's call whose ``(`` is ``data[p]`` begins mid-line: its name
-    (``default_api.`` with it), which starts a word; ``-1`` if no declared name comes before
-    that ``(``. ``last`` is the character before ``data[i]``. A bounded look back."""
-    j = p
-    while j > i and p - j < _SPACING and data[j - 1] in " \t":
-        j -= 1
-    w = j
-    while w > i and j - w <= _WORD and data[w - 1] in _IDENT:
-        w -= 1
-    if j - w > _WORD or data[w:j] not in schemas:
-        return -1
-    if (data[w - 1] if w > i else last) in _IDENT:
-        return -1  # the end of a longer word (``target_get_weather(``)
-    if w - i >= len(_MODULE) and data.startswith(_MODULE, w - len(_MODULE)):
-        m = w - len(_MODULE)
-        if (data[m - 1] if m > i else last) not in _IDENT:
-            return m
-    return w
 
 
 def opens_assign(data: str, at: int, schemas: Schemas | None, *, final: bool) -> bool | None:
@@ -232,7 +175,9 @@ def _opens_inline(text: str, schemas: Schemas | None, *, lines: bool = True) -> 
         return None if j >= n else False  # no name starts here (a line break, a bracket)
     if not any(t.startswith(word) or f"default_api.{t}".startswith(word) for t in schemas):
         return False
-    k = _skip(text, j, WS)
+    # after ``print(`` spaces may come before the call's ``(``; a line that is the call has
+    # none (``search (it's quick) for you.`` is a sentence)
+    k = _skip(text, j, WS) if lines else j
     if k >= n:
         return None
     return text[k] == "(" and word.removeprefix("default_api.") in schemas
@@ -293,8 +238,14 @@ def _calls_declared(code: str, i: int, end: int, schemas: Schemas | None) -> boo
             i = _string_end(code, i, end)  # an f-string's braces are code: read on in it
         elif c in _IDENT and (i == 0 or code[i - 1] not in _IDENT):
             j = min(_ident(code, i), end)
-            if code[i:j] in schemas and code.startswith("(", _skip(code, j, WS)):
-                return True
+            dotted = i > 0 and code[i - 1] == "."
+            if (
+                code[i:j] in schemas
+                and code.startswith("(", _skip(code, j, WS))
+                and (not dotted or code.endswith(_MODULE, 0, i))
+                and not (dotted and i > len(_MODULE) and code[i - len(_MODULE) - 1] in _IDENT)
+            ):
+                return True  # ``f(`` or ``default_api.f(``; ``requests.get(`` is no tool
             i = j
         else:
             i += 1
@@ -386,7 +337,7 @@ def _statement(src: str, names: dict[str, _Got]) -> tuple[_Got, bool]:
         return names[value.id], stops  # a name assigned before (``print(tool_code)``)
     if not isinstance(value, ast.Call):
         raise Malformed("no call")
-    name = _callee(value.func)
+    name = _tool(value.func)
     if not name or value.args or any(k.arg is None for k in value.keywords):
         raise Malformed("not keyword arguments")
     args: dict[str, object] = {}
@@ -410,9 +361,23 @@ def _is_print(call: ast.Call) -> bool:
     )
 
 
+def _tool(func: ast.expr) -> str:
+    """The tool a call names: ``f`` or ``default_api.f``; ``""`` for any other callee
+    (``requests.get`` is no tool ``get``)."""
+    if isinstance(func, ast.Name):
+        return func.id
+    if (
+        isinstance(func, ast.Attribute)
+        and isinstance(func.value, ast.Name)
+        and func.value.id == _MODULE[:-1]
+    ):
+        return func.attr
+    return ""
+
+
 def _callee(func: ast.expr) -> str:
-    """The name a call is made by: ``f``, or ``default_api.f`` (any module path) read as
-    ``f``; ``""`` for anything else (a call's result, a subscript)."""
+    """The name a call is made by: ``f``, or ``sys.exit`` (any module path) read as
+    ``exit``; ``""`` for anything else (a call's result, a subscript)."""
     if isinstance(func, ast.Name):
         return func.id
     if isinstance(func, ast.Attribute):

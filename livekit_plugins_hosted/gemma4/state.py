@@ -12,7 +12,6 @@ from .body import BODY_CAP, Body
 from .calls import Meter, ToolCall
 from .code import Code
 from .lexer import WS
-from .pyform import heads
 from .values import Schemas
 
 _ANSWER, _THOUGHT, _LABEL, _BARE, _HEAD, _CALL, _BLOCK, _CODE, _ENDED, _DONE = range(10)
@@ -35,10 +34,9 @@ class Base:
 
     __slots__ = (
         "_after", "_bad", "_block", "_body", "_buf", "_calls", "_code", "_doubt", "_dropped",
-        "_explicit", "_fast", "_first", "_glue", "_heads", "_held", "_held_len", "_hname", "_hword",
-        "_label",
+        "_explicit", "_fast", "_first", "_glue", "_held", "_held_len", "_hname", "_hword", "_label",
         "_last", "_lost_tried", "_meter", "_ncalls", "_no_calls", "_out", "_pending", "_plain",
-        "_pos",
+        "_pos", "_recut",
         "_repaired", "_reread", "_resume", "_schemas", "_seg_start", "_spoke", "_state", "_thought",
         "_thought_len", "_work",
         "saw_thought",
@@ -47,8 +45,6 @@ class Base:
     def __init__(self, *, in_thought: bool = False, schemas: Schemas | None = None) -> None:
         self._state = _THOUGHT if in_thought else _ANSWER
         self._schemas = schemas
-        # every beginning of a declared tool's name: a delta ending in one is held to see
-        self._heads = heads(tuple(schemas)) if schemas else frozenset()
         self._buf = ""  # input not yet decided: at most a few dozen characters
         self._seg_start = True  # an answer segment with nothing spoken yet
         self._spoke = False
@@ -79,6 +75,7 @@ class Base:
         self._repaired = False
         self._plain = False  # reading text code left as prose: no code starts in it
         self._reread = False  # a string never closed was read again with its quote as text
+        self._recut = False  # lines after a declared call cut at its first were read again
         self._lost_tried = False  # a marker was read as a lost opener's string text
         self._doubt = False  # such text passed its cap: no call from here on runs (dropped)
         self._pos: dict[str, int] = {}  # look-aheads in the input being read

@@ -9,13 +9,12 @@
     xml     := (<tool_call> | <call>) [ : | call: ] NAME ( "{" | "(" ) … [</tool_call>]
     code    := at a line start: ```tool_code … ``` | print( … ) | tool_code = …
                                 | NAME ( … | name = NAME ( …          (.codestate, .pyform)
-             | mid-line: [print(] NAME ( …     NAME declared; any other print( is a word
+             | mid-line: print( NAME ( …       NAME declared; any other print( is a word
 
 Each state reads its input with ``str.find`` and single-character-class searches, and hands
 on at most a small, capped held-back piece to the next delta (a marker's beginning up to 39
 characters, ``call`` up to 4, a line start's ``tool_co`` up to 12,
-``print(`` and a declared tool's name up to 160, a word that may begin one mid-line up to
-141); the bare-call and
+``print(`` and a declared tool's name up to 160); the bare-call and
 ``<tool_call>`` heads are matched incrementally, never re-scanned. So each character is looked
 at a bounded number of times and the work grows linearly with the reply.
 """
@@ -27,7 +26,7 @@ from .body import Body
 from .calls import ToolCall, repair
 from .code import Code
 from .lexer import WS
-from .pyform import name_tail, opens_inline
+from .pyform import opens_inline
 from .state import (
     _ANSWER,
     _BARE,
@@ -52,7 +51,6 @@ from .thought import LOST_OPENERS, ThoughtStates
 __all__ = ["Gemma4Parser"]
 
 _HELD_AT_START = (_THOUGHT_LABEL, *LOST_OPENERS)
-_NAMEISH = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_. \t")
 _JOIN = 64  # input read with what a re-read left held: more than any held piece needs
 
 
@@ -116,29 +114,12 @@ class Gemma4Parser(ThoughtStates):
             if not text:
                 return "", []
             last = text[-1]
-            # else it may end in "c"…"call" or "p"…"print", or a "|" glued to a marker, or
-            # in a word that may begin a declared tool's name
-            if (
-                last != "|"
-                and not (
-                    # a word that may begin a declared tool's call: a plain word is tested at
-                    # C speed (the common case), anything else exactly
-                    self._heads
-                    and last in _NAMEISH
-                    and (
-                        (word := text[text.rfind(" ") + 1 :]) in self._heads
-                        or (
-                            not (word.isascii() and word.isidentifier())
-                            and name_tail(text, 0, self._heads, self._schemas or {})[0] > 0
-                        )
-                    )
-                )
-                and (
-                    last not in "calprint"
-                    or (
-                        ("c" not in text[-4:] or last not in "cal")
-                        and ("p" not in text[-5:] or last not in "print")
-                    )
+            # else it may end in "c"…"call" or "p"…"print", or a "|" glued to a marker
+            if last != "|" and (
+                last not in "calprint"
+                or (
+                    ("c" not in text[-4:] or last not in "cal")
+                    and ("p" not in text[-5:] or last not in "print")
                 )
             ):
                 self._last = last
@@ -347,11 +328,10 @@ class Gemma4Parser(ThoughtStates):
         f = self._next(data, i, _FENCE)  # a fence is code wherever it opens
         line = self._next(data, i, "\n")
         p = n if self._plain else self._next(data, i, _PRINT)
-        d = n if self._plain else self._call_at(data, i, min(k, c, f, line, p))
-        if line < k and line < c and line < f and line < p and line < d:
+        if line < k and line < c and line < f and line < p:
             self._emit(data[i : line + 1])
             return line + 1
-        if p < k and p < c and p < f and p < d:
+        if p < k and p < c and p < f:
             # code only if a declared tool's call follows (``print(get_weather(``)
             opens = opens_inline(data, p + len(_PRINT), self._schemas, final=final)
             if opens is None:
@@ -362,12 +342,8 @@ class Gemma4Parser(ThoughtStates):
                 self._emit(data[i : p + len(_PRINT)])  # a word in a sentence: no code, no strings
                 return p + len(_PRINT)
             self._emit(data[i:p])
-            self._start_inline(name=False)
+            self._start_inline()
             return p
-        if d < k and d < c and d < f:
-            self._emit(data[i:d])  # ``I will run get_weather(city="Paris")``: code
-            self._start_inline(name=True)
-            return d
         if f < k and f < c:
             self._emit(data[i:f])
             self._code = Code(fenced=True, schemas=self._schemas)
@@ -382,7 +358,7 @@ class Gemma4Parser(ThoughtStates):
             if not final:
                 t = max(call_prefix(data, i), fence_prefix(data, i))
                 if not self._plain:
-                    t = max(t, print_prefix(data, i), self._name_tail(data, i))
+                    t = max(t, print_prefix(data, i))
                 if not t and n > i and data[-1] == "|":
                     t = 1  # a "|" glued before a marker the next delta may bring
             self._emit(data[i : n - t])
