@@ -554,3 +554,57 @@ def test_another_modules_function_of_a_tools_name_is_no_call(text: str) -> None:
     module) names a tool."""
     for _speech, got, dropped in _every_way(text):
         assert (got, dropped) == ([], 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "heard", "calls", "lost"),
+    [
+        (
+            'x = get_weather(city="Paris")\nOkay\nget_weather(city="Oslo")',
+            "Okay",
+            [*WEATHER, ("get_weather", {"city": "Oslo"})],
+            0,
+        ),
+        (
+            'Checking.\nget_weather(city="Paris"\nOops.\nget_weather(city="Rome"\n'
+            'get_weather(city="Rome")\nDone.',
+            "Checking.\nOops.\nDone.",
+            [("get_weather", {"city": "Rome"})],
+            2,
+        ),
+        (
+            'Let me check.\nget_weather(\n    city="Paris",\n    days=3\nOne moment please.',
+            "Let me check.\nOne moment please.",
+            [],
+            1,
+        ),
+        (
+            'Ok.\nresult = get_weather(city="Paris")\nResult: sunny',
+            "Ok.\nResult: sunny",
+            WEATHER,
+            0,
+        ),
+        (
+            'Ok.\nx = get_weather(city="Paris")\n(one moment)\nBye',
+            "Ok.\n(one moment)\nBye",
+            WEATHER,
+            0,
+        ),
+        (
+            'Sure, print(get_weather(city="Paris",  # see `days`, call:x\n days=3)) ok.',
+            "Sure, ok.",
+            [("get_weather", {"city": "Paris", "days": 3})],
+            0,
+        ),
+    ],
+    ids=["lone-word", "second-retry", "open-arguments", "label", "aside", "inline-comment"],
+)
+def test_review_27b_code_and_sentences_around_it(
+    text: str, heard: str, calls: object, lost: int
+) -> None:
+    """Review 27b: a call after a one-word line was read aloud; a retry after a second
+    broken call was read aloud; a call's argument lines were heard when its ``)`` never came;
+    ``Result: sunny`` and ``(one moment)`` after code were dropped; a comment inside a
+    mid-line call made it prose."""
+    for speech, got, dropped in _every_way(text):
+        assert (" ".join(speech.split()), got, dropped) == (" ".join(heard.split()), calls, lost)

@@ -107,6 +107,11 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "head_brackets": lambda n: "get_weathe(get_weathe (" * (n // 23),
     "mid_line_calls": lambda n: 'Ok get_weather(city="x") (get_weather(city="y")) ' * (n // 50),
     "assign_lines": lambda n: 'result = get_weather(city="x")\nIt is nice.\n' * (n // 44),
+    # review 27b: declared calls over many lines, broken ones read again after each cut
+    "declared_over_lines": lambda n: ('get_weather(city="P",' + "\n" * (n // 8) + ")\n") * 8,
+    "broken_calls": lambda n: 'get_weather(city="A"\n' * (n // 21),
+    "nested_open_calls": lambda n: ("get_weather(\n" * 31 + "x y\n") * (n // 407),
+    "string_over_lines": lambda n: ('save_note(text="a\n' + "b\n" * 40 + '")\n') * (n // 100),
 }
 
 

@@ -54,8 +54,10 @@ _LINE, _LINES = 2048, 32  # how far unfinished Python naming no declared tool go
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 
-def _continues(stmt: str) -> bool:
-    """``tool_code = …`` or a lone ``tool_code``: the code goes on to use it."""
+def _continues(stmt: str, names: set[str]) -> bool:
+    """``tool_code = …`` (its name joins ``names``), or a lone ``tool_code`` or name the
+    code assigned: the code goes on to use it. A lone word it did not (``Okay``) is a
+    sentence's, and ends it."""
     s = stmt.strip()
     j = 0
     while j < len(s) and j < 130 and s[j] in _IDENT:
@@ -63,11 +65,16 @@ def _continues(stmt: str) -> bool:
     if j == 0:
         return False
     rest = s[j:].lstrip()
-    return not rest or (rest.startswith("=") and not rest.startswith("=="))
+    if not rest:
+        return s == "tool_code" or s in names
+    if rest.startswith("=") and not rest.startswith("=="):
+        names.add(s[:j])
+        return True
+    return False
 
 
 class Code(Ending):
-    __slots__ = ("_lines", "done", "esc", "nested", "note")
+    __slots__ = ("_lines", "_names", "_stmt_len", "done", "esc", "nested", "note")
 
     def __init__(
         self, *, fenced: bool = False, inline: bool = False, schemas: Schemas | None = None
@@ -80,6 +87,9 @@ class Code(Ending):
         self._parts: list[str] | None = []
         self._len = 0
         self._stmt: list[str] = []  # the statement under way (unfenced), capped with the rest
+        self._stmt_len = 0
+        self._names: set[str] = set()  # the names its statements assigned
+        self._breaks: list[int] = []  # where the statement's lines end (its first 32)
         self._starts: list[int] = []  # where each statement after the first began
         self._first_break = 0  # where its first line ended
         self._cut_at = 0  # a declared call cut at its first line: what follows is read again
@@ -105,10 +115,12 @@ class Code(Ending):
         if self._len > CODE_CAP:
             self._parts = None
             self._stmt = []
+            self._stmt_len = 0
             return
         self._parts.append(text)
         if not self.fenced:
             self._stmt.append(text)
+            self._stmt_len += len(text)
 
     @property
     def size(self) -> int:
@@ -148,8 +160,7 @@ class Code(Ending):
                 goes = self._opens_call(data[i:j])
                 if goes is None:
                     # a declared tool's call Python cannot read on (``get_weather(city="x"``
-                    # then a sentence): lost; the lines after its first are read again
-                    self._cut_at = self._first_break
+                    # then a sentence): lost; the lines after it are read again
                     return _CUT
                 if not goes:
                     # left open past its line and no declared tool's call: a sentence, and
@@ -157,6 +168,10 @@ class Code(Ending):
                     # text)
                     self.broken = True
                     return _ENDS
+            return _GOES_ON
+        if self.note and self.inline:
+            # a comment inside a mid-line call: its backticks, ``call:`` and ``<`` are its
+            # text; a Gemma marker there still ends the code (:meth:`feed`)
             return _GOES_ON
         if c == "`":
             return _ENDS if self.inline and not self.q else _GOES_ON
@@ -197,15 +212,20 @@ class Code(Ending):
         if declared is None:
             return True  # ``print(`` alone: the next line decides
         self._lines += 1
-        taken = sum(len(part) for part in self._stmt) if not self.inline else self._len
+        taken = self._stmt_len if not self.inline else self._len
         if self._lines == 1:
             self._first_break = self._len + len(line) + 1
+        if self._lines <= _LINES:
+            self._breaks.append(self._len + len(line))  # where each of its lines ends
         if self._lines > _LINES or taken + len(line) > _LINE:
             if not declared:
                 return False  # words Python happens to read on (``print(\nIt is sunny…``)
             # a long declared call: read on, unless a string of it spans lines (``"`` never
             # closed: the rest of the reply would be its text)
-            return None if self._spans and self._spans[-1] >= self._len - taken else True
+            if self._spans and self._spans[-1] >= self._len - taken:
+                self._cut_at = self._first_break
+                return None
+            return True
         if self._lines & (self._lines - 1):
             return True  # asked again at its 1st, 2nd, 4th, 8th… line break only
         text = "".join(self._parts or ()) if self.inline else "".join(self._stmt)
@@ -213,7 +233,30 @@ class Code(Ending):
         self.compiled += len(stmt)
         if unfinished(stmt.lstrip(" \t")):
             return True
-        return None if declared else False
+        if declared:
+            self._cut_at = self._last_line(text + line, self._len - taken, self._lines // 2)
+            return None
+        return False
+
+    def _last_line(self, text: str, base: int, known: int) -> int:
+        """Where the lines after a declared call end: the statement ``text`` (from offset
+        ``base``) is unfinished Python up to its ``known``-th line break, and no longer up to
+        its last; the longest run of its lines that still is, found by halving (Python asked
+        a few times more), never ending inside a string. Returns the next line's offset."""
+        lo, hi = max(known, 1), len(self._breaks)  # the first line is the call's, always
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            end = self._breaks[mid - 1]
+            if end in self._spans:
+                hi = mid  # a line break inside a string: no place to cut
+                continue
+            prefix = self._unsealed(text[: end - base], base)
+            self.compiled += len(prefix)
+            if unfinished(prefix.lstrip(" \t")):
+                lo = mid
+            else:
+                hi = mid
+        return self._breaks[lo - 1] + 1
 
     def _declared(self, line: str) -> bool | None:
         """The statement under way opens a declared tool's call, decided once on its first
@@ -355,10 +398,12 @@ class Code(Ending):
                 self._put(data[i : j + 1])
                 stmt = "".join(self._stmt)
                 self._stmt = []
+                self._stmt_len = 0
                 self._opens = None
                 self._lines = 0
                 self._first_break = 0
-                if not _continues(stmt):
+                self._breaks = []
+                if not _continues(stmt, self._names):
                     self.done = True
                     return j + 1, ""
                 self._starts.append(self._len)

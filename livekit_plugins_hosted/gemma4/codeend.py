@@ -48,9 +48,15 @@ def _sentence(tree: ast.Module | None, names: set[str]) -> bool:
     if tree is None or len(tree.body) != 1:
         return tree is None
     node = tree.body[0]
-    if not isinstance(node, ast.Expr) or isinstance(node.value, ast.Call):
-        return False  # an assignment, an import, control flow, a call: code
-    return not (isinstance(node.value, ast.Name) and node.value.id in names)
+    if isinstance(node, ast.AnnAssign) and node.value is None:
+        return True  # ``Result: sunny``: a label, not a declaration code makes
+    if not isinstance(node, ast.Expr):
+        return False  # an assignment, an import, control flow: code
+    value = node.value
+    if isinstance(value, ast.Call):
+        # ``Checking (Paris)``: a capitalised word is no function code calls alone
+        return isinstance(value.func, ast.Name) and value.func.id[:1].isupper()
+    return not (isinstance(value, ast.Name) and value.id in names)
 
 
 def _assigned(tree: ast.Module | None, names: set[str]) -> None:
@@ -87,9 +93,9 @@ class Ending:
     begins, and what of it is heard if it was prose."""
 
     __slots__ = (
-        "_cut_at", "_first_break", "_len", "_opens", "_parts", "_schemas", "_seal", "_seals",
-        "_spans", "_starts", "_stmt", "broken", "compiled", "depth", "fenced", "inline", "mark",
-        "q", "unread",
+        "_breaks", "_cut_at", "_first_break", "_len", "_opens", "_parts", "_schemas", "_seal",
+        "_seals", "_spans", "_starts", "_stmt", "broken", "compiled", "depth", "fenced", "inline",
+        "mark", "q", "unread",
     )  # fmt: skip
 
     # the fields (set by :class:`.code.Code`)
@@ -101,6 +107,7 @@ class Ending:
     _starts: list[int]
     _stmt: list[str]
     _first_break: int
+    _breaks: list[int]
     _cut_at: int
     _opens: bool | None
     _schemas: Schemas | None
@@ -123,6 +130,9 @@ class Ending:
         raise NotImplementedError
 
     def _unsealed(self, text: str, base: int) -> str:
+        raise NotImplementedError
+
+    def _last_line(self, text: str, base: int, known: int) -> int:
         raise NotImplementedError
 
     @property
@@ -149,8 +159,11 @@ class Ending:
             base = 0 if self.inline else self._len - len(stmt)
             self.compiled += len(stmt)
             spanned = len(self.q) == 1 and self._spans and self._spans[-1] >= base
-            if spanned or not unfinished(self._checkable(stmt, base).lstrip(" \t")):
-                self._cut_at = self._first_break  # (a string over lines never closed: too)
+            if spanned:
+                self._cut_at = self._first_break  # a string over lines never closed
+            elif not unfinished(self._checkable(stmt, base).lstrip(" \t")):
+                self._breaks.append(base + len(stmt))  # its end: where it stops being Python
+                self._cut_at = self._last_line(stmt, base, 0)
         if self._cut_at and self._parts is not None:
             # a declared call cut at its first line: what followed it is read again
             text = "".join(self._parts)
@@ -173,18 +186,22 @@ class Ending:
             bounds.append((at, at - shrink))
         bounds.append((len(text), len(whole)))
         names: set[str] = set()
+        lone = False  # the statement before is a lone name (a bracket may go on from it)
         for (a, x), (b, y) in itertools.pairwise(bounds):
             stmt = whole[x:y].strip(lx.WS)
             tree = _parsed(stmt)
             if (
                 a
-                and stmt[:1] not in "([."
+                and not (lone and stmt[:1] in "([.")
                 and not opens_call(stmt[:_HEAD].split("\n", 1)[0], self._schemas)
                 and _sentence(tree, names)
                 and not calls_declared(text[a:b], self._schemas)
             ):
                 return self._keep(text, a)
             _assigned(tree, names)
+            lone = tree is not None and any(
+                isinstance(s, ast.Expr) and isinstance(s.value, ast.Name) for s in tree.body[-1:]
+            )
         return ""
 
     def _keep(self, text: str, at: int) -> str:

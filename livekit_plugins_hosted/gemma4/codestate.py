@@ -92,10 +92,8 @@ class CodeStates(Tools):
             return again, not starts_code
         self._lose(code.unread)  # declared tools' calls cut off or unreadable: never run
         self._to_answer()
-        if code.cut and not self._recut:
-            # a declared call cut at its first line: the lines after it may hold the call
-            # meant (``Sorry:`` then ``get_weather(city="Rome")``). Once per reply: code
-            # started again in them could be cut again, and each time read again
-            self._recut = True
-            return tail, False
-        return tail, True
+        # a declared call cut where Python stops reading it: the lines after it may hold
+        # the call meant (``Sorry:`` then ``get_weather(city="Rome")``), so code may start
+        # in them. They are no more than the lines the call kept (it was cut within twice
+        # its length, 32 lines at most), so what is read again stays bounded
+        return tail, not code.cut

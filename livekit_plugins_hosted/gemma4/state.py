@@ -36,7 +36,7 @@ class Base:
         "_after", "_bad", "_block", "_body", "_buf", "_calls", "_code", "_doubt", "_dropped",
         "_explicit", "_fast", "_first", "_glue", "_held", "_held_len", "_hname", "_hword", "_label",
         "_last", "_lost_tried", "_meter", "_ncalls", "_no_calls", "_out", "_pending", "_plain",
-        "_pos", "_recut",
+        "_pos",
         "_repaired", "_reread", "_resume", "_schemas", "_seg_start", "_spoke", "_state", "_thought",
         "_thought_len", "_work",
         "saw_thought",
@@ -75,7 +75,6 @@ class Base:
         self._repaired = False
         self._plain = False  # reading text code left as prose: no code starts in it
         self._reread = False  # a string never closed was read again with its quote as text
-        self._recut = False  # lines after a declared call cut at its first were read again
         self._lost_tried = False  # a marker was read as a lost opener's string text
         self._doubt = False  # such text passed its cap: no call from here on runs (dropped)
         self._pos: dict[str, int] = {}  # look-aheads in the input being read
