@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from tests.test_gemma4_grammar import Q
+from livekit_plugins_hosted.gemma4 import Gemma4Parser
+from tests.test_gemma4_grammar import TOOLS, Q
 from tests.test_gemma4_prose import _every_way
 
 WEATHER = [("get_weather", {"city": "Paris"})]
@@ -608,3 +609,54 @@ def test_review_27b_code_and_sentences_around_it(
     mid-line call made it prose."""
     for speech, got, dropped in _every_way(text):
         assert (" ".join(speech.split()), got, dropped) == (" ".join(heard.split()), calls, lost)
+
+
+LONG_NOTE = (
+    "Saving.\nsave_note(text=(\n"
+    + "".join(f'  "item {i}\\n"\n' for i in range(40))
+    + "\nSaved it for you."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "heard", "calls"),
+    [
+        (
+            'Sure.\nget_weather(\n    city="Paris",\n    days=3,\n    units="metric"\n'
+            'I\'ll check that now.\nget_weather(city="Paris", days=3)',
+            "Sure.\nI'll check that now.",
+            [("get_weather", {"city": "Paris", "days": 3})],
+        ),
+        (LONG_NOTE, "Saving.\nSaved it for you.", []),
+    ],
+    ids=["apostrophe-after", "forty-lines"],
+)
+def test_review_27c_a_broken_calls_argument_lines_are_never_heard(
+    text: str, heard: str, calls: object
+) -> None:
+    """Review 27c: an apostrophe in the sentence after a broken call, or a call longer than
+    32 lines, made the cut fall at its first line, and its argument lines were heard."""
+    for speech, got, dropped in _every_way(text)[:40]:
+        assert (speech.strip(), got, dropped) == (heard, calls, 1)
+
+
+def test_review_27c_a_long_call_never_closed_swallows_nothing_after_it() -> None:
+    """Review 27c: a declared call past 32 lines or 2 KB was read on without asking Python
+    again, so a ``)`` never written swallowed every sentence after it."""
+    text = (
+        'Saving.\nsave_note(\n text="' + "word " * 430 + '",\nSaved it.\n'
+        + "More words here.\n" * 600 + 'get_weather(city="Rome")\nBye.'
+    )  # fmt: skip
+    for size in (7, len(text)):
+        parser = Gemma4Parser(schemas=TOOLS)
+        said, calls = [], []
+        for i in range(0, len(text), size):
+            speech, got = parser.feed(text[i : i + size])
+            said.append(speech)
+            calls += got
+        speech, got = parser.finish()
+        said.append(speech)
+        calls += got
+        heard = "".join(said)
+        assert heard.startswith("Saving.\nSaved it.\nMore words here.") and heard.endswith("Bye.")
+        assert [c.name for c in calls] == ["get_weather"] and parser.dropped == 1

@@ -89,7 +89,7 @@ class Code(Ending):
         self._stmt: list[str] = []  # the statement under way (unfenced), capped with the rest
         self._stmt_len = 0
         self._names: set[str] = set()  # the names its statements assigned
-        self._breaks: list[int] = []  # where the statement's lines end (its first 32)
+        self._breaks: list[int] = []  # where a declared call's lines end
         self._starts: list[int] = []  # where each statement after the first began
         self._first_break = 0  # where its first line ended
         self._cut_at = 0  # a declared call cut at its first line: what follows is read again
@@ -209,32 +209,27 @@ class Code(Ending):
         call goes on as long as Python reads it as unfinished, asked the same way; None when
         it cannot be (a bracket never closed, a sentence after it)."""
         declared = self._declared(line) if not self.inline else True
-        if declared is None:
-            return True  # ``print(`` alone: the next line decides
+        if declared is None or self._parts is None:
+            return True  # ``print(`` alone: the next line decides; past the cap: no text
         self._lines += 1
         taken = self._stmt_len if not self.inline else self._len
         if self._lines == 1:
             self._first_break = self._len + len(line) + 1
-        if self._lines <= _LINES:
+        if declared:
             self._breaks.append(self._len + len(line))  # where each of its lines ends
-        if self._lines > _LINES or taken + len(line) > _LINE:
-            if not declared:
-                return False  # words Python happens to read on (``print(\nIt is sunny…``)
-            # a long declared call: read on, unless a string of it spans lines (``"`` never
-            # closed: the rest of the reply would be its text)
-            if self._spans and self._spans[-1] >= self._len - taken:
-                self._cut_at = self._first_break
-                return None
-            return True
+        elif self._lines > _LINES or taken + len(line) > _LINE:
+            return False  # words Python happens to read on (``print(\nIt is sunny…``): heard
         if self._lines & (self._lines - 1):
             return True  # asked again at its 1st, 2nd, 4th, 8th… line break only
         text = "".join(self._parts or ()) if self.inline else "".join(self._stmt)
-        stmt = self._checkable(text + line, self._len - taken)
+        base = self._len - taken
+        stmt = self._checkable(text + line, base)
         self.compiled += len(stmt)
-        if unfinished(stmt.lstrip(" \t")):
-            return True
+        spanned = bool(self._spans) and self._spans[-1] >= base
+        if unfinished(stmt.lstrip(" \t")) and not (spanned and self._lines > _LINES):
+            return True  # (a string over more than 32 lines: never closed, the rest its text)
         if declared:
-            self._cut_at = self._last_line(text + line, self._len - taken, self._lines // 2)
+            self._cut_at = self._last_line(text + line, base, self._lines // 2)
             return None
         return False
 

@@ -159,9 +159,9 @@ class Ending:
             base = 0 if self.inline else self._len - len(stmt)
             self.compiled += len(stmt)
             spanned = len(self.q) == 1 and self._spans and self._spans[-1] >= base
-            if spanned:
-                self._cut_at = self._first_break  # a string over lines never closed
-            elif not unfinished(self._checkable(stmt, base).lstrip(" \t")):
+            if spanned or not unfinished(self._checkable(stmt, base).lstrip(" \t")):
+                # (a string over lines never closed: cut before its first line that Python
+                # cannot read as the call's, never inside the string)
                 self._breaks.append(base + len(stmt))  # its end: where it stops being Python
                 self._cut_at = self._last_line(stmt, base, 0)
         if self._cut_at and self._parts is not None:
