@@ -660,29 +660,3 @@ def test_review_27c_a_long_call_never_closed_swallows_nothing_after_it() -> None
         heard = "".join(said)
         assert heard.startswith("Saving.\nSaved it.\nMore words here.") and heard.endswith("Bye.")
         assert [c.name for c in calls] == ["get_weather"] and parser.dropped == 1
-
-
-@pytest.mark.parametrize(
-    ("text", "calls"),
-    [
-        ('Ok.\nx = get_weather(city="Paris")\nif x:\n    wire_money(amount=5)\nDone.', WEATHER),
-        ("Ok.\nwhile False:\n    wire_money(amount=5)\nDone.", []),
-        ("Ok.\ndef pay():\n    wire_money(amount=900)\nDone.", []),
-        ('Ok.\nif x:\n    wire_money(amount=5)\nget_weather(city="Paris")\nDone.', WEATHER),
-        ("Ok.\nexit()\nwire_money(amount=5)\nDone.", []),
-    ],
-    ids=["if", "while", "def", "after-block", "exit"],
-)
-def test_a_call_under_a_block_header_outside_a_fence_never_runs(text: str, calls: object) -> None:
-    """Review 27b: outside a fence, ``if x:`` then an indented declared call ran the call
-    (``wire_money``), which the model wrote only under a condition or in a function. It is
-    counted lost, as in a fence; a line not indented ends the block."""
-    for speech, got, dropped in _every_way(text):
-        assert (got, dropped) == (calls, 1), speech
-        assert "wire_money" not in speech and speech.rstrip().endswith("Done.")
-
-
-def test_an_indented_call_after_a_sentence_ending_in_a_colon_runs() -> None:
-    text = 'Here is what I will do:\n  get_weather(city="Paris")\nDone.'
-    for speech, got, dropped in _every_way(text):
-        assert (speech, got, dropped) == ("Here is what I will do:\nDone.", WEATHER, 0)

@@ -19,13 +19,6 @@ from .tools import Tools
 
 __all__ = ["CodeStates"]
 
-_HEADERS = tuple(
-    f"{word}{after}"
-    for word in ("if", "elif", "else", "for", "while", "def", "class", "with", "try", "except",
-                 "finally", "async", "match", "case")
-    for after in (" ", ":", "(")
-)  # fmt: skip
-
 
 class CodeStates(Tools):
     __slots__ = ()
@@ -35,30 +28,8 @@ class CodeStates(Tools):
         self._code = Code(inline=True, schemas=self._schemas)
         # ``blueprint(get_weather(…))``: its result goes to a function not known, so it never
         # runs (counted lost)
-        self._code.nested = self._last in NAME_CHARS or self._exited
+        self._code.nested = self._last in NAME_CHARS
         self._state = _CODE
-
-    def _line_start(self, data: str, i: int) -> None:
-        """Note, at a line's start, a Python block's header (``if x:``, ``for c in cities:``,
-        ``def f():``), the end of a block (a line not indented), or ``exit()``: the calls
-        they govern are not known to run."""
-        n = len(data)
-        j = i
-        while j < n and data[j] in " \t":
-            j += 1
-        if j >= n or data[j] in "\r\n":
-            return  # a blank line (or not yet known): a block goes on over it
-        if j == i:
-            self._py_block = False  # a line not indented: the block is over
-        self._header = data.startswith(_HEADERS, j)
-        if data.startswith(("exit(", "quit("), j):
-            self._exited = True
-
-    def _line_end(self, last: str) -> None:
-        """A line ended in ``last``: a header ending in ``:`` opens a block."""
-        if self._header:
-            self._py_block = self._py_block or last == ":"
-            self._header = False
 
     def _line_code(self, data: str, i: int, final: bool) -> int | None:
         """Code at a line's start (``print(``, ``tool_code``, a declared tool's call):
@@ -82,9 +53,6 @@ class CodeStates(Tools):
             if not bare:
                 return None
         self._code = Code(schemas=self._schemas)
-        # an indented call under ``if x:`` (or after ``exit()``): whether it runs is not
-        # known, so it never runs (counted lost), as in a fence
-        self._code.nested = self._exited or (self._py_block and data[i] in " \t")
         self._state = _CODE
         return i
 

@@ -33,46 +33,12 @@ class Base:
     """The fields of one reply's reading and the moves every state makes."""
 
     __slots__ = (
-        "_after",
-        "_bad",
-        "_block",
-        "_body",
-        "_buf",
-        "_calls",
-        "_code",
-        "_doubt",
-        "_dropped",
-        "_exited",
-        "_explicit",
-        "_fast",
-        "_first",
-        "_glue",
-        "_header",
-        "_held",
-        "_held_len",
-        "_hname",
-        "_hword",
-        "_label",
-        "_last",
-        "_lost_tried",
-        "_meter",
-        "_ncalls",
-        "_no_calls",
-        "_out",
-        "_pending",
-        "_plain",
+        "_after", "_bad", "_block", "_body", "_buf", "_calls", "_code", "_doubt", "_dropped",
+        "_explicit", "_fast", "_first", "_glue", "_held", "_held_len", "_hname", "_hword", "_label",
+        "_last", "_lost_tried", "_meter", "_ncalls", "_no_calls", "_out", "_pending", "_plain",
         "_pos",
-        "_py_block",
-        "_repaired",
-        "_reread",
-        "_resume",
-        "_schemas",
-        "_seg_start",
-        "_spoke",
-        "_state",
-        "_thought",
-        "_thought_len",
-        "_work",
+        "_repaired", "_reread", "_resume", "_schemas", "_seg_start", "_spoke", "_state", "_thought",
+        "_thought_len", "_work",
         "saw_thought",
     )  # fmt: skip
 
@@ -109,10 +75,6 @@ class Base:
         self._repaired = False
         self._plain = False  # reading text code left as prose: no code starts in it
         self._reread = False  # a string never closed was read again with its quote as text
-        self._header = False  # this line starts as a Python block's header does (``if x:``)
-        self._py_block = False  # lines after a header ending in ``:``: an indented call is
-        # the block's, and whether it runs is not known (counted lost)
-        self._exited = False  # a line was ``exit()``: no code after it runs
         self._lost_tried = False  # a marker was read as a lost opener's string text
         self._doubt = False  # such text passed its cap: no call from here on runs (dropped)
         self._pos: dict[str, int] = {}  # look-aheads in the input being read

@@ -319,9 +319,9 @@ class Gemma4Parser(ThoughtStates):
                 if not final and any(p.startswith(data[j:]) for p in _HELD_AT_START):
                     self._buf = data[j:]
                     return n
-        if self._seg_start or self._last == "\n":
-            self._line_start(data, i)
-            if not self._plain and (code := self._line_code(data, i, final)) is not None:
+        if (self._seg_start or self._last == "\n") and not self._plain:
+            code = self._line_code(data, i, final)
+            if code is not None:
                 return code
         k = self._next(data, i, "<")
         c = self._next(data, i, "call:")
@@ -329,7 +329,6 @@ class Gemma4Parser(ThoughtStates):
         line = self._next(data, i, "\n")
         p = n if self._plain else self._next(data, i, _PRINT)
         if line < k and line < c and line < f and line < p:
-            self._line_end(data[line - 1] if line > i else self._last)
             self._emit(data[i : line + 1])
             return line + 1
         if p < k and p < c and p < f:
@@ -348,7 +347,6 @@ class Gemma4Parser(ThoughtStates):
         if f < k and f < c:
             self._emit(data[i:f])
             self._code = Code(fenced=True, schemas=self._schemas)
-            self._code.nested = self._exited  # after ``exit()`` no code runs
             self._state = _CODE
             return f + len(_FENCE)
         if c < k:
