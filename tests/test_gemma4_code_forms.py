@@ -23,9 +23,8 @@ from typing import Any
 
 import pytest
 
-from livekit_plugins_hosted.gemma4 import Gemma4Parser
-from tests.test_gemma4_grammar import TOOLS, Q
-from tests.test_gemma4_prose import _every_way
+from tests.test_gemma4_grammar import Q
+from tests.test_gemma4_prose import _every_way, _read_pieces
 
 WEATHER = [("get_weather", {"city": "Paris"})]
 FENCED_NAMES = [
@@ -648,15 +647,7 @@ def test_review_27c_a_long_call_never_closed_swallows_nothing_after_it() -> None
         + "More words here.\n" * 600 + 'get_weather(city="Rome")\nBye.'
     )  # fmt: skip
     for size in (7, len(text)):
-        parser = Gemma4Parser(schemas=TOOLS)
-        said, calls = [], []
-        for i in range(0, len(text), size):
-            speech, got = parser.feed(text[i : i + size])
-            said.append(speech)
-            calls += got
-        speech, got = parser.finish()
-        said.append(speech)
-        calls += got
-        heard = "".join(said)
+        pieces = [text[i : i + size] for i in range(0, len(text), size)]
+        heard, calls, dropped = _read_pieces(pieces)
         assert heard.startswith("Saving.\nSaved it.\nMore words here.") and heard.endswith("Bye.")
-        assert [c.name for c in calls] == ["get_weather"] and parser.dropped == 1
+        assert [name for name, _ in calls] == ["get_weather"] and dropped == 1

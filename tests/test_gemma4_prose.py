@@ -121,16 +121,20 @@ def _every_way(
 ) -> list[tuple[str, list[Any], int]]:
     """The reply fed whole, one character at a time and cut in two at every position."""
     ways = [[text], list(text)] + [[text[:k], text[k:]] for k in range(1, len(text))]
-    out = []
-    for pieces in ways:
-        parser = Gemma4Parser(schemas=TOOLS if schemas is None else schemas)
-        said, calls = [], []
-        for piece in [*pieces, None]:
-            s, c = parser.feed(piece) if piece is not None else parser.finish()
-            said.append(s)
-            calls += [(x.name, json.loads(x.arguments)) for x in c]
-        out.append(("".join(said), calls, parser.dropped))
-    return out
+    return [_read_pieces(pieces, schemas) for pieces in ways]
+
+
+def _read_pieces(
+    pieces: list[str], schemas: dict[str, Any] | None = None
+) -> tuple[str, list[Any], int]:
+    """The reply fed as ``pieces``: what is heard, the calls (name, arguments), dropped."""
+    parser = Gemma4Parser(schemas=TOOLS if schemas is None else schemas)
+    said, calls = [], []
+    for piece in [*pieces, None]:
+        s, c = parser.feed(piece) if piece is not None else parser.finish()
+        said.append(s)
+        calls += [(x.name, json.loads(x.arguments)) for x in c]
+    return "".join(said), calls, parser.dropped
 
 
 CALL = f"<|tool_call>call:get_weather{{city:{Q}Paris{Q}}}<tool_call|>"

@@ -43,6 +43,7 @@ _FLOW = frozenset((
 ))  # fmt: skip
 _EXITS = frozenset(("exit", "quit", "_exit", "abort"))  # a call that ends the program
 _HEAD = 256  # a statement's start that says whether it opens a declared tool's call
+_MODULE = "default_api."  # the module a Gemini-style call names its tools from
 _SPACING = 16  # spaces and line breaks before the call: any layout a model writes
 _INLINE_HEAD = 160  # more than ``print(`` needs before a declared tool's name and its ``(``
 
@@ -135,9 +136,6 @@ def opens_bare(data: str, at: int, schemas: Schemas | None, *, final: bool) -> b
     return False if got is None and (final or len(data) - at >= _INLINE_HEAD) else got
 
 
-_MODULE = "default_api."  # the module a Gemini-style call names its tools from
-
-
 def opens_assign(data: str, at: int, schemas: Schemas | None, *, final: bool) -> bool | None:
     """``data[at:]``, at a line's start, assigns a declared tool's call to a name
     (``result = get_weather(``, ``weather = default_api.get_weather(``); None while
@@ -173,14 +171,14 @@ def _opens_inline(text: str, schemas: Schemas | None, *, lines: bool = True) -> 
     word = text[i:j]
     if not word:
         return None if j >= n else False  # no name starts here (a line break, a bracket)
-    if not any(t.startswith(word) or f"default_api.{t}".startswith(word) for t in schemas):
+    if not any(t.startswith(word) or (_MODULE + t).startswith(word) for t in schemas):
         return False
     # after ``print(`` spaces may come before the call's ``(``; a line that is the call has
     # none (``search (it's quick) for you.`` is a sentence)
     k = _skip(text, j, WS) if lines else j
     if k >= n:
         return None
-    return text[k] == "(" and word.removeprefix("default_api.") in schemas
+    return text[k] == "(" and word.removeprefix(_MODULE) in schemas
 
 
 def read_code(
