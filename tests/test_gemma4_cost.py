@@ -112,6 +112,21 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "broken_calls": lambda n: 'get_weather(city="A"\n' * (n // 21),
     "nested_open_calls": lambda n: ("get_weather(\n" * 31 + "x y\n") * (n // 407),
     "string_over_lines": lambda n: ('save_note(text="a\n' + "b\n" * 40 + '")\n') * (n // 100),
+    # session 28: a Python block's header outside a fence, each judged by Python's parser
+    # once; a block held to its first line not indented; a sentence that starts as a header
+    # does, held to its line's end or 256 characters
+    "header_lines": lambda n: "if a:\n" * (n // 6),
+    "header_prose_lines": lambda n: "if you like, say so.\n" * (n // 21),
+    "blocks_of_calls": lambda n: "if x:\n    f(a=1)\n" * (n // 16),
+    "block_lines": lambda n: "if x:\n" + " a\n" * (n // 3),
+    "block_kin_lines": lambda n: "if x:\n f()\n" + "else:\n f()\n" * (n // 11),
+    "print_then_headers": lambda n: "print(\nif x:\n" * (n // 13),
+    "header_line_words": lambda n: "if " + "a " * (n // 2),
+    "long_header_lines": lambda n: ("if " + "a" * 300 + "\n") * (n // 304),
+    "block_prose_dedent": lambda n: "if so:\n  x y\nok\n" * (n // 15),
+    "annotated_lines": lambda n: ("r: list[" + "a," * 100 + "] = f(a=1)\n") * (n // 219),
+    "annotations_held": lambda n: ("r: list[" + "a," * 19 + "] = f(a=1)\n") * (n // 57),
+    "await_lines": lambda n: "await f(a=1)\n" * (n // 13),
 }
 
 

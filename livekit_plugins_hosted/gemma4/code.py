@@ -1,7 +1,7 @@
 """Python code in a reply, read to its end: a ```` ```tool_code ```` fence or bare statements.
 
     fenced   := "```tool_code" … "```"         (a fence left open ends with the reply)
-    unfenced := stmt ("\\n" stmt)*             at a line start; a statement that assigns
+    unfenced := stmt ("\\n" stmt)* [block]     at a line start; a statement that assigns
                                                (``tool_code = f(…)``) or names a variable
                                                (``tool_code``) is followed by another one;
                                                one left open past its line goes on
@@ -12,6 +12,12 @@
                                                break in its one-line string read on), else
                                                its first line is a call lost and the rest
                                                is read again (:mod:`.codeend`)
+    block    := header "\\n" line*              a statement Python reads as a block's
+                                               header (``if x:``, ``for c in cities:``),
+                                               then each line indented, blank, a comment
+                                               or its kin's (``else:``); the first line
+                                               that is none ends it. Its calls never run
+                                               (lost); a header alone is a sentence
     inline   := "print(" NAME "(" … ")"        mid-line, NAME a declared tool (the stream
                                                decides: any other ``print(`` is a word);
                                                ends where its bracket closes (lines may
@@ -42,7 +48,7 @@ from __future__ import annotations
 from . import lexer as lx
 from .calls import Meter, ToolCall
 from .codeend import Ending, unfinished
-from .pyform import opens_call, read_code
+from .pyform import calls_declared, opens_call, read_code
 from .values import Schemas
 
 __all__ = ["CODE_CAP", "Code"]
@@ -74,7 +80,10 @@ def _continues(stmt: str, names: set[str]) -> bool:
 
 
 class Code(Ending):
-    __slots__ = ("_lines", "_names", "_stmt_len", "done", "esc", "nested", "note")
+    __slots__ = (
+        "_body", "_bol", "_lines", "_names", "_stmt_len", "done", "esc", "header", "nested",
+        "note",
+    )  # fmt: skip
 
     def __init__(
         self, *, fenced: bool = False, inline: bool = False, schemas: Schemas | None = None
@@ -107,6 +116,13 @@ class Code(Ending):
         self._seals: list[tuple[int, int]] = []  # closed ones, within CODE_CAP
         self.unread = 0  # declared tools' calls :meth:`calls` could not read: never run
         self.compiled = 0  # characters given to Python's compiler (counted as work)
+        self.block = False  # a block's header (``if x:``) was read: the code goes on over
+        # each line that is indented, blank or a comment, up to the first that is none
+        self._bol = False  # at a line's start in a block
+        self._body = False  # a line that is no blank one followed the block's header
+        self.header = False  # its first line starts as a block's header does (``if x``): a
+        # sentence can too, so past :data:`_HEAD` characters with no line break and no
+        # declared tool's call it is one (heard)
 
     def _put(self, text: str) -> None:
         if self._parts is None or not text:
@@ -133,8 +149,8 @@ class Code(Ending):
     def calls(self, meter: Meter | None = None) -> list[ToolCall]:
         """The declared tools' calls the code makes (:attr:`unread` counts those it meant
         and cannot make: cut off, malformed, an argument naming an unknown variable)."""
-        if self._parts is None:
-            return []
+        if self._parts is None or (self.broken and self.block):
+            return []  # (a block's header with nothing under it: it names no declared tool)
         calls, self.unread = read_code("".join(self._parts), self._schemas, meter)
         if self.nested:
             self.unread += len(calls)
@@ -306,14 +322,45 @@ class Code(Ending):
         back until the next delta)."""
         n = len(data)
         j = i
+        limit = i + _HEAD - self._len if self.header else -1  # the header line's bound
         while j < n:
             c = data[j]
+            if j == limit:
+                self.header = False
+                seen = "".join(self._parts or ()) + data[i:j]
+                if not calls_declared(seen, self._schemas):
+                    self._put(data[i:j])  # a sentence that began as a header does
+                    self.broken = self.done = True
+                    return j, ""
+            if self._bol:
+                goes = self._block_goes_on(data, j, final)
+                if goes is None:
+                    self._put(data[i:j])
+                    return n, data[j:]
+                if not goes:  # a line not indented: the block is over
+                    self._put(data[i:j])
+                    self.done = True
+                    # a header with nothing under it is no Python: a sentence (``if so:``),
+                    # unless it calls a declared tool (``if get_weather(…):``, lost)
+                    self.broken = not self._body and not calls_declared(
+                        "".join(self._parts or ()), self._schemas
+                    )
+                    return j, ""
+                self._bol = False
+                self._body = self._body or c not in "\r\n"
             if not self.fenced and c in "\n<`c":
                 at = self._at(data, i, j, final)
                 if at == _HOLD:
                     self._put(data[i:j])
                     return n, data[j:]
-                if at in (_ENDS, _CUT):
+                if at in (_ENDS, _CUT) and self.block and c == "\n":
+                    # a line of a block that is no Python: the block is judged whole when it
+                    # ends (at its first line not indented); the next line is read afresh
+                    self.depth, self.q, self.esc, self._cut_at = 0, "", False, 0
+                    self.broken = False
+                    if self._spans and self._spans[-1] == self._len + j - i:
+                        self._spans.pop()  # (no string goes on over it)
+                elif at in (_ENDS, _CUT):
                     self._put(data[i:j])  # prose after all, or a declared call cut off
                     self.broken = at == _ENDS  # (what follows is the stream's)
                     self.done = True
@@ -390,6 +437,8 @@ class Code(Ending):
                     self._put(data[i:j])
                     return n, data[j:]
             elif c == "\n" and not self.fenced and self.depth <= 0:
+                self.header = False  # (its line is over)
+                limit = -1
                 self._put(data[i : j + 1])
                 stmt = "".join(self._stmt)
                 self._stmt = []
@@ -398,10 +447,13 @@ class Code(Ending):
                 self._lines = 0
                 self._first_break = 0
                 self._breaks = []
-                if not _continues(stmt, self._names):
+                if self.block or self._header(stmt):
+                    self.block = self._bol = True  # the lines after it are its block
+                elif not _continues(stmt, self._names):
                     self.done = True
                     return j + 1, ""
-                self._starts.append(self._len)
+                else:
+                    self._starts.append(self._len)
                 i = j + 1
             j += 1
         self._put(data[i:n])

@@ -19,12 +19,18 @@ import warnings
 
 from . import lexer as lx
 from .calls import ToolCall
-from .pyform import calls_declared, opens_call
+from .pyform import calls_declared, opens_block, opens_call
 from .values import Schemas
 
 __all__ = ["Ending", "unfinished"]
 
 _HEAD = 256  # a statement's start that says whether it opens a declared tool's call
+_IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+# what a Python block's header starts with (:meth:`Ending._header`); what a line after a
+# block starts with that goes on with its statement (``else:``), not indented
+_KEYWORDS = frozenset(("if", "elif", "else", "for", "while", "with", "try", "except",
+                       "finally", "def", "class", "async", "match"))  # fmt: skip
+_GO_ON = ("elif", "else", "except", "finally")
 
 
 def _statements(code: str) -> bool:
@@ -65,6 +71,20 @@ def _assigned(tree: ast.Module | None, names: set[str]) -> None:
             names.update(t.id for t in statement.targets if isinstance(t, ast.Name))
 
 
+def header(code: str) -> bool:
+    """``code`` is a Python block's header (``if x:``, ``try:``, ``for c in (a,\\n b):  # c``),
+    as Python's own parser reads it with a body after it (parsed once, never run)."""
+    code = code.rstrip(lx.WS)
+    if not code.endswith(":") and "#" not in code:
+        return False  # (no parser needed: a header ends in ``:``, or a comment after it)
+    body = "\n pass"
+    if code.startswith("try"):
+        body += "\nfinally:\n pass"
+    elif code.startswith("match"):
+        body = "\n case _:\n  pass"
+    return _parsed(code + body) is not None
+
+
 def unfinished(code: str) -> bool:
     """``code`` is Python that goes on past its end (``print(foo(``, an open triple quote),
     as Python's own ``codeop`` decides; never run."""
@@ -94,8 +114,8 @@ class Ending:
 
     __slots__ = (
         "_breaks", "_cut_at", "_first_break", "_len", "_opens", "_parts", "_schemas", "_seal",
-        "_seals", "_spans", "_starts", "_stmt", "broken", "compiled", "depth", "fenced", "inline",
-        "mark", "q", "unread",
+        "_seals", "_spans", "_starts", "_stmt", "block", "broken", "compiled", "depth", "fenced",
+        "inline", "mark", "q", "unread",
     )  # fmt: skip
 
     # the fields (set by :class:`.code.Code`)
@@ -114,6 +134,7 @@ class Ending:
     q: str
     mark: int
     broken: bool
+    block: bool
     depth: int
     fenced: bool
     inline: bool
@@ -145,6 +166,8 @@ class Ending:
         names no declared tool (``x = get_weather(…)`` then ``It is sunny.``): that last one
         is a sentence. It is cut off the code and returned, to be heard (read again as the
         reply); ``""`` if there is none."""
+        if self.block:
+            return ""  # it is over at its first line not indented: no sentence is in it
         if (
             not self._cut_at
             and self._first_break
@@ -251,8 +274,8 @@ class Ending:
 
     def _declared_line(self, text: str, seals: list[tuple[int, int]], end: int) -> int:
         """Where the first line after the first (outside a sealed string) that opens a
-        declared tool's call begins, before ``end``; else ``end``. Each line's start is read
-        once, within the line."""
+        declared tool's call or a Python block (``if x:``) begins, before ``end``; else
+        ``end``. Each line's start is read once, within the line."""
         if not self._schemas:
             return end
         at = text.find("\n", 0, end)
@@ -263,10 +286,48 @@ class Ending:
             line_end = text.find("\n", at + 1, end)
             stop = end if line_end < 0 else line_end
             sealed = s < len(seals) and seals[s][0] <= at
-            if not sealed and opens_call(text[at + 1 : min(stop, at + 1 + _HEAD)], self._schemas):
+            head = text[at + 1 : min(stop, at + 1 + _HEAD)]
+            if not sealed and (opens_call(head, self._schemas) or self._opens_block(head)):
                 return at + 1
             at = line_end
         return end
+
+    def _header(self, stmt: str) -> bool:
+        """The statement ``stmt`` just read is a Python block's header (``if x:``, a comment
+        after it, its condition over lines), as Python's parser reads it (:func:`header`).
+        ``if you like:`` is no Python."""
+        s = stmt.lstrip(lx.WS)
+        j = 0
+        while j < len(s) and j < 8 and s[j] in _IDENT:
+            j += 1
+        if s[:j] not in _KEYWORDS:
+            return False
+        text = self._unsealed(stmt, self._len - len(stmt))
+        self.compiled += len(text)
+        return header(text.lstrip(lx.WS))
+
+    def _block_goes_on(self, data: str, j: int, final: bool) -> bool | None:
+        """A block goes on over a line that starts ``data[j:]``: one indented, blank or a
+        comment, or one that goes on its statement (``else:``, ``except ValueError:``);
+        None while that is undecided."""
+        if data[j] in " \t\r\n#":
+            return True
+        for word in _GO_ON:
+            end = j + len(word)
+            if data.startswith(word, j) and end < len(data):
+                return data[end] in " \t:("
+            if not final and word.startswith(data[j:end]) and end >= len(data):
+                return None
+        return False
+
+    def _opens_block(self, line: str) -> bool:
+        """``line`` (its first :data:`_HEAD` characters) starts as a Python block's header
+        does and is one (``if x:``, as Python's parser reads it) or calls a declared tool
+        (``if x: get_weather(…)``): the block is read again as code."""
+        if not opens_block(line, 0, self._schemas, final=True):
+            return False
+        self.compiled += len(line)
+        return header(line) or calls_declared(line, self._schemas)
 
     def prose(self, calls: list[ToolCall]) -> bool:
         """The code, read to its end, called nothing and was no code: a sentence to hear
@@ -283,6 +344,8 @@ class Ending:
         code = self._unsealed("".join(self._parts), 0)
         if _statements(code) or opens_call(code[:_HEAD].split("\n", 1)[0], self._schemas):
             return False  # Python, or a declared tool's call: code (its calls run or are lost)
+        if self.block and calls_declared(code, self._schemas):
+            return False  # a block calling a declared tool: code (whether it runs is not known)
         # no Python: a sentence, unless it was a declared tool's call or Python cut off (with
         # no marker in it: the model's own tokens are markup even in a Python string)
         return not (

@@ -1,7 +1,9 @@
 """The states that read code out of a Gemma 4 reply, and what starts them.
 
-* at a line start: ``print(``, ``tool_code``, a declared tool's call, or a name given one's
-  result (``result = get_weather(``), read to its end by :class:`.code.Code`;
+* at a line start: ``print(``, ``tool_code``, a declared tool's call, a name given one's
+  result (``result = get_weather(``), or, with tools declared, a Python block's header
+  (``if x:``, ``for c in cities:``, ``def f():``; the block is code, and whether its calls
+  run is not known: each is lost), read to its end by :class:`.code.Code`;
 * mid-line: ``print(`` before a declared tool's call. A declared tool's name alone mid-line
   is a word: a sentence names a tool (``I can't end_call() myself``, ``the search (results)``)
   far more often than it calls one, and a tool the model did not call must never run.
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 from .calls import NAME_CHARS
 from .code import Code
-from .pyform import opens_assign, opens_bare
+from .pyform import opens_assign, opens_bare, opens_block
 from .state import _ANSWER, _CODE, _TRIGGERS
 from .tools import Tools
 
@@ -32,8 +34,9 @@ class CodeStates(Tools):
         self._state = _CODE
 
     def _line_code(self, data: str, i: int, final: bool) -> int | None:
-        """Code at a line's start (``print(``, ``tool_code``, a declared tool's call):
-        where reading goes on, or None if the line is no code."""
+        """Code at a line's start (``print(``, ``tool_code``, a declared tool's call, a
+        block's header): where reading goes on, or None if the line is no code."""
+        header: bool | None = False
         for trig in _TRIGGERS:
             if data.startswith(trig, i):
                 break
@@ -41,7 +44,9 @@ class CodeStates(Tools):
             if not final and len(data) - i < 12 and any(t.startswith(data[i:]) for t in _TRIGGERS):
                 self._buf = data[i:]
                 return len(data)
-            bare = opens_bare(data, i, self._schemas, final=final)
+            header = bare = opens_block(data, i, self._schemas, final=final)
+            if bare is False:
+                bare = opens_bare(data, i, self._schemas, final=final)
             if bare is False:  # ``result = get_weather(``: a name the call's result is given
                 bare = opens_assign(data, i, self._schemas, final=final)
             if bare is None:
@@ -53,6 +58,8 @@ class CodeStates(Tools):
             if not bare:
                 return None
         self._code = Code(schemas=self._schemas)
+        # ``if x:``: a sentence can start so too; its line is held a bounded while
+        self._code.header = bool(header)
         self._state = _CODE
         return i
 
@@ -88,8 +95,9 @@ class CodeStates(Tools):
             self._work += code.compiled - compiled
             self._emit(heard)
             # from a line that opens a declared tool's call, code starts again: that code
-            # is never prose (its text is read a second time at most)
-            return again, not starts_code
+            # is never prose (its text is read a second time at most). What followed a cut
+            # (``print(`` then a call, then ``Done.``) follows it, never lost
+            return again + tail, not starts_code
         self._lose(code.unread)  # declared tools' calls cut off or unreadable: never run
         self._to_answer()
         # a declared call cut where Python stops reading it: the lines after it may hold

@@ -30,7 +30,8 @@ from .lexer import QUOTE_TOKEN, WS
 from .values import Bare, Malformed, Schemas
 
 __all__ = [
-    "calls_declared", "opens_assign", "opens_bare", "opens_call", "opens_inline", "read_code",
+    "calls_declared", "opens_assign", "opens_bare", "opens_block", "opens_call", "opens_inline",
+    "read_code",
 ]  # fmt: skip
 
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
@@ -41,8 +42,14 @@ _FLOW = frozenset((
     "if", "elif", "else", "for", "while", "def", "class", "with", "try", "except", "finally",
     "async", "match", "case", "lambda", "return", "yield", "raise", "assert", "exit", "quit",
 ))  # fmt: skip
+# the words a line of code starts with: a Python block's header (``elif``, ``else``… only go
+# on from one), or ``await``
+_HEADERS = ("if", "for", "while", "with", "try", "def", "class", "async", "match", "await")
+_AFTER = " \t:("  # what follows one in a header
 _EXITS = frozenset(("exit", "quit", "_exit", "abort"))  # a call that ends the program
 _HEAD = 256  # a statement's start that says whether it opens a declared tool's call
+_MORE, _NOT = -1, -2  # an annotation the text ends in, or none (:func:`_annotated`)
+_ANNOTATION = 48  # the longest type annotation read (``dict[str, list[int]] | None``)
 _MODULE = "default_api."  # the module a Gemini-style call names its tools from
 _SPACING = 16  # spaces and line breaks before the call: any layout a model writes
 _INLINE_HEAD = 160  # more than ``print(`` needs before a declared tool's name and its ``(``
@@ -99,10 +106,20 @@ def opens_call(text: str, schemas: Schemas | None) -> bool | None:
     if k >= len(text):
         return None
     word = text[i:j]
+    if word and text[k] == ":" and not text.startswith(":=", k):
+        k = _annotated(text, k + 1)  # ``result: dict = f(``
+        if k < 0:
+            return None if k == _MORE else False
     if (word == "print" and text[k] == "(") or (
         word and text.startswith("=", k) and not text.startswith("==", k)
     ):
         i = _skip(text, k + 1, WS)  # the call is the argument or the value
+    j = _ident(text, i)
+    if text.startswith("await", i) and j == i + 5:
+        k = _skip(text, j, WS)
+        if k >= len(text):
+            return None
+        i = k if k > j else i  # ``await f(``: the same call
     module = False
     while True:
         j = _ident(text, i)
@@ -129,6 +146,23 @@ def opens_inline(data: str, at: int, schemas: Schemas | None, *, final: bool) ->
     return False if got is None and (final or len(data) - at >= _INLINE_HEAD) else got
 
 
+def opens_block(data: str, at: int, schemas: Schemas | None, *, final: bool) -> bool | None:
+    """``data[at:]``, at a line's start, begins as a Python block's header does (``if x:``,
+    ``try:``, ``for(``), or ``await``: its line is read as code, which Python's parser then
+    judges (a sentence that starts so, ``if you like, I can…``, is heard when its line ends
+    or passes 256 characters); None while undecided. Only with tools declared: a block's
+    calls are what it would hide."""
+    if not schemas:
+        return False
+    for word in _HEADERS:
+        end = at + len(word)
+        if data.startswith(word, at) and end < len(data):
+            return data[end] in _AFTER
+        if not final and word.startswith(data[at : at + len(word)]) and end >= len(data):
+            return None
+    return False
+
+
 def opens_bare(data: str, at: int, schemas: Schemas | None, *, final: bool) -> bool | None:
     """``data[at:]``, at a line's start, is a declared tool's call with no ``print(``
     (``get_weather(city="Paris")``, ``default_api.get_weather(``); None while undecided."""
@@ -146,14 +180,49 @@ def opens_assign(data: str, at: int, schemas: Schemas | None, *, final: bool) ->
     text = data[at : at + _INLINE_HEAD]
     j = _ident(text, 0)
     k = _skip(text, j)
+    if k < len(text) and text[k] == ":" and not text.startswith(":=", k):
+        k = _annotated(text, k + 1)  # ``result: dict = get_weather(``
+        if k == _NOT:
+            return False
     got: bool | None
-    if k >= len(text):
+    if k >= len(text) or k == _MORE:
         got = None  # the name, or spaces after it, so far
     elif text[k] != "=" or text.startswith("==", k):
         return False
     else:
         got = _opens_inline(text[k + 1 :], schemas, lines=False) if k + 1 < len(text) else None
     return False if got is None and (final or len(data) - at >= _INLINE_HEAD) else got
+
+
+def _annotated(text: str, i: int) -> int:
+    """Past a type annotation from ``text[i]`` (``dict``, ``list[str] | None``,
+    ``typing.Any``) and the spaces after it: where its ``=`` should be; :data:`_MORE` if the
+    text ends first, :data:`_NOT` if it is none (``Note: the weather…``)."""
+    n = min(len(text), i + _ANNOTATION)
+    while True:
+        i = _skip(text, i)
+        j = i
+        while j < n and (text[j] in _IDENT or text[j] == "."):
+            j += 1
+        if j == i:
+            return _MORE if j >= len(text) else _NOT
+        if j < n and text[j] == "[":
+            depth = 0
+            while j < n:
+                depth += (text[j] == "[") - (text[j] == "]")
+                j += 1
+                if depth == 0:
+                    break
+            if depth:
+                return _MORE if j >= len(text) else _NOT
+        k = _skip(text, j)
+        if k >= len(text):
+            return _MORE
+        if k >= n:
+            return _NOT  # past the bound: no annotation code writes
+        if text[k] != "|":
+            return k
+        i = k + 1
 
 
 def _opens_inline(text: str, schemas: Schemas | None, *, lines: bool = True) -> bool | None:
@@ -165,6 +234,13 @@ def _opens_inline(text: str, schemas: Schemas | None, *, lines: bool = True) -> 
         return False
     if i >= n:
         return None
+    if "await".startswith(text[i : i + 6]) or text.startswith("await ", i):
+        if n - i < 6:
+            return None
+        if text[i + 5] in " \t":
+            i = _skip(text, i + 5)  # ``await f(``: the same call
+            if i >= n:
+                return None
     j = i
     while j < n and (text[j] in _IDENT or text[j] == "."):
         j += 1
@@ -303,7 +379,8 @@ def _statement(src: str, names: dict[str, _Got]) -> tuple[_Got, bool]:
     """The call the one statement ``src`` makes, read by Python's own parser (never run), and
     whether it stops the program (``exit()``, ``sys.exit()``, ``os._exit(0)``: the calls
     after it would never run). ``Malformed`` if it is no Python or makes no call this form
-    reads: ``print(f(…))``, ``NAME = f(…)``, ``f(…)``, a module before ``f``, keyword
+    reads: ``print(f(…))``, ``NAME = f(…)`` (``NAME: T = f(…)``), ``f(…)``, each with
+    ``await`` before ``f`` or not, a module before ``f``, keyword
     arguments only, each a literal as Python reads one (``u"x"``, ``"a" "b"``, ``0x10``,
     ``("x")``; not a variable, an expression, a set)."""
     py = _pythonized(src)
@@ -320,17 +397,19 @@ def _statement(src: str, names: dict[str, _Got]) -> tuple[_Got, bool]:
     if stops or isinstance(node, ast.Import | ast.ImportFrom):
         return None, stops  # ``import default_api``: no call; ``exit()`` calls no tool either
     value: ast.expr
-    if isinstance(node, ast.Assign):
-        for target in node.targets:
+    if isinstance(node, ast.Assign) or (isinstance(node, ast.AnnAssign) and node.value):
+        for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
             if isinstance(target, ast.Name):
                 names[target.id] = None  # what it held before is gone
+        assert node.value is not None
         value = node.value  # ``tool_code = f(…)`` calls ``f``; ``print(tool_code)`` nothing
     elif isinstance(node, ast.Expr):
-        value = node.value
+        value = _awaited(node.value)
         if isinstance(value, ast.Call) and _is_print(value):
             value = value.args[0]
     else:
         raise Malformed("no call")
+    value = _awaited(value)  # ``await f(…)``, ``x = await f(…)``: the same call
     if isinstance(value, ast.Name) and value.id in names:
         return names[value.id], stops  # a name assigned before (``print(tool_code)``)
     if not isinstance(value, ast.Call):
@@ -348,6 +427,10 @@ def _statement(src: str, names: dict[str, _Got]) -> tuple[_Got, bool]:
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             raise Malformed("no literal") from None
     return (name, args), stops
+
+
+def _awaited(value: ast.expr) -> ast.expr:
+    return value.value if isinstance(value, ast.Await) else value
 
 
 def _is_print(call: ast.Call) -> bool:

@@ -1,0 +1,174 @@
+"""A Python block outside a fence: its header is code, and its calls are lost (issue 21).
+
+Review 27b: ``if x:`` then an indented ``wire_money(amount=5)``, with no fence around them,
+ran the call (which the model wrote only under a condition the plugin cannot know) and the
+caller heard ``if x:``. A line that starts as a block's header does (``if``, ``for``,
+``while``, ``with``, ``try``, ``def``, ``class``, ``async``, ``match``), with tools declared,
+is read as code: Python's compiler says whether it is a header (unfinished at its line's
+end: ``if x:``, a comment after it, its condition over lines). The block then goes on over
+each line that is indented, blank, a comment or its statement's kin (``else:``), and ends at
+the first that is none. Its calls never run and are counted lost, as in a fence; none of it
+is heard. A sentence that begins the same way (``if you like, I can…``, ``if needed:`` over
+prose) is heard, and a header with nothing under it is a sentence too.
+
+Each reply is fed whole, one character at a time and cut in two at every position.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from livekit_plugins_hosted.gemma4 import Gemma4Parser
+from tests.test_gemma4_grammar import TOOLS
+from tests.test_gemma4_prose import _every_way
+
+CALL = 'get_weather(city="Paris")'
+BLOCKS = {
+    "if": f"Let me check.\nif x:\n    {CALL}\nDone.",
+    "crlf": f"Let me check.\r\nif x:\r\n    {CALL}\r\nDone.",
+    "comment": f"Let me check.\nif x:  # when asked\n    {CALL}\nDone.",
+    "space-after-colon": f"Let me check.\nif x: \n\t{CALL}\nDone.",
+    "two-line-header": f"Let me check.\nif (x and\n        y):\n    {CALL}\nDone.",
+    "for": 'Let me check.\nfor c in ["Paris", "Rome"]:\n    get_weather(city=c)\nDone.',
+    "while": f"Let me check.\nwhile True:\n    {CALL}\n    break\nDone.",
+    "with": f"Let me check.\nwith lock:\n    {CALL}\nDone.",
+    "try": f"Let me check.\ntry:\n    {CALL}\nexcept Exception:\n    pass\nDone.",
+    "def": f"Let me check.\ndef check():\n    {CALL}\n\nDone.",
+    "async-def": f"Let me check.\nasync def check():\n    await {CALL}\nDone.",
+    "class": f"Let me check.\nclass A:\n    x = {CALL}\nDone.",
+    "match": f"Let me check.\nmatch x:\n    case 1:\n        {CALL}\nDone.",
+    "else": f'Let me check.\nif x:\n    {CALL}\nelse:\n    save_note(text="no")\nDone.',
+    "nested": f"Let me check.\ndef f():\n    if y:\n        {CALL}\n\n    return 1\nDone.",
+    "blank-lines": f"Let me check.\nif x:\n\n    {CALL}\n\nDone.",
+    "column-0-comment": f"Let me check.\nif x:\n# first\n    {CALL}\nDone.",
+    "print": f"Let me check.\nif x:\n    print({CALL})\nDone.",
+    "assigned": f"Let me check.\nif x:\n    result = {CALL}\nDone.",
+    "fence-inside": f"Let me check.\nif x:\n    ```tool_code\n    {CALL}\n    ```\nDone.",
+    "multi-line-call": 'Let me check.\nif x:\n    get_weather(\n      city="Paris",\n    )\nDone.',
+    "one-line": f"Let me check.\nif x: {CALL}\nDone.",
+    "one-line-for": "Let me check.\nfor c in cities: get_weather(city=c)\nDone.",
+    "after-a-call": f'Let me check.\nx = {CALL}\nif x:\n    save_note(text="a")\nDone.',
+    "after-print-alone": f"Let me check.\nprint(\nif x:\n    {CALL}\nDone.",
+    "one-line-after-print-alone": f"Let me check.\nprint(\nif x: {CALL}\nDone.",
+}
+
+
+@pytest.mark.parametrize("text", BLOCKS.values(), ids=list(BLOCKS))
+def test_a_block_outside_a_fence_runs_none_of_its_calls_and_is_never_heard(text: str) -> None:
+    calls = 2 if ("save_note" in text) else 1
+    for speech, got, dropped in _every_way(text):
+        assert got == [] and dropped == calls, (speech, got, dropped)
+        assert " ".join(speech.split()) == "Let me check. Done.", speech
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"if x:\n    {CALL}",
+        f"if x:\n    {CALL}\n",
+        "for c in cities:\n  get_weather(city=c)\n  ",
+        f"if x:\n    {CALL}\ne",
+        f"if x:\n    {CALL}\nelse",
+    ],
+    ids=["end", "newline", "trailing-indent", "letter", "else-word"],
+)
+def test_a_block_cut_off_by_the_reply_end_is_lost(text: str) -> None:
+    for speech, got, dropped in _every_way(text):
+        assert got == [] and dropped == 1, (speech, got, dropped)
+        assert speech.strip() in ("", "e", "else"), speech
+
+
+SENTENCES = {
+    # (reply, heard): a sentence that begins as a header does, and the call after it
+    "if-you": (
+        f"if you like, I can check.\n{CALL}",
+        "if you like, I can check.\n",
+    ),
+    "if-needed": (
+        f"if needed:\n  bring an umbrella\n  and boots\nLet me check.\n{CALL}",
+        "if needed:\n  bring an umbrella\n  and boots\nLet me check.\n",
+    ),
+    "no-body": (f"if so:\nI will check.\n{CALL}", "if so:\nI will check.\n"),
+    "for-example": (
+        f"for example: Paris or Rome.\n{CALL}",
+        "for example: Paris or Rome.\n",
+    ),
+    "with-pleasure": (f"with pleasure, one moment.\n{CALL}", "with pleasure, one moment.\n"),
+    "try-this": (f"try this: ask me again.\n{CALL}", "try this: ask me again.\n"),
+    "apostrophe": (f"if it's sunny, I'll say so.\n{CALL}", "if it's sunny, I'll say so.\n"),
+    "words-like-keywords": (
+        f"ifs and buts.\nformal wear.\ntrying.\n{CALL}",
+        "ifs and buts.\nformal wear.\ntrying.\n",
+    ),
+}
+
+
+@pytest.mark.parametrize(("text", "heard"), SENTENCES.values(), ids=list(SENTENCES))
+def test_a_sentence_that_begins_as_a_header_does_is_heard(text: str, heard: str) -> None:
+    for speech, got, dropped in _every_way(text):
+        assert speech == heard, speech
+        assert got == [("get_weather", {"city": "Paris"})] and dropped == 0
+
+
+def test_a_long_line_that_begins_as_a_header_does_is_heard_before_it_ends() -> None:
+    """Past 256 characters with no line break and no declared tool's call, the line is a
+    sentence: heard while the reply goes on, never held to the line's end."""
+    parser = Gemma4Parser(schemas=TOOLS)
+    said, _ = parser.feed("if you want, " + "I can check more cities for you, " * 12)
+    assert said.startswith("if you want, I can check")
+
+
+def test_with_no_tools_declared_a_block_is_heard_as_before() -> None:
+    text = f"if x:\n    {CALL}\nDone."
+    for speech, got, dropped in _every_way(text, schemas={}):
+        assert (speech, got, dropped) == (text, [], 0)
+
+
+def test_a_call_after_the_block_runs() -> None:
+    text = f'if x:\n    save_note(text="a")\n{CALL}\nDone.'
+    for speech, got, dropped in _every_way(text):
+        assert got == [("get_weather", {"city": "Paris"})] and dropped == 1, (speech, got)
+        assert speech.strip() == "Done.", speech
+
+
+FORMS = {
+    "await": f"Sure.\nawait {CALL}\nDone.",
+    "assigned-await": f"Sure.\nweather = await {CALL}\nDone.",
+    "annotated": f"Sure.\nresult: dict = {CALL}\nDone.",
+    "annotated-union": f"Sure.\nr: dict[str, list[int]] | None = await default_api.{CALL}\nDone.",
+    "print-await": f"Sure.\nprint(await {CALL})\nDone.",
+    "await-over-lines": 'Sure.\nawait get_weather(\n    city="Paris",\n)\nDone.',
+    "mid-line-print-await": f"Sure. print(await {CALL}) Done.",
+}
+
+
+@pytest.mark.parametrize("text", FORMS.values(), ids=list(FORMS))
+def test_await_and_an_annotated_name_call_the_tool(text: str) -> None:
+    """Review 27: ``await f(…)`` and ``result: dict = f(…)`` outside a fence were heard and
+    never ran; Python makes the same call as without them."""
+    for speech, got, dropped in _every_way(text):
+        assert got == [("get_weather", {"city": "Paris"})] and dropped == 0, (speech, got)
+        assert " ".join(speech.split()) == "Sure. Done.", speech
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "note: the weather is nice.\nDone.",
+        "awaiting your answer.\nDone.",
+        "Say print(awaiting) ok",
+        "r: a very long annotation that is really a sentence = get_weather\nDone.",
+    ],
+)
+def test_sentences_like_those_forms_are_heard(text: str) -> None:
+    for speech, got, dropped in _every_way(text):
+        assert (speech, got, dropped) == (text, [], 0)
+
+
+def test_what_follows_a_print_left_open_before_a_call_is_heard() -> None:
+    """``print(`` alone, then a declared call on the next line, then sentences: the call
+    runs and the sentences are heard (they were lost before)."""
+    text = f"print(\n{CALL}\nDone. More.\nAnd more."
+    for speech, got, dropped in _every_way(text):
+        assert got == [("get_weather", {"city": "Paris"})] and dropped == 0, (speech, got)
+        assert speech == "Done. More.\nAnd more.", speech
