@@ -172,3 +172,35 @@ def test_what_follows_a_print_left_open_before_a_call_is_heard() -> None:
     for speech, got, dropped in _every_way(text):
         assert got == [("get_weather", {"city": "Paris"})] and dropped == 0, (speech, got)
         assert speech == "Done. More.\nAnd more.", speech
+
+
+PYTHON_FENCES = {
+    "python": f"Sure.\n```python\n{CALL}\n```\nDone.",
+    "py": f"Sure.\n```py\nprint({CALL})\n```\nDone.",
+    "spaces-crlf": f"Sure.\n```python  \r\n{CALL}\r\n```\nDone.",
+}
+
+
+@pytest.mark.parametrize("text", PYTHON_FENCES.values(), ids=list(PYTHON_FENCES))
+def test_a_python_fence_at_a_line_start_is_code(text: str) -> None:
+    """Review 27: a declared call in a ```` ```python ```` fence ran and the caller heard the
+    fence's backticks and language around it."""
+    for speech, got, dropped in _every_way(text):
+        assert got == [("get_weather", {"city": "Paris"})] and dropped == 0, (speech, got)
+        assert " ".join(speech.split()) == "Sure. Done.", speech
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Sure.\n```pyramid\nok\n```\nDone.", "Sure.\n```json\n{}\n```\nDone."],
+    ids=["pyramid", "json"],
+)
+def test_another_fence_is_heard_as_before(text: str) -> None:
+    for speech, got, dropped in _every_way(text):
+        assert (speech, got, dropped) == (text, [], 0)
+
+
+def test_a_python_fence_naming_no_tool_is_never_heard() -> None:
+    text = 'Here it is.\n```python\nprint("hi")\n```\nDone.'
+    for speech, got, dropped in _every_way(text):
+        assert (speech, got, dropped) == ("Here it is.\nDone.", [], 0)

@@ -127,6 +127,8 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "annotated_lines": lambda n: ("r: list[" + "a," * 100 + "] = f(a=1)\n") * (n // 219),
     "annotations_held": lambda n: ("r: list[" + "a," * 19 + "] = f(a=1)\n") * (n // 57),
     "await_lines": lambda n: "await f(a=1)\n" * (n // 13),
+    "python_fences": lambda n: "```python\nf(a=1)\n```\n" * (n // 21),
+    "python_fence_openers": lambda n: ("```py" + " " * 20 + "x\n") * (n // 27),
 }
 
 

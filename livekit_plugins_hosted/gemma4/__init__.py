@@ -13,6 +13,7 @@ tool calls. Pure (stdlib only, no I/O), one pass, linear time, every held buffer
     value   := <|"|>sealed text<|"|> | text<|"|> | number | true | null | {…} | […] | "json"
     code    := ```tool_code … ``` | print(f(…)) | tool_code = f(…) / print(tool_code)
              | f(…) or name = f(…) on a line | f(…) or print(f(…)) mid-line  (f declared)
+             | ```python … ``` | a block (if x: and its indented lines)  (tools declared)
 
 The pieces: :mod:`.lexer` (special tokens, with and without their pipes), :mod:`.body` (where
 a call body ends, strings sealed), :mod:`.calls` (the body read by recursive descent),

@@ -1,6 +1,8 @@
 """Python code in a reply, read to its end: a ```` ```tool_code ```` fence or bare statements.
 
-    fenced   := "```tool_code" … "```"         (a fence left open ends with the reply)
+    fenced   := "```tool_code" … "```"         (a fence left open ends with the reply;
+                                               at a line start, with tools declared,
+                                               "```python" or "```py" and a line break)
     unfenced := stmt ("\\n" stmt)* [block]     at a line start; a statement that assigns
                                                (``tool_code = f(…)``) or names a variable
                                                (``tool_code``) is followed by another one;

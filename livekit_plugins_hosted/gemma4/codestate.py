@@ -22,6 +22,29 @@ from .tools import Tools
 __all__ = ["CodeStates"]
 
 
+_PY_FENCES = ("```python", "```py")
+
+
+def _python_fence(data: str, i: int, final: bool) -> int | bool | None:
+    """A ```` ```python ```` (or ```` ```py ````) fence's opening line at ``data[i]``: where
+    its code begins, False if it is none, None while undecided (at most a few spaces
+    before its line break are read)."""
+    n = len(data)
+    for opener in _PY_FENCES:
+        end = i + len(opener)
+        if not data.startswith(opener, i):
+            if not final and end > n and opener.startswith(data[i:]):
+                return None
+            continue
+        while end < n and end - i < 24 and data[end] in " \t\r":
+            end += 1
+        if end < n and data[end] == "\n":
+            return end + 1
+        if end >= n and not final:
+            return None
+    return False
+
+
 class CodeStates(Tools):
     __slots__ = ()
 
@@ -37,6 +60,16 @@ class CodeStates(Tools):
         """Code at a line's start (``print(``, ``tool_code``, a declared tool's call, a
         block's header): where reading goes on, or None if the line is no code."""
         header: bool | None = False
+        if self._schemas and data.startswith("`", i):
+            fence = _python_fence(data, i, final)
+            if fence is None:
+                self._buf = data[i:]  # ````` ```py ```` so far: held, bounded
+                return len(data)
+            if fence:
+                # a ```` ```python ```` fence is code as a ```` ```tool_code ```` one is
+                self._code = Code(fenced=True, schemas=self._schemas)
+                self._state = _CODE
+                return fence
         for trig in _TRIGGERS:
             if data.startswith(trig, i):
                 break
