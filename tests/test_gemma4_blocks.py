@@ -20,7 +20,7 @@ import pytest
 
 from livekit_plugins_hosted.gemma4 import Gemma4Parser
 from tests.test_gemma4_grammar import TOOLS
-from tests.test_gemma4_prose import _every_way
+from tests.test_gemma4_prose import _every_way, _read_pieces
 
 CALL = 'get_weather(city="Paris")'
 BLOCKS = {
@@ -204,3 +204,40 @@ def test_a_python_fence_naming_no_tool_is_never_heard() -> None:
     text = 'Here it is.\n```python\nprint("hi")\n```\nDone.'
     for speech, got, dropped in _every_way(text):
         assert (speech, got, dropped) == ("Here it is.\nDone.", [], 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "heard"),
+    [
+        (f"Say print({CALL})  # done\nOk.", "Say \nOk."),
+        (f"Say print({CALL})#1\nOk.", "Say \nOk."),
+        (f"Say print({CALL})  # see <turn|>", "Say "),
+        (f"Say print({CALL}) ok", "Say  ok"),
+    ],
+    ids=["comment", "no-space", "turn-end", "no-comment"],
+)
+def test_a_comment_after_mid_line_code_is_never_heard(text: str, heard: str) -> None:
+    """Review 27: ``# done`` after a mid-line ``print(f(…))`` was heard."""
+    for speech, got, dropped in _every_way(text):
+        assert got == [("get_weather", {"city": "Paris"})] and dropped == 0, (speech, got)
+        assert " ".join(speech.split()) == " ".join(heard.split()), speech
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [f"Try blueprint({CALL}) now."],
+        ["Try ", "blueprint", f"({CALL}) now."],
+        ["Try blue", f"print({CALL}) now."],
+        ["Try ", "blueprint(get_wea", 'ther(city="Paris")) now.'],
+    ],
+    ids=["whole", "word", "word-print", "cut-in-the-call"],
+)
+def test_a_name_ending_in_print_is_never_heard_in_part(pieces: list[str]) -> None:
+    """Review 27: ``blueprint(get_weather(…))`` ran nothing but the caller heard ``blue``.
+    A name that ends in ``print`` within one delta is held with it (at most 32 characters);
+    one whose start came in an earlier delta was heard already (holding every word back to
+    the next delta would delay all speech)."""
+    speech, got, dropped = _read_pieces(pieces, TOOLS)
+    assert got == [] and dropped == 1
+    assert " ".join(speech.split()) == ("Try blue now." if pieces[0] == "Try blue" else "Try now.")

@@ -83,7 +83,7 @@ def _continues(stmt: str, names: set[str]) -> bool:
 
 class Code(Ending):
     __slots__ = (
-        "_body", "_bol", "_lines", "_names", "_stmt_len", "done", "esc", "header", "nested",
+        "_body", "_bol", "_lines", "_names", "_stmt_len", "esc", "header", "nested",
         "note",
     )  # fmt: skip
 
@@ -122,6 +122,7 @@ class Code(Ending):
         # each line that is indented, blank or a comment, up to the first that is none
         self._bol = False  # at a line's start in a block
         self._body = False  # a line that is no blank one followed the block's header
+        self.trailing = 0  # inline code's bracket closed: 1 spaces after it, 2 its comment
         self.header = False  # its first line starts as a block's header does (``if x``): a
         # sentence can too, so past :data:`_HEAD` characters with no line break and no
         # declared tool's call it is one (heard)
@@ -322,6 +323,8 @@ class Code(Ending):
     def feed(self, data: str, i: int, final: bool) -> tuple[int, str]:
         """Take ``data[i:]`` up to the code's end: (index past what was taken, text to hold
         back until the next delta)."""
+        if self.trailing:
+            return self._trail(data, i, final)
         n = len(data)
         j = i
         limit = i + _HEAD - self._len if self.header else -1  # the header line's bound
@@ -409,8 +412,8 @@ class Code(Ending):
                 self.depth -= 1
                 if self.inline and self.depth <= 0:
                     self._put(data[i : j + 1])
-                    self.done = True
-                    return j + 1, ""
+                    self.trailing = 1  # a comment may follow it on its line
+                    return self._trail(data, j + 1, final)
             elif c == "<":
                 kind, length = lx.token(data, j)
                 if kind == lx.QUOTE and not self.note:

@@ -25,6 +25,7 @@ from .values import Schemas
 __all__ = ["Ending", "unfinished"]
 
 _HEAD = 256  # a statement's start that says whether it opens a declared tool's call
+_SPACES = 16  # spaces read past inline code for a comment after it
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 # what a Python block's header starts with (:meth:`Ending._header`); what a line after a
 # block starts with that goes on with its statement (``else:``), not indented
@@ -114,8 +115,8 @@ class Ending:
 
     __slots__ = (
         "_breaks", "_cut_at", "_first_break", "_len", "_opens", "_parts", "_schemas", "_seal",
-        "_seals", "_spans", "_starts", "_stmt", "block", "broken", "compiled", "depth", "fenced",
-        "inline", "mark", "q", "unread",
+        "_seals", "_spans", "_starts", "_stmt", "block", "broken", "compiled", "depth", "done",
+        "fenced", "inline", "mark", "q", "trailing", "unread",
     )  # fmt: skip
 
     # the fields (set by :class:`.code.Code`)
@@ -140,6 +141,8 @@ class Ending:
     inline: bool
     unread: int
     compiled: int
+    done: bool
+    trailing: int
 
     def _cut(self) -> bool:
         raise NotImplementedError
@@ -155,6 +158,30 @@ class Ending:
 
     def _last_line(self, text: str, base: int, known: int) -> int:
         raise NotImplementedError
+
+    def _trail(self, data: str, i: int, final: bool) -> tuple[int, str]:
+        """Past inline code's closing bracket, at ``data[i]``: a ``#`` comment after it on
+        its line (``print(get_weather(…))  # done``, up to 16 spaces before it) is the
+        code's, never heard; it ends at its line's end or a ``<``. Returns what
+        :meth:`.code.Code.feed` does."""
+        n = len(data)
+        if self.trailing == 1:
+            s = i
+            while s < n and s - i < _SPACES and data[s] in " \t":
+                s += 1
+            if s >= n and not final and s - i < _SPACES:
+                return n, data[i:]  # spaces at the delta's end: held, bounded
+            if s >= n or data[s] != "#":
+                self.trailing, self.done = 0, True  # no comment: the spaces are heard
+                return i, ""
+            self.trailing, i = 2, s
+        e = i
+        while e < n and data[e] != "\n" and data[e] != "<":
+            e += 1
+        self.compiled += e - i  # (read once, never kept)
+        if e < n or final:
+            self.trailing, self.done = 0, True
+        return e, ""
 
     @property
     def cut(self) -> bool:

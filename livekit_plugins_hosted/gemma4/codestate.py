@@ -13,7 +13,6 @@ What code turns out to be prose is heard, and read again from its first marker o
 
 from __future__ import annotations
 
-from .calls import NAME_CHARS
 from .code import Code
 from .pyform import opens_assign, opens_bare, opens_block
 from .state import _ANSWER, _CODE, _TRIGGERS
@@ -48,12 +47,11 @@ def _python_fence(data: str, i: int, final: bool) -> int | bool | None:
 class CodeStates(Tools):
     __slots__ = ()
 
-    def _start_inline(self) -> None:
-        """Code mid-line from here: ``print(`` before a declared tool's call."""
+    def _start_inline(self, nested: bool) -> None:
+        """Code mid-line from here: ``print(`` before a declared tool's call (``nested``
+        after a name: ``blueprint(``)."""
         self._code = Code(inline=True, schemas=self._schemas)
-        # ``blueprint(get_weather(…))``: its result goes to a function not known, so it never
-        # runs (counted lost)
-        self._code.nested = self._last in NAME_CHARS
+        self._code.nested = nested
         self._state = _CODE
 
     def _line_code(self, data: str, i: int, final: bool) -> int | None:

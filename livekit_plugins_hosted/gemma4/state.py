@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import lexer as lx
 from .body import BODY_CAP, Body
-from .calls import Meter, ToolCall
+from .calls import NAME_CHARS, Meter, ToolCall
 from .code import Code
 from .lexer import WS
 from .values import Schemas
@@ -27,6 +27,7 @@ _MARK = ">"  # what a dropped marker leaves as "the last character": not a space
 _FENCE = "```tool_code"
 _TRIGGERS = ("tool_code", "print(")  # code at a line start
 _PRINT = "print("  # code anywhere else: a call if it names a tool
+_NAME_BACK = 32  # how far back a name ending in ``print`` is held with it
 
 
 class Base:
@@ -215,11 +216,21 @@ def call_prefix(data: str, i: int) -> int:
 
 
 def print_prefix(data: str, i: int) -> int:
-    """How many characters at the end of ``data[i:]`` could still begin ``print(``."""
+    """How many characters at the end of ``data[i:]`` could still begin ``print(``, with
+    the name they end (``blueprint``: code if a call follows, never heard in part)."""
     for t in (5, 4, 3, 2, 1):
         if len(data) - t >= i and data.endswith(_PRINT[:t]):
-            return t
+            return len(data) - name_start(data, i, len(data) - t)
     return 0
+
+
+def name_start(data: str, i: int, p: int) -> int:
+    """Where the name that ends at ``data[p]`` (``blue`` before ``print(``) begins, at most
+    :data:`_NAME_BACK` characters back and not before ``i``."""
+    w = p
+    while w > i and p - w < _NAME_BACK and data[w - 1] in NAME_CHARS:
+        w -= 1
+    return w
 
 
 def fence_prefix(data: str, i: int) -> int:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from . import lexer as lx
 from .body import Body
-from .calls import ToolCall, repair
+from .calls import NAME_CHARS, ToolCall, repair
 from .code import Code
 from .lexer import WS
 from .pyform import opens_inline
@@ -44,6 +44,7 @@ from .state import (
     _THOUGHT_LABEL,
     call_prefix,
     fence_prefix,
+    name_start,
     print_prefix,
 )
 from .thought import LOST_OPENERS, ThoughtStates
@@ -334,15 +335,19 @@ class Gemma4Parser(ThoughtStates):
         if p < k and p < c and p < f:
             # code only if a declared tool's call follows (``print(get_weather(``)
             opens = opens_inline(data, p + len(_PRINT), self._schemas, final=final)
+            w = name_start(data, i, p)  # ``blueprint(``: its ``blue`` is the code's too
             if opens is None:
-                self._emit(data[i:p])
-                self._buf = data[p:]  # ``print(get_wea`` at the delta's end: held, bounded
+                self._emit(data[i:w])
+                self._buf = data[w:]  # ``print(get_wea`` at the delta's end: held, bounded
                 return n
             if not opens:
                 self._emit(data[i : p + len(_PRINT)])  # a word in a sentence: no code, no strings
                 return p + len(_PRINT)
-            self._emit(data[i:p])
-            self._start_inline()
+            # a name before ``print(`` (``blueprint(get_weather(…))``): the call's result goes
+            # to a function not known, so it never runs (counted lost), and no part is heard
+            nested = w < p or (p == i and self._last in NAME_CHARS)
+            self._emit(data[i:w])
+            self._start_inline(nested)
             return p
         if f < k and f < c:
             self._emit(data[i:f])
