@@ -19,7 +19,7 @@ from __future__ import annotations
 import pytest
 
 from livekit_plugins_hosted.gemma4 import Gemma4Parser
-from tests.test_gemma4_grammar import TOOLS
+from tests.test_gemma4_grammar import TOOLS, Q
 from tests.test_gemma4_prose import _every_way, _read_pieces
 
 CALL = 'get_weather(city="Paris")'
@@ -50,12 +50,30 @@ BLOCKS = {
     "after-a-call": f'Let me check.\nx = {CALL}\nif x:\n    save_note(text="a")\nDone.',
     "after-print-alone": f"Let me check.\nprint(\nif x:\n    {CALL}\nDone.",
     "one-line-after-print-alone": f"Let me check.\nprint(\nif x: {CALL}\nDone.",
+    # review 28a
+    "elif-after-one-line": (
+        f"Let me check.\nif balance > 100: {CALL}\nelif balance > 50:\n"
+        "    wire_money(amount=50)\nDone."
+    ),
+    "else-after-pass": "Let me check.\nif x: pass\nelse:\n    wire_money(amount=5)\nDone.",
+    "one-line-else": f"Let me check.\nif x: {CALL}\nelse: wire_money(amount=5)\nDone.",
+    "try-one-line": "Let me check.\ntry: wire_money(amount=5)\nexcept: pass\nDone.",
+    "backslash": "Let me check.\nif ok and \\\n    amount < 9:\n    wire_money(amount=5)\nDone.",
+    "backslash-crlf": "Let me check.\r\nif ok and \\\r\n  x:\r\n    wire_money(amount=5)\r\nDone.",
+    "backslash-one-line": "Let me check.\nif x: \\\n    wire_money(amount=5)\nDone.",
+    "long-header": (
+        "Let me check.\nif amount <= 500 and recipient in ["
+        + ", ".join(f'"Person Number {k}"' for k in range(16))
+        + "] and confirmed:\n    wire_money(amount=500)\nDone."
+    ),
+    "decorator": "Let me check.\n@retry\nasync def f():\n    await wire_money(amount=5)\nDone.",
+    "call-cut-in-block": f"Let me check.\nif x:\n    {CALL[:-1]}\nDone.",
 }
 
 
 @pytest.mark.parametrize("text", BLOCKS.values(), ids=list(BLOCKS))
 def test_a_block_outside_a_fence_runs_none_of_its_calls_and_is_never_heard(text: str) -> None:
-    calls = 2 if ("save_note" in text) else 1
+    calls = sum(text.count(f"{name}(") for name in TOOLS)
     for speech, got, dropped in _every_way(text):
         assert got == [] and dropped == calls, (speech, got, dropped)
         assert " ".join(speech.split()) == "Let me check. Done.", speech
@@ -241,3 +259,52 @@ def test_a_name_ending_in_print_is_never_heard_in_part(pieces: list[str]) -> Non
     speech, got, dropped = _read_pieces(pieces, TOOLS)
     assert got == [] and dropped == 1
     assert " ".join(speech.split()) == ("Try blue now." if pieces[0] == "Try blue" else "Try now.")
+
+
+def test_a_thought_inside_a_block_is_never_heard() -> None:
+    """Review 28a: a ``<|channel>thought`` on a block's line was taken as the block's text,
+    and the thought's own lines were then heard as the answer."""
+    text = (
+        'Let me check.\nfor c in ["Paris", "Rome"]:\n    get_weather(city=c)\n'
+        "    <|channel>thought\nThe user wants both. Password is hunter2.<channel|>\nDone."
+    )
+    for speech, got, dropped in _every_way(text):
+        assert (speech, got, dropped) == ("Let me check.\nDone.", [], 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "heard"),
+    [
+        ("if sunny:\n  sunscreen\nif rainy:\n  umbrella", None),
+        ("Packing tips.\nif needed:\n  umbrella\n", None),
+        ('if x:\n    """\nThe weather is sunny.\nDone.', None),
+        (f"if so:\n  say {Q}hello{Q} to her\nDone.", "if so:\n  say hello to her\nDone."),
+        (f"if so:\n  say {Q}hello\nDone.", "if so:\n  say hello\nDone."),
+        ('if so:\n  see <|tool_call>call:search{query:<|"|>x<|"|>}<tool_call|>', "if so:\n  see "),
+    ],
+    ids=["python-prose", "heading", "open-triple-quote", "quoted", "quote-open", "native-call"],
+)
+def test_a_block_calling_no_declared_tool_is_heard_as_before(text: str, heard: str | None) -> None:
+    """Review 28a: a block naming no declared tool (prose Python happens to read, a quote,
+    a triple quote never closed) was never heard, or its quoted words were lost: it is
+    read again as the reply, as if no block had been seen (a native call in it runs)."""
+    for speech, got, _ in _every_way(text):
+        assert speech == (text if heard is None else heard), speech
+        assert got == ([("search", {"query": "x"})] if "search" in text else [])
+
+
+@pytest.mark.parametrize(
+    ("text", "heard"),
+    [
+        (
+            f"if x:\n    {CALL}\nexcept for Rome, it is sunny.\nBye.",
+            "except for Rome, it is sunny.\nBye.",
+        ),
+        (f"if x:\n    {CALL}\n# Weather report\nSunny.", "# Weather report\nSunny."),
+        (f"if x:\n    {CALL[:-1]}\nThe weather is nice.\nMore.", "The weather is nice.\nMore."),
+    ],
+    ids=["kin-like-sentence", "heading", "call-cut"],
+)
+def test_what_follows_a_block_is_heard(text: str, heard: str) -> None:
+    for speech, got, dropped in _every_way(text):
+        assert (speech, got, dropped) == (heard, [], 1)

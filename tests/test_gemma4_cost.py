@@ -127,6 +127,13 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "annotated_lines": lambda n: ("r: list[" + "a," * 100 + "] = f(a=1)\n") * (n // 219),
     "annotations_held": lambda n: ("r: list[" + "a," * 19 + "] = f(a=1)\n") * (n // 57),
     "await_lines": lambda n: "await f(a=1)\n" * (n // 13),
+    # review 28a: one-line units that start as headers do, each a code of its own
+    "header_bracket_lines": lambda n: "if a:\n b(\nc\n" * (n // 11),
+    "empty_headers": lambda n: "if:\n" * (n // 4),
+    "header_brackets": lambda n: "if(\n" * (n // 4),
+    "kin_sentences": lambda n: "if x:\n f()\nexcept for y.\n" * (n // 25),
+    "decorators": lambda n: "@a\n" * (n // 3),
+    "joined_lines": lambda n: "if a \\\n" * (n // 7),
     "python_fences": lambda n: "```python\nf(a=1)\n```\n" * (n // 21),
     "python_fence_openers": lambda n: ("```py" + " " * 20 + "x\n") * (n // 27),
 }

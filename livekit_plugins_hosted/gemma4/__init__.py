@@ -12,12 +12,12 @@ tool calls. Pure (stdlib only, no I/O), one pass, linear time, every held buffer
     call    := [:] (call:)* NAME ( {key:value,…} | (key=value,…) )
     value   := <|"|>sealed text<|"|> | text<|"|> | number | true | null | {…} | […] | "json"
     code    := ```tool_code … ``` | print(f(…)) | tool_code = f(…) / print(tool_code)
-             | f(…) or name = f(…) on a line | f(…) or print(f(…)) mid-line  (f declared)
+             | f(…) or name = f(…) on a line | print(f(…)) mid-line  (f declared)
              | ```python … ``` | a block (if x: and its indented lines)  (tools declared)
 
 The pieces: :mod:`.lexer` (special tokens, with and without their pipes), :mod:`.body` (where
 a call body ends, strings sealed), :mod:`.calls` (the body read by recursive descent),
-:mod:`.pyform` and :mod:`.code` (the Python form), :mod:`.values` (schema typing),
+:mod:`.pyform`, :mod:`.code` and :mod:`.block` (the Python form), :mod:`.values` (schema typing),
 :mod:`.state`, :mod:`.tools`, :mod:`.codestate`, :mod:`.thought` and :mod:`.stream` (the
 reply's states).
 

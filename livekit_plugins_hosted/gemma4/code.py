@@ -14,12 +14,12 @@
                                                break in its one-line string read on), else
                                                its first line is a call lost and the rest
                                                is read again (:mod:`.codeend`)
-    block    := header "\\n" line*              a statement Python reads as a block's
-                                               header (``if x:``, ``for c in cities:``),
-                                               then each line indented, blank, a comment
-                                               or its kin's (``else:``); the first line
-                                               that is none ends it. Its calls never run
-                                               (lost); a header alone is a sentence
+    block    := compound "\\n" line*            a statement Python reads as a block's
+                                               header (``if x:``) or a whole compound one
+                                               (``if x: f()``), then each line indented,
+                                               blank, a comment or its kin's (``else:``),
+                                               read by indentation alone (:mod:`.block`);
+                                               calling a declared tool, its calls are lost
     inline   := "print(" NAME "(" … ")"        mid-line, NAME a declared tool (the stream
                                                decides: any other ``print(`` is a word);
                                                ends where its bracket closes (lines may
@@ -48,8 +48,9 @@ never heard and a quote in a sentence hides nothing.
 from __future__ import annotations
 
 from . import lexer as lx
+from .block import DECORATOR, Block
 from .calls import Meter, ToolCall
-from .codeend import Ending, unfinished
+from .codeend import unfinished
 from .pyform import calls_declared, opens_call, read_code
 from .values import Schemas
 
@@ -81,10 +82,9 @@ def _continues(stmt: str, names: set[str]) -> bool:
     return False
 
 
-class Code(Ending):
+class Code(Block):
     __slots__ = (
-        "_body", "_bol", "_lines", "_names", "_stmt_len", "esc", "header", "nested",
-        "note",
+        "_lines", "_names", "_stmt_len", "esc", "nested", "note",
     )  # fmt: skip
 
     def __init__(
@@ -118,14 +118,9 @@ class Code(Ending):
         self._seals: list[tuple[int, int]] = []  # closed ones, within CODE_CAP
         self.unread = 0  # declared tools' calls :meth:`calls` could not read: never run
         self.compiled = 0  # characters given to Python's compiler (counted as work)
-        self.block = False  # a block's header (``if x:``) was read: the code goes on over
-        # each line that is indented, blank or a comment, up to the first that is none
-        self._bol = False  # at a line's start in a block
-        self._body = False  # a line that is no blank one followed the block's header
+        self.block = False  # a compound statement (``if x:``) was read: a block (.block)
         self.trailing = 0  # inline code's bracket closed: 1 spaces after it, 2 its comment
-        self.header = False  # its first line starts as a block's header does (``if x``): a
-        # sentence can too, so past :data:`_HEAD` characters with no line break and no
-        # declared tool's call it is one (heard)
+        Block.__init__(self)
 
     def _put(self, text: str) -> None:
         if self._parts is None or not text:
@@ -152,8 +147,10 @@ class Code(Ending):
     def calls(self, meter: Meter | None = None) -> list[ToolCall]:
         """The declared tools' calls the code makes (:attr:`unread` counts those it meant
         and cannot make: cut off, malformed, an argument naming an unknown variable)."""
-        if self._parts is None or (self.broken and self.block):
-            return []  # (a block's header with nothing under it: it names no declared tool)
+        if self._parts is None or self.said:
+            return []  # (a sentence that started as a header does, naming no declared tool)
+        if self.broken and not calls_declared("".join(self._parts), self._schemas):
+            return []  # prose naming no declared tool: Python's parser is not needed
         calls, self.unread = read_code("".join(self._parts), self._schemas, meter)
         if self.nested:
             self.unread += len(calls)
@@ -238,8 +235,10 @@ class Code(Ending):
             self._breaks.append(self._len + len(line))  # where each of its lines ends
         elif self._lines > _LINES or taken + len(line) > _LINE:
             return False  # words Python happens to read on (``print(\nIt is sunny…``): heard
-        if self._lines & (self._lines - 1):
-            return True  # asked again at its 1st, 2nd, 4th, 8th… line break only
+        if self._lines & (self._lines - 1) or (self.keyword and self._lines == 1):
+            # asked again at its 1st, 2nd, 4th, 8th… line break only (a header's words at
+            # its 2nd: ``if (a and`` goes on, and two lines tell as well as one)
+            return True
         text = "".join(self._parts or ()) if self.inline else "".join(self._stmt)
         base = self._len - taken
         stmt = self._checkable(text + line, base)
@@ -327,16 +326,15 @@ class Code(Ending):
             return self._trail(data, i, final)
         n = len(data)
         j = i
-        limit = i + _HEAD - self._len if self.header else -1  # the header line's bound
+        limit = i + self._bound - self._len if self.header else -1  # its first line's bound
         while j < n:
             c = data[j]
             if j == limit:
-                self.header = False
-                seen = "".join(self._parts or ()) + data[i:j]
-                if not calls_declared(seen, self._schemas):
+                if not self._first_line("".join(self._parts or ()) + data[i:j]):
                     self._put(data[i:j])  # a sentence that began as a header does
                     self.broken = self.done = True
                     return j, ""
+                limit = i + self._bound - self._len if self.header else -1
             if self._bol:
                 goes = self._block_goes_on(data, j, final)
                 if goes is None:
@@ -344,34 +342,48 @@ class Code(Ending):
                     return n, data[j:]
                 if not goes:  # a line not indented: the block is over
                     self._put(data[i:j])
+                    self._cut_at = self._ends_block()
                     self.done = True
-                    # a header with nothing under it is no Python: a sentence (``if so:``),
-                    # unless it calls a declared tool (``if get_weather(…):``, lost)
-                    self.broken = not self._body and not calls_declared(
-                        "".join(self._parts or ()), self._schemas
-                    )
                     return j, ""
                 self._bol = False
-                self._body = self._body or c not in "\r\n"
-            if not self.fenced and c in "\n<`c":
+            if self.block and c in "\n<c" and not (c == "c" and (self.q or self.note)):
+                if c == "\n" and len(self.q) < 3:
+                    # a block's line is over, its brackets and one-line strings with it
+                    self.depth, self.q, self.esc, self.note = 0, "", False, False
+                    self._put(data[i : j + 1])
+                    i = j + 1
+                    stmt = "".join(self._stmt)
+                    self._stmt, self._stmt_len = [], 0
+                    if not self._line_done(stmt):
+                        self.done = True  # it only began as ``else:`` does: read again
+                        return i, ""
+                    # (a backslash at its end goes on its statement on the next line)
+                    self._bol = not stmt.rstrip("\r\n").endswith("\\")
+                    j += 1
+                    continue
+                if c != "\n":
+                    at = self._at(data, i, j, final)
+                    if at == _HOLD:
+                        self._put(data[i:j])
+                        return n, data[j:]
+                    if at == _MARKED:  # a Gemma marker or ``call:``: the block is over
+                        self._put(data[i:j])
+                        self._cut_at = self._ends_block()
+                        self.done = True
+                        return j, ""
+            elif not self.fenced and c in "\n<`c":
                 at = self._at(data, i, j, final)
                 if at == _HOLD:
                     self._put(data[i:j])
                     return n, data[j:]
-                if at in (_ENDS, _CUT) and self.block and c == "\n":
-                    # a line of a block that is no Python: the block is judged whole when it
-                    # ends (at its first line not indented); the next line is read afresh
-                    self.depth, self.q, self.esc, self._cut_at = 0, "", False, 0
-                    self.broken = False
-                    if self._spans and self._spans[-1] == self._len + j - i:
-                        self._spans.pop()  # (no string goes on over it)
-                elif at in (_ENDS, _CUT):
+                if at in (_ENDS, _CUT):
                     self._put(data[i:j])  # prose after all, or a declared call cut off
                     self.broken = at == _ENDS  # (what follows is the stream's)
                     self.done = True
                     return j, ""
                 if at == _MARKED and self.mark < 0:
                     self.mark = self._len + j - i
+            was_note = self.note
             if c == "\n":
                 self.note = False  # the comment's end; the line break is read on below
             if self.q:
@@ -441,7 +453,12 @@ class Code(Ending):
                 if not final and "```".startswith(data[j:]):
                     self._put(data[i:j])
                     return n, data[j:]
-            elif c == "\n" and not self.fenced and self.depth <= 0:
+            elif (
+                c == "\n"
+                and not self.fenced
+                and self.depth <= 0
+                and (was_note or not self._joined(data, i, j))  # (``\\`` goes on its line)
+            ):
                 self.header = False  # (its line is over)
                 limit = -1
                 self._put(data[i : j + 1])
@@ -452,8 +469,16 @@ class Code(Ending):
                 self._lines = 0
                 self._first_break = 0
                 self._breaks = []
-                if self.block or self._header(stmt):
+                kind = self._statement_kind(stmt)
+                first, self.keyword = self.keyword, False
+                if kind == DECORATOR:
+                    self._starts.append(self._len)  # what it decorates follows
+                elif kind:
                     self.block = self._bol = True  # the lines after it are its block
+                elif first:  # a sentence that starts as a header does (``if you like, …``)
+                    self.said = not calls_declared(stmt, self._schemas)
+                    self.broken = self.done = True
+                    return j + 1, ""
                 elif not _continues(stmt, self._names):
                     self.done = True
                     return j + 1, ""

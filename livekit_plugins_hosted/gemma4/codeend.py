@@ -14,32 +14,27 @@ from __future__ import annotations
 
 import ast
 import codeop
+import functools
 import itertools
 import warnings
 
 from . import lexer as lx
 from .calls import ToolCall
-from .pyform import calls_declared, opens_block, opens_call
+from .pyform import calls_declared, opens_call
 from .values import Schemas
 
-__all__ = ["Ending", "unfinished"]
+__all__ = ["Ending", "parsed", "unfinished"]
 
 _HEAD = 256  # a statement's start that says whether it opens a declared tool's call
 _SPACES = 16  # spaces read past inline code for a comment after it
-_IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
-# what a Python block's header starts with (:meth:`Ending._header`); what a line after a
-# block starts with that goes on with its statement (``else:``), not indented
-_KEYWORDS = frozenset(("if", "elif", "else", "for", "while", "with", "try", "except",
-                       "finally", "def", "class", "async", "match"))  # fmt: skip
-_GO_ON = ("elif", "else", "except", "finally")
 
 
 def _statements(code: str) -> bool:
     """``code`` is Python (parsed, never run; its size is capped at :data:`CODE_CAP`)."""
-    return _parsed(code) is not None
+    return parsed(code) is not None
 
 
-def _parsed(code: str) -> ast.Module | None:
+def parsed(code: str) -> ast.Module | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an invalid escape in a string is still Python
@@ -72,20 +67,7 @@ def _assigned(tree: ast.Module | None, names: set[str]) -> None:
             names.update(t.id for t in statement.targets if isinstance(t, ast.Name))
 
 
-def header(code: str) -> bool:
-    """``code`` is a Python block's header (``if x:``, ``try:``, ``for c in (a,\\n b):  # c``),
-    as Python's own parser reads it with a body after it (parsed once, never run)."""
-    code = code.rstrip(lx.WS)
-    if not code.endswith(":") and "#" not in code:
-        return False  # (no parser needed: a header ends in ``:``, or a comment after it)
-    body = "\n pass"
-    if code.startswith("try"):
-        body += "\nfinally:\n pass"
-    elif code.startswith("match"):
-        body = "\n case _:\n  pass"
-    return _parsed(code + body) is not None
-
-
+@functools.lru_cache(maxsize=16)  # (the same text asked again: ``print(`` alone)
 def unfinished(code: str) -> bool:
     """``code`` is Python that goes on past its end (``print(foo(``, an open triple quote),
     as Python's own ``codeop`` decides; never run."""
@@ -159,6 +141,9 @@ class Ending:
     def _last_line(self, text: str, base: int, known: int) -> int:
         raise NotImplementedError
 
+    def _opens_block(self, line: str) -> bool:
+        raise NotImplementedError
+
     def _trail(self, data: str, i: int, final: bool) -> tuple[int, str]:
         """Past inline code's closing bracket, at ``data[i]``: a ``#`` comment after it on
         its line (``print(get_weather(…))  # done``, up to 16 spaces before it) is the
@@ -193,8 +178,9 @@ class Ending:
         names no declared tool (``x = get_weather(…)`` then ``It is sunny.``): that last one
         is a sentence. It is cut off the code and returned, to be heard (read again as the
         reply); ``""`` if there is none."""
-        if self.block:
-            return ""  # it is over at its first line not indented: no sentence is in it
+        if self.block:  # what follows where it was cut (``#`` lines, ``except for…``) is heard
+            text = "".join(self._parts or ())
+            return self._keep(text, self._cut_at) if 0 < self._cut_at < len(text) else ""
         if (
             not self._cut_at
             and self._first_break
@@ -239,7 +225,7 @@ class Ending:
         lone = False  # the statement before is a lone name (a bracket may go on from it)
         for (a, x), (b, y) in itertools.pairwise(bounds):
             stmt = whole[x:y].strip(lx.WS)
-            tree = _parsed(stmt)
+            tree = parsed(stmt)
             if (
                 a
                 and not (lone and stmt[:1] in "([.")
@@ -319,43 +305,6 @@ class Ending:
             at = line_end
         return end
 
-    def _header(self, stmt: str) -> bool:
-        """The statement ``stmt`` just read is a Python block's header (``if x:``, a comment
-        after it, its condition over lines), as Python's parser reads it (:func:`header`).
-        ``if you like:`` is no Python."""
-        s = stmt.lstrip(lx.WS)
-        j = 0
-        while j < len(s) and j < 8 and s[j] in _IDENT:
-            j += 1
-        if s[:j] not in _KEYWORDS:
-            return False
-        text = self._unsealed(stmt, self._len - len(stmt))
-        self.compiled += len(text)
-        return header(text.lstrip(lx.WS))
-
-    def _block_goes_on(self, data: str, j: int, final: bool) -> bool | None:
-        """A block goes on over a line that starts ``data[j:]``: one indented, blank or a
-        comment, or one that goes on its statement (``else:``, ``except ValueError:``);
-        None while that is undecided."""
-        if data[j] in " \t\r\n#":
-            return True
-        for word in _GO_ON:
-            end = j + len(word)
-            if data.startswith(word, j) and end < len(data):
-                return data[end] in " \t:("
-            if not final and word.startswith(data[j:end]) and end >= len(data):
-                return None
-        return False
-
-    def _opens_block(self, line: str) -> bool:
-        """``line`` (its first :data:`_HEAD` characters) starts as a Python block's header
-        does and is one (``if x:``, as Python's parser reads it) or calls a declared tool
-        (``if x: get_weather(…)``): the block is read again as code."""
-        if not opens_block(line, 0, self._schemas, final=True):
-            return False
-        self.compiled += len(line)
-        return header(line) or calls_declared(line, self._schemas)
-
     def prose(self, calls: list[ToolCall]) -> bool:
         """The code, read to its end, called nothing and was no code: a sentence to hear
         (from its start up to :attr:`mark`). Inline, ``print(`` naming no tool is prose;
@@ -371,8 +320,6 @@ class Ending:
         code = self._unsealed("".join(self._parts), 0)
         if _statements(code) or opens_call(code[:_HEAD].split("\n", 1)[0], self._schemas):
             return False  # Python, or a declared tool's call: code (its calls run or are lost)
-        if self.block and calls_declared(code, self._schemas):
-            return False  # a block calling a declared tool: code (whether it runs is not known)
         # no Python: a sentence, unless it was a declared tool's call or Python cut off (with
         # no marker in it: the model's own tokens are markup even in a Python string)
         return not (

@@ -2,8 +2,9 @@
 
 * at a line start: ``print(``, ``tool_code``, a declared tool's call, a name given one's
   result (``result = get_weather(``), or, with tools declared, a Python block's header
-  (``if x:``, ``for c in cities:``, ``def f():``; the block is code, and whether its calls
-  run is not known: each is lost), read to its end by :class:`.code.Code`;
+  (``if x:``, ``for c in cities:``, ``def f():``: a block calling a declared tool is code,
+  and whether its calls run is not known, so each is lost; :mod:`.block`) or a
+  ```` ```python ```` fence, read to its end by :class:`.code.Code`;
 * mid-line: ``print(`` before a declared tool's call. A declared tool's name alone mid-line
   is a word: a sentence names a tool (``I can't end_call() myself``, ``the search (results)``)
   far more often than it calls one, and a tool the model did not call must never run.
@@ -13,8 +14,9 @@ What code turns out to be prose is heard, and read again from its first marker o
 
 from __future__ import annotations
 
+from .block import opens_block
 from .code import Code
-from .pyform import opens_assign, opens_bare, opens_block
+from .pyform import calls_declared, opens_assign, opens_bare
 from .state import _ANSWER, _CODE, _TRIGGERS
 from .tools import Tools
 
@@ -90,7 +92,7 @@ class CodeStates(Tools):
                 return None
         self._code = Code(schemas=self._schemas)
         # ``if x:``: a sentence can start so too; its line is held a bounded while
-        self._code.header = bool(header)
+        self._code.header = self._code.keyword = bool(header)
         self._state = _CODE
         return i
 
@@ -104,12 +106,32 @@ class CodeStates(Tools):
                 return self._again(again, data, k, final, plain=plain)
         return k
 
+    def _block_done(self, code: Code) -> tuple[str, bool]:
+        """A block (``if x:`` and its lines) is over. If it calls a declared tool, it is
+        code: none of it is heard and its calls are lost (whether they run is not known);
+        else it is prose, read again as the reply (no code starts in it: read twice at
+        most). What followed where it was cut (a ``#`` heading) is read again."""
+        tail = code.tail()
+        text = code.text()
+        self._work += code.size + code.compiled + len(tail)
+        self._to_answer()
+        if text is None:
+            self._lose(1)  # past its cap: what it called never runs, and the turn says so
+            return tail, False
+        if calls_declared(text, self._schemas):
+            code.calls(self._meter)  # (control flow: each is counted, none runs)
+            self._lose(max(code.unread, 1))
+            return tail, False
+        return text + tail, True
+
     def _code_done(self) -> tuple[str, bool]:
         """The code is over: its calls run; if it was prose, what it read up to its first
         marker is heard. Returned: the rest, to be read again as the reply, and whether it
         is plain (no code may start in it: it was read as code once)."""
         code = self._code
         self._code = Code()
+        if code.block:
+            return self._block_done(code)
         tail = code.tail()  # a sentence after the code's statements: heard
         self._work += code.size + code.compiled + len(tail)
         if code.text() is None:

@@ -30,8 +30,7 @@ from .lexer import QUOTE_TOKEN, WS
 from .values import Bare, Malformed, Schemas
 
 __all__ = [
-    "calls_declared", "opens_assign", "opens_bare", "opens_block", "opens_call", "opens_inline",
-    "read_code",
+    "calls_declared", "opens_assign", "opens_bare", "opens_call", "opens_inline", "read_code",
 ]  # fmt: skip
 
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
@@ -42,10 +41,6 @@ _FLOW = frozenset((
     "if", "elif", "else", "for", "while", "def", "class", "with", "try", "except", "finally",
     "async", "match", "case", "lambda", "return", "yield", "raise", "assert", "exit", "quit",
 ))  # fmt: skip
-# the words a line of code starts with: a Python block's header (``elif``, ``else``… only go
-# on from one), or ``await``
-_HEADERS = ("if", "for", "while", "with", "try", "def", "class", "async", "match", "await")
-_AFTER = " \t:("  # what follows one in a header
 _EXITS = frozenset(("exit", "quit", "_exit", "abort"))  # a call that ends the program
 _HEAD = 256  # a statement's start that says whether it opens a declared tool's call
 _MORE, _NOT = -1, -2  # an annotation the text ends in, or none (:func:`_annotated`)
@@ -144,23 +139,6 @@ def opens_inline(data: str, at: int, schemas: Schemas | None, *, final: bool) ->
     that can start none, so what a stream holds back to decide is as short as a tool's name."""
     got = _opens_inline(data[at : at + _INLINE_HEAD], schemas)
     return False if got is None and (final or len(data) - at >= _INLINE_HEAD) else got
-
-
-def opens_block(data: str, at: int, schemas: Schemas | None, *, final: bool) -> bool | None:
-    """``data[at:]``, at a line's start, begins as a Python block's header does (``if x:``,
-    ``try:``, ``for(``), or ``await``: its line is read as code, which Python's parser then
-    judges (a sentence that starts so, ``if you like, I can…``, is heard when its line ends
-    or passes 256 characters); None while undecided. Only with tools declared: a block's
-    calls are what it would hide."""
-    if not schemas:
-        return False
-    for word in _HEADERS:
-        end = at + len(word)
-        if data.startswith(word, at) and end < len(data):
-            return data[end] in _AFTER
-        if not final and word.startswith(data[at : at + len(word)]) and end >= len(data):
-            return None
-    return False
 
 
 def opens_bare(data: str, at: int, schemas: Schemas | None, *, final: bool) -> bool | None:

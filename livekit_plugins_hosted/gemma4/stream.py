@@ -9,6 +9,7 @@
     xml     := (<tool_call> | <call>) [ : | call: ] NAME ( "{" | "(" ) … [</tool_call>]
     code    := at a line start: ```tool_code … ``` | print( … ) | tool_code = …
                                 | NAME ( … | name = NAME ( …          (.codestate, .pyform)
+                                | ```python | if x: … | await …     (tools declared)
              | mid-line: print( NAME ( …       NAME declared; any other print( is a word
 
 Each state reads its input with ``str.find`` and single-character-class searches, and hands

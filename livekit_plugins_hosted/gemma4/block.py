@@ -1,0 +1,214 @@
+"""A Python block outside a fence, as line-start code reads it (:class:`.code.Code`).
+
+    block  := compound "\\n" line*      compound: a statement Python's parser reads as a
+                                       block's header (``if x:``, ``for c in (a,\\n b):``,
+                                       ``def f():  # c``) or as a whole compound statement
+                                       on its line (``if x: f()``), decorators before it
+    line   := indented | blank | "#"…  | kin      kin: ``elif``, ``else``, ``except`` or
+                                       ``finally`` going on the statement (Python's parser
+                                       says so at its line's end; a sentence that starts so,
+                                       ``except for Rome, …``, is no part of it)
+
+The first line that is none ends the block (a ``#`` line just before it is heard: a heading,
+not the block's comment). A block's lines are read by indentation alone: brackets and
+one-line strings end with their line, so nothing but a triple-quoted or ``<|"|>`` string
+carries a block past a line that is not indented. A Gemma marker or ``call:`` outside a
+string ends it too. What it is, :mod:`.codestate` decides at its end: a block calling a
+declared tool is code (its calls are lost: whether they run is not known), one that calls
+none is prose, read again as the reply.
+
+With tools declared, a line starting with a header's word (or ``await``, ``@``) is read as
+code; a sentence can start so too, so its first line is judged at 256 characters (and
+twice as far, up to 2 KB, while it still reads as Python's start): no Python, no declared
+call, it is heard.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+
+from . import lexer as lx
+from .codeend import Ending, parsed, unfinished
+from .pyform import calls_declared
+from .values import Schemas
+
+__all__ = ["Block", "compound", "opens_block"]
+
+# what a line of code starts with: a block's header, its kin, ``await``
+_HEADERS = (
+    "if", "for", "while", "with", "try", "def", "class", "async", "match", "await", "elif",
+    "else", "except", "finally",
+)  # fmt: skip
+_AFTER = " \t:("  # what follows one of them in code
+_IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_GO_ON = ("elif", "else", "except", "finally")
+_BEFORE = {"elif": "if 1: pass\n", "else": "if 1: pass\n", "except": "try: pass\n"}
+_BEFORE["finally"] = _BEFORE["except"]
+_KEYWORDS = frozenset(
+    ("if", "for", "while", "with", "try", "def", "class", "async", "match", *_GO_ON)
+)
+_COMPOUND = (
+    ast.If, ast.For, ast.While, ast.With, ast.Try, ast.FunctionDef, ast.ClassDef,
+    ast.AsyncFunctionDef, ast.AsyncFor, ast.AsyncWith, ast.Match,
+)  # fmt: skip
+HEADER, WHOLE, DECORATOR = 1, 2, 3
+_FIRST_BOUND, _LAST_BOUND = 256, 2048  # a first line that starts as code, judged at
+
+
+def opens_block(data: str, at: int, schemas: Schemas | None, *, final: bool) -> bool | None:
+    """``data[at:]``, at a line's start, begins as a block's header does (``if x:``,
+    ``try:``, ``for(``), or with ``await`` or a decorator (``@retry``): its line is read as
+    code, which Python's parser then judges; None while undecided. Only with tools
+    declared: a block's calls are what it would hide."""
+    if not schemas or at >= len(data):
+        return False if final or at < len(data) else None
+    if data[at] == "@":
+        if at + 1 >= len(data):
+            return False if final else None
+        return data[at + 1] in _IDENT and not data[at + 1].isdigit()
+    for word in _HEADERS:
+        end = at + len(word)
+        if data.startswith(word, at) and end < len(data):
+            if data[end] in _AFTER:
+                return True
+        elif not final and word.startswith(data[at : at + len(word)]) and end >= len(data):
+            return None
+    return False
+
+
+@functools.lru_cache(maxsize=16)  # (a line read again as code is judged once)
+def compound(code: str) -> int:
+    """What the statement ``code`` is to Python's parser (parsed, never run): a block's
+    header (:data:`HEADER`: ``if x:``, a comment after it, its condition over lines), a whole
+    compound statement on its line (:data:`WHOLE`: ``if x: f()``, ``else: g()``), a
+    decorator (:data:`DECORATOR`), or none (0: ``if you like, I can…``, ``match = 1``)."""
+    s = code.strip(lx.WS)
+    if s.startswith("@"):
+        return DECORATOR if parsed(s + "\ndef f(): pass") is not None else 0
+    j = 0
+    while j < len(s) and j < 8 and s[j] in _IDENT:
+        j += 1
+    word = s[:j]
+    if word not in _KEYWORDS or ":" not in s:
+        return 0  # (no parser needed: every compound statement has its ``:``)
+    before = _BEFORE.get(word, "")
+    after = "\nfinally: pass" if word == "try" else ""
+    body = "\n case _:\n  pass" if word == "match" else "\n pass" + after
+    colon = s.endswith(":")
+    if (colon or "#" in s) and _compound(before + s + body):
+        return HEADER
+    if (not colon or "#" in s) and _compound(before + s + after):
+        return WHOLE
+    return 0
+
+
+def _compound(code: str) -> bool:
+    tree = parsed(code)
+    return tree is not None and isinstance(tree.body[-1] if tree.body else None, _COMPOUND)
+
+
+class Block(Ending):
+    """The reading of a block: where its lines go on and where it ends."""
+
+    __slots__ = ("_bol", "_bound", "_kin", "_note_at", "header", "keyword", "said")
+
+    def __init__(self) -> None:
+        self._bol = False  # at a line's start in a block
+        self._kin = -1  # where a line going on the block's statement (``else:``) began
+        self._note_at = -1  # where the ``#`` lines just before this line began
+        self.header = False  # its first line starts as a header does: a bound applies
+        self._bound = _FIRST_BOUND
+        self.keyword = False  # its first statement started so (until its line ends)
+        self.said = False  # that statement was a sentence naming no declared tool
+
+    def _block_goes_on(self, data: str, j: int, final: bool) -> bool | None:
+        """A block goes on over a line that starts ``data[j:]``: one indented, blank or a
+        comment, or one that goes on its statement (``else:``, ``except ValueError:``);
+        None while that is undecided."""
+        c = data[j]
+        at = self._len  # (the line's offset: what came before it is taken)
+        if c in " \t\r\n":
+            if c in " \t":
+                self._note_at = -1  # an indented line: the ``#`` lines before it are its
+            return True
+        if c == "#":
+            if self._note_at < 0:
+                self._note_at = at
+            return True
+        for word in _GO_ON:
+            end = j + len(word)
+            if data.startswith(word, j) and end < len(data):
+                if data[end] in " \t:(":
+                    self._kin, self._note_at = at, -1
+                    return True
+                return False
+            if not final and word.startswith(data[j:end]) and end >= len(data):
+                return None
+        return False
+
+    def _joined(self, data: str, i: int, j: int) -> bool:
+        """The line break at ``data[j]`` follows a backslash (before a ``\\r`` too): Python
+        joins the next line to this one."""
+        before = data[max(i, j - 2) : j]
+        parts = self._parts or ()
+        k = len(parts)
+        while len(before) < 2 and k > 0:  # (the characters before it taken already)
+            k -= 1
+            before = parts[k][-2:] + before
+        return before.rstrip("\r").endswith("\\")
+
+    def _line_done(self, stmt: str) -> bool:
+        """A block's line ended (its text ``stmt``): False if it only began as a kin does
+        (``except for Rome, …``): the block ends before it, and it is read again."""
+        kin, self._kin = self._kin, -1
+        if kin < 0:
+            return True
+        self.compiled += len(stmt)
+        if compound(stmt) in (HEADER, WHOLE):
+            return True
+        self._cut_at = kin
+        return False
+
+    def _ends_block(self) -> int:
+        """Where the block's text ends when it is over: before the ``#`` lines that came
+        just before the line that ended it (a heading, heard), else at its end."""
+        return self._note_at if self._note_at > 0 else self._len
+
+    def _first_line(self, seen: str) -> bool:
+        """The first line of code that started with a header's word is past its bound with
+        ``seen`` its text so far: it goes on if it calls a declared tool, or still reads as
+        the start of Python (an unfinished statement, or a header once ``:`` is added), up
+        to 2 KB; else it is a sentence."""
+        if calls_declared(seen, self._schemas):
+            self.header = False
+            return True
+        text = self._checkable(seen, 0).rstrip(lx.WS)
+        self.compiled += 2 * len(text)
+        if self._bound < _LAST_BOUND and (unfinished(text) or compound(text + ":") == HEADER):
+            self._bound *= 2
+            return True
+        return False
+
+    def _statement_kind(self, stmt: str) -> int:
+        """:func:`compound` of the statement ``stmt`` just read (its ``<|"|>`` strings read
+        as ``""``)."""
+        s = stmt.lstrip(lx.WS)
+        if not s.startswith("@"):
+            j = 0
+            while j < len(s) and j < 8 and s[j] in _IDENT:
+                j += 1
+            if s[:j] not in _KEYWORDS:
+                return 0
+        text = self._unsealed(stmt, self._len - len(stmt))
+        self.compiled += len(text)
+        return compound(text)
+
+    def _opens_block(self, line: str) -> bool:
+        """``line`` (its first 256 characters) starts as a header does and is one, or a
+        whole compound statement, as Python's parser reads it, or calls a declared tool
+        (``if x: get_weather(…)``): prose is read again from it as code."""
+        if not opens_block(line, 0, self._schemas, final=True):
+            return False
+        self.compiled += len(line)
+        return compound(line) in (HEADER, WHOLE) or calls_declared(line, self._schemas)
