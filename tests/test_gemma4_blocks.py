@@ -47,7 +47,6 @@ BLOCKS = {
     "multi-line-call": 'Let me check.\nif x:\n    get_weather(\n      city="Paris",\n    )\nDone.',
     "one-line": f"Let me check.\nif x: {CALL}\nDone.",
     "one-line-for": "Let me check.\nfor c in cities: get_weather(city=c)\nDone.",
-    "after-a-call": f'Let me check.\nx = {CALL}\nif x:\n    save_note(text="a")\nDone.',
     "after-print-alone": f"Let me check.\nprint(\nif x:\n    {CALL}\nDone.",
     "one-line-after-print-alone": f"Let me check.\nprint(\nif x: {CALL}\nDone.",
     # review 28a
@@ -68,6 +67,10 @@ BLOCKS = {
     ),
     "decorator": "Let me check.\n@retry\nasync def f():\n    await wire_money(amount=5)\nDone.",
     "call-cut-in-block": f"Let me check.\nif x:\n    {CALL[:-1]}\nDone.",
+    # review 28b
+    "indented-header": f"Let me check.\n    if rain:\n        {CALL}\nDone.",
+    "body-not-indented": f"Let me check.\nif x:\n{CALL}\nDone.",
+    "quote-after-if": f'Let me check.\nif"rain"in x:\n    {CALL}\nDone.',
 }
 
 
@@ -218,21 +221,38 @@ def test_another_fence_is_heard_as_before(text: str) -> None:
         assert (speech, got, dropped) == (text, [], 0)
 
 
-def test_a_python_fence_naming_no_tool_is_never_heard() -> None:
-    text = 'Here it is.\n```python\nprint("hi")\n```\nDone.'
+@pytest.mark.parametrize(
+    ("text", "calls"),
+    [
+        ('Here it is.\n```python\nprint("hi")\n```\nDone.', []),
+        ("```python\nx = 1\n\nSo the answer is 42.", []),
+        (
+            f"```python\nx = 1\n<|tool_call>call:search{{query:{Q}x{Q}}}<tool_call|>",
+            [("search", {"query": "x"})],
+        ),
+    ],
+    ids=["closed", "never-closed", "native-call"],
+)
+def test_a_python_fence_calling_no_declared_tool_is_heard_as_before(
+    text: str, calls: object
+) -> None:
+    """Review 28b: a ```` ```python ```` fence naming no tool was never heard (a reply of one
+    was silent), and a native call in it never ran: it is read again as the reply."""
     for speech, got, dropped in _every_way(text):
-        assert (speech, got, dropped) == ("Here it is.\nDone.", [], 0)
+        assert got == calls and dropped == 0, (speech, got)
+        assert ("```python" in speech and "x = 1" in speech) or "hi" in speech, speech
 
 
 @pytest.mark.parametrize(
     ("text", "heard"),
     [
         (f"Say print({CALL})  # done\nOk.", "Say \nOk."),
-        (f"Say print({CALL})#1\nOk.", "Say \nOk."),
+        (f"Say print({CALL})  #\nOk.", "Say \nOk."),
+        (f"Say print({CALL})  #1 tip: an umbrella.\nOk.", "Say #1 tip: an umbrella.\nOk."),
         (f"Say print({CALL})  # see <turn|>", "Say "),
         (f"Say print({CALL}) ok", "Say  ok"),
     ],
-    ids=["comment", "no-space", "turn-end", "no-comment"],
+    ids=["comment", "bare-hash", "hash-then-word", "turn-end", "no-comment"],
 )
 def test_a_comment_after_mid_line_code_is_never_heard(text: str, heard: str) -> None:
     """Review 27: ``# done`` after a mid-line ``print(f(…))`` was heard."""
@@ -306,5 +326,90 @@ def test_a_block_calling_no_declared_tool_is_heard_as_before(text: str, heard: s
     ids=["kin-like-sentence", "heading", "call-cut"],
 )
 def test_what_follows_a_block_is_heard(text: str, heard: str) -> None:
+    for speech, got, dropped in _every_way(text):
+        assert (speech, got, dropped) == (heard, [], 1)
+
+
+def test_a_call_before_a_blocks_control_flow_runs() -> None:
+    """Review 28b: ``weather = get_weather(…)`` then ``if weather:`` lost the call, which
+    Python makes before the ``if``; the calls from the first control flow on are lost."""
+    text = f'Let me check.\nweather = {CALL}\nif weather:\n    save_note(text="a")\nDone.'
+    for speech, got, dropped in _every_way(text):
+        assert got == [("get_weather", {"city": "Paris"})] and dropped == 1, (speech, got)
+        assert " ".join(speech.split()) == "Let me check. Done.", speech
+
+
+LONG_HEADER = (
+    'if temperature < 10 and humidity > 85.0 and wind_speed_kmh > 30 and forecast == "rain"'
+    ' and city == "Paris" and not user_has_umbrella and time_of_day == "morning" and'
+    ' day_of_week != "Sunday" and user_is_outside and not indoor_plans and alert_level >= 2'
+    ' and visibility < 500:\n    save_note(text="Bring an umbrella")\nDone.'
+)
+
+
+@pytest.mark.parametrize("shift", range(0, 40, 3))
+def test_a_long_header_is_a_header_wherever_its_bound_falls(shift: int) -> None:
+    """Review 28b: a header longer than its first bound was heard and its call ran when
+    the bound fell inside a word or an operator (``!`` of ``!=``)."""
+    text = LONG_HEADER.replace("if temperature", "if " + "t" * shift + "emperature")
+    for pieces in ([text], list(text), [text[:100], text[100:]]):
+        speech, got, dropped = _read_pieces(pieces, TOOLS)
+        assert (speech, got, dropped) == ("Done.", [], 1)
+
+
+def test_a_sentence_that_starts_as_a_header_does_is_heard_within_64_characters() -> None:
+    """Review 28b: such a sentence was held to its line's end (220 characters)."""
+    text = "if you like, I can also check tomorrow's forecast for Paris and Rome, and more. " * 3
+    parser = Gemma4Parser(schemas=TOOLS)
+    for k, ch in enumerate(text):
+        if parser.feed(ch)[0]:
+            assert k <= 64
+            break
+    else:
+        raise AssertionError("nothing heard before the reply's end")
+
+
+@pytest.mark.parametrize(
+    ("text", "heard"),
+    [
+        (f"if rain:\n    {CALL}\nexcept for Rome, all good.", "except for Rome, all good."),
+        (f"if rain:\n    {CALL}\nelse I would say no.<turn|>", "else I would say no."),
+        (f"if rain:\n    {CALL}\nfinally: sunny in Rome.", "finally: sunny in Rome."),
+        (f"if rain:\n    {CALL}\n# Weather", "# Weather"),
+    ],
+    ids=["end", "turn-end", "finally", "heading-at-end"],
+)
+def test_a_sentence_after_a_block_is_heard_at_the_replys_end(text: str, heard: str) -> None:
+    """Review 28b: a sentence starting ``except``/``else`` after a block was lost when the
+    reply (or the turn) ended on its line."""
+    for speech, got, dropped in _every_way(text):
+        assert (speech, got, dropped) == (heard, [], 1)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Options:\nif cold:\n  wear a coat\n  or search (online) for deals\nBye.",
+        "if needed:\n  I can search (online) for it.\nOK?",
+        "await search (results), then decide.",
+    ],
+)
+def test_a_sentence_naming_a_tool_before_a_spaced_bracket_is_heard(text: str) -> None:
+    """Review 28b: ``search (online)`` in a block's prose made the block code: lost."""
+    for speech, got, dropped in _every_way(text):
+        assert (speech, got, dropped) == (text, [], 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "heard"),
+    [
+        (f"Let me check that now.print({CALL})", "Let me check that now."),
+        (f"One moment...print({CALL})", "One moment..."),
+        (f"Sunny in Paris-print({CALL})", "Sunny in Paris-"),
+    ],
+    ids=["dot", "dots", "dash"],
+)
+def test_only_a_name_before_print_is_held_with_it(text: str, heard: str) -> None:
+    """Review 28b: ``now.`` and ``Paris-`` before ``print(`` were held as a name and lost."""
     for speech, got, dropped in _every_way(text):
         assert (speech, got, dropped) == (heard, [], 1)

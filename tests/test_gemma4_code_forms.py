@@ -75,16 +75,22 @@ CONTROL_FLOW = [
     '```tool_code\ncity = "London"\nfor city in ["Paris"]:\n    get_weather(city=city)\n```',
     '```tool_code\nif False:\n    get_weather(city="Paris")\n```',
     '```tool_code\ndef f():\n    get_weather(city="Paris")\n```',
-    '```tool_code\nget_weather(city="Paris")\nif x:\n    get_weather(city="Rome")\n```',
 ]
 
 
-@pytest.mark.parametrize("text", CONTROL_FLOW, ids=["for", "if", "def", "after"])
+@pytest.mark.parametrize("text", CONTROL_FLOW, ids=["for", "if", "def"])
 def test_code_with_control_flow_runs_none_of_its_calls(text: str) -> None:
     """Which calls code with ``if``, ``for`` or ``def`` would make is not known (a call in a
     dead branch ran, a loop's variable was its value before the loop): each is lost."""
     for speech, got, dropped in _every_way(text):
         assert got == [] and dropped >= 1 and speech == ""
+
+
+def test_the_calls_before_the_first_control_flow_run() -> None:
+    """Review 28b: Python makes the calls before the first ``if`` whatever follows."""
+    text = '```tool_code\nget_weather(city="Paris")\nif x:\n    get_weather(city="Rome")\n```'
+    for speech, got, dropped in _every_way(text):
+        assert (speech, got, dropped) == ("", [("get_weather", {"city": "Paris"})], 1)
 
 
 def test_an_assigned_call_runs_once() -> None:

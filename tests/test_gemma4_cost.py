@@ -134,6 +134,13 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "kin_sentences": lambda n: "if x:\n f()\nexcept for y.\n" * (n // 25),
     "decorators": lambda n: "@a\n" * (n // 3),
     "joined_lines": lambda n: "if a \\\n" * (n // 7),
+    # review 28b: annotation-like lines held while a name's annotation is read, a run of
+    # ``p`` (each a start of ``print``)
+    "annotation_like_lines": lambda n: (
+        ("a" * 100 + ": " + "b" * 20 + "[" + "c" * 10 + "] | " + "d" * 10 + " x\n") * (n // 148)
+    ),
+    "print_starts": lambda n: "p" * n,
+    "print_names": lambda n: ("x" * 30 + "print ") * (n // 36),
     "python_fences": lambda n: "```python\nf(a=1)\n```\n" * (n // 21),
     "python_fence_openers": lambda n: ("```py" + " " * 20 + "x\n") * (n // 27),
 }

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import ast
 import functools
+import textwrap
 
 from . import lexer as lx
 from .codeend import Ending, parsed, unfinished
-from .pyform import calls_declared
+from .pyform import calls_declared, opens_call
 from .values import Schemas
 
 __all__ = ["Block", "compound", "opens_block"]
@@ -40,7 +41,7 @@ _HEADERS = (
     "if", "for", "while", "with", "try", "def", "class", "async", "match", "await", "elif",
     "else", "except", "finally",
 )  # fmt: skip
-_AFTER = " \t:("  # what follows one of them in code
+_AFTER = " \t:([\"'"  # what follows one of them in code (``if(x)``, ``if"a"in s``)
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _GO_ON = ("elif", "else", "except", "finally")
 _BEFORE = {"elif": "if 1: pass\n", "else": "if 1: pass\n", "except": "try: pass\n"}
@@ -53,7 +54,9 @@ _COMPOUND = (
     ast.AsyncFunctionDef, ast.AsyncFor, ast.AsyncWith, ast.Match,
 )  # fmt: skip
 HEADER, WHOLE, DECORATOR = 1, 2, 3
-_FIRST_BOUND, _LAST_BOUND = 256, 2048  # a first line that starts as code, judged at
+_ENDS = (":", " x:", "x:")  # what may finish a header cut anywhere (``if a and``, ``a.``)
+_HEAD_LINE = 256  # a line's start that says whether it opens a declared tool's call
+_FIRST_BOUND, _LAST_BOUND = 64, 2048  # a first line that starts as code, judged at
 
 
 def opens_block(data: str, at: int, schemas: Schemas | None, *, final: bool) -> bool | None:
@@ -111,7 +114,17 @@ def _compound(code: str) -> bool:
 class Block(Ending):
     """The reading of a block: where its lines go on and where it ends."""
 
-    __slots__ = ("_bol", "_bound", "_kin", "_note_at", "header", "keyword", "said")
+    __slots__ = (
+        "_body",
+        "_bol",
+        "_bound",
+        "_kin",
+        "_note_at",
+        "header",
+        "indent",
+        "keyword",
+        "said",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self._bol = False  # at a line's start in a block
@@ -121,21 +134,42 @@ class Block(Ending):
         self._bound = _FIRST_BOUND
         self.keyword = False  # its first statement started so (until its line ends)
         self.said = False  # that statement was a sentence naming no declared tool
+        self.indent = 0  # the spaces before its first line (a block's lines have more)
+        self._body = False  # a line of the block's own came
 
     def _block_goes_on(self, data: str, j: int, final: bool) -> bool | None:
-        """A block goes on over a line that starts ``data[j:]``: one indented, blank or a
-        comment, or one that goes on its statement (``else:``, ``except ValueError:``);
-        None while that is undecided."""
-        c = data[j]
+        """A block goes on over a line that starts ``data[j:]``: one indented more than its
+        first, blank or a comment, one that goes on its statement (``else:``, ``except
+        ValueError:``), or a declared tool's call right under a header with no line of its
+        own yet (``if x:`` then ``get_weather(…)``: the model's block, its indentation
+        lost); None while that is undecided."""
         at = self._len  # (the line's offset: what came before it is taken)
-        if c in " \t\r\n":
-            if c in " \t":
-                self._note_at = -1  # an indented line: the ``#`` lines before it are its
+        n = len(data)
+        k = j
+        while k < n and k - j <= self.indent and data[k] in " \t":
+            k += 1
+        if k - j > self.indent:
+            self._note_at, self._body = -1, True  # indented: ``#`` lines before it are its
+            return True
+        if k >= n:
+            return None if not final else True
+        c = data[k]
+        if c in "\r\n":
             return True
         if c == "#":
             if self._note_at < 0:
                 self._note_at = at
             return True
+        if k - j < self.indent:
+            return False
+        if not self._body and k == j:
+            got = opens_call(data[k : k + _HEAD_LINE], self._schemas)
+            if got is None and not final and n - k < _HEAD_LINE:
+                return None
+            if got:
+                self._body = True
+                return True
+        j = k
         for word in _GO_ON:
             end = j + len(word)
             if data.startswith(word, j) and end < len(data):
@@ -157,6 +191,39 @@ class Block(Ending):
             k -= 1
             before = parts[k][-2:] + before
         return before.rstrip("\r").endswith("\\")
+
+    def python(self) -> bool:
+        """The block is Python as its parser reads it (never run; its first line's spaces
+        taken off each line, ``if 1: pass`` before an ``else:``)."""
+        text = textwrap.dedent(self._unsealed("".join(self._parts or ()), 0))
+        self.compiled += len(text)
+        j = 0
+        while j < len(text) and j < 8 and text[j] in _IDENT:
+            j += 1
+        return parsed(_BEFORE.get(text[:j], "") + text) is not None
+
+    def close(self) -> None:
+        """The code is over where no line break ended its last line (the reply's end, a
+        marker, ``<turn|>``): a line begun as ``else:`` is checked, ``#`` lines at its end
+        are heard, and a first line that started as a header does is judged."""
+        if self._parts is None:
+            return
+        text = "".join(self._parts)
+        if self.block:
+            if self._kin >= 0 and compound(text[self._kin :]) not in (HEADER, WHOLE):
+                self._cut_at = self._kin  # ``except for Rome, all good.``: a sentence
+            self.compiled += len(text) - max(self._kin, 0)
+            self._kin = -1
+            if not self._cut_at and self._note_at >= 0:
+                self._cut_at = self._note_at
+        elif self.keyword and not self.broken:
+            self.keyword = False
+            kind = self._statement_kind(text)
+            if kind in (HEADER, WHOLE):
+                self.block = True  # ``if x: get_weather(…)`` at the reply's end
+            elif not kind:
+                self.said = not calls_declared(text, self._schemas, spaced=False)
+                self.broken = True
 
     def _line_done(self, stmt: str) -> bool:
         """A block's line ended (its text ``stmt``): False if it only began as a kin does
@@ -180,14 +247,23 @@ class Block(Ending):
         ``seen`` its text so far: it goes on if it calls a declared tool, or still reads as
         the start of Python (an unfinished statement, or a header once ``:`` is added), up
         to 2 KB; else it is a sentence."""
-        if calls_declared(seen, self._schemas):
+        if calls_declared(seen, self._schemas, spaced=False):
             self.header = False
             return True
+        if self._bound >= _LAST_BOUND:
+            return False
         text = self._checkable(seen, 0).rstrip(lx.WS)
-        self.compiled += 2 * len(text)
-        if self._bound < _LAST_BOUND and (unfinished(text) or compound(text + ":") == HEADER):
-            self._bound *= 2
-            return True
+        cuts, k = [text], len(text)
+        for _ in range(2):  # (and cut at its last spaces: a bound falls inside a word)
+            k = text.rfind(" ", 0, k)
+            if k <= 0:
+                break
+            cuts.append(text[:k].rstrip(lx.WS))
+        self.compiled += 4 * sum(map(len, cuts))
+        for cut in cuts:
+            if unfinished(cut) or any(compound(cut + end) == HEADER for end in _ENDS):
+                self._bound *= 2
+                return True
         return False
 
     def _statement_kind(self, stmt: str) -> int:

@@ -48,7 +48,7 @@ never heard and a quote in a sentence hides nothing.
 from __future__ import annotations
 
 from . import lexer as lx
-from .block import DECORATOR, Block
+from .block import DECORATOR, HEADER, Block
 from .calls import Meter, ToolCall
 from .codeend import unfinished
 from .pyform import calls_declared, opens_call, read_code
@@ -84,7 +84,7 @@ def _continues(stmt: str, names: set[str]) -> bool:
 
 class Code(Block):
     __slots__ = (
-        "_lines", "_names", "_stmt_len", "esc", "nested", "note",
+        "_lines", "_names", "_stmt_len", "closed", "esc", "nested", "note", "opener",
     )  # fmt: skip
 
     def __init__(
@@ -120,6 +120,8 @@ class Code(Block):
         self.compiled = 0  # characters given to Python's compiler (counted as work)
         self.block = False  # a compound statement (``if x:``) was read: a block (.block)
         self.trailing = 0  # inline code's bracket closed: 1 spaces after it, 2 its comment
+        self.opener = ""  # a ```` ```python ```` fence's opening line (else ``""``)
+        self.closed = False  # its fence was closed
         Block.__init__(self)
 
     def _put(self, text: str) -> None:
@@ -433,11 +435,20 @@ class Code(Block):
                     self._seal = self._len + j - i
                     j += length
                     continue
-                if kind == lx.END or (
-                    # a marker in a comment of line-start code: the model's own token ends
-                    # the code there (markup is never a comment's text, nor heard); a
-                    # ``<|"|>`` or ``call:`` there means nothing outside a call: the comment's
-                    self.note and not self.fenced and kind not in (lx.LITERAL, lx.PARTIAL, lx.QUOTE)
+                if (
+                    kind == lx.END
+                    or (
+                        # a Gemma marker ends a ```` ```python ```` fence (the model's own token)
+                        self.opener and kind not in (lx.LITERAL, lx.PARTIAL, lx.QUOTE)
+                    )
+                    or (
+                        # a marker in a comment of line-start code: the model's own token ends
+                        # the code there (markup is never a comment's text, nor heard); a
+                        # ``<|"|>`` or ``call:`` there means nothing outside a call: the comment's
+                        self.note
+                        and not self.fenced
+                        and kind not in (lx.LITERAL, lx.PARTIAL, lx.QUOTE)
+                    )
                 ):  # the turn is over, whatever the code left open
                     self._put(data[i:j])
                     self.done = True
@@ -448,7 +459,7 @@ class Code(Block):
             elif c == "`" and self.fenced:
                 if data.startswith("```", j):
                     self._put(data[i:j])
-                    self.done = True
+                    self.done = self.closed = True
                     return j + 3, ""
                 if not final and "```".startswith(data[j:]):
                     self._put(data[i:j])
@@ -475,8 +486,9 @@ class Code(Block):
                     self._starts.append(self._len)  # what it decorates follows
                 elif kind:
                     self.block = self._bol = True  # the lines after it are its block
+                    self._body = kind != HEADER  # (``if x: f()`` has its own)
                 elif first:  # a sentence that starts as a header does (``if you like, …``)
-                    self.said = not calls_declared(stmt, self._schemas)
+                    self.said = not calls_declared(stmt, self._schemas, spaced=False)
                     self.broken = self.done = True
                     return j + 1, ""
                 elif not _continues(stmt, self._names):

@@ -146,8 +146,9 @@ class Ending:
 
     def _trail(self, data: str, i: int, final: bool) -> tuple[int, str]:
         """Past inline code's closing bracket, at ``data[i]``: a ``#`` comment after it on
-        its line (``print(get_weather(…))  # done``, up to 16 spaces before it) is the
-        code's, never heard; it ends at its line's end or a ``<``. Returns what
+        its line (``print(get_weather(…))  # done``, up to 16 spaces before it, a space or
+        the line's end after ``#``) is the code's, never heard; it ends at its line's end or
+        a ``<``. Returns what
         :meth:`.code.Code.feed` does."""
         n = len(data)
         if self.trailing == 1:
@@ -156,8 +157,12 @@ class Ending:
                 s += 1
             if s >= n and not final and s - i < _SPACES:
                 return n, data[i:]  # spaces at the delta's end: held, bounded
-            if s >= n or data[s] != "#":
-                self.trailing, self.done = 0, True  # no comment: the spaces are heard
+            if s + 1 >= n and s < n and data[s] == "#" and not final:
+                return n, data[i:]  # ``#`` at the delta's end: what follows it decides
+            if s >= n or data[s] != "#" or (s + 1 < n and data[s + 1] not in " \t\r\n"):
+                # no comment (``#1 tip``: Python's comment has a space after ``#``): the
+                # spaces and what follows are heard
+                self.trailing, self.done = 0, True
                 return i, ""
             self.trailing, i = 2, s
         e = i

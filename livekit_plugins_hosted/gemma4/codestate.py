@@ -46,6 +46,17 @@ def _python_fence(data: str, i: int, final: bool) -> int | bool | None:
     return False
 
 
+_INDENT = 16  # the most spaces before a block's header read
+
+
+def _indented(data: str, i: int) -> int:
+    """Past the spaces at ``data[i]`` (up to :data:`_INDENT` and one)."""
+    j = i
+    while j < len(data) and j - i <= _INDENT and data[j] in " \t":
+        j += 1
+    return j
+
+
 class CodeStates(Tools):
     __slots__ = ()
 
@@ -66,8 +77,10 @@ class CodeStates(Tools):
                 self._buf = data[i:]  # ````` ```py ```` so far: held, bounded
                 return len(data)
             if fence:
-                # a ```` ```python ```` fence is code as a ```` ```tool_code ```` one is
+                # a ```` ```python ```` fence calling a declared tool is code, as a
+                # ```` ```tool_code ```` one is (else it is read again as the reply)
                 self._code = Code(fenced=True, schemas=self._schemas)
+                self._code.opener = data[i:fence]
                 self._state = _CODE
                 return fence
         for trig in _TRIGGERS:
@@ -77,7 +90,11 @@ class CodeStates(Tools):
             if not final and len(data) - i < 12 and any(t.startswith(data[i:]) for t in _TRIGGERS):
                 self._buf = data[i:]
                 return len(data)
-            header = bare = opens_block(data, i, self._schemas, final=final)
+            # (a block's header may be indented: ``    if rain:``)
+            at = _indented(data, i)
+            header = bare = opens_block(data, at, self._schemas, final=final)
+            if bare and at - i > _INDENT:
+                header = bare = False
             if bare is False:
                 bare = opens_bare(data, i, self._schemas, final=final)
             if bare is False:  # ``result = get_weather(``: a name the call's result is given
@@ -93,6 +110,7 @@ class CodeStates(Tools):
         self._code = Code(schemas=self._schemas)
         # ``if x:``: a sentence can start so too; its line is held a bounded while
         self._code.header = self._code.keyword = bool(header)
+        self._code.indent = _indented(data, i) - i if header else 0
         self._state = _CODE
         return i
 
@@ -118,11 +136,17 @@ class CodeStates(Tools):
         if text is None:
             self._lose(1)  # past its cap: what it called never runs, and the turn says so
             return tail, False
-        if calls_declared(text, self._schemas):
-            code.calls(self._meter)  # (control flow: each is counted, none runs)
-            self._lose(max(code.unread, 1))
+        if calls_declared(text, self._schemas, spaced=False) or (
+            calls_declared(text, self._schemas) and code.python()
+        ):
+            # what it calls before its first control flow runs (``x = get_weather(…)``
+            # then ``if x:``); each call from there is lost
+            calls = code.calls(self._meter)
+            for call in calls:
+                self._add(call)
+            self._lose(code.unread if calls or code.unread else 1)
             return tail, False
-        return text + tail, True
+        return text + tail, True  # (``search (online) for deals``: a sentence's)
 
     def _code_done(self) -> tuple[str, bool]:
         """The code is over: its calls run; if it was prose, what it read up to its first
@@ -130,8 +154,16 @@ class CodeStates(Tools):
         is plain (no code may start in it: it was read as code once)."""
         code = self._code
         self._code = Code()
+        code.close()
         if code.block:
             return self._block_done(code)
+        text = code.text()
+        if code.opener and text is not None and not calls_declared(text, self._schemas):
+            # a ```` ```python ```` fence calling no declared tool: read again as the
+            # reply, heard as ever (a marker in it ended it, and is markup there)
+            self._work += len(text)
+            self._to_answer()
+            return code.opener + text + ("```" if code.closed else ""), True
         tail = code.tail()  # a sentence after the code's statements: heard
         self._work += code.size + code.compiled + len(tail)
         if code.text() is None:

@@ -14,9 +14,10 @@ parsed by Python's own parser (never run) and each argument read by ``ast.litera
 what counts as a literal (``u"x"``, ``"a" "b"``, ``0x10``, ``("x")``) is Python's, not a copy
 of it. A statement that is none of these forms (``city = "Paris"``) is skipped; a declared
 tool's call that is no Python, or whose argument is no literal (a variable, an expression, a
-set), is lost, never run with a guess, as are the calls of code with control flow (``if``,
-``for``, ``def``, ``exit()``). Numbers and ``True``/``False``/``None`` are typed from the
-tool's schema as the native form's bare values are.
+set), is lost, never run with a guess, as are the calls of code from its first control flow
+on (``if``, ``for``, ``def``, ``exit()``: the calls before it run). Numbers and
+``True``/``False``/``None`` are typed from the tool's schema as the native form's bare
+values are.
 """
 
 from __future__ import annotations
@@ -158,8 +159,8 @@ def opens_assign(data: str, at: int, schemas: Schemas | None, *, final: bool) ->
     text = data[at : at + _INLINE_HEAD]
     j = _ident(text, 0)
     k = _skip(text, j)
-    if k < len(text) and text[k] == ":" and not text.startswith(":=", k):
-        k = _annotated(text, k + 1)  # ``result: dict = get_weather(``
+    if k < len(text) and text[k] == ":" and not text.startswith(":=", k) and j <= _ANNOTATION:
+        k = _annotated(text, k + 1)  # ``result: dict = get_weather(`` (a name as code writes)
         if k == _NOT:
             return False
     got: bool | None
@@ -241,11 +242,12 @@ def read_code(
     """The calls of declared tools in ``code``, and how many calls of declared tools could not
     be made (lost: cut off, malformed, an argument that is no literal, such as a variable).
     A statement that is none of the forms above (``city = "Paris"``, ``x += 1``) is skipped
-    to its end, as is one that cannot be read. Code with control flow (``if``, ``for``,
-    ``def``…) makes no call: which of its calls would run is not known, so each is lost."""
+    to its end, as is one that cannot be read. From its first control flow (``if``, ``for``,
+    ``def``, ``exit()``…) code makes no call: which of its calls would run is not known, so
+    each is lost; the calls before it run, as Python would make them."""
     out: list[ToolCall] = []
     lost = 0
-    flow = False
+    ran = -1  # how many calls came before its first control flow (-1: none came yet)
     names: dict[str, _Got] = {}
     code = _uncomment(code)
     if meter is not None:
@@ -254,17 +256,19 @@ def read_code(
     while True:
         i = _skip(code, i, _SEP)
         if i >= n:
-            if flow:
-                return [], lost + len(out)
+            if ran >= 0:
+                return out[:ran], lost + len(out) - ran
             return out, lost
         start = i
         end = _stmt_end(code, start)
-        flow = flow or code[i : _ident(code, i)] in _FLOW
+        if ran < 0 and code[i : _ident(code, i)] in _FLOW:
+            ran = len(out)
         if meter is not None:
             meter.n += 3 * (end - start)  # found, its sealed strings rewritten, parsed
         try:
             got, stops = _statement(code[start:end], names)
-            flow = flow or stops
+            if ran < 0 and stops:
+                ran = len(out)
             _add(out, got, schemas)
         except Malformed:
             if _calls_declared(code, start, end, schemas):
@@ -272,12 +276,15 @@ def read_code(
         i = end
 
 
-def calls_declared(code: str, schemas: Schemas | None) -> bool:
-    """``code`` names a declared tool before a ``(`` outside its strings."""
-    return _calls_declared(code, 0, len(code), schemas)
+def calls_declared(code: str, schemas: Schemas | None, *, spaced: bool = True) -> bool:
+    """``code`` names a declared tool before a ``(`` outside its strings (``spaced``:
+    spaces between them too, as Python reads ``search (x)``; a sentence writes that)."""
+    return _calls_declared(code, 0, len(code), schemas, spaced=spaced)
 
 
-def _calls_declared(code: str, i: int, end: int, schemas: Schemas | None) -> bool:
+def _calls_declared(
+    code: str, i: int, end: int, schemas: Schemas | None, *, spaced: bool = True
+) -> bool:
     """``code[i:end]`` names a declared tool before a ``(`` outside its strings
     (``x = str(get_weather(…))``; not ``s = "get_weather(x)"``)."""
     if not schemas:
@@ -293,7 +300,7 @@ def _calls_declared(code: str, i: int, end: int, schemas: Schemas | None) -> boo
             dotted = i > 0 and code[i - 1] == "."
             if (
                 code[i:j] in schemas
-                and code.startswith("(", _skip(code, j, WS))
+                and code.startswith("(", _skip(code, j, WS) if spaced else j)
                 and (not dotted or code.endswith(_MODULE, 0, i))
                 and not (dotted and i > len(_MODULE) and code[i - len(_MODULE) - 1] in _IDENT)
             ):

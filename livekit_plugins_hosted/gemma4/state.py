@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import lexer as lx
 from .body import BODY_CAP, Body
-from .calls import NAME_CHARS, Meter, ToolCall
+from .calls import Meter, ToolCall
 from .code import Code
 from .lexer import WS
 from .values import Schemas
@@ -28,6 +28,7 @@ _FENCE = "```tool_code"
 _TRIGGERS = ("tool_code", "print(")  # code at a line start
 _PRINT = "print("  # code anywhere else: a call if it names a tool
 _NAME_BACK = 32  # how far back a name ending in ``print`` is held with it
+_IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 
 class Base:
@@ -220,15 +221,16 @@ def print_prefix(data: str, i: int) -> int:
     the name they end (``blueprint``: code if a call follows, never heard in part)."""
     for t in (5, 4, 3, 2, 1):
         if len(data) - t >= i and data.endswith(_PRINT[:t]):
-            return len(data) - name_start(data, i, len(data) - t)
+            # (a whole ``print`` only: a word ending in ``p`` is no name before it)
+            return len(data) - name_start(data, i, len(data) - t) if t == 5 else t
     return 0
 
 
 def name_start(data: str, i: int, p: int) -> int:
-    """Where the name that ends at ``data[p]`` (``blue`` before ``print(``) begins, at most
-    :data:`_NAME_BACK` characters back and not before ``i``."""
+    """Where the name that ends at ``data[p]`` (``blue`` before ``print(``: letters, digits,
+    ``_``) begins, at most :data:`_NAME_BACK` characters back and not before ``i``."""
     w = p
-    while w > i and p - w < _NAME_BACK and data[w - 1] in NAME_CHARS:
+    while w > i and p - w < _NAME_BACK and data[w - 1] in _IDENT:
         w -= 1
     return w
 

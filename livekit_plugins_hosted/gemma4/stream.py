@@ -346,7 +346,7 @@ class Gemma4Parser(ThoughtStates):
                 return p + len(_PRINT)
             # a name before ``print(`` (``blueprint(get_weather(…))``): the call's result goes
             # to a function not known, so it never runs (counted lost), and no part is heard
-            nested = w < p or (p == i and self._last in NAME_CHARS)
+            nested = w < p or (data[p - 1] if p > i else self._last) in NAME_CHARS
             self._emit(data[i:w])
             self._start_inline(nested)
             return p
