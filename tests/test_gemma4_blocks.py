@@ -23,6 +23,7 @@ from tests.test_gemma4_grammar import TOOLS, Q
 from tests.test_gemma4_prose import _every_way, _read_pieces
 
 CALL = 'get_weather(city="Paris")'
+WEATHER = [("get_weather", {"city": "Paris"})]
 BLOCKS = {
     "if": f"Let me check.\nif x:\n    {CALL}\nDone.",
     "crlf": f"Let me check.\r\nif x:\r\n    {CALL}\r\nDone.",
@@ -261,24 +262,12 @@ def test_a_comment_after_mid_line_code_is_never_heard(text: str, heard: str) -> 
         assert " ".join(speech.split()) == " ".join(heard.split()), speech
 
 
-@pytest.mark.parametrize(
-    "pieces",
-    [
-        [f"Try blueprint({CALL}) now."],
-        ["Try ", "blueprint", f"({CALL}) now."],
-        ["Try blue", f"print({CALL}) now."],
-        ["Try ", "blueprint(get_wea", 'ther(city="Paris")) now.'],
-    ],
-    ids=["whole", "word", "word-print", "cut-in-the-call"],
-)
-def test_a_name_ending_in_print_is_never_heard_in_part(pieces: list[str]) -> None:
-    """Review 27: ``blueprint(get_weather(…))`` ran nothing but the caller heard ``blue``.
-    A name that ends in ``print`` within one delta is held with it (at most 32 characters);
-    one whose start came in an earlier delta was heard already (holding every word back to
-    the next delta would delay all speech)."""
-    speech, got, dropped = _read_pieces(pieces, TOOLS)
-    assert got == [] and dropped == 1
-    assert " ".join(speech.split()) == ("Try blue now." if pieces[0] == "Try blue" else "Try now.")
+def test_a_name_ending_in_print_before_a_call_is_a_call_lost() -> None:
+    """Review 27: ``blueprint(get_weather(…))`` must run nothing. Its ``blue`` is heard,
+    however the reply is cut (review 28b: holding it only when it came in one delta made
+    what is heard depend on the cut)."""
+    for speech, got, dropped in _every_way(f"Try blueprint({CALL}) now."):
+        assert (" ".join(speech.split()), got, dropped) == ("Try blue now.", [], 1)
 
 
 def test_a_thought_inside_a_block_is_never_heard() -> None:
@@ -413,3 +402,53 @@ def test_only_a_name_before_print_is_held_with_it(text: str, heard: str) -> None
     """Review 28b: ``now.`` and ``Paris-`` before ``print(`` were held as a name and lost."""
     for speech, got, dropped in _every_way(text):
         assert (speech, got, dropped) == (heard, [], 1)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Plan:\nif user confirms:\n    await wire_money(amount=5)\nDone.",
+        "Plan:\nasync def main:\n    await wire_money(amount=5)\nDone.",
+        "Plan:\nif user confirms:\n    wire_money(amount=5)\nDone.",
+    ],
+    ids=["await", "async-def", "bare"],
+)
+def test_a_call_under_a_header_python_cannot_read_is_lost(text: str) -> None:
+    """Review 28c: a line like a header that is no Python (``if user confirms:``) was heard
+    and the call indented under it ran (``await`` lines had become code this session)."""
+    for speech, got, dropped in _every_way(text):
+        assert got == [] and dropped == 1, (speech, got)
+        assert "wire_money" not in speech and speech.endswith("Done."), speech
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'Okay.\nif confirmed:\nwire_money(amount=5)\nelse:\nsave_note(text="x")\nDone.',
+        "Okay.\n    if rain:\n    get_weather(city='Paris')\nDone.",
+        'Okay.\n    def remind(user_id, city, kind="umbrella", text="Take an umbrella"):\n'
+        '        save_note(text="umbrella")\nDone.',
+        "Okay.\ndef check_the_weather_forecast_for_each_city_the_user_named(cities):\n"
+        "    get_weather(city='Paris')\nDone.",
+    ],
+    ids=["else-column-0", "same-indentation", "indented-long-def", "long-def-name"],
+)
+def test_review_28c_blocks_run_none_of_their_calls(text: str) -> None:
+    for speech, got, dropped in _every_way(text):
+        assert got == [] and dropped >= 1, (speech, got)
+        assert " ".join(speech.split()) == "Okay. Done.", speech
+
+
+@pytest.mark.parametrize(
+    ("text", "heard", "calls"),
+    [
+        (f"with pleasure! print({CALL})", "with pleasure! ", WEATHER),
+        ('```python\n# TODO: call get_weather(city) later\nprint("hello")\n```', None, []),
+        (f"Done print({CALL}) # ```tool_code\nwire_money(amount=5)\n```", "Done ", None),
+    ],
+    ids=["sentence-then-print", "comment-names-tool", "fence-after-comment"],
+)
+def test_review_28c_sentences_and_fences(text: str, heard: str | None, calls: object) -> None:
+    expected = calls if calls is not None else [*WEATHER, ("wire_money", {"amount": 5})]
+    for speech, got, dropped in _every_way(text):
+        assert (speech, got, dropped) == (text if heard is None else heard, expected, 0)

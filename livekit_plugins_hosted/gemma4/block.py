@@ -54,7 +54,8 @@ _COMPOUND = (
     ast.AsyncFunctionDef, ast.AsyncFor, ast.AsyncWith, ast.Match,
 )  # fmt: skip
 HEADER, WHOLE, DECORATOR = 1, 2, 3
-_ENDS = (":", " x:", "x:")  # what may finish a header cut anywhere (``if a and``, ``a.``)
+# what may finish a header cut anywhere (``if a and``, ``a.``, ``def long_na``, ``for c``)
+_ENDS = (":", " x:", "x:", "():", " in x:")
 _HEAD_LINE = 256  # a line's start that says whether it opens a declared tool's call
 _FIRST_BOUND, _LAST_BOUND = 64, 2048  # a first line that starts as code, judged at
 
@@ -133,7 +134,7 @@ class Block(Ending):
         self.header = False  # its first line starts as a header does: a bound applies
         self._bound = _FIRST_BOUND
         self.keyword = False  # its first statement started so (until its line ends)
-        self.said = False  # that statement was a sentence naming no declared tool
+        self.said = False  # that statement was a sentence (read again as the reply)
         self.indent = 0  # the spaces before its first line (a block's lines have more)
         self._body = False  # a line of the block's own came
 
@@ -162,7 +163,7 @@ class Block(Ending):
             return True
         if k - j < self.indent:
             return False
-        if not self._body and k == j:
+        if not self._body:  # (at the header's own indentation)
             got = opens_call(data[k : k + _HEAD_LINE], self._schemas)
             if got is None and not final and n - k < _HEAD_LINE:
                 return None
@@ -175,6 +176,7 @@ class Block(Ending):
             if data.startswith(word, j) and end < len(data):
                 if data[end] in " \t:(":
                     self._kin, self._note_at = at, -1
+                    self._body = False  # (``else:`` then a call right under it: its body)
                     return True
                 return False
             if not final and word.startswith(data[j:end]) and end >= len(data):
@@ -221,9 +223,18 @@ class Block(Ending):
             kind = self._statement_kind(text)
             if kind in (HEADER, WHOLE):
                 self.block = True  # ``if x: get_weather(…)`` at the reply's end
-            elif not kind:
-                self.said = not calls_declared(text, self._schemas, spaced=False)
-                self.broken = True
+            elif not kind and self._sentence_line(text):
+                self.said = self.broken = True
+
+    def _sentence_line(self, stmt: str) -> bool:
+        """The first line ``stmt``, no compound statement, is a sentence: always, unless it
+        starts with ``await`` and is Python or a declared tool's call as code writes one
+        (``await get_weather(…)``; not ``await search (results), then…``)."""
+        if not stmt.lstrip(lx.WS).startswith("await"):
+            return True
+        self.compiled += len(stmt)
+        python = parsed(self._unsealed(stmt, self._len - len(stmt)).strip(lx.WS)) is not None
+        return not (python or calls_declared(stmt, self._schemas, spaced=False))
 
     def _line_done(self, stmt: str) -> bool:
         """A block's line ended (its text ``stmt``): False if it only began as a kin does
@@ -252,7 +263,7 @@ class Block(Ending):
             return True
         if self._bound >= _LAST_BOUND:
             return False
-        text = self._checkable(seen, 0).rstrip(lx.WS)
+        text = self._checkable(seen, 0).strip(lx.WS)
         cuts, k = [text], len(text)
         for _ in range(2):  # (and cut at its last spaces: a bound falls inside a word)
             k = text.rfind(" ", 0, k)

@@ -150,7 +150,7 @@ class Code(Block):
         """The declared tools' calls the code makes (:attr:`unread` counts those it meant
         and cannot make: cut off, malformed, an argument naming an unknown variable)."""
         if self._parts is None or self.said:
-            return []  # (a sentence that started as a header does, naming no declared tool)
+            return []  # (a sentence that started as a header does: read again)
         if self.broken and not calls_declared("".join(self._parts), self._schemas):
             return []  # prose naming no declared tool: Python's parser is not needed
         calls, self.unread = read_code("".join(self._parts), self._schemas, meter)
@@ -334,7 +334,7 @@ class Code(Block):
             if j == limit:
                 if not self._first_line("".join(self._parts or ()) + data[i:j]):
                     self._put(data[i:j])  # a sentence that began as a header does
-                    self.broken = self.done = True
+                    self.said = self.broken = self.done = True
                     return j, ""
                 limit = i + self._bound - self._len if self.header else -1
             if self._bol:
@@ -487,9 +487,9 @@ class Code(Block):
                 elif kind:
                     self.block = self._bol = True  # the lines after it are its block
                     self._body = kind != HEADER  # (``if x: f()`` has its own)
-                elif first:  # a sentence that starts as a header does (``if you like, …``)
-                    self.said = not calls_declared(stmt, self._schemas, spaced=False)
-                    self.broken = self.done = True
+                elif first and self._sentence_line(stmt):
+                    # a sentence that starts as a header does (``if you like, …``)
+                    self.said = self.broken = self.done = True
                     return j + 1, ""
                 elif not _continues(stmt, self._names):
                     self.done = True

@@ -166,7 +166,7 @@ class Ending:
                 return i, ""
             self.trailing, i = 2, s
         e = i
-        while e < n and data[e] != "\n" and data[e] != "<":
+        while e < n and data[e] not in "\n<`":
             e += 1
         self.compiled += e - i  # (read once, never kept)
         if e < n or final:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from .block import opens_block
 from .code import Code
-from .pyform import calls_declared, opens_assign, opens_bare
+from .lexer import WS
+from .pyform import calls_declared, opens_assign, opens_bare, uncommented
 from .state import _ANSWER, _CODE, _TRIGGERS
 from .tools import Tools
 
@@ -71,6 +72,8 @@ class CodeStates(Tools):
         """Code at a line's start (``print(``, ``tool_code``, a declared tool's call, a
         block's header): where reading goes on, or None if the line is no code."""
         header: bool | None = False
+        if self._under >= 0 and i < len(data) and data[i] not in " \t\r\n":
+            self._under = -1  # a line not indented: what the sentence led is over
         if self._schemas and data.startswith("`", i):
             fence = _python_fence(data, i, final)
             if fence is None:
@@ -111,6 +114,8 @@ class CodeStates(Tools):
         # ``if x:``: a sentence can start so too; its line is held a bounded while
         self._code.header = self._code.keyword = bool(header)
         self._code.indent = _indented(data, i) - i if header else 0
+        if 0 <= self._under < _indented(data, i) - i:
+            self._code.nested = True  # under ``if user confirms:``: whether it runs is not known
         self._state = _CODE
         return i
 
@@ -136,7 +141,7 @@ class CodeStates(Tools):
         if text is None:
             self._lose(1)  # past its cap: what it called never runs, and the turn says so
             return tail, False
-        if calls_declared(text, self._schemas, spaced=False) or (
+        if calls_declared(uncommented(text), self._schemas, spaced=False) or (
             calls_declared(text, self._schemas) and code.python()
         ):
             # what it calls before its first control flow runs (``x = get_weather(…)``
@@ -148,6 +153,23 @@ class CodeStates(Tools):
             return tail, False
         return text + tail, True  # (``search (online) for deals``: a sentence's)
 
+    def _sentence(self, code: Code, text: str) -> tuple[str, bool]:
+        """A line that started as a block's header does is a sentence (``with pleasure!
+        print(get_weather(…))``, ``if user confirms:``): its first word is heard and the
+        rest read again as the reply, where code may start mid-line (never at its start: it
+        was read so once). After one ending in ``:``, a call on a line indented more is
+        under it, and lost."""
+        self._work += code.size + code.compiled + len(text)
+        self._to_answer()
+        j = _indented(text, 0)
+        j += j < len(text) and text[j] == "@"  # (``@john``: never read as code again)
+        while j < len(text) and (text[j].isalnum() or text[j] == "_"):
+            j += 1
+        self._emit(text[:j])
+        self._under = code.indent if text.rstrip(WS).endswith(":") else -1
+        # (lines a backslash joined are read again plain: no code starts in them again)
+        return text[j:], "\n" in text.rstrip(WS)
+
     def _code_done(self) -> tuple[str, bool]:
         """The code is over: its calls run; if it was prose, what it read up to its first
         marker is heard. Returned: the rest, to be read again as the reply, and whether it
@@ -157,8 +179,14 @@ class CodeStates(Tools):
         code.close()
         if code.block:
             return self._block_done(code)
+        if code.said and (said := code.text()) is not None:
+            return self._sentence(code, said)
         text = code.text()
-        if code.opener and text is not None and not calls_declared(text, self._schemas):
+        if (
+            code.opener
+            and text is not None
+            and not calls_declared(uncommented(text), self._schemas)
+        ):
             # a ```` ```python ```` fence calling no declared tool: read again as the
             # reply, heard as ever (a marker in it ended it, and is markup there)
             self._work += len(text)

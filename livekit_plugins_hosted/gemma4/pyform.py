@@ -32,6 +32,7 @@ from .values import Bare, Malformed, Schemas
 
 __all__ = [
     "calls_declared", "opens_assign", "opens_bare", "opens_call", "opens_inline", "read_code",
+    "uncommented",
 ]  # fmt: skip
 
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
@@ -274,6 +275,11 @@ def read_code(
             if _calls_declared(code, start, end, schemas):
                 lost += 1  # a declared tool's call, never run
         i = end
+
+
+def uncommented(code: str) -> str:
+    """``code`` with its ``#`` comments cut (as :func:`read_code` reads it)."""
+    return _uncomment(code)
 
 
 def calls_declared(code: str, schemas: Schemas | None, *, spaced: bool = True) -> bool:

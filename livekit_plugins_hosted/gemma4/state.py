@@ -27,20 +27,50 @@ _MARK = ">"  # what a dropped marker leaves as "the last character": not a space
 _FENCE = "```tool_code"
 _TRIGGERS = ("tool_code", "print(")  # code at a line start
 _PRINT = "print("  # code anywhere else: a call if it names a tool
-_NAME_BACK = 32  # how far back a name ending in ``print`` is held with it
-_IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 
 class Base:
     """The fields of one reply's reading and the moves every state makes."""
 
     __slots__ = (
-        "_after", "_bad", "_block", "_body", "_buf", "_calls", "_code", "_doubt", "_dropped",
-        "_explicit", "_fast", "_first", "_glue", "_held", "_held_len", "_hname", "_hword", "_label",
-        "_last", "_lost_tried", "_meter", "_ncalls", "_no_calls", "_out", "_pending", "_plain",
+        "_after",
+        "_bad",
+        "_block",
+        "_body",
+        "_buf",
+        "_calls",
+        "_code",
+        "_doubt",
+        "_dropped",
+        "_explicit",
+        "_fast",
+        "_first",
+        "_glue",
+        "_held",
+        "_held_len",
+        "_hname",
+        "_hword",
+        "_label",
+        "_last",
+        "_lost_tried",
+        "_meter",
+        "_ncalls",
+        "_no_calls",
+        "_out",
+        "_pending",
+        "_plain",
         "_pos",
-        "_repaired", "_reread", "_resume", "_schemas", "_seg_start", "_spoke", "_state", "_thought",
-        "_thought_len", "_work",
+        "_repaired",
+        "_reread",
+        "_resume",
+        "_schemas",
+        "_seg_start",
+        "_spoke",
+        "_state",
+        "_thought",
+        "_thought_len",
+        "_under",
+        "_work",
         "saw_thought",
     )  # fmt: skip
 
@@ -78,6 +108,8 @@ class Base:
         self._plain = False  # reading text code left as prose: no code starts in it
         self._reread = False  # a string never closed was read again with its quote as text
         self._lost_tried = False  # a marker was read as a lost opener's string text
+        self._under = -1  # a sentence like a header ended in ``:`` (``if user confirms:``):
+        # a call on a line indented more than its (this many spaces) is under it: lost
         self._doubt = False  # such text passed its cap: no call from here on runs (dropped)
         self._pos: dict[str, int] = {}  # look-aheads in the input being read
         self._work = 0
@@ -217,22 +249,11 @@ def call_prefix(data: str, i: int) -> int:
 
 
 def print_prefix(data: str, i: int) -> int:
-    """How many characters at the end of ``data[i:]`` could still begin ``print(``, with
-    the name they end (``blueprint``: code if a call follows, never heard in part)."""
+    """How many characters at the end of ``data[i:]`` could still begin ``print(``."""
     for t in (5, 4, 3, 2, 1):
         if len(data) - t >= i and data.endswith(_PRINT[:t]):
-            # (a whole ``print`` only: a word ending in ``p`` is no name before it)
-            return len(data) - name_start(data, i, len(data) - t) if t == 5 else t
+            return t
     return 0
-
-
-def name_start(data: str, i: int, p: int) -> int:
-    """Where the name that ends at ``data[p]`` (``blue`` before ``print(``: letters, digits,
-    ``_``) begins, at most :data:`_NAME_BACK` characters back and not before ``i``."""
-    w = p
-    while w > i and p - w < _NAME_BACK and data[w - 1] in _IDENT:
-        w -= 1
-    return w
 
 
 def fence_prefix(data: str, i: int) -> int:

@@ -45,7 +45,6 @@ from .state import (
     _THOUGHT_LABEL,
     call_prefix,
     fence_prefix,
-    name_start,
     print_prefix,
 )
 from .thought import LOST_OPENERS, ThoughtStates
@@ -336,18 +335,17 @@ class Gemma4Parser(ThoughtStates):
         if p < k and p < c and p < f:
             # code only if a declared tool's call follows (``print(get_weather(``)
             opens = opens_inline(data, p + len(_PRINT), self._schemas, final=final)
-            w = name_start(data, i, p)  # ``blueprint(``: its ``blue`` is the code's too
             if opens is None:
-                self._emit(data[i:w])
-                self._buf = data[w:]  # ``print(get_wea`` at the delta's end: held, bounded
+                self._emit(data[i:p])
+                self._buf = data[p:]  # ``print(get_wea`` at the delta's end: held, bounded
                 return n
             if not opens:
                 self._emit(data[i : p + len(_PRINT)])  # a word in a sentence: no code, no strings
                 return p + len(_PRINT)
             # a name before ``print(`` (``blueprint(get_weather(…))``): the call's result goes
-            # to a function not known, so it never runs (counted lost), and no part is heard
-            nested = w < p or (data[p - 1] if p > i else self._last) in NAME_CHARS
-            self._emit(data[i:w])
+            # to a function not known, so it never runs (counted lost)
+            nested = (data[p - 1] if p > i else self._last) in NAME_CHARS
+            self._emit(data[i:p])
             self._start_inline(nested)
             return p
         if f < k and f < c:
