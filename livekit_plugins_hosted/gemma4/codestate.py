@@ -131,9 +131,10 @@ class CodeStates(Tools):
 
     def _block_done(self, code: Code) -> tuple[str, bool]:
         """A block (``if x:`` and its lines) is over. If it calls a declared tool, it is
-        code: none of it is heard and its calls are lost (whether they run is not known);
-        else it is prose, read again as the reply (no code starts in it: read twice at
-        most). What followed where it was cut (a ``#`` heading) is read again."""
+        code: none of it is heard, the calls before its first control flow run and the rest
+        are lost (whether they run is not known); else it is prose, read again as the reply
+        (no code starts in it: read twice at most). What followed where it was cut (a ``#``
+        heading) is read again."""
         tail = code.tail()
         text = code.text()
         self._work += code.size + code.compiled + len(tail)
