@@ -50,7 +50,7 @@ from __future__ import annotations
 from . import lexer as lx
 from .block import DECORATOR, HEADER, Block
 from .calls import Meter, ToolCall
-from .codeend import unfinished
+from .codeend import continues, unfinished
 from .pyform import calls_declared, opens_call, read_code
 from .values import Schemas
 
@@ -60,26 +60,6 @@ CODE_CAP = 16 * 1024
 _GOES_ON, _ENDS, _HOLD, _MARKED, _CUT = range(5)  # code at a character that may end it as prose
 _HEAD = 256  # a statement's start that says whether it opens a declared tool's call
 _LINE, _LINES = 2048, 32  # how far unfinished Python naming no declared tool goes on
-_IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
-
-
-def _continues(stmt: str, names: set[str]) -> bool:
-    """``tool_code = …`` (its name joins ``names``), or a lone ``tool_code`` or name the
-    code assigned: the code goes on to use it. A lone word it did not (``Okay``) is a
-    sentence's, and ends it."""
-    s = stmt.strip()
-    j = 0
-    while j < len(s) and j < 130 and s[j] in _IDENT:
-        j += 1
-    if j == 0:
-        return False
-    rest = s[j:].lstrip()
-    if not rest:
-        return s == "tool_code" or s in names
-    if rest.startswith("=") and not rest.startswith("=="):
-        names.add(s[:j])
-        return True
-    return False
 
 
 class Code(Block):
@@ -491,7 +471,7 @@ class Code(Block):
                     # a sentence that starts as a header does (``if you like, …``)
                     self.said = self.broken = self.done = True
                     return j + 1, ""
-                elif not _continues(stmt, self._names):
+                elif not continues(stmt, self._names):
                     self.done = True
                     return j + 1, ""
                 else:

@@ -23,10 +23,11 @@ from .calls import ToolCall
 from .pyform import calls_declared, opens_call
 from .values import Schemas
 
-__all__ = ["Ending", "parsed", "unfinished"]
+__all__ = ["Ending", "continues", "parsed", "unfinished"]
 
 _HEAD = 256  # a statement's start that says whether it opens a declared tool's call
 _SPACES = 16  # spaces read past inline code for a comment after it
+_IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 
 def _statements(code: str) -> bool:
@@ -77,6 +78,25 @@ def unfinished(code: str) -> bool:
             return codeop.compile_command(code, "<reply>", "exec") is None
     except (SyntaxError, ValueError, OverflowError, RecursionError, MemoryError):
         return False
+
+
+def continues(stmt: str, names: set[str]) -> bool:
+    """``tool_code = …`` (its name joins ``names``), or a lone ``tool_code`` or name the
+    code assigned: the code goes on to use it. A lone word it did not (``Okay``) is a
+    sentence's, and ends it."""
+    s = stmt.strip()
+    j = 0
+    while j < len(s) and j < 130 and s[j] in _IDENT:
+        j += 1
+    if j == 0:
+        return False
+    rest = s[j:].lstrip()
+    if not rest:
+        return s == "tool_code" or s in names
+    if rest.startswith("=") and not rest.startswith("=="):
+        names.add(s[:j])
+        return True
+    return False
 
 
 def _outside(text: str, what: str, seals: list[tuple[int, int]], end: int) -> int:

@@ -30,10 +30,8 @@ from .calls import Meter, ToolCall, make_call
 from .lexer import QUOTE_TOKEN, WS
 from .values import Bare, Malformed, Schemas
 
-__all__ = [
-    "calls_declared", "opens_assign", "opens_bare", "opens_call", "opens_inline", "read_code",
-    "uncommented",
-]  # fmt: skip
+__all__ = ["calls_declared", "opens_assign", "opens_bare", "opens_call", "opens_inline",
+           "read_code", "uncommented"]  # fmt: skip
 
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _SEP = WS + ";"
@@ -67,7 +65,7 @@ def _ident(s: str, i: int) -> int:
     return j
 
 
-def _uncomment(code: str) -> str:
+def uncommented(code: str) -> str:
     """``code`` with each ``#`` comment (outside a string, as Python's lexer reads strings:
     ``"…"`` and ``'…'`` end at their line, triple quotes span lines, ``<|"|>`` ends only at
     ``<|"|>``) cut to its line's end, so one inside a call's brackets hides no argument."""
@@ -250,7 +248,7 @@ def read_code(
     lost = 0
     ran = -1  # how many calls came before its first control flow (-1: none came yet)
     names: dict[str, _Got] = {}
-    code = _uncomment(code)
+    code = uncommented(code)
     if meter is not None:
         meter.n += len(code)  # comments cut
     i, n = 0, len(code)
@@ -275,11 +273,6 @@ def read_code(
             if _calls_declared(code, start, end, schemas):
                 lost += 1  # a declared tool's call, never run
         i = end
-
-
-def uncommented(code: str) -> str:
-    """``code`` with its ``#`` comments cut (as :func:`read_code` reads it)."""
-    return _uncomment(code)
 
 
 def calls_declared(code: str, schemas: Schemas | None, *, spaced: bool = True) -> bool:
