@@ -90,10 +90,7 @@ def compound(code: str) -> int:
     s = code.strip(lx.WS)
     if s.startswith("@"):
         return DECORATOR if parsed(s + "\ndef f(): pass") is not None else 0
-    j = 0
-    while j < len(s) and j < 8 and s[j] in _IDENT:
-        j += 1
-    word = s[:j]
+    word = _first_word(s)
     if word not in _KEYWORDS or ":" not in s:
         return 0  # (no parser needed: every compound statement has its ``:``)
     before = _BEFORE.get(word, "")
@@ -105,6 +102,14 @@ def compound(code: str) -> int:
     if (not colon or "#" in s) and _compound(before + s + after):
         return WHOLE
     return 0
+
+
+def _first_word(s: str) -> str:
+    """The name ``s`` starts with, as far as a header's word goes (8 characters)."""
+    j = 0
+    while j < len(s) and j < 8 and s[j] in _IDENT:
+        j += 1
+    return s[:j]
 
 
 def _compound(code: str) -> bool:
@@ -199,10 +204,7 @@ class Block(Ending):
         taken off each line, ``if 1: pass`` before an ``else:``)."""
         text = textwrap.dedent(self._unsealed("".join(self._parts or ()), 0))
         self.compiled += len(text)
-        j = 0
-        while j < len(text) and j < 8 and text[j] in _IDENT:
-            j += 1
-        return parsed(_BEFORE.get(text[:j], "") + text) is not None
+        return parsed(_BEFORE.get(_first_word(text), "") + text) is not None
 
     def close(self) -> None:
         """The code is over where no line break ended its last line (the reply's end, a
@@ -281,12 +283,8 @@ class Block(Ending):
         """:func:`compound` of the statement ``stmt`` just read (its ``<|"|>`` strings read
         as ``""``)."""
         s = stmt.lstrip(lx.WS)
-        if not s.startswith("@"):
-            j = 0
-            while j < len(s) and j < 8 and s[j] in _IDENT:
-                j += 1
-            if s[:j] not in _KEYWORDS:
-                return 0
+        if not s.startswith("@") and _first_word(s) not in _KEYWORDS:
+            return 0
         text = self._unsealed(stmt, self._len - len(stmt))
         self.compiled += len(text)
         return compound(text)

@@ -131,9 +131,10 @@ class Code(Block):
         and cannot make: cut off, malformed, an argument naming an unknown variable)."""
         if self._parts is None or self.said:
             return []  # (a sentence that started as a header does: read again)
-        if self.broken and not calls_declared("".join(self._parts), self._schemas):
+        text = "".join(self._parts)
+        if self.broken and not calls_declared(text, self._schemas):
             return []  # prose naming no declared tool: Python's parser is not needed
-        calls, self.unread = read_code("".join(self._parts), self._schemas, meter)
+        calls, self.unread = read_code(text, self._schemas, meter)
         if self.nested:
             self.unread += len(calls)
             return []

@@ -167,9 +167,8 @@ class Ending:
     def _trail(self, data: str, i: int, final: bool) -> tuple[int, str]:
         """Past inline code's closing bracket, at ``data[i]``: a ``#`` comment after it on
         its line (``print(get_weather(…))  # done``, up to 16 spaces before it, a space or
-        the line's end after ``#``) is the code's, never heard; it ends at its line's end or
-        a ``<``. Returns what
-        :meth:`.code.Code.feed` does."""
+        the line's end after ``#``) is the code's, never heard; it ends at its line's end, a
+        ``<`` or a backtick. Returns what :meth:`.code.Code.feed` does."""
         n = len(data)
         if self.trailing == 1:
             s = i

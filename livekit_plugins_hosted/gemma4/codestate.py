@@ -113,8 +113,9 @@ class CodeStates(Tools):
         self._code = Code(schemas=self._schemas)
         # ``if x:``: a sentence can start so too; its line is held a bounded while
         self._code.header = self._code.keyword = bool(header)
-        self._code.indent = _indented(data, i) - i if header else 0
-        if 0 <= self._under < _indented(data, i) - i:
+        spaces = _indented(data, i) - i
+        self._code.indent = spaces if header else 0
+        if 0 <= self._under < spaces:
             self._code.nested = True  # under ``if user confirms:``: whether it runs is not known
         self._state = _CODE
         return i

@@ -1,8 +1,8 @@
 """The Python call form small Gemma 4 models write instead of the native grammar.
 
     code  := (stmt (newline | ";"))*
-    stmt  := "print(" expr ")" | NAME "=" expr | NAME | expr | import …
-    expr  := (NAME ".")* TOOL "(" (NAME "=" literal ",")* ")"
+    stmt  := "print(" expr ")" | NAME [":" TYPE] "=" expr | NAME | expr | import …
+    expr  := ["await"] (NAME ".")* TOOL "(" (NAME "=" literal ",")* ")"
            | NAME                                    (a name assigned before: ``tool_code``)
 
 as it comes in a ```` ```tool_code ```` fence, as ``tool_code = f(…)`` then
@@ -109,13 +109,9 @@ def opens_call(text: str, schemas: Schemas | None) -> bool | None:
         word and text.startswith("=", k) and not text.startswith("==", k)
     ):
         i = _skip(text, k + 1, WS)  # the call is the argument or the value
-    j = _ident(text, i)
-    if text.startswith("await", i) and j == i + 5:
-        k = _skip(text, j, WS)
-        if k >= len(text):
-            return None
-        i = k if k > j else i  # ``await f(``: the same call
-    module = False
+    if (got := _past_await(text, i, WS)) is None:
+        return None
+    i, module = got, False
     while True:
         j = _ident(text, i)
         k = _skip(text, j, WS)
@@ -172,6 +168,15 @@ def opens_assign(data: str, at: int, schemas: Schemas | None, *, final: bool) ->
     return False if got is None and (final or len(data) - at >= _INLINE_HEAD) else got
 
 
+def _past_await(text: str, i: int, spaces: str) -> int | None:
+    """Past ``await`` and ``spaces`` at ``text[i]`` (``await f(``: the same call), else ``i``
+    (``awaiting``, ``await(``); None while the text ends in it or its start."""
+    if not text.startswith("await", i):
+        return None if len(text) - i < 5 and "await".startswith(text[i:]) else i
+    k = _skip(text, i + 5, spaces)
+    return None if k >= len(text) else k if k > i + 5 else i
+
+
 def _annotated(text: str, i: int) -> int:
     """Past a type annotation from ``text[i]`` (``dict``, ``list[str] | None``,
     ``typing.Any``) and the spaces after it: where its ``=`` should be; :data:`_MORE` if the
@@ -212,14 +217,9 @@ def _opens_inline(text: str, schemas: Schemas | None, *, lines: bool = True) -> 
         return False
     if i >= n:
         return None
-    if "await".startswith(text[i : i + 6]) or text.startswith("await ", i):
-        if n - i < 6:
-            return None
-        if text[i + 5] in " \t":
-            i = _skip(text, i + 5)  # ``await f(``: the same call
-            if i >= n:
-                return None
-    j = i
+    if (got := _past_await(text, i, " \t")) is None:
+        return None
+    i = j = got
     while j < n and (text[j] in _IDENT or text[j] == "."):
         j += 1
     word = text[i:j]
