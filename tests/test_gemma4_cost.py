@@ -143,6 +143,14 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "print_names": lambda n: ("x" * 30 + "print ") * (n // 36),
     "python_fences": lambda n: "```python\nf(a=1)\n```\n" * (n // 21),
     "python_fence_openers": lambda n: ("```py" + " " * 20 + "x\n") * (n // 27),
+    # session 29: a line of prose that leads what follows as a header would, each judged by
+    # Python's parser at its end (every one different); tab-indented block lines; the
+    # header words nearest a long line's end, and ``print(`` after one
+    "mid_line_headers": lambda n: "".join(f"ok; if a{k}:\n" for k in range(n // 12)),
+    "header_words_line_ends": lambda n: ("a " * 40 + "if " * 20 + "for a in b:\n") * (n // 151),
+    "led_prints": lambda n: "".join(f"Ok; if a{k}: print(f(a=1))\n" for k in range(n // 27)),
+    "tab_block_lines": lambda n: "if x:\n" + "\t \ta\n" * (n // 5),
+    "pseudo_headers": lambda n: "".join(f"if a{k} then\n    f(a=1)\n" for k in range(n // 24)),
 }
 
 

@@ -31,10 +31,11 @@ import textwrap
 
 from . import lexer as lx
 from .codeend import Ending, parsed, unfinished
-from .pyform import calls_declared, opens_call
+from .lexer import IDENT as _IDENT
+from .pyscan import calls_declared, opens_call
 from .values import Schemas
 
-__all__ = ["Block", "compound", "opens_block"]
+__all__ = ["Block", "Columns", "columns", "compound", "deeper", "leads", "opens_block"]
 
 # what a line of code starts with: a block's header, its kin, ``await``
 _HEADERS = (
@@ -42,7 +43,6 @@ _HEADERS = (
     "else", "except", "finally",
 )  # fmt: skip
 _AFTER = " \t:([\"'"  # what follows one of them in code (``if(x)``, ``if"a"in s``)
-_IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _GO_ON = ("elif", "else", "except", "finally")
 _BEFORE = {"elif": "if 1: pass\n", "else": "if 1: pass\n", "except": "try: pass\n"}
 _BEFORE["finally"] = _BEFORE["except"]
@@ -104,6 +104,63 @@ def compound(code: str) -> int:
     return 0
 
 
+Columns = tuple[int, int]
+
+
+def columns(lead: str) -> Columns:
+    """The column the spaces and tabs ``lead`` reach, a tab counted as one column and as
+    reaching the next multiple of 8: Python compares indentation both ways (and refuses a
+    block where they disagree), so a line is deeper than another if either says so."""
+    one = eight = 0
+    for c in lead:
+        one += 1
+        eight = eight + 1 if c == " " else (eight // 8 + 1) * 8
+    return one, eight
+
+
+def deeper(a: Columns, b: Columns) -> bool:
+    """A line indented to ``a`` is deeper than one at ``b``, as either count says."""
+    return a[0] > b[0] or a[1] > b[1]
+
+
+# the words of a header whose lines may not run (``with``, ``try``, ``finally``: they do)
+_LEADS = frozenset(
+    ("if", "elif", "else", "for", "while", "except", "match", "case", "def", "class", "async")
+)
+_OPENED = (":", "{", " then", " do")  # how a header-like line ends that leads the next one too
+_MID_TRIED = 3  # the header words nearest a line's end tried as a header's start
+
+
+def leads(head: str, tail: str) -> int:
+    """What a line of prose leads, as a block's header would (its lines' calls are under a
+    condition: they never run): 0 nothing; 1 the lines indented more than it (it starts
+    with ``if``, ``for``, ``else``, …: ``if raining then``, ``else if sunny:``); 2 those
+    and the next line at its own indentation (such a line ending as one opens a block:
+    ``:``, ``{``, ``then``, ``do``; or one whose end Python reads as a header's,
+    ``Okay; if rain:``). ``head`` is its start past its indentation, ``tail`` its end
+    (its last 128 characters at most)."""
+    end = tail.rstrip(lx.WS)
+    word = _first_word(head)
+    if word in _LEADS and (len(head) == len(word) or head[len(word)] in _AFTER):
+        return 2 if end.endswith(_OPENED) else 1
+    return 2 if end.endswith(":") and _mid_header(end) else 0
+
+
+def _mid_header(text: str) -> bool:
+    """``text`` ends in ``:`` and, from one of its last header words, reads as a header
+    (``Okay; if rain:``, not ``the plan for today:``)."""
+    found = []
+    for word in _LEADS:
+        k = text.find(word)
+        while k >= 0:
+            end = k + len(word)
+            if (k == 0 or text[k - 1] not in _IDENT) and end < len(text) and text[end] in _AFTER:
+                found.append(k)
+            k = text.find(word, end)
+    found.sort()
+    return any(compound(text[k:]) == HEADER for k in found[-_MID_TRIED:])
+
+
 def _first_word(s: str) -> str:
     """The name ``s`` starts with, as far as a header's word goes (8 characters)."""
     j = 0
@@ -140,7 +197,7 @@ class Block(Ending):
         self._bound = _FIRST_BOUND
         self.keyword = False  # its first statement started so (until its line ends)
         self.said = False  # that statement was a sentence (read again as the reply)
-        self.indent = 0  # the spaces before its first line (a block's lines have more)
+        self.indent: Columns = (0, 0)  # its first line's (a block's lines are deeper)
         self._body = False  # a line of the block's own came
 
     def _block_goes_on(self, data: str, j: int, final: bool) -> bool | None:
@@ -152,9 +209,13 @@ class Block(Ending):
         at = self._len  # (the line's offset: what came before it is taken)
         n = len(data)
         k = j
-        while k < n and k - j <= self.indent and data[k] in " \t":
+        one = eight = 0  # its columns so far (:func:`columns`)
+        top_one, top_eight = self.indent
+        while k < n and one <= top_one and eight <= top_eight and data[k] in " \t":
+            one += 1
+            eight = eight + 1 if data[k] == " " else (eight // 8 + 1) * 8
             k += 1
-        if k - j > self.indent:
+        if one > top_one or eight > top_eight:
             self._note_at, self._body = -1, True  # indented: ``#`` lines before it are its
             return True
         if k >= n:
@@ -166,7 +227,7 @@ class Block(Ending):
             if self._note_at < 0:
                 self._note_at = at
             return True
-        if k - j < self.indent:
+        if one < top_one or eight < top_eight:
             return False
         if not self._body:  # (at the header's own indentation)
             got = opens_call(data[k : k + _HEAD_LINE], self._schemas)

@@ -51,7 +51,9 @@ from . import lexer as lx
 from .block import DECORATOR, HEADER, Block
 from .calls import Meter, ToolCall
 from .codeend import continues, unfinished
-from .pyform import calls_declared, opens_call, read_code
+from .lexer import IDENT as _IDENT
+from .pyform import read_code
+from .pyscan import calls_declared, opens_call
 from .values import Schemas
 
 __all__ = ["CODE_CAP", "Code"]
@@ -193,6 +195,14 @@ class Code(Block):
             return _GOES_ON if final else _HOLD
         return _GOES_ON if kind == lx.LITERAL else _MARKED
 
+    def _in_word(self, data: str, j: int) -> bool:
+        """``data[j]`` follows a name's character (``recall:``, ``if should_end_call:``): a
+        ``call:`` there is the code's text, not the marker."""
+        if j > 0:
+            return data[j - 1] in _IDENT
+        last = self._parts[-1] if self._parts else ""
+        return bool(last) and last[-1] in _IDENT
+
     def _cut(self) -> bool:
         """Code that ended inside its brackets or a string."""
         return self.depth > 0 or bool(self.q)
@@ -329,7 +339,11 @@ class Code(Block):
                     self.done = True
                     return j, ""
                 self._bol = False
-            if self.block and c in "\n<c" and not (c == "c" and (self.q or self.note)):
+            if (
+                self.block
+                and c in "\n<c"
+                and not (c == "c" and (self.q or self.note or self._in_word(data, j)))
+            ):
                 if c == "\n" and len(self.q) < 3:
                     # a block's line is over, its brackets and one-line strings with it
                     self.depth, self.q, self.esc, self.note = 0, "", False, False

@@ -20,14 +20,14 @@ import warnings
 
 from . import lexer as lx
 from .calls import ToolCall
-from .pyform import calls_declared, opens_call
+from .lexer import IDENT as _IDENT
+from .pyscan import calls_declared, opens_call
 from .values import Schemas
 
 __all__ = ["Ending", "continues", "parsed", "unfinished"]
 
 _HEAD = 256  # a statement's start that says whether it opens a declared tool's call
 _SPACES = 16  # spaces read past inline code for a comment after it
-_IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 
 def _statements(code: str) -> bool:

@@ -14,10 +14,10 @@ What code turns out to be prose is heard, and read again from its first marker o
 
 from __future__ import annotations
 
-from .block import opens_block
+from .block import columns, deeper, opens_block
 from .code import Code
 from .lexer import WS
-from .pyform import calls_declared, opens_assign, opens_bare, uncommented
+from .pyscan import calls_declared, opens_assign, opens_bare, uncommented
 from .state import _ANSWER, _CODE, _TRIGGERS
 from .tools import Tools
 
@@ -72,8 +72,6 @@ class CodeStates(Tools):
         """Code at a line's start (``print(``, ``tool_code``, a declared tool's call, a
         block's header): where reading goes on, or None if the line is no code."""
         header: bool | None = False
-        if self._under >= 0 and i < len(data) and data[i] not in " \t\r\n":
-            self._under = -1  # a line not indented: what the sentence led is over
         if self._schemas and data.startswith("`", i):
             fence = _python_fence(data, i, final)
             if fence is None:
@@ -113,10 +111,15 @@ class CodeStates(Tools):
         self._code = Code(schemas=self._schemas)
         # ``if x:``: a sentence can start so too; its line is held a bounded while
         self._code.header = self._code.keyword = bool(header)
-        spaces = _indented(data, i) - i
-        self._code.indent = spaces if header else 0
-        if 0 <= self._under < spaces:
-            self._code.nested = True  # under ``if user confirms:``: whether it runs is not known
+        lead = columns(data[i : _indented(data, i)])
+        self._code.indent = lead if header else (0, 0)
+        if self._under is not None:
+            if deeper(lead, self._under) or (self._under_next and lead == self._under):
+                # under ``if user confirms:``: whether it runs is not known (each call lost)
+                self._code.nested = True
+            else:
+                self._under = None  # back at that line's indentation: what it led is over
+            self._under_next = False
         self._state = _CODE
         return i
 
@@ -144,7 +147,9 @@ class CodeStates(Tools):
             self._lose(1)  # past its cap: what it called never runs, and the turn says so
             return tail, False
         if calls_declared(uncommented(text), self._schemas, spaced=False) or (
-            calls_declared(text, self._schemas) and code.python()
+            # Python naming a declared tool's call, if only in a string or spaced
+            # (``s = """get_weather(…)"""``): code, never heard
+            calls_declared(text, self._schemas, strings=True) and code.python()
         ):
             # what it calls before its first control flow runs (``x = get_weather(…)``
             # then ``if x:``); each call from there is lost
@@ -159,16 +164,15 @@ class CodeStates(Tools):
         """A line that started as a block's header does is a sentence (``with pleasure!
         print(get_weather(…))``, ``if user confirms:``): its first word is heard and the
         rest read again as the reply, where code may start mid-line (never at its start: it
-        was read so once). After one ending in ``:``, a call on a line indented more is
-        under it, and lost."""
+        was read so once). What its line leads (a call indented under ``if user
+        confirms:``: lost) is judged at its end, as any line's (:meth:`_line_ended`)."""
         self._work += code.size + code.compiled + len(text)
         self._to_answer()
         j = _indented(text, 0)
         j += j < len(text) and text[j] == "@"  # (``@john``: never read as code again)
         while j < len(text) and (text[j].isalnum() or text[j] == "_"):
             j += 1
-        self._emit(text[:j])
-        self._under = code.indent if text.rstrip(WS).endswith(":") else -1
+        self._emit(text[:j])  # (what its line leads, :meth:`_line_ended` judges at its end)
         # (lines a backslash joined are read again plain: no code starts in them again)
         return text[j:], "\n" in text.rstrip(WS)
 

@@ -28,6 +28,7 @@ __all__ = [
     "DROP",
     "END",
     "GEMMA4",
+    "IDENT",
     "LITERAL",
     "PARTIAL",
     "QUOTE",
@@ -46,6 +47,8 @@ __all__ = [
 QUOTE_TOKEN = '<|"|>'
 """Gemma 4's string quote."""
 WS = " \t\r\n"
+IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+"""The characters of a Python name (ASCII: what code a model writes names its tools with)."""
 
 # What a complete ``<…>`` token means.
 LITERAL = 0  # not a marker: the ``<`` is text

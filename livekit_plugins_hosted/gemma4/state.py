@@ -8,6 +8,7 @@ and code, :mod:`.stream` the answer, the thought and the public face. Nothing he
 from __future__ import annotations
 
 from . import lexer as lx
+from .block import Columns, columns, deeper, leads
 from .body import BODY_CAP, Body
 from .calls import Meter, ToolCall
 from .code import Code
@@ -27,6 +28,8 @@ _MARK = ">"  # what a dropped marker leaves as "the last character": not a space
 _FENCE = "```tool_code"
 _TRIGGERS = ("tool_code", "print(")  # code at a line start
 _PRINT = "print("  # code anywhere else: a call if it names a tool
+LINE_KEPT, HEAD_KEPT = 128, 32  # an answer line's end and start, kept to judge it (_track)
+_PIECES = 16  # the pieces of a line kept before they are joined
 
 
 class Base:
@@ -34,10 +37,11 @@ class Base:
 
     __slots__ = (
         "_after", "_bad", "_block", "_body", "_buf", "_calls", "_code", "_doubt", "_dropped",
-        "_explicit", "_fast", "_first", "_glue", "_held", "_held_len", "_hname", "_hword", "_label",
-        "_last", "_lost_tried", "_meter", "_ncalls", "_no_calls", "_out", "_pending", "_plain",
-        "_pos", "_repaired", "_reread", "_resume", "_schemas", "_seg_start", "_spoke", "_state",
-        "_thought", "_thought_len", "_under", "_work", "saw_thought",
+        "_explicit", "_fast", "_first", "_glue", "_head", "_held", "_held_len", "_hname", "_hword",
+        "_label", "_last", "_line", "_lost_tried", "_meter", "_ncalls", "_no_calls", "_out",
+        "_pending", "_plain", "_pos", "_repaired", "_reread", "_resume", "_schemas", "_seg_start",
+        "_spoke", "_state", "_thought", "_thought_len", "_under", "_under_next", "_work",
+        "saw_thought",
     )  # fmt: skip
 
     def __init__(self, *, in_thought: bool = False, schemas: Schemas | None = None) -> None:
@@ -74,8 +78,12 @@ class Base:
         self._plain = False  # reading text code left as prose: no code starts in it
         self._reread = False  # a string never closed was read again with its quote as text
         self._lost_tried = False  # a marker was read as a lost opener's string text
-        self._under = -1  # a sentence like a header ended in ``:`` (``if user confirms:``):
-        # a call on a line indented more than its (this many spaces) is under it: lost
+        self._under: Columns | None = None  # a line of prose led what follows as a block's
+        # header would (``if user confirms:``, ``if raining then``): a call on a line
+        # indented more than it (these columns) is under it, and lost (:func:`.block.leads`)
+        self._under_next = False  # and so is one on the very next line, at its indentation
+        self._line: list[str] = []  # the answer's current line: pieces (its end, bounded)
+        self._head = ""  # its first HEAD_KEPT characters
         self._doubt = False  # such text passed its cap: no call from here on runs (dropped)
         self._pos: dict[str, int] = {}  # look-aheads in the input being read
         self._work = 0
@@ -133,6 +141,8 @@ class Base:
     def _emit(self, text: str) -> None:
         if not text:
             return
+        if self._schemas:  # (what a line leads matters only to tools' calls)
+            self._track(text)
         if self._seg_start:
             text = text.lstrip(WS)
             if not text:
@@ -144,6 +154,71 @@ class Base:
         self._spoke = True
         self._last = text[-1]
         self._out.append(text)
+
+    def _track(self, text: str) -> None:
+        """Keep the answer's current line's start and end, and judge each line ``text``
+        ends: what it leads (:meth:`_line_ended`)."""
+        k = text.find("\n")
+        if k < 0:
+            if len(text) > LINE_KEPT:
+                self._fold(text)
+            else:
+                self._line.append(text)
+                if len(self._line) > _PIECES:
+                    self._fold()
+            return
+        self._fold(text[:k])
+        head, tail = self._head, self._line[0] if self._line else ""
+        while True:
+            self._line_ended(head, tail)
+            start, k = k + 1, text.find("\n", k + 1)
+            if k < 0:
+                break
+            head, tail = text[start : start + HEAD_KEPT], text[max(start, k - LINE_KEPT) : k]
+        self._head, self._line = "", []
+        self._fold(text[start:])
+
+    def _fold(self, more: str = "") -> None:
+        """The current line's pieces (and ``more``) as one: its first :data:`HEAD_KEPT`
+        characters kept apart, and its last :data:`LINE_KEPT` (held text stays bounded)."""
+        line = "".join(self._line) + more if self._line else more
+        if len(self._head) < HEAD_KEPT:
+            self._head = line[:HEAD_KEPT]  # (the whole line is in its pieces until then)
+        self._line = [line[-LINE_KEPT:]] if line else []
+
+    def _line_ended(self, head: str, tail: str) -> None:
+        """A line of the answer ended (``head`` its start, ``tail`` its end): one back at the
+        indentation of a line that led a block ends what that led; one like a header
+        (:func:`.block.leads`) leads the lines after it."""
+        lead = 0
+        while lead < len(head) and head[lead] in " \t":
+            lead += 1
+        if lead == len(head) or head[lead] in "\r\n":
+            return  # a blank line changes nothing
+        at = columns(head[:lead])
+        under = self._under
+        if under is not None and not deeper(at, under):
+            under = None  # back at the header's indentation: what it led is over
+        self._under_next = False
+        end = tail.rstrip(WS)
+        if end.endswith(":"):
+            self._work += len(tail)  # (its header words are read, and Python may be asked)
+        kind = leads(head[lead:], end)
+        if kind:
+            under = at if under is None else under
+            self._under_next = kind == 2
+        self._under = under
+
+    def _led(self, before: str) -> bool:
+        """The answer's line so far (``before`` its text not yet spoken) ends as a header
+        does (``Okay; if rain:``, ``if user confirms:``): what follows on it is under it."""
+        line = "".join(self._line) + before
+        tail = line[-LINE_KEPT:]
+        if not tail.rstrip(WS).endswith(":"):
+            return False
+        head = self._head if len(self._head) >= HEAD_KEPT else line[:HEAD_KEPT]
+        self._work += len(line)
+        return leads(head.lstrip(" \t"), tail) == 2
 
     def _say(self, text: str) -> None:
         """Text in the current reading state: spoken in an answer, kept in a thought."""

@@ -8,7 +8,7 @@
     bare-call := (call:)+ NAME ( "{" | "(" ) …                        anywhere, never speech
     xml     := (<tool_call> | <call>) [ : | call: ] NAME ( "{" | "(" ) … [</tool_call>]
     code    := at a line start: ```tool_code … ``` | print( … ) | tool_code = …
-                                | NAME ( … | name = NAME ( …          (.codestate, .pyform)
+                                | NAME ( … | name = NAME ( …          (.codestate, .pyscan)
                                 | ```python | if x: … | await …     (tools declared)
              | mid-line: print( NAME ( …       NAME declared; any other print( is a word
 
@@ -27,7 +27,7 @@ from .body import Body
 from .calls import NAME_CHARS, ToolCall, repair
 from .code import Code
 from .lexer import WS
-from .pyform import opens_inline
+from .pyscan import opens_inline
 from .state import (
     _ANSWER,
     _BARE,
@@ -111,6 +111,7 @@ class Gemma4Parser(ThoughtStates):
             and "\n" not in text
             and "`" not in text
             and "(" not in text  # "print(" (one character is the cheaper test)
+            and len(text) <= 128  # (LINE_KEPT: a piece of the line kept whole is bounded)
         ):
             if not text:
                 return "", []
@@ -124,6 +125,11 @@ class Gemma4Parser(ThoughtStates):
                 )
             ):
                 self._last = last
+                if self._schemas:  # (what a line leads matters only to tools' calls)
+                    line = self._line  # the line's pieces (:meth:`_track`), a few at most
+                    line.append(text)
+                    if len(line) > 16:  # (_PIECES)
+                        self._fold()
                 return text, []
         if self._state >= _ENDED:
             return "", []
@@ -343,8 +349,9 @@ class Gemma4Parser(ThoughtStates):
                 self._emit(data[i : p + len(_PRINT)])  # a word in a sentence: no code, no strings
                 return p + len(_PRINT)
             # a name before ``print(`` (``blueprint(get_weather(…))``): the call's result goes
-            # to a function not known, so it never runs (counted lost)
-            nested = (data[p - 1] if p > i else self._last) in NAME_CHARS
+            # to a function not known, so it never runs (counted lost); nor does it after a
+            # header on its line (``Okay; if rain: print(…)``: under a condition)
+            nested = (data[p - 1] if p > i else self._last) in NAME_CHARS or self._led(data[i:p])
             self._emit(data[i:p])
             self._start_inline(nested)
             return p
