@@ -190,11 +190,11 @@ class Base:
         """A line of the answer ended (``head`` its start, ``tail`` its end): one back at the
         indentation of a line that led a block ends what that led; one like a header
         (:func:`.block.leads`) leads the lines after it."""
+        if not tail.strip(WS):
+            return  # a blank line changes nothing
         lead = 0
         while lead < len(head) and head[lead] in " \t":
             lead += 1
-        if lead == len(head) or head[lead] in "\r\n":
-            return  # a blank line changes nothing
         at = columns(head[:lead])
         under = self._under
         if under is not None and not deeper(at, under):
