@@ -150,6 +150,8 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "header_words_line_ends": lambda n: ("a " * 40 + "if " * 20 + "for a in b:\n") * (n // 151),
     "led_prints": lambda n: "".join(f"Ok; if a{k}: print(f(a=1))\n" for k in range(n // 27)),
     "tab_block_lines": lambda n: "if x:\n" + "\t \ta\n" * (n // 5),
+    "semicolon_headers": lambda n: ("x" + "; if a" * 20 + ":\n") * (n // 122),
+    "led_lines_after_calls": lambda n: "if a then\n" + "  x print(f(a=1))\n" * (n // 18),
     "pseudo_headers": lambda n: "".join(f"if a{k} then\n    f(a=1)\n" for k in range(n // 24)),
 }
 

@@ -32,27 +32,50 @@ UNDER = {
     "braces": f"Let me check.\nif (raining) {{\n    {CALL}\n}}\nDone.",
     "then": f"Let me check.\nif raining then\n    {CALL}\nDone.",
     "then-next-line": f"Let me check.\nif raining then\n{CALL}\nDone.",
-    "do": f"Let me check.\nfor each city do\n{CALL}\nDone.",
+    "do": f"Let me check.\nwhile it rains do\n{CALL}\nDone.",
+    "for-each-indented": f"Let me check.\nfor each city\n    {CALL}\nDone.",
     "else-if": "Let me check.\nif x:\n    pass\nelse if sunny:\n    wire_money(amount=5)\nDone.",
     "else-brace": "Let me check.\nif x:\n    pass\nelse {\n    wire_money(amount=5)\n}\nDone.",
     # a header Python reads at a line's end, after words
     "mid-line-header": f"Okay; if rain:\n    {CALL}\nDone.",
     "mid-line-header-next-line": f"Okay; if rain:\n{CALL}\nDone.",
     "mid-line-header-print": f"Okay; if rain: print({CALL})\nDone.",
-    "mid-line-else-print": f"Okay, else: print({CALL})\nDone.",
+    "mid-line-else-print": f"Okay; else: print({CALL})\nDone.",
     "header-sentence-print": f"if user confirms: print({CALL})\nDone.",
-    "long-line-header": f"{LONG}and if rain:\n    {CALL}\nDone.",
-    "long-line-header-print": f"{LONG}and if rain: print({CALL})\nDone.",
+    "long-line-header": f"{LONG}so; if rain:\n    {CALL}\nDone.",
+    "long-line-header-print": f"{LONG}so; if rain: print({CALL})\nDone.",
     "long-line-starting-with-if": f"if {LONG}then\n    {CALL}\nDone.",
     "crlf": f"Okay; if rain:\r\n    {CALL}\r\nDone.",
     "indented-pseudo-header": f"Let me check.\n    if raining then\n        {CALL}\nDone.",
 }
 
 
+N = '<|tool_call>call:search{query:<|"|>x<|"|>}<tool_call|>'
+# review 29a: a line that ended in a call, code or a thought is a line too; ``print(``, a
+# fence or an assignment indented under a leading line; a call on a condition's own line
+UNDER |= {
+    "after-a-native-call": f"Sure.{N}\nif it rains:\n    {CALL}\nDone.",
+    "after-a-thought": f"Sure.<|channel>thought\nx<channel|>\nif it rains:\n    {CALL}\nDone.",
+    "after-inline-code": f'Okay, print(save_note(text="x"))\nif it rains:\n    {CALL}\nDone.',
+    "after-a-fence": f'Ok.```tool_code\nsave_note(text="x")\n```\nif raining then\n {CALL}\nDone.',
+    "print-under": f"Sure.\nif user confirms:\n    print({CALL})\nDone.",
+    "print-under-braces": f"Sure.\nif (raining) {{\n    print({CALL})\n}}\nDone.",
+    "sentence-print-under": f"if raining then\n    Sure: print({CALL})\nDone.",
+    "fence-under": f"if raining then\n    ```tool_code\n    {CALL}\n    ```\nDone.",
+    "python-fence-under": f"if raining then\n    ```python\n    {CALL}\n    ```\nDone.",
+    "assignment-under": f"if raining then\n    x = {CALL}\nDone.",
+    "print-after-then": f"if raining then print({CALL})\nDone.",
+    "print-in-braces": f"if (raining) {{ print({CALL}) }}\nDone.",
+    "print-after-comma": f"if it rains, print({CALL})\nDone.",
+    "tab-against-spaces": f"Let me check.\n        if raining then\n\t{CALL}\nDone.",
+}
+
+
 @pytest.mark.parametrize("text", UNDER.values(), ids=list(UNDER))
 def test_a_call_a_line_leads_is_lost_never_run_nor_heard(text: str) -> None:
     for speech, got, dropped in _every_way(text):
-        assert got == [] and dropped == 1, (speech, got)
+        # (a call made before the leading line runs: ``search``, ``save_note``)
+        assert dropped == 1 and not {"get_weather", "wire_money"} & {n for n, _ in got}, got
         assert "wire_money" not in speech and "get_weather" not in speech, speech
         assert speech.rstrip().endswith("Done."), speech
 
@@ -64,6 +87,15 @@ FREE = {
     "while-you-wait": f"One moment while you wait:\n{CALL}\nDone.",
     "sentence-then-back": f"if you like, I can check.\nOkay.\n{CALL}\nDone.",
     "after-the-led-lines": f"if raining then\n    I will check.\nOkay.\n{CALL}\nDone.",
+    # review 29a: English ending in what Python reads as a header, after no ``;``
+    "something-else": f"Let me try something else:\n{CALL}\nDone.",
+    "something-else-print": f"That failed. Let me try something else: print({CALL})\nDone.",
+    "for-you-in-paris": f"I'll check the forecast for you in Paris:\n{CALL}\nDone.",
+    "for-you-in-paris-print": f"Let me check the weather for you in Paris: print({CALL})\nDone.",
+    "except-paris": f"I'll check every city except Paris:\n{CALL}\nDone.",
+    "if-possible": f"Let me look that up now, if possible:\n{CALL}\nDone.",
+    "for-example": f"for example:\n{CALL}\nDone.",
+    "indented-assignment": f"Sure.\n    x = {CALL}\nDone.",
 }
 
 
@@ -73,6 +105,24 @@ def test_a_call_no_header_leads_runs(text: str) -> None:
     back at the indentation of one that led, lead nothing: the call runs."""
     for speech, got, dropped in _every_way(text):
         assert (got, dropped) == (WEATHER, 0), (speech, got)
+        assert "get_weather" not in speech and speech.rstrip().endswith("Done."), speech
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"if needed I will search.{N}\nNow the weather:\n{CALL}\nDone.",
+        f"Okay; if rain:\n{N}\n{CALL}\nDone.",
+        f"if raining then\n    {N}\n{CALL}\nDone.",
+        f"if you want, I'll search.{N}\nHere it is: print({CALL})\nDone.",
+    ],
+    ids=["after-a-call", "call-line-is-the-next", "back-after-a-call", "print-after-a-call"],
+)
+def test_a_line_that_held_a_call_ends_what_led_it(text: str) -> None:
+    """Review 29a: a line that held only a native call never reached the line's end, so
+    the next line was judged as part of the one before (a call the model made, lost)."""
+    for speech, got, dropped in _every_way(text):
+        assert (got, dropped) == ([("search", {"query": "x"}), *WEATHER], 0), (speech, got)
         assert "get_weather" not in speech and speech.rstrip().endswith("Done."), speech
 
 

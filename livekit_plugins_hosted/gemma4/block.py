@@ -35,7 +35,19 @@ from .lexer import IDENT as _IDENT
 from .pyscan import calls_declared, opens_call
 from .values import Schemas
 
-__all__ = ["Block", "Columns", "columns", "compound", "deeper", "leads", "opens_block"]
+__all__ = [
+    "CONDITIONS",
+    "Block",
+    "Columns",
+    "columns",
+    "compound",
+    "deeper",
+    "leads",
+    "mid_header",
+    "opens_block",
+    "starts_condition",
+    "under",
+]
 
 # what a line of code starts with: a block's header, its kin, ``await``
 _HEADERS = (
@@ -123,10 +135,19 @@ def deeper(a: Columns, b: Columns) -> bool:
     return a[0] > b[0] or a[1] > b[1]
 
 
-# the words of a header whose lines may not run (``with``, ``try``, ``finally``: they do)
-_LEADS = frozenset(
-    ("if", "elif", "else", "for", "while", "except", "match", "case", "def", "class", "async")
-)
+def under(lead: Columns, top: Columns | None, *, next_line: bool) -> bool:
+    """A line indented to ``lead`` is under a line at ``top`` that led it: deeper, or the
+    very next line (``next_line``) at its indentation, or where the two counts disagree
+    (a tab against spaces: Python refuses such a block; its calls never run)."""
+    if top is None:
+        return False
+    return deeper(lead, top) or (next_line and not (lead[0] < top[0] and lead[1] < top[1]))
+
+
+# the words of a condition: a line of prose starting so (``if raining then``, ``else if
+# sunny:``) and ending as a header does leads the very next line too; what follows it on its
+# own line is under it (``if it rains, print(…)``)
+CONDITIONS = frozenset(("if", "elif", "else", "while", "except"))
 _OPENED = (":", "{", " then", " do")  # how a header-like line ends that leads the next one too
 _MID_TRIED = 3  # the header words nearest a line's end tried as a header's start
 
@@ -134,31 +155,51 @@ _MID_TRIED = 3  # the header words nearest a line's end tried as a header's star
 def leads(head: str, tail: str) -> int:
     """What a line of prose leads, as a block's header would (its lines' calls are under a
     condition: they never run): 0 nothing; 1 the lines indented more than it (it starts
-    with ``if``, ``for``, ``else``, …: ``if raining then``, ``else if sunny:``); 2 those
-    and the next line at its own indentation (such a line ending as one opens a block:
-    ``:``, ``{``, ``then``, ``do``; or one whose end Python reads as a header's,
-    ``Okay; if rain:``). ``head`` is its start past its indentation, ``tail`` its end
-    (its last 128 characters at most)."""
+    with a header's word, lowercase: ``if raining then``, ``for each city``, ``with
+    care:``); 2 those and the next line at its own indentation (it starts with a
+    condition's word and ends as a header does, ``:``, ``{``, ``then`` or ``do``: ``if
+    (raining) {``, ``else if sunny:``; or, after a ``;``, ends in a header Python reads:
+    ``Okay; if rain:``, not ``Let me try something else:``). ``head`` is its start past
+    its indentation, ``tail`` its end (its last 128 characters at most)."""
     end = tail.rstrip(lx.WS)
     word = _first_word(head)
-    if word in _LEADS and (len(head) == len(word) or head[len(word)] in _AFTER):
-        return 2 if end.endswith(_OPENED) else 1
+    if word in _KEYWORDS and (len(head) == len(word) or head[len(word)] in _AFTER):
+        return 2 if word in CONDITIONS and end.endswith(_OPENED) else 1
     return 2 if end.endswith(":") and _mid_header(end) else 0
 
 
+def starts_condition(head: str) -> bool:
+    """The line ``head`` starts (past its indentation) with a condition's word, lowercase
+    (``if it rains, …``)."""
+    word = _first_word(head)
+    return word in CONDITIONS and (len(head) == len(word) or head[len(word)] in _AFTER)
+
+
+def mid_header(text: str) -> bool:
+    """``text`` ends in ``:`` and, from a header's word after a ``;`` (a statement's end,
+    as code writes it), reads as a header: ``Okay; if rain:``."""
+    return text.endswith(":") and _mid_header(text)
+
+
 def _mid_header(text: str) -> bool:
-    """``text`` ends in ``:`` and, from one of its last header words, reads as a header
-    (``Okay; if rain:``, not ``the plan for today:``)."""
     found = []
-    for word in _LEADS:
+    for word in _KEYWORDS:
         k = text.find(word)
         while k >= 0:
             end = k + len(word)
-            if (k == 0 or text[k - 1] not in _IDENT) and end < len(text) and text[end] in _AFTER:
+            if end < len(text) and text[end] in _AFTER and _after_semicolon(text, k):
                 found.append(k)
             k = text.find(word, end)
     found.sort()
     return any(compound(text[k:]) == HEADER for k in found[-_MID_TRIED:])
+
+
+def _after_semicolon(text: str, k: int) -> bool:
+    """``text[k]`` follows a ``;`` and spaces (up to 8)."""
+    j = k - 1
+    while j >= 0 and k - j <= 8 and text[j] in " \t":
+        j -= 1
+    return j >= 0 and text[j] == ";"
 
 
 def _first_word(s: str) -> str:

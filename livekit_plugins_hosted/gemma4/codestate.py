@@ -14,7 +14,7 @@ What code turns out to be prose is heard, and read again from its first marker o
 
 from __future__ import annotations
 
-from .block import columns, deeper, opens_block
+from .block import Columns, columns, opens_block, under
 from .code import Code
 from .lexer import WS
 from .pyscan import calls_declared, opens_assign, opens_bare, uncommented
@@ -72,8 +72,12 @@ class CodeStates(Tools):
         """Code at a line's start (``print(``, ``tool_code``, a declared tool's call, a
         block's header): where reading goes on, or None if the line is no code."""
         header: bool | None = False
-        if self._schemas and data.startswith("`", i):
-            fence = _python_fence(data, i, final)
+        at = _indented(data, i)  # (a fence or a block's header may be indented)
+        if self._schemas and at - i <= _INDENT and at == len(data) and not final:
+            self._buf = data[i:]  # spaces so far: what follows them decides
+            return len(data)
+        if self._schemas and data.startswith("`", at) and at - i <= _INDENT:
+            fence = _python_fence(data, at, final)
             if fence is None:
                 self._buf = data[i:]  # ````` ```py ```` so far: held, bounded
                 return len(data)
@@ -82,6 +86,7 @@ class CodeStates(Tools):
                 # ```` ```tool_code ```` one is (else it is read again as the reply)
                 self._code = Code(fenced=True, schemas=self._schemas)
                 self._code.opener = data[i:fence]
+                self._lead_code(columns(data[i:at]))
                 self._state = _CODE
                 return fence
         for trig in _TRIGGERS:
@@ -91,15 +96,14 @@ class CodeStates(Tools):
             if not final and len(data) - i < 12 and any(t.startswith(data[i:]) for t in _TRIGGERS):
                 self._buf = data[i:]
                 return len(data)
-            # (a block's header may be indented: ``    if rain:``)
-            at = _indented(data, i)
             header = bare = opens_block(data, at, self._schemas, final=final)
             if bare and at - i > _INDENT:
                 header = bare = False
             if bare is False:
                 bare = opens_bare(data, i, self._schemas, final=final)
-            if bare is False:  # ``result = get_weather(``: a name the call's result is given
-                bare = opens_assign(data, i, self._schemas, final=final)
+            if bare is False and at - i <= _INDENT:
+                # ``result = get_weather(``: a name the call's result is given (indented too)
+                bare = opens_assign(data, at, self._schemas, final=final)
             if bare is None:
                 # the start of a declared tool's name, or of a name given one's result (a
                 # lowercase word and what follows it, to its first other character): held,
@@ -113,15 +117,20 @@ class CodeStates(Tools):
         self._code.header = self._code.keyword = bool(header)
         lead = columns(data[i : _indented(data, i)])
         self._code.indent = lead if header else (0, 0)
+        self._lead_code(lead)
+        self._state = _CODE
+        return i
+
+    def _lead_code(self, lead: Columns) -> None:
+        """Code starts a line indented to ``lead``: under a line that led it (``if user
+        confirms:`` then a call indented under it), its calls are lost; else what that
+        line led is over."""
         if self._under is not None:
-            if deeper(lead, self._under) or (self._under_next and lead == self._under):
-                # under ``if user confirms:``: whether it runs is not known (each call lost)
-                self._code.nested = True
+            if under(lead, self._under, next_line=self._under_next):
+                self._code.nested = True  # whether it runs is not known (each call lost)
             else:
                 self._under = None  # back at that line's indentation: what it led is over
             self._under_next = False
-        self._state = _CODE
-        return i
 
     def _in_code(self, data: str, i: int, final: bool) -> int:
         k, held = self._code.feed(data, i, final)

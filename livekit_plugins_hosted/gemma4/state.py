@@ -8,7 +8,7 @@ and code, :mod:`.stream` the answer, the thought and the public face. Nothing he
 from __future__ import annotations
 
 from . import lexer as lx
-from .block import Columns, columns, deeper, leads
+from .block import Columns, columns, deeper, leads, mid_header, starts_condition, under
 from .body import BODY_CAP, Body
 from .calls import Meter, ToolCall
 from .code import Code
@@ -36,9 +36,10 @@ class Base:
     """The fields of one reply's reading and the moves every state makes."""
 
     __slots__ = (
-        "_after", "_bad", "_block", "_body", "_buf", "_calls", "_code", "_doubt", "_dropped",
-        "_explicit", "_fast", "_first", "_glue", "_head", "_held", "_held_len", "_hname", "_hword",
-        "_label", "_last", "_line", "_lost_tried", "_meter", "_ncalls", "_no_calls", "_out",
+        "_after", "_bad", "_block", "_body", "_buf", "_busy", "_calls", "_code", "_doubt",
+        "_dropped", "_explicit", "_fast", "_first", "_glue", "_head", "_held", "_held_len",
+        "_hname", "_hword", "_label", "_last", "_line", "_lost_tried", "_meter", "_ncalls",
+        "_no_calls", "_out",
         "_pending", "_plain", "_pos", "_repaired", "_reread", "_resume", "_schemas", "_seg_start",
         "_spoke", "_state", "_thought", "_thought_len", "_under", "_under_next", "_work",
         "saw_thought",
@@ -84,6 +85,7 @@ class Base:
         self._under_next = False  # and so is one on the very next line, at its indentation
         self._line: list[str] = []  # the answer's current line: pieces (its end, bounded)
         self._head = ""  # its first HEAD_KEPT characters
+        self._busy = False  # a call or code was read on it (a line, though nothing was said)
         self._doubt = False  # such text passed its cap: no call from here on runs (dropped)
         self._pos: dict[str, int] = {}  # look-aheads in the input being read
         self._work = 0
@@ -189,36 +191,48 @@ class Base:
     def _line_ended(self, head: str, tail: str) -> None:
         """A line of the answer ended (``head`` its start, ``tail`` its end): one back at the
         indentation of a line that led a block ends what that led; one like a header
-        (:func:`.block.leads`) leads the lines after it."""
-        if not tail.strip(WS):
+        (:func:`.block.leads`) leads the lines after it. A line that held only a call or
+        code is a line too (it ends what led it, and leads nothing)."""
+        busy, self._busy = self._busy, False
+        if not tail.strip(WS) and not busy:
             return  # a blank line changes nothing
         lead = 0
         while lead < len(head) and head[lead] in " \t":
             lead += 1
         at = columns(head[:lead])
-        under = self._under
-        if under is not None and not deeper(at, under):
-            under = None  # back at the header's indentation: what it led is over
+        top = self._under
+        if top is not None and not deeper(at, top):
+            top = None  # back at the header's indentation: what it led is over
         self._under_next = False
         end = tail.rstrip(WS)
         if end.endswith(":"):
             self._work += len(tail)  # (its header words are read, and Python may be asked)
         kind = leads(head[lead:], end)
         if kind:
-            under = at if under is None else under
+            top = at if top is None else top
             self._under_next = kind == 2
-        self._under = under
+        self._under = top
+
+    def _line_so_far(self, before: str) -> tuple[str, str]:
+        """The answer's current line so far (``before``: its text not yet spoken): its start
+        and its end (the last :data:`LINE_KEPT` characters)."""
+        line = "".join(self._line) + before
+        head = self._head if len(self._head) >= HEAD_KEPT else line[:HEAD_KEPT]
+        return head, line[-LINE_KEPT:]
 
     def _led(self, before: str) -> bool:
-        """The answer's line so far (``before`` its text not yet spoken) ends as a header
-        does (``Okay; if rain:``, ``if user confirms:``): what follows on it is under it."""
-        line = "".join(self._line) + before
-        tail = line[-LINE_KEPT:]
-        if not tail.rstrip(WS).endswith(":"):
-            return False
-        head = self._head if len(self._head) >= HEAD_KEPT else line[:HEAD_KEPT]
-        self._work += len(line)
-        return leads(head.lstrip(" \t"), tail) == 2
+        """What follows on the answer's line (``before`` its text not yet spoken) is under a
+        condition: the line is under a line that led it, or starts with a condition's word
+        (``if it rains, print(…)``), or ends in a header after a ``;`` (``Okay; if rain:``)."""
+        if self._under is None and not self._line and not self._head and not before:
+            return False  # (a line's start, led by nothing)
+        head, tail = self._line_so_far(before)
+        self._work += len(tail)
+        text = head.lstrip(" \t")
+        at = columns(head[: len(head) - len(text)])
+        if under(at, self._under, next_line=self._under_next):
+            return True
+        return starts_condition(text) or mid_header(tail.rstrip(WS))
 
     def _say(self, text: str) -> None:
         """Text in the current reading state: spoken in an answer, kept in a thought."""
@@ -236,6 +250,7 @@ class Base:
         return data[k:] if lx.speakable_at_end(data[k:]) else ""
 
     def _add(self, call: ToolCall | None) -> None:
+        self._busy = True
         if call is None or self._no_calls:
             return
         if self._doubt:
@@ -249,6 +264,7 @@ class Base:
 
     def _lose(self, count: int) -> None:
         """``count`` calls the model wrote will never run (text a quote swallowed is none)."""
+        self._busy = True
         if not self._no_calls:
             self._dropped += count
 

@@ -307,6 +307,8 @@ class Gemma4Parser(ThoughtStates):
             j = i
             while j < n and data[j] in WS:
                 j += 1
+            if self._schemas and "\n" in data[i:j]:
+                self._track(data[i:j])  # the line a call or code took ends here
             if j == n:
                 return n  # only whitespace so far: nothing to say yet
             i = j
@@ -356,8 +358,10 @@ class Gemma4Parser(ThoughtStates):
             self._start_inline(nested)
             return p
         if f < k and f < c:
+            nested = bool(self._schemas) and self._led(data[i:f])  # (under ``if x:``: lost)
             self._emit(data[i:f])
             self._code = Code(fenced=True, schemas=self._schemas)
+            self._code.nested = nested
             self._state = _CODE
             return f + len(_FENCE)
         if c < k:
