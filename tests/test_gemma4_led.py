@@ -32,8 +32,8 @@ UNDER = {
     "braces": f"Let me check.\nif (raining) {{\n    {CALL}\n}}\nDone.",
     "then": f"Let me check.\nif raining then\n    {CALL}\nDone.",
     "then-next-line": f"Let me check.\nif raining then\n{CALL}\nDone.",
-    "do": f"Let me check.\nwhile it rains do\n{CALL}\nDone.",
-    "for-each-indented": f"Let me check.\nfor each city\n    {CALL}\nDone.",
+    "do": f"Let me check.\nif it rains do\n{CALL}\nDone.",
+    "for-each-indented": f"Let me check.\nfor each city:\n    {CALL}\nDone.",
     "else-if": "Let me check.\nif x:\n    pass\nelse if sunny:\n    wire_money(amount=5)\nDone.",
     "else-brace": "Let me check.\nif x:\n    pass\nelse {\n    wire_money(amount=5)\n}\nDone.",
     # a header Python reads at a line's end, after words
@@ -71,11 +71,28 @@ UNDER |= {
 }
 
 
+# review 29b: the indentation a segment's start took (after a call, code or a thought) is
+# the line's own; each call under a leading line is lost, not the first only
+UNDER |= {
+    "second-call-under": (
+        "Okay.\nif the user confirms:\n    search(query='x')\n    wire_money(amount=900)\nDone."
+    ),
+    "call-after-a-call-under": f"Sure.\nif user confirms:\n    {N}\n    {CALL}\nDone.",
+    "after-a-thought-under": (
+        f"Sure.\nif user confirms:\n    ok<|channel>thought\nhmm<channel|>\n    {CALL}\nDone."
+    ),
+    "print-after-a-call-under": f"Sure.\nif user confirms:\n    {N}\n    Ok, print({CALL})\nDone.",
+    "fence-after-a-call-under": (
+        f"Sure.\nif user confirms:\n    {N}\n    ```tool_code\n    {CALL}\n    ```\nDone."
+    ),
+}
+
+
 @pytest.mark.parametrize("text", UNDER.values(), ids=list(UNDER))
 def test_a_call_a_line_leads_is_lost_never_run_nor_heard(text: str) -> None:
     for speech, got, dropped in _every_way(text):
         # (a call made before the leading line runs: ``search``, ``save_note``)
-        assert dropped == 1 and not {"get_weather", "wire_money"} & {n for n, _ in got}, got
+        assert dropped >= 1 and not {"get_weather", "wire_money"} & {n for n, _ in got}, got
         assert "wire_money" not in speech and "get_weather" not in speech, speech
         assert speech.rstrip().endswith("Done."), speech
 
@@ -96,6 +113,14 @@ FREE = {
     "if-possible": f"Let me look that up now, if possible:\n{CALL}\nDone.",
     "for-example": f"for example:\n{CALL}\nDone.",
     "indented-assignment": f"Sure.\n    x = {CALL}\nDone.",
+    # review 29b: a line back at an indented header's indentation, read again as prose; a
+    # header's word that is no condition leads the next line nothing
+    "back-after-indented-block": f"Sure.\n  with pleasure:\n    I'll look it up.\n  {CALL}\nDone.",
+    "back-after-indented-if": f"Sure.\n  if x:\n    y = 1\n  {CALL}\nDone.",
+    "back-at-the-reply-start": f"    if raining then\n        x\n  {CALL}\nDone.",
+    "while-we-wait": f"while we wait:\n{CALL}\nDone.",
+    "with-pleasure": f"with pleasure!\n    {CALL}\nDone.",
+    "with-that": f"Right; with that:\n{CALL}\nDone.",
 }
 
 

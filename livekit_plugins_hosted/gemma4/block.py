@@ -145,26 +145,30 @@ def under(lead: Columns, top: Columns | None, *, next_line: bool) -> bool:
 
 
 # the words of a condition: a line of prose starting so (``if raining then``, ``else if
-# sunny:``) and ending as a header does leads the very next line too; what follows it on its
-# own line is under it (``if it rains, print(…)``)
-CONDITIONS = frozenset(("if", "elif", "else", "while", "except"))
+# sunny:``) leads the lines indented under it, and, ending as a header does, the very next
+# line too; what follows it on its own line is under it (``if it rains, print(…)``)
+CONDITIONS = frozenset(("if", "elif", "else", "except"))
 _OPENED = (":", "{", " then", " do")  # how a header-like line ends that leads the next one too
 _MID_TRIED = 3  # the header words nearest a line's end tried as a header's start
 
 
 def leads(head: str, tail: str) -> int:
     """What a line of prose leads, as a block's header would (its lines' calls are under a
-    condition: they never run): 0 nothing; 1 the lines indented more than it (it starts
-    with a header's word, lowercase: ``if raining then``, ``for each city``, ``with
-    care:``); 2 those and the next line at its own indentation (it starts with a
-    condition's word and ends as a header does, ``:``, ``{``, ``then`` or ``do``: ``if
-    (raining) {``, ``else if sunny:``; or, after a ``;``, ends in a header Python reads:
-    ``Okay; if rain:``, not ``Let me try something else:``). ``head`` is its start past
-    its indentation, ``tail`` its end (its last 128 characters at most)."""
+    condition: they never run): 0 nothing; 1 the lines indented more than it; 2 those and
+    the next line at its own indentation. A line starting with a condition's word,
+    lowercase, leads 1 (``if raining then``), and 2 if it ends as a header does (``:``,
+    ``{``, ``then``, ``do``: ``if (raining) {``, ``else if sunny:``); one starting with
+    another header's word leads 1 if it ends in ``:`` or ``{`` (``for each city:``; not
+    ``with pleasure!``, nor ``while we wait:`` the next line); one ending in a condition
+    Python reads after a ``;`` leads 2 (``Okay; if rain:``; not ``Let me try something
+    else:``). ``head`` is its start past its indentation, ``tail`` its end (its last 128
+    characters at most)."""
     end = tail.rstrip(lx.WS)
     word = _first_word(head)
     if word in _KEYWORDS and (len(head) == len(word) or head[len(word)] in _AFTER):
-        return 2 if word in CONDITIONS and end.endswith(_OPENED) else 1
+        if word in CONDITIONS:
+            return 2 if end.endswith(_OPENED) else 1
+        return 1 if end.endswith((":", "{")) else 0
     return 2 if end.endswith(":") and _mid_header(end) else 0
 
 
@@ -176,14 +180,14 @@ def starts_condition(head: str) -> bool:
 
 
 def mid_header(text: str) -> bool:
-    """``text`` ends in ``:`` and, from a header's word after a ``;`` (a statement's end,
+    """``text`` ends in ``:`` and, from a condition's word after a ``;`` (a statement's end,
     as code writes it), reads as a header: ``Okay; if rain:``."""
     return text.endswith(":") and _mid_header(text)
 
 
 def _mid_header(text: str) -> bool:
     found = []
-    for word in _KEYWORDS:
+    for word in CONDITIONS:
         k = text.find(word)
         while k >= 0:
             end = k + len(word)

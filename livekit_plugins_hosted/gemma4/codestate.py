@@ -115,7 +115,11 @@ class CodeStates(Tools):
         self._code = Code(schemas=self._schemas)
         # ``if x:``: a sentence can start so too; its line is held a bounded while
         self._code.header = self._code.keyword = bool(header)
-        lead = columns(data[i : _indented(data, i)])
+        # (at a segment's start its indentation was taken already, and kept: :meth:`_track`)
+        kept = "".join(self._line)
+        if kept.strip(" \t") or self._head.strip(" \t"):
+            kept = ""  # (words came before on its line: no indentation)
+        lead = columns(kept[-_INDENT * 2 :] + data[i : _indented(data, i)])
         self._code.indent = lead if header else (0, 0)
         self._lead_code(lead)
         self._state = _CODE
@@ -154,6 +158,7 @@ class CodeStates(Tools):
         self._to_answer()
         if text is None:
             self._lose(1)  # past its cap: what it called never runs, and the turn says so
+            self._took_line(code, tail)
             return tail, False
         if calls_declared(uncommented(text), self._schemas, spaced=False) or (
             # Python naming a declared tool's call, if only in a string or spaced
@@ -166,8 +171,19 @@ class CodeStates(Tools):
             for call in calls:
                 self._add(call)
             self._lose(code.unread if calls or code.unread else 1)
+            self._took_line(code, tail)
             return tail, False
         return text + tail, True  # (``search (online) for deals``: a sentence's)
+
+    def _took_line(self, code: Code, tail: str) -> None:
+        """Code at a line's start is over, none of it read again but ``tail`` (a later
+        line's): if it took its line's end, that line is over. What led it was judged where
+        the code began (:meth:`_lead_code`); the next line is a line of its own."""
+        if not self._schemas or code.inline or code.fenced:
+            return
+        text = code.text()
+        if tail or text is None or text.endswith("\n"):
+            self._head, self._line, self._busy = "", [], False
 
     def _sentence(self, code: Code, text: str) -> tuple[str, bool]:
         """A line that started as a block's header does is a sentence (``with pleasure!
@@ -232,4 +248,5 @@ class CodeStates(Tools):
         # the call meant (``Sorry:`` then ``get_weather(city="Rome")``), so code may start
         # in them. They are no more than the lines the call kept (it was cut within twice
         # its length, 32 lines at most), so what is read again stays bounded
+        self._took_line(code, tail)
         return tail, not code.cut

@@ -307,8 +307,10 @@ class Gemma4Parser(ThoughtStates):
             j = i
             while j < n and data[j] in WS:
                 j += 1
-            if self._schemas and "\n" in data[i:j]:
-                self._track(data[i:j])  # the line a call or code took ends here
+            if self._schemas and j > i:
+                # (the line a call or code took may end here, and the next one's
+                # indentation is its own: never heard, but counted)
+                self._track(data[i:j])
             if j == n:
                 return n  # only whitespace so far: nothing to say yet
             i = j
