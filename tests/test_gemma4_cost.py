@@ -152,6 +152,8 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "tab_block_lines": lambda n: "if x:\n" + "\t \ta\n" * (n // 5),
     "semicolon_headers": lambda n: ("x" + "; if a" * 20 + ":\n") * (n // 122),
     "led_lines_after_calls": lambda n: "if a then\n" + "  x print(f(a=1))\n" * (n // 18),
+    "deep_indented_lines": lambda n: (" " * 60 + "get_weather(x)\n") * (n // 75),
+    "one_run_of_spaces": lambda n: "Ok.\n" + " " * n + "get_weather(a=1)",
     "pseudo_headers": lambda n: "".join(f"if a{k} then\n    f(a=1)\n" for k in range(n // 24)),
 }
 

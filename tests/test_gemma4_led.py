@@ -151,6 +151,23 @@ def test_a_line_that_held_a_call_ends_what_led_it(text: str) -> None:
         assert "get_weather" not in speech and speech.rstrip().endswith("Done."), speech
 
 
+@pytest.mark.parametrize("spaces", [17, 20, 40, 300])
+def test_a_call_indented_past_16_spaces_is_code(spaces: int) -> None:
+    """Review 29b: a declared call indented more than 16 spaces was heard as a sentence (and
+    never ran); under a leading line it is lost, as one indented less is."""
+    pad = " " * spaces
+    for speech, got, dropped in _every_way(f"Sure.\n{pad}{CALL}\nDone."):
+        assert (got, dropped) == (WEATHER, 0) and "get_weather" not in speech, speech
+    for speech, got, dropped in _every_way(f"if raining then\n{pad}{CALL}\nDone."):
+        assert (got, dropped) == ([], 1) and "get_weather" not in speech, speech
+
+
+def test_a_sentence_indented_past_16_spaces_is_heard_as_written() -> None:
+    text = "Sure.\n" + " " * 40 + "It is sunny.\n" + " " * 30 + "\n" + "\t" * 20 + "ok"
+    for speech, got, dropped in _every_way(text):
+        assert (speech, got, dropped) == (text, [], 0)
+
+
 def test_only_the_led_call_is_lost() -> None:
     """``if raining then`` leads the call indented under it, not the one after ``Done.``."""
     text = f"if raining then\n    {CALL}\nDone.\n{CALL}\nBye."

@@ -68,6 +68,27 @@ class CodeStates(Tools):
         self._code.nested = nested
         self._state = _CODE
 
+    def _past_deep_indent(self, data: str, i: int) -> int:
+        """A line indented past :data:`_INDENT` (at ``data[i]``): the spaces before its last
+        :data:`_INDENT` are its own, said as they come (whitespace: nothing is heard) and
+        kept for its indentation, and the line is judged from there (a call indented 20
+        spaces is code, as one indented 4 is)."""
+        if not self._schemas:
+            return i
+        n = len(data)
+        j = i
+        while j < n and data[j] in " \t":
+            j += 1
+        cut = j - _INDENT
+        if cut <= i:
+            return i
+        spaces = data[i:cut]
+        self._work += cut - i
+        self._track(spaces)
+        if not self._seg_start:
+            self._out.append(spaces)  # (still at the line's start: ``_last`` is unchanged)
+        return cut
+
     def _line_code(self, data: str, i: int, final: bool) -> int | None:
         """Code at a line's start (``print(``, ``tool_code``, a declared tool's call, a
         block's header): where reading goes on, or None if the line is no code."""
@@ -119,7 +140,7 @@ class CodeStates(Tools):
         kept = "".join(self._line)
         if kept.strip(" \t") or self._head.strip(" \t"):
             kept = ""  # (words came before on its line: no indentation)
-        lead = columns(kept[-_INDENT * 2 :] + data[i : _indented(data, i)])
+        lead = columns(kept + data[i : _indented(data, i)])
         self._code.indent = lead if header else (0, 0)
         self._lead_code(lead)
         self._state = _CODE

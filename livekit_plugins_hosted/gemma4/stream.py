@@ -331,6 +331,7 @@ class Gemma4Parser(ThoughtStates):
                     self._buf = data[j:]
                     return n
         if (self._seg_start or self._last == "\n") and not self._plain:
+            i = self._past_deep_indent(data, i)
             code = self._line_code(data, i, final)
             if code is not None:
                 return code
