@@ -13,6 +13,8 @@ Each reply is fed whole, one character at a time and cut in two at every positio
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.test_gemma4_prose import _every_way
@@ -85,6 +87,25 @@ UNDER |= {
     "fence-after-a-call-under": (
         f"Sure.\nif user confirms:\n    {N}\n    ```tool_code\n    {CALL}\n    ```\nDone."
     ),
+}
+
+
+# review 29c: a python fence after a call under a leading line; a branch written with
+# braces or another language's words; a condition line indented past 30 columns
+U, M = 'search(query="umbrella")', "wire_money(amount=5)"
+UNDER |= {
+    "python-fence-after-a-call": (
+        f"Sure.\nif user confirms:\n    {N}\n    ```python\n    {M}\n    ```\nDone."
+    ),
+    "else-braces": f"Okay.\nif (x) {{\n    {U}\n}} else {{\n    {M}\n}}\nDone.",
+    "else-glued": f"Okay.\nif (x) {{\n    {U}\n}}else{{\n    {M}\n}}\nDone.",
+    "else-if-braces": f"Okay.\nif (x) {{\n    {U}\n}} else if (y) {{\n    {M}\n}}\nDone.",
+    "else-brace-line": f"Okay.\nif (x) {{\n    {U}\n}}\nelse{{\n    {M}\n}}\nDone.",
+    "catch": f"Okay.\ntry {{\n    {U}\n}} catch (e) {{\n    {M}\n}}\nDone.",
+    "elseif": f"Okay.\nif x then\n    {U}\nelseif y then\n    {M}\nend\nDone.",
+    "elsif": f"Okay.\nif x\n    {U}\nelsif y\n    {M}\nend\nDone.",
+    "else-print-braces": f"Okay.\nif (x) {{\n    {U}\n}} else {{ print({M}) }}\nDone.",
+    "deep-condition-print": "Sure.\n" + " " * 31 + f"if raining then print({CALL})\nDone.",
 }
 
 
@@ -166,6 +187,26 @@ def test_a_sentence_indented_past_16_spaces_is_heard_as_written() -> None:
     text = "Sure.\n" + " " * 40 + "It is sunny.\n" + " " * 30 + "\n" + "\t" * 20 + "ok"
     for speech, got, dropped in _every_way(text):
         assert (speech, got, dropped) == (text, [], 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "calls"),
+    [
+        ('Sure.\nsearch(query="q")<|channel>thought\nsecret plan<channel|>Done.', []),
+        ('Sure.\n    w = search(query="q")  <|channel>thought\nsecret<channel|>Done.', []),
+        (
+            'Sure.\nsearch(query="q")<|tool_call>call:get_weather{city:<|"|>Paris<|"|>}<tool_call|>Done.',
+            WEATHER,
+        ),
+    ],
+    ids=["thought", "assigned-thought", "native-call"],
+)
+def test_a_marker_after_a_line_start_call_ends_the_code(text: str, calls: list[Any]) -> None:
+    """Review 29c: a thought right after a line-start call was read as the code's text: the
+    call was lost and the thought spoken; a native call there was lost with it."""
+    for speech, got, dropped in _every_way(text):
+        assert (got, dropped) == ([("search", {"query": "q"}), *calls], 0), (speech, got)
+        assert " ".join(speech.split()) == "Sure. Done.", speech
 
 
 def test_only_the_led_call_is_lost() -> None:

@@ -147,7 +147,8 @@ def under(lead: Columns, top: Columns | None, *, next_line: bool) -> bool:
 # the words of a condition: a line of prose starting so (``if raining then``, ``else if
 # sunny:``) leads the lines indented under it, and, ending as a header does, the very next
 # line too; what follows it on its own line is under it (``if it rains, print(…)``)
-CONDITIONS = frozenset(("if", "elif", "else", "except"))
+CONDITIONS = frozenset(("if", "elif", "else", "except", "elseif", "elsif", "catch"))
+_LEAD_AFTER = _AFTER + "{"  # what follows such a word (``else{``)
 _OPENED = (":", "{", " then", " do")  # how a header-like line ends that leads the next one too
 _MID_TRIED = 3  # the header words nearest a line's end tried as a header's start
 
@@ -164,19 +165,31 @@ def leads(head: str, tail: str) -> int:
     else:``). ``head`` is its start past its indentation, ``tail`` its end (its last 128
     characters at most)."""
     end = tail.rstrip(lx.WS)
+    head = _past_braces(head)
     word = _first_word(head)
-    if word in _KEYWORDS and (len(head) == len(word) or head[len(word)] in _AFTER):
+    if (word in CONDITIONS or word in _KEYWORDS) and (
+        len(head) == len(word) or head[len(word)] in _LEAD_AFTER
+    ):
         if word in CONDITIONS:
             return 2 if end.endswith(_OPENED) else 1
         return 1 if end.endswith((":", "{")) else 0
     return 2 if end.endswith(":") and _mid_header(end) else 0
 
 
+def _past_braces(head: str) -> str:
+    """``head`` past the ``}`` that closes a block before a branch (``} else {``)."""
+    k = 0
+    while k < len(head) and k < 16 and head[k] in "} \t":
+        k += 1
+    return head[k:] if k and "}" in head[:k] else head
+
+
 def starts_condition(head: str) -> bool:
     """The line ``head`` starts (past its indentation) with a condition's word, lowercase
     (``if it rains, …``)."""
+    head = _past_braces(head)
     word = _first_word(head)
-    return word in CONDITIONS and (len(head) == len(word) or head[len(word)] in _AFTER)
+    return word in CONDITIONS and (len(head) == len(word) or head[len(word)] in _LEAD_AFTER)
 
 
 def mid_header(text: str) -> bool:

@@ -437,10 +437,12 @@ class Code(Block):
                         self.opener and kind not in (lx.LITERAL, lx.PARTIAL, lx.QUOTE)
                     )
                     or (
-                        # a marker in a comment of line-start code: the model's own token ends
-                        # the code there (markup is never a comment's text, nor heard); a
-                        # ``<|"|>`` or ``call:`` there means nothing outside a call: the comment's
-                        self.note
+                        # a marker in a comment of line-start code, or after its statement
+                        # on its line (``search(query="q")<|channel>thought``): the model's own
+                        # token ends the code there (markup is never a comment's text, nor
+                        # heard, and a thought after a call is a thought); a ``<|"|>`` or
+                        # ``call:`` there means nothing outside a call: the comment's
+                        (self.note or (self.depth <= 0 and not self.inline))
                         and not self.fenced
                         and kind not in (lx.LITERAL, lx.PARTIAL, lx.QUOTE)
                     )

@@ -94,6 +94,10 @@ class CodeStates(Tools):
         block's header): where reading goes on, or None if the line is no code."""
         header: bool | None = False
         at = _indented(data, i)  # (a fence or a block's header may be indented)
+        # (at a segment's start its indentation was taken already, and kept: :meth:`_track`)
+        kept = "".join(self._line)
+        if kept.strip(" \t") or self._head.strip(" \t"):
+            kept = ""  # (words came before on its line: no indentation)
         if self._schemas and at - i <= _INDENT and at == len(data) and not final:
             self._buf = data[i:]  # spaces so far: what follows them decides
             return len(data)
@@ -107,7 +111,7 @@ class CodeStates(Tools):
                 # ```` ```tool_code ```` one is (else it is read again as the reply)
                 self._code = Code(fenced=True, schemas=self._schemas)
                 self._code.opener = data[i:fence]
-                self._lead_code(columns(data[i:at]))
+                self._lead_code(columns(kept + data[i:at]))
                 self._state = _CODE
                 return fence
         for trig in _TRIGGERS:
@@ -136,10 +140,6 @@ class CodeStates(Tools):
         self._code = Code(schemas=self._schemas)
         # ``if x:``: a sentence can start so too; its line is held a bounded while
         self._code.header = self._code.keyword = bool(header)
-        # (at a segment's start its indentation was taken already, and kept: :meth:`_track`)
-        kept = "".join(self._line)
-        if kept.strip(" \t") or self._head.strip(" \t"):
-            kept = ""  # (words came before on its line: no indentation)
         lead = columns(kept + data[i : _indented(data, i)])
         self._code.indent = lead if header else (0, 0)
         self._lead_code(lead)

@@ -28,7 +28,8 @@ _MARK = ">"  # what a dropped marker leaves as "the last character": not a space
 _FENCE = "```tool_code"
 _TRIGGERS = ("tool_code", "print(")  # code at a line start
 _PRINT = "print("  # code anywhere else: a call if it names a tool
-LINE_KEPT, HEAD_KEPT = 128, 32  # an answer line's end and start, kept to judge it (_track)
+LINE_KEPT, HEAD_KEPT = 128, 160  # an answer line's end and start (its indentation, then its
+# first words), kept to judge it (_track)
 _PIECES = 16  # the pieces of a line kept before they are joined
 
 
@@ -170,7 +171,7 @@ class Base:
                     self._fold()
             return
         self._fold(text[:k])
-        head, tail = self._head, self._line[0] if self._line else ""
+        head, tail = self._head, self._line[0][-LINE_KEPT:] if self._line else ""
         while True:
             self._line_ended(head, tail)
             start, k = k + 1, text.find("\n", k + 1)
@@ -186,7 +187,7 @@ class Base:
         line = "".join(self._line) + more if self._line else more
         if len(self._head) < HEAD_KEPT:
             self._head = line[:HEAD_KEPT]  # (the whole line is in its pieces until then)
-        self._line = [line[-LINE_KEPT:]] if line else []
+        self._line = [line if len(line) <= HEAD_KEPT else line[-LINE_KEPT:]] if line else []
 
     def _line_ended(self, head: str, tail: str) -> None:
         """A line of the answer ended (``head`` its start, ``tail`` its end): one back at the
