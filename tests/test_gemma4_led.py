@@ -109,6 +109,21 @@ UNDER |= {
 }
 
 
+# review 29d: a call after a marker on a led line, or on a condition's line; a condition
+# indented past the characters kept of a line's start; a line after a block a marker ended
+T = "<|channel>thought\nhmm<channel|>"
+UNDER |= {
+    "after-a-pad": f'if user confirms:\n    search(query="q")<pad>{M}\nDone.',
+    "after-a-call-marker": f'Sure.\nif raining then\n    search(query="q"){N}{M}\nDone.',
+    "after-a-thought-marker": f'Okay; if rain:\n    search(query="q"){T}{CALL}\nDone.',
+    "condition-past-160": "Ok.\n" + " " * 159 + "if raining then\n" + " " * 164 + f"{CALL}\nDone.",
+    "condition-past-170-tabs": "Ok.\n" + "\t" * 170 + "if x then\n" + "\t" * 171 + f"{CALL}\nDone.",
+    "after-a-block-a-marker-ended": f'Sure.\nif ok:\n    search(query="q"){T}\n    {M}\nDone.',
+    "after-a-call-marker-next-line": f'Ok.\nif x then\n    search(query="q"){N}\n    {M}\nDone.',
+    "condition-then-thought": f"Sure.\nif x: {T}{M}\nDone.",
+}
+
+
 @pytest.mark.parametrize("text", UNDER.values(), ids=list(UNDER))
 def test_a_call_a_line_leads_is_lost_never_run_nor_heard(text: str) -> None:
     for speech, got, dropped in _every_way(text):
@@ -142,6 +157,9 @@ FREE = {
     "while-we-wait": f"while we wait:\n{CALL}\nDone.",
     "with-pleasure": f"with pleasure!\n    {CALL}\nDone.",
     "with-that": f"Right; with that:\n{CALL}\nDone.",
+    # review 29d: ``catch`` is a condition's word only after a ``}``
+    "catch-you-later": f"Sure.\ncatch you later, here it is:\n{CALL}\nDone.",
+    "catch-up-print": f"Sure.\ncatch up: print({CALL})\nDone.",
 }
 
 

@@ -119,11 +119,12 @@ def compound(code: str) -> int:
 Columns = tuple[int, int]
 
 
-def columns(lead: str) -> Columns:
-    """The column the spaces and tabs ``lead`` reach, a tab counted as one column and as
-    reaching the next multiple of 8: Python compares indentation both ways (and refuses a
-    block where they disagree), so a line is deeper than another if either says so."""
-    one = eight = 0
+def columns(lead: str, start: Columns = (0, 0)) -> Columns:
+    """The column the spaces and tabs ``lead`` reach (from ``start``), a tab counted as one
+    column and as reaching the next multiple of 8: Python compares indentation both ways
+    (and refuses a block where they disagree), so a line is deeper than another if either
+    says so."""
+    one, eight = start
     for c in lead:
         one += 1
         eight = eight + 1 if c == " " else (eight // 8 + 1) * 8
@@ -165,8 +166,7 @@ def leads(head: str, tail: str) -> int:
     else:``). ``head`` is its start past its indentation, ``tail`` its end (its last 128
     characters at most)."""
     end = tail.rstrip(lx.WS)
-    head = _past_braces(head)
-    word = _first_word(head)
+    head, word = _branch(head)
     if (word in CONDITIONS or word in _KEYWORDS) and (
         len(head) == len(word) or head[len(word)] in _LEAD_AFTER
     ):
@@ -176,19 +176,22 @@ def leads(head: str, tail: str) -> int:
     return 2 if end.endswith(":") and _mid_header(end) else 0
 
 
-def _past_braces(head: str) -> str:
-    """``head`` past the ``}`` that closes a block before a branch (``} else {``)."""
+def _branch(head: str) -> tuple[str, str]:
+    """``head`` past the ``}`` that closes a block before a branch (``} else {``), and the
+    word it starts with (``catch`` only after a ``}``: ``catch you later`` is a sentence)."""
     k = 0
-    while k < len(head) and k < 16 and head[k] in "} \t":
+    while k < len(head) and head[k] in "} \t":
         k += 1
-    return head[k:] if k and "}" in head[:k] else head
+    braced = "}" in head[:k]
+    head = head[k:] if braced else head
+    word = _first_word(head)
+    return head, "" if word == "catch" and not braced else word
 
 
 def starts_condition(head: str) -> bool:
     """The line ``head`` starts (past its indentation) with a condition's word, lowercase
     (``if it rains, …``)."""
-    head = _past_braces(head)
-    word = _first_word(head)
+    head, word = _branch(head)
     return word in CONDITIONS and (len(head) == len(word) or head[len(word)] in _LEAD_AFTER)
 
 

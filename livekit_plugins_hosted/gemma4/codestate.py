@@ -14,7 +14,7 @@ What code turns out to be prose is heard, and read again from its first marker o
 
 from __future__ import annotations
 
-from .block import Columns, columns, opens_block, under
+from .block import Columns, columns, deeper, opens_block, under
 from .code import Code
 from .lexer import WS
 from .pyscan import calls_declared, opens_assign, opens_bare, uncommented
@@ -94,10 +94,9 @@ class CodeStates(Tools):
         block's header): where reading goes on, or None if the line is no code."""
         header: bool | None = False
         at = _indented(data, i)  # (a fence or a block's header may be indented)
-        # (at a segment's start its indentation was taken already, and kept: :meth:`_track`)
-        kept = "".join(self._line)
-        if kept.strip(" \t") or self._head.strip(" \t"):
-            kept = ""  # (words came before on its line: no indentation)
+        # its indentation: at a segment's start what was taken already is kept (_track)
+        self._fold()
+        lead = columns(data[i:at], self._cols) if self._in_lead else self._cols
         if self._schemas and at - i <= _INDENT and at == len(data) and not final:
             self._buf = data[i:]  # spaces so far: what follows them decides
             return len(data)
@@ -111,7 +110,7 @@ class CodeStates(Tools):
                 # ```` ```tool_code ```` one is (else it is read again as the reply)
                 self._code = Code(fenced=True, schemas=self._schemas)
                 self._code.opener = data[i:fence]
-                self._lead_code(columns(kept + data[i:at]))
+                self._lead_code(lead)
                 self._state = _CODE
                 return fence
         for trig in _TRIGGERS:
@@ -140,7 +139,6 @@ class CodeStates(Tools):
         self._code = Code(schemas=self._schemas)
         # ``if x:``: a sentence can start so too; its line is held a bounded while
         self._code.header = self._code.keyword = bool(header)
-        lead = columns(kept + data[i : _indented(data, i)])
         self._code.indent = lead if header else (0, 0)
         self._lead_code(lead)
         self._state = _CODE
@@ -150,12 +148,20 @@ class CodeStates(Tools):
         """Code starts a line indented to ``lead``: under a line that led it (``if user
         confirms:`` then a call indented under it), its calls are lost; else what that
         line led is over."""
+        if self._code_lead is not None or not self._in_lead:
+            # after code (a marker ended it) or words on its line: under what led those,
+            # or what they lead (``if x: `` then a thought, then a call)
+            if self._led(""):
+                self._code.nested = True
+            if self._code_lead is not None:
+                return
         if self._under is not None:
             if under(lead, self._under, next_line=self._under_next):
                 self._code.nested = True  # whether it runs is not known (each call lost)
             else:
                 self._under = None  # back at that line's indentation: what it led is over
             self._under_next = False
+        self._code_lead, self._code_nested = lead, self._code.nested
 
     def _in_code(self, data: str, i: int, final: bool) -> int:
         k, held = self._code.feed(data, i, final)
@@ -193,6 +199,15 @@ class CodeStates(Tools):
                 self._add(call)
             self._lose(code.unread if calls or code.unread else 1)
             self._took_line(code, tail)
+            # its header leads what is indented under it still (a marker may have ended
+            # the block mid-way: ``search(…)<|channel>…`` then an indented call)
+            if self._under is None or deeper(self._under, code.indent):
+                self._under = code.indent
+            self._under_next = False
+            if text is not None and not tail and not text.endswith("\n"):
+                # (ended mid-line: that line is the block's, at its own indentation)
+                last = text[text.rfind("\n") + 1 :]
+                self._code_lead = columns(last[: len(last) - len(last.lstrip(" \t"))])
             return tail, False
         return text + tail, True  # (``search (online) for deals``: a sentence's)
 
@@ -204,7 +219,7 @@ class CodeStates(Tools):
             return
         text = code.text()
         if tail or text is None or text.endswith("\n"):
-            self._head, self._line, self._busy = "", [], False
+            self._new_line()
 
     def _sentence(self, code: Code, text: str) -> tuple[str, bool]:
         """A line that started as a block's header does is a sentence (``with pleasure!

@@ -28,8 +28,8 @@ _MARK = ">"  # what a dropped marker leaves as "the last character": not a space
 _FENCE = "```tool_code"
 _TRIGGERS = ("tool_code", "print(")  # code at a line start
 _PRINT = "print("  # code anywhere else: a call if it names a tool
-LINE_KEPT, HEAD_KEPT = 128, 160  # an answer line's end and start (its indentation, then its
-# first words), kept to judge it (_track)
+LINE_KEPT, HEAD_KEPT = 128, 32  # an answer line's end and its start past its indentation,
+# kept to judge it (_track)
 _PIECES = 16  # the pieces of a line kept before they are joined
 
 
@@ -37,13 +37,12 @@ class Base:
     """The fields of one reply's reading and the moves every state makes."""
 
     __slots__ = (
-        "_after", "_bad", "_block", "_body", "_buf", "_busy", "_calls", "_code", "_doubt",
-        "_dropped", "_explicit", "_fast", "_first", "_glue", "_head", "_held", "_held_len",
-        "_hname", "_hword", "_label", "_last", "_line", "_lost_tried", "_meter", "_ncalls",
-        "_no_calls", "_out",
-        "_pending", "_plain", "_pos", "_repaired", "_reread", "_resume", "_schemas", "_seg_start",
-        "_spoke", "_state", "_thought", "_thought_len", "_under", "_under_next", "_work",
-        "saw_thought",
+        "_after", "_bad", "_block", "_body", "_buf", "_busy", "_calls", "_code", "_code_lead",
+        "_code_nested", "_cols", "_doubt", "_dropped", "_explicit", "_fast", "_first", "_glue",
+        "_head", "_held", "_held_len", "_hname", "_hword", "_in_lead", "_label", "_last",
+        "_line", "_lost_tried", "_meter", "_ncalls", "_no_calls", "_out", "_pending", "_plain",
+        "_pos", "_repaired", "_reread", "_resume", "_schemas", "_seg_start", "_spoke", "_state",
+        "_thought", "_thought_len", "_under", "_under_next", "_work", "saw_thought",
     )  # fmt: skip
 
     def __init__(self, *, in_thought: bool = False, schemas: Schemas | None = None) -> None:
@@ -85,8 +84,12 @@ class Base:
         # indented more than it (these columns) is under it, and lost (:func:`.block.leads`)
         self._under_next = False  # and so is one on the very next line, at its indentation
         self._line: list[str] = []  # the answer's current line: pieces (its end, bounded)
-        self._head = ""  # its first HEAD_KEPT characters
+        self._head = ""  # its first HEAD_KEPT characters past its indentation
+        self._cols: Columns = (0, 0)  # its indentation's columns (:func:`.block.columns`)
+        self._in_lead = True  # nothing but indentation on it so far
         self._busy = False  # a call or code was read on it (a line, though nothing was said)
+        self._code_lead: Columns | None = None  # the indentation of code begun on it
+        self._code_nested = False  # that code was under a line that led it
         self._doubt = False  # such text passed its cap: no call from here on runs (dropped)
         self._pos: dict[str, int] = {}  # look-aheads in the input being read
         self._work = 0
@@ -159,8 +162,8 @@ class Base:
         self._out.append(text)
 
     def _track(self, text: str) -> None:
-        """Keep the answer's current line's start and end, and judge each line ``text``
-        ends: what it leads (:meth:`_line_ended`)."""
+        """Keep the answer's current line's indentation, start and end, and judge each line
+        ``text`` ends: what it leads (:meth:`_line_ended`)."""
         k = text.find("\n")
         if k < 0:
             if len(text) > LINE_KEPT:
@@ -170,37 +173,49 @@ class Base:
                 if len(self._line) > _PIECES:
                     self._fold()
             return
-        self._fold(text[:k])
-        head, tail = self._head, self._line[0][-LINE_KEPT:] if self._line else ""
-        while True:
-            self._line_ended(head, tail)
+        start = 0
+        while k >= 0:
+            self._fold(text[start:k])
+            self._line_ended()
             start, k = k + 1, text.find("\n", k + 1)
-            if k < 0:
-                break
-            head, tail = text[start : start + HEAD_KEPT], text[max(start, k - LINE_KEPT) : k]
-        self._head, self._line = "", []
         self._fold(text[start:])
 
     def _fold(self, more: str = "") -> None:
-        """The current line's pieces (and ``more``) as one: its first :data:`HEAD_KEPT`
-        characters kept apart, and its last :data:`LINE_KEPT` (held text stays bounded)."""
+        """The current line's pieces (and ``more``) as one: its indentation counted
+        (:func:`.block.columns`), its first :data:`HEAD_KEPT` characters past it kept apart,
+        and its last :data:`LINE_KEPT` (held text stays bounded)."""
         line = "".join(self._line) + more if self._line else more
+        if self._in_lead:
+            k = 0
+            while k < len(line) and line[k] in " \t":
+                k += 1
+            if k:
+                self._cols = columns(line[:k], self._cols)
+            if k == len(line):
+                self._line = []  # only its indentation so far: counted
+                return
+            self._in_lead = False
+            line = line[k:]
         if len(self._head) < HEAD_KEPT:
-            self._head = line[:HEAD_KEPT]  # (the whole line is in its pieces until then)
-        self._line = [line if len(line) <= HEAD_KEPT else line[-LINE_KEPT:]] if line else []
+            self._head = line[:HEAD_KEPT]  # (the line is whole in its pieces until then)
+        self._line = [line if len(line) <= HEAD_KEPT else line[-LINE_KEPT:]]
 
-    def _line_ended(self, head: str, tail: str) -> None:
-        """A line of the answer ended (``head`` its start, ``tail`` its end): one back at the
-        indentation of a line that led a block ends what that led; one like a header
-        (:func:`.block.leads`) leads the lines after it. A line that held only a call or
-        code is a line too (it ends what led it, and leads nothing)."""
-        busy, self._busy = self._busy, False
-        if not tail.strip(WS) and not busy:
+    def _new_line(self) -> None:
+        self._line, self._head, self._cols, self._in_lead = [], "", (0, 0), True
+        self._busy, self._code_lead, self._code_nested = False, None, False
+
+    def _line_ended(self) -> None:
+        """A line of the answer ended: one back at the indentation of a line that led a block
+        ends what that led; one like a header (:func:`.block.leads`) leads the lines after
+        it. A line that held only a call or code is a line too (it ends what led it, if back
+        at its indentation, and leads nothing)."""
+        busy, code_lead, words = self._busy, self._code_lead, not self._in_lead
+        at = code_lead if code_lead is not None else self._cols
+        tail = self._line[0][-LINE_KEPT:] if self._line else ""
+        head = self._head
+        self._new_line()
+        if not words and not busy:
             return  # a blank line changes nothing
-        lead = 0
-        while lead < len(head) and head[lead] in " \t":
-            lead += 1
-        at = columns(head[:lead])
         top = self._under
         if top is not None and not deeper(at, top):
             top = None  # back at the header's indentation: what it led is over
@@ -208,32 +223,40 @@ class Base:
         end = tail.rstrip(WS)
         if end.endswith(":"):
             self._work += len(tail)  # (its header words are read, and Python may be asked)
-        kind = leads(head[lead:], end)
+        kind = leads(head, end) if words else 0
         if kind:
             top = at if top is None else top
             self._under_next = kind == 2
         self._under = top
 
-    def _line_so_far(self, before: str) -> tuple[str, str]:
-        """The answer's current line so far (``before``: its text not yet spoken): its start
-        and its end (the last :data:`LINE_KEPT` characters)."""
+    def _line_so_far(self, before: str) -> tuple[Columns, str, str]:
+        """The answer's current line so far (``before``: its text not yet spoken): its
+        indentation (that of code begun on it, if any), its start past that, and its end
+        (the last :data:`LINE_KEPT` characters)."""
         line = "".join(self._line) + before
+        at = self._cols
+        if self._in_lead:
+            k = 0
+            while k < len(line) and line[k] in " \t":
+                k += 1
+            at, line = columns(line[:k], at), line[k:]
         head = self._head if len(self._head) >= HEAD_KEPT else line[:HEAD_KEPT]
-        return head, line[-LINE_KEPT:]
+        if self._code_lead is not None:
+            at = self._code_lead
+        return at, head, line[-LINE_KEPT:]
 
     def _led(self, before: str) -> bool:
         """What follows on the answer's line (``before`` its text not yet spoken) is under a
-        condition: the line is under a line that led it, or starts with a condition's word
-        (``if it rains, print(…)``), or ends in a header after a ``;`` (``Okay; if rain:``)."""
-        if self._under is None and not self._line and not self._head and not before:
-            return False  # (a line's start, led by nothing)
-        head, tail = self._line_so_far(before)
+        condition: the line is under a line that led it (or code on it was), or starts with
+        a condition's word (``if it rains, print(…)``), or ends in a header after a ``;``
+        (``Okay; if rain:``)."""
+        if self._code_nested:
+            return True
+        at, head, tail = self._line_so_far(before)
         self._work += len(tail)
-        text = head.lstrip(" \t")
-        at = columns(head[: len(head) - len(text)])
         if under(at, self._under, next_line=self._under_next):
             return True
-        return starts_condition(text) or mid_header(tail.rstrip(WS))
+        return starts_condition(head) or mid_header(tail.rstrip(WS))
 
     def _say(self, text: str) -> None:
         """Text in the current reading state: spoken in an answer, kept in a thought."""
