@@ -124,6 +124,20 @@ UNDER |= {
 }
 
 
+# review 29e: a call after a marker on a one-line block's line; a CRLF blank line under a
+# condition; ``catch (e) {`` on its own line
+UNDER |= {
+    "one-line-block-then-marker": f'Sure.\nif ok: search(query="q")<pad>{M}\nDone.',
+    "one-line-for-then-marker": f'Sure.\nfor c in "ab": search(query=c)<pad>{M}\nDone.',
+    "else-line-then-marker": f'Sure.\nif a:\n    pass\nelse: search(query="q")<pad>{M}\nDone.',
+    "while-line-then-thought": f'Sure.\nwhile True: search(query="q"){T}{M}\nDone.',
+    "crlf-blank-line": f"Sure.\r\nif user confirms:\r\n\r\n    {M}\r\nDone.",
+    "cr-blank-line": f"Sure.\nif user confirms:\n\r\n    {M}\nDone.",
+    "crlf-brace-blank-line": f"Sure.\r\nif (raining) {{\r\n\r\n    {M}\r\n}}\r\nDone.",
+    "catch-own-line": f"Okay.\ntry {{\n    {U}\n}}\ncatch (e) {{\n    {M}\n}}\nDone.",
+}
+
+
 @pytest.mark.parametrize("text", UNDER.values(), ids=list(UNDER))
 def test_a_call_a_line_leads_is_lost_never_run_nor_heard(text: str) -> None:
     for speech, got, dropped in _every_way(text):
@@ -225,6 +239,16 @@ def test_a_marker_after_a_line_start_call_ends_the_code(text: str, calls: list[A
     for speech, got, dropped in _every_way(text):
         assert (got, dropped) == ([("search", {"query": "q"}), *calls], 0), (speech, got)
         assert " ".join(speech.split()) == "Sure. Done.", speech
+
+
+@pytest.mark.parametrize("name", ["r", "tool_code"])
+def test_a_call_back_at_the_leaders_indentation_after_led_code_runs(name: str) -> None:
+    """Review 29e: an assignment indented under a leading line took the next line, back at
+    column 0, as its second statement: that call was lost too."""
+    text = f'Sure.\nif user confirms:\n    {name} = search(query="q")\nwire_money(amount=5)\nDone.'
+    for speech, got, dropped in _every_way(text):
+        assert (got, dropped) == ([("wire_money", {"amount": 5})], 1), (speech, got)
+        assert "search" not in speech and "wire_money" not in speech, speech
 
 
 def test_only_the_led_call_is_lost() -> None:

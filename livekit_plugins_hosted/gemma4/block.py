@@ -166,7 +166,7 @@ def leads(head: str, tail: str) -> int:
     else:``). ``head`` is its start past its indentation, ``tail`` its end (its last 128
     characters at most)."""
     end = tail.rstrip(lx.WS)
-    head, word = _branch(head)
+    head, word = _branch(head, end.endswith("{"))
     if (word in CONDITIONS or word in _KEYWORDS) and (
         len(head) == len(word) or head[len(word)] in _LEAD_AFTER
     ):
@@ -176,16 +176,17 @@ def leads(head: str, tail: str) -> int:
     return 2 if end.endswith(":") and _mid_header(end) else 0
 
 
-def _branch(head: str) -> tuple[str, str]:
+def _branch(head: str, opens: bool = False) -> tuple[str, str]:
     """``head`` past the ``}`` that closes a block before a branch (``} else {``), and the
-    word it starts with (``catch`` only after a ``}``: ``catch you later`` is a sentence)."""
+    word it starts with (``catch`` only after a ``}`` or on a line that ``opens`` a brace:
+    ``catch (e) {``; ``catch you later`` is a sentence)."""
     k = 0
     while k < len(head) and head[k] in "} \t":
         k += 1
     braced = "}" in head[:k]
     head = head[k:] if braced else head
     word = _first_word(head)
-    return head, "" if word == "catch" and not braced else word
+    return head, "" if word == "catch" and not (braced or opens) else word
 
 
 def starts_condition(head: str) -> bool:

@@ -205,9 +205,10 @@ class CodeStates(Tools):
                 self._under = code.indent
             self._under_next = False
             if text is not None and not tail and not text.endswith("\n"):
-                # (ended mid-line: that line is the block's, at its own indentation)
+                # ended mid-line (a marker): the rest of that line is the block's still
                 last = text[text.rfind("\n") + 1 :]
                 self._code_lead = columns(last[: len(last) - len(last.lstrip(" \t"))])
+                self._code_nested = True
             return tail, False
         return text + tail, True  # (``search (online) for deals``: a sentence's)
 

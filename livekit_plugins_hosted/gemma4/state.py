@@ -187,10 +187,10 @@ class Base:
         line = "".join(self._line) + more if self._line else more
         if self._in_lead:
             k = 0
-            while k < len(line) and line[k] in " \t":
+            while k < len(line) and line[k] in " \t\r":  # (a CRLF line's ``\r``: blank)
                 k += 1
             if k:
-                self._cols = columns(line[:k], self._cols)
+                self._cols = columns(line[:k].replace("\r", ""), self._cols)
             if k == len(line):
                 self._line = []  # only its indentation so far: counted
                 return
@@ -237,9 +237,9 @@ class Base:
         at = self._cols
         if self._in_lead:
             k = 0
-            while k < len(line) and line[k] in " \t":
+            while k < len(line) and line[k] in " \t\r":
                 k += 1
-            at, line = columns(line[:k], at), line[k:]
+            at, line = columns(line[:k].replace("\r", ""), at), line[k:]
         head = self._head if len(self._head) >= HEAD_KEPT else line[:HEAD_KEPT]
         if self._code_lead is not None:
             at = self._code_lead
