@@ -251,6 +251,23 @@ def test_a_call_back_at_the_leaders_indentation_after_led_code_runs(name: str) -
         assert "search" not in speech and "wire_money" not in speech, speech
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        'Sure.\nprint(search(query="q")<|channel>thought\nsecret<channel|>Done.',
+        'Sure.\nsearch(query="q"<|channel>thought\nsecret<channel|>)\nDone.',
+        'Sure.\nx = [search(query="q")<|channel>thought\nsecret<channel|>Done.',
+    ],
+    ids=["print", "open-call", "list"],
+)
+def test_a_thought_inside_line_start_code_is_never_heard(text: str) -> None:
+    """Review 29d: a thought inside an open bracket of line-start code was read as the code's
+    text, and heard when the code turned out prose."""
+    for speech, _, _ in _every_way(text):
+        assert "secret" not in speech and "thought" not in speech, speech
+        assert speech.rstrip().endswith("Done."), speech
+
+
 def test_only_the_led_call_is_lost() -> None:
     """``if raining then`` leads the call indented under it, not the one after ``Done.``."""
     text = f"if raining then\n    {CALL}\nDone.\n{CALL}\nBye."

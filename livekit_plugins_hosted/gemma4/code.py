@@ -437,12 +437,10 @@ class Code(Block):
                         self.opener and kind not in (lx.LITERAL, lx.PARTIAL, lx.QUOTE)
                     )
                     or (
-                        # a marker in a comment of line-start code, or after its statement
-                        # on its line (``search(query="q")<|channel>thought``): the model's own
-                        # token ends the code there (markup is never a comment's text, nor
-                        # heard, and a thought after a call is a thought); a ``<|"|>`` or
-                        # ``call:`` there means nothing outside a call: the comment's
-                        (self.note or (self.depth <= 0 and not self.inline))
+                        # the model's own token ends line-start code in a comment, after its
+                        # statement (``f(q=1)<|channel>``) or, a thought, anywhere outside its
+                        # strings (``<|"|>`` and ``call:`` in a comment are the comment's)
+                        (self.note or (not self.inline and (self.depth <= 0 or kind == lx.CH_OPEN)))
                         and not self.fenced
                         and kind not in (lx.LITERAL, lx.PARTIAL, lx.QUOTE)
                     )
