@@ -135,6 +135,7 @@ UNDER |= {
     "cr-blank-line": f"Sure.\nif user confirms:\n\r\n    {M}\nDone.",
     "crlf-brace-blank-line": f"Sure.\r\nif (raining) {{\r\n\r\n    {M}\r\n}}\r\nDone.",
     "catch-own-line": f"Okay.\ntry {{\n    {U}\n}}\ncatch (e) {{\n    {M}\n}}\nDone.",
+    "catch-one-line": f"Okay.\ntry {{\n    {U}\n}}\ncatch (e) {{ print({M}) }}\nDone.",
 }
 
 
@@ -239,6 +240,25 @@ def test_a_marker_after_a_line_start_call_ends_the_code(text: str, calls: list[A
     for speech, got, dropped in _every_way(text):
         assert (got, dropped) == ([("search", {"query": "q"}), *calls], 0), (speech, got)
         assert " ".join(speech.split()) == "Sure. Done.", speech
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '    r = search(query="q")\n    r.save()',
+        '    r = search(query="q")\n    x = r["items"][0]\n    return r',
+        '    r = search(query="q")\n    # a note',
+        '    r = search(\n        query="q")\n    r.save()',
+        '    r = search(query="q")  # why\n    r.save()',
+    ],
+    ids=["method", "subscript-return", "comment", "over-lines", "trailing-comment"],
+)
+def test_code_under_a_leading_line_is_one_unit_never_heard(body: str) -> None:
+    """Review 29f: led code ended with its line, so the code after it (``r.save()``) was
+    read as a sentence, and heard; it goes on while indented under the leader."""
+    for speech, got, dropped in _every_way(f"Sure.\nif user confirms:\n{body}\nDone."):
+        assert (got, dropped) == ([], 1), (speech, got)
+        assert " ".join(speech.split()) == "Sure. if user confirms: Done.", speech
 
 
 @pytest.mark.parametrize("name", ["r", "tool_code"])

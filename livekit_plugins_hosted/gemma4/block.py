@@ -186,6 +186,7 @@ def _branch(head: str, opens: bool = False) -> tuple[str, str]:
     braced = "}" in head[:k]
     head = head[k:] if braced else head
     word = _first_word(head)
+    opens = opens or head.startswith(("catch (", "catch("))
     return head, "" if word == "catch" and not (braced or opens) else word
 
 
@@ -310,6 +311,12 @@ class Block(Ending):
             if not final and word.startswith(data[j:end]) and end >= len(data):
                 return None
         return False
+
+    def led_by(self, top: Columns) -> None:
+        """Code under a line of prose that led it (``if user confirms:``, at ``top``): its
+        lines go on while indented deeper than that line, as a block's under its header, and
+        the first that is not ends it (``r = get_weather(…)`` then ``r.save()`` is one)."""
+        self.block, self._body, self.indent = True, True, top
 
     def _joined(self, data: str, i: int, j: int) -> bool:
         """The line break at ``data[j]`` follows a backslash (before a ``\\r`` too): Python
