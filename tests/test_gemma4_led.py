@@ -243,22 +243,21 @@ def test_a_marker_after_a_line_start_call_ends_the_code(text: str, calls: list[A
 
 
 @pytest.mark.parametrize(
-    "body",
+    "text",
     [
-        '    r = search(query="q")\n    r.save()',
-        '    r = search(query="q")\n    x = r["items"][0]\n    return r',
-        '    r = search(query="q")\n    # a note',
-        '    r = search(\n        query="q")\n    r.save()',
-        '    r = search(query="q")  # why\n    r.save()',
+        'Sure.\nif user confirms:\n    search(query="q")\n    I have started it.\nBye.',
+        'Sure.\nif user confirms:\n    r = search(query="q")\n    """\nIt is sunny.\nBye.',
+        'Sure.\nif user confirms:\n    search(query=\n"q")\nBye.',
     ],
-    ids=["method", "subscript-return", "comment", "over-lines", "trailing-comment"],
+    ids=["sentence-under", "stray-triple-quote", "bracket-closed-shallower"],
 )
-def test_code_under_a_leading_line_is_one_unit_never_heard(body: str) -> None:
-    """Review 29f: led code ended with its line, so the code after it (``r.save()``) was
-    read as a sentence, and heard; it goes on while indented under the leader."""
-    for speech, got, dropped in _every_way(f"Sure.\nif user confirms:\n{body}\nDone."):
+def test_lines_after_led_code_are_judged_on_their_own(text: str) -> None:
+    """Review 29g: reading led code on while indented under its leader swallowed the
+    sentences indented there (never heard), and a stray triple quote the rest of the reply:
+    led code ends with its line, and each line after it is judged on its own."""
+    for speech, got, dropped in _every_way(text):
         assert (got, dropped) == ([], 1), (speech, got)
-        assert " ".join(speech.split()) == "Sure. if user confirms: Done.", speech
+        assert speech.rstrip().endswith("Bye.") and "search" not in speech, speech
 
 
 @pytest.mark.parametrize("name", ["r", "tool_code"])

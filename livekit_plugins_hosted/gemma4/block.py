@@ -312,12 +312,6 @@ class Block(Ending):
                 return None
         return False
 
-    def led_by(self, top: Columns) -> None:
-        """Code under a line of prose that led it (``if user confirms:``, at ``top``): its
-        lines go on while indented deeper than that line, as a block's under its header, and
-        the first that is not ends it (``r = get_weather(…)`` then ``r.save()`` is one)."""
-        self.block, self._body, self.indent = True, True, top
-
     def _joined(self, data: str, i: int, j: int) -> bool:
         """The line break at ``data[j]`` follows a backslash (before a ``\\r`` too): Python
         joins the next line to this one."""

@@ -486,7 +486,9 @@ class Code(Block):
                     # a sentence that starts as a header does (``if you like, …``)
                     self.said = self.broken = self.done = True
                     return j + 1, ""
-                elif not continues(stmt, self._names):
+                elif self.nested or not continues(stmt, self._names):
+                    # (code under a line that led it ends with its line: each line after
+                    # it is judged on its own, and one back at the leader's is free)
                     self.done = True
                     return j + 1, ""
                 else:

@@ -158,10 +158,6 @@ class CodeStates(Tools):
         if self._under is not None:
             if under(lead, self._under, next_line=self._under_next):
                 self._code.nested = True  # whether it runs is not known (each call lost)
-                if deeper(lead, self._under) and not (
-                    self._code.block or self._code.keyword or self._code.fenced
-                ):
-                    self._code.led_by(self._under)  # (its lines, while indented under it)
             else:
                 self._under = None  # back at that line's indentation: what it led is over
             self._under_next = False
