@@ -42,6 +42,7 @@ __all__ = [
     "columns",
     "compound",
     "deeper",
+    "indentation",
     "leads",
     "mid_header",
     "opens_block",
@@ -131,6 +132,15 @@ def columns(lead: str, start: Columns = (0, 0)) -> Columns:
     return one, eight
 
 
+def indentation(line: str, start: Columns = (0, 0)) -> tuple[Columns, int]:
+    """The columns ``line``'s leading spaces and tabs reach (from ``start``; a CRLF line's
+    ``\r`` is blank, and counts nothing), and where its words begin."""
+    k = 0
+    while k < len(line) and line[k] in " \t\r":
+        k += 1
+    return (columns(line[:k].replace("\r", ""), start) if k else start), k
+
+
 def deeper(a: Columns, b: Columns) -> bool:
     """A line indented to ``a`` is deeper than one at ``b``, as either count says."""
     return a[0] > b[0] or a[1] > b[1]
@@ -166,44 +176,41 @@ def leads(head: str, tail: str) -> int:
     else:``). ``head`` is its start past its indentation, ``tail`` its end (its last 128
     characters at most)."""
     end = tail.rstrip(lx.WS)
-    head, word = _branch(head, end.endswith("{"))
-    if (word in CONDITIONS or word in _KEYWORDS) and (
-        len(head) == len(word) or head[len(word)] in _LEAD_AFTER
-    ):
-        if word in CONDITIONS:
-            return 2 if end.endswith(_OPENED) else 1
+    word = _leading_word(head, end.endswith("{"))
+    if word in CONDITIONS:
+        return 2 if end.endswith(_OPENED) else 1
+    if word in _KEYWORDS:
         return 1 if end.endswith((":", "{")) else 0
-    return 2 if end.endswith(":") and _mid_header(end) else 0
+    return 2 if mid_header(end) else 0
 
 
-def _branch(head: str, opens: bool = False) -> tuple[str, str]:
-    """``head`` past the ``}`` that closes a block before a branch (``} else {``), and the
-    word it starts with (``catch`` only after a ``}`` or on a line that ``opens`` a brace:
-    ``catch (e) {``; ``catch you later`` is a sentence)."""
+def _leading_word(head: str, opens: bool = False) -> str:
+    """The header's or condition's word ``head`` starts with, past the ``}`` that closes a
+    block before a branch (``} else {``), as code goes on after it (``else{``, ``if(``);
+    ``""`` if none. ``catch`` counts only after a ``}``, before ``(`` or on a line that
+    ``opens`` a brace (``catch (e) {``; ``catch you later`` is a sentence)."""
     k = 0
     while k < len(head) and head[k] in "} \t":
         k += 1
     braced = "}" in head[:k]
     head = head[k:] if braced else head
     word = _first_word(head)
-    opens = opens or head.startswith(("catch (", "catch("))
-    return head, "" if word == "catch" and not (braced or opens) else word
+    if word == "catch" and not (braced or opens or head.startswith(("catch (", "catch("))):
+        return ""
+    return word if len(head) == len(word) or head[len(word)] in _LEAD_AFTER else ""
 
 
 def starts_condition(head: str) -> bool:
     """The line ``head`` starts (past its indentation) with a condition's word, lowercase
     (``if it rains, …``)."""
-    head, word = _branch(head)
-    return word in CONDITIONS and (len(head) == len(word) or head[len(word)] in _LEAD_AFTER)
+    return _leading_word(head) in CONDITIONS
 
 
 def mid_header(text: str) -> bool:
     """``text`` ends in ``:`` and, from a condition's word after a ``;`` (a statement's end,
     as code writes it), reads as a header: ``Okay; if rain:``."""
-    return text.endswith(":") and _mid_header(text)
-
-
-def _mid_header(text: str) -> bool:
+    if not text.endswith(":"):
+        return False
     found = []
     for word in CONDITIONS:
         k = text.find(word)

@@ -204,7 +204,7 @@ class CodeStates(Tools):
             if self._under is None or deeper(self._under, code.indent):
                 self._under = code.indent
             self._under_next = False
-            if text is not None and not tail and not text.endswith("\n"):
+            if not tail and not text.endswith("\n"):
                 # ended mid-line (a marker): the rest of that line is the block's still
                 last = text[text.rfind("\n") + 1 :]
                 self._code_lead = columns(last[: len(last) - len(last.lstrip(" \t"))])

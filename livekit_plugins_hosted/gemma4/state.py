@@ -8,7 +8,7 @@ and code, :mod:`.stream` the answer, the thought and the public face. Nothing he
 from __future__ import annotations
 
 from . import lexer as lx
-from .block import Columns, columns, deeper, leads, mid_header, starts_condition, under
+from .block import Columns, deeper, indentation, leads, mid_header, starts_condition, under
 from .body import BODY_CAP, Body
 from .calls import Meter, ToolCall
 from .code import Code
@@ -186,11 +186,7 @@ class Base:
         and its last :data:`LINE_KEPT` (held text stays bounded)."""
         line = "".join(self._line) + more if self._line else more
         if self._in_lead:
-            k = 0
-            while k < len(line) and line[k] in " \t\r":  # (a CRLF line's ``\r``: blank)
-                k += 1
-            if k:
-                self._cols = columns(line[:k].replace("\r", ""), self._cols)
+            self._cols, k = indentation(line, self._cols)
             if k == len(line):
                 self._line = []  # only its indentation so far: counted
                 return
@@ -236,10 +232,8 @@ class Base:
         line = "".join(self._line) + before
         at = self._cols
         if self._in_lead:
-            k = 0
-            while k < len(line) and line[k] in " \t\r":
-                k += 1
-            at, line = columns(line[:k].replace("\r", ""), at), line[k:]
+            at, k = indentation(line, at)
+            line = line[k:]
         head = self._head if len(self._head) >= HEAD_KEPT else line[:HEAD_KEPT]
         if self._code_lead is not None:
             at = self._code_lead
