@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -635,26 +634,18 @@ def test_parse_call_never_raises(body: str) -> None:
 # -- cost ----------------------------------------------------------------------------------
 
 
-def _pass_through(text: str) -> tuple[str, list[Any]]:
-    """The cheapest ``feed``: what a parser that did nothing at all would cost."""
-    return text, []
+@pytest.mark.parametrize("tools", [False, True], ids=["no-tools", "tools"])
+def test_plain_feed_takes_the_fast_path(tools: bool) -> None:
+    """Plain words after the answer began never enter the reading loop: the fast path that
+    keeps parsing's CPU per chunk low is taken (its cost is measured against a pass-through
+    by ``python -m benchmarks.gemma4_cost`` and ``python -m benchmarks``, not timed here).
 
-
-def test_plain_feed_is_cheap() -> None:
-    """Parsing a plain answer adds no noticeable CPU per chunk (the fast path stays fast).
-
-    Against a pass-through measured in the same rounds (so a busy machine slows both alike),
-    best of 20: the fast path costs ~2x the pass-through, the slow path it guards ~9x.
-    """
-    chunks = [f"word{i} " for i in range(200)]
-    best = {"feed": float("inf"), "pass": float("inf")}
-    for _ in range(20):
-        parser = Gemma4Parser()
-        parser.feed("Sure, ")
-        for name, feed in (("feed", parser.feed), ("pass", _pass_through)):
-            t0 = time.perf_counter()
-            for chunk in chunks:
-                feed(chunk)
-            best[name] = min(best[name], time.perf_counter() - t0)
-    ratio = best["feed"] / best["pass"]
-    assert ratio < 4, f"feed costs {ratio:.1f}x a pass-through: the fast path is lost"
+    This was a timed ratio (feed under 4x a pass-through); on a busy 2-core machine it read
+    4.0-4.3x at the same code that read 2.7x on an idle one."""
+    schemas = {"get_weather": {"type": "object", "properties": {}}} if tools else None
+    parser = Gemma4Parser(schemas=schemas)
+    assert parser.feed("Sure, ") == ("Sure, ", [])
+    before = parser.work
+    for i in range(200):
+        assert parser.feed(f"word{i} ") == (f"word{i} ", [])
+    assert parser.work == before, "plain chunks were read by the loop: the fast path is lost"
