@@ -155,6 +155,14 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "deep_indented_lines": lambda n: (" " * 60 + "get_weather(x)\n") * (n // 75),
     "one_run_of_spaces": lambda n: "Ok.\n" + " " * n + "get_weather(a=1)",
     "pseudo_headers": lambda n: "".join(f"if a{k} then\n    f(a=1)\n" for k in range(n // 24)),
+    # session 30: blocks braces and ``then`` open, and lines under a leader judged alone
+    "brace_blocks": lambda n: ("if (x) {\nr.save(a)\n} else {\nf(a=1)\n}\n") * (n // 39),
+    "braces_never_closed": lambda n: "if (x) {\n" * (n // 9),
+    "branch_lines": lambda n: "".join(f"}} else {{ f(a={k}) }}\n" for k in range(n // 20)),
+    "then_blocks": lambda n: "".join(f"if a{k} then\nx.go()\nend\n" for k in range(n // 24)),
+    "led_code_lines": lambda n: "if x:\n" + "".join(f"    r{k}.save()\n" for k in range(n // 16)),
+    "led_long_lines": lambda n: "if (x) {\n" + ("a" * 70 + "(\n") * (n // 72),
+    "condition_calls": lambda n: "".join(f"if (a{k}) {{ f(a=1) }}\n" for k in range(n // 22)),
 }
 
 
@@ -164,7 +172,14 @@ SHAPES: dict[str, Callable[[int], str]] = {
 # A declared name and up to 16 spaces mid-line, or a word that begins one before a ``(``,
 # are held the same way (``name_then_spaces`` 98 at one-character deltas, ``head_brackets``
 # 48; 20 and 14 at seven-character deltas)
-PER_CHARACTER = {"print_then_spaces": 100, "name_then_spaces": 100, "head_brackets": 60}
+# A line starting with a 70-character lowercase name is held to its end the same way
+# (``led_long_lines``: 42 at one-character deltas, 41.5 before session 30 too; 10 whole)
+PER_CHARACTER = {
+    "print_then_spaces": 100,
+    "name_then_spaces": 100,
+    "head_brackets": 60,
+    "led_long_lines": 60,
+}
 
 
 def _work(text: str, size: int) -> tuple[int, bool]:

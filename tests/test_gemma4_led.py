@@ -317,3 +317,80 @@ def test_a_marker_after_a_block_still_runs() -> None:
     for speech, got, dropped in _every_way(text):
         assert (got, dropped) == ([("wire_money", {"amount": 5})], 0), (speech, got)
         assert "call:" not in speech and speech.rstrip().endswith("Done."), speech
+
+
+# session 30: a line under a leader is judged alone, as Python or a sentence: code as written
+# (``r.save()``, ``x = 1``, ``items[0]``) is never heard, though it names no tool; a sentence
+# (``Okay``, ``not sure``, ``Paris (France)``) is heard, and so is a line Python reads only
+# across lines (a stray ``"""``, an open bracket): the lines after it are read afresh
+LED_CODE = {
+    "method-call": "Sure.\nif user confirms:\n    r = search(query='x')\n    r.save()\nDone.",
+    "assignment": "Sure.\nif user confirms:\n    search(query='x')\n    x = 1\nDone.",
+    "index": "Sure.\nif user confirms:\n    search(query='x')\n    items[0].go()\nDone.",
+    "in-braces": "Sure.\ntry {\n  x()\n} catch (e) {\n  log(e)\n}\nDone.",
+    "in-then": "Sure.\nif raining then\nx.open()\nend\nDone.",
+    "return": "Sure.\nif user confirms:\n    return r\nDone.",
+    "capitalised": "Sure.\nif user confirms:\n    Result = search(query='x')\n    Result.go()\nOk.",
+    "argument-lines": "Sure.\nif user confirms:\n    search(query='x',\n        n=2)\nDone.",
+}
+
+
+@pytest.mark.parametrize("text", LED_CODE.values(), ids=LED_CODE.keys())
+def test_code_under_a_leader_is_never_heard(text: str) -> None:
+    code = text.split("\n")[2:-1]
+    code = [line.strip() for line in code if line[:1] in " xr"]  # (not the leaders' lines)
+    for speech, _, _ in _every_way(text):
+        for line in code:
+            assert line not in speech, (line, speech)
+        assert speech.startswith("Sure.") and speech.rstrip().endswith(("Done.", "Ok.")), speech
+
+
+LED_WORDS = {
+    "words": ("if user confirms:\n    Okay\n    not sure\n    Paris (France)\nDone.", 3),
+    "sentence": ("if raining then\n    I will check it for you now.\nDone.", 1),
+    "after-a-call": (f"if user confirms:\n    {CALL}\n    I will check.\nDone.", 1),
+    "long": (f"if user confirms:\n    {LONG}\nDone.", 1),
+    "open-bracket": ("if user confirms:\n    r = (it is open\nDone.", 1),
+    "stray-quotes": ('if user confirms:\n    r = """\nDone.', 1),
+    "in-braces": ("if (x) {\nOkay, I will check.\n}\nDone.", 1),
+    "spaced-call": ("if user confirms:\n    hello (world)\nDone.", 1),
+}
+
+
+@pytest.mark.parametrize(("text", "lines"), LED_WORDS.values(), ids=LED_WORDS.keys())
+def test_a_sentence_under_a_leader_is_heard(text: str, lines: int) -> None:
+    """Each sentence under the leader is heard whole, and ``Done.`` after it."""
+    want = [line.strip() for line in text.split("\n")[1 : 1 + lines + ("after" in text)]]
+    want = [w for w in want if "get_weather" not in w]
+    for speech, _, _ in _every_way(text):
+        heard = [line.strip() for line in speech.split("\n")]
+        for line in want:
+            assert line in heard, (line, speech)
+        assert speech.rstrip().endswith("Done."), speech
+
+
+def test_a_call_after_a_stray_quote_under_a_leader_runs() -> None:
+    """Review 29g: a stray ``\"\"\"`` under a leader silenced the rest of the reply and lost
+    the call after it."""
+    text = f'Sure.\nif user confirms:\n    r = """\nDone.\n{CALL}\nBye.'
+    for speech, got, _ in _every_way(text):
+        assert got == WEATHER, speech
+        assert "Done." in speech and "Bye." in speech, speech
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'Sure.\nif user confirms:\n    call:search{query:<|"|>x<|"|>}\nDone.',
+        'Sure.\nif user confirms:\n    Okay call:search{query:<|"|>x<|"|>}\nDone.',
+        f"Sure.\nif user confirms:\n    {N}\nDone.",
+        f"Sure.\nif (x) {{\n{N}\n}}\nDone.",
+    ],
+    ids=["bare", "after-a-word", "block", "in-braces"],
+)
+def test_a_native_call_under_a_leader_runs_and_is_never_heard(text: str) -> None:
+    """The model's own call syntax under a leader runs, as every peer runs it (a line under
+    a leader read as code once spoke a bare ``call:`` as words)."""
+    for speech, got, dropped in _every_way(text):
+        assert (got, dropped) == ([("search", {"query": "x"})], 0), speech
+        assert "call" not in speech and "search" not in speech and "<" not in speech, speech

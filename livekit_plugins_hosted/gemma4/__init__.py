@@ -17,9 +17,10 @@ tool calls. Pure (stdlib only, no I/O), one pass, linear time, every held buffer
 
 The pieces: :mod:`.lexer` (special tokens, with and without their pipes), :mod:`.body` (where
 a call body ends, strings sealed), :mod:`.calls` (the body read by recursive descent),
-:mod:`.pyscan`, :mod:`.pyform`, :mod:`.code` and :mod:`.block` (the Python form),
-:mod:`.values` (schema typing), :mod:`.state`, :mod:`.tools`, :mod:`.codestate`,
-:mod:`.thought` and :mod:`.stream` (the reply's states).
+:mod:`.pyscan`, :mod:`.pyform`, :mod:`.code`, :mod:`.block` and :mod:`.header` (the
+Python form), :mod:`.lead` (lines that lead as a block's header would), :mod:`.values`
+(schema typing), :mod:`.state`, :mod:`.tools`, :mod:`.codestate`, :mod:`.thought` and
+:mod:`.stream` (the reply's states).
 
 Another family's raw grammar is another table and another set of states beside these, not a
 new parser: gpt-oss's harmony channels are a lexer table (``<|channel|>``, ``<|message|>``,

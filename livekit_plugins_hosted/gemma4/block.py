@@ -25,223 +25,21 @@ call, it is heard.
 
 from __future__ import annotations
 
-import ast
-import functools
 import textwrap
 
 from . import lexer as lx
-from .codeend import Ending, parsed, unfinished
-from .lexer import IDENT as _IDENT
+from .codeend import Ending, code_line, parsed, unfinished
+from .header import BEFORE, DECORATOR, GO_ON, HEADER, KEYWORDS, WHOLE, compound, first_word
+from .header import opens_block as opens_block
+from .lead import CONDITIONS, Columns, leading_word
 from .pyscan import calls_declared, opens_call
-from .values import Schemas
 
-__all__ = [
-    "CONDITIONS",
-    "Block",
-    "Columns",
-    "columns",
-    "compound",
-    "deeper",
-    "indentation",
-    "leads",
-    "mid_header",
-    "opens_block",
-    "starts_condition",
-    "under",
-]
+__all__ = ["DECORATOR", "HEADER", "Block"]
 
-# what a line of code starts with: a block's header, its kin, ``await``
-_HEADERS = (
-    "if", "for", "while", "with", "try", "def", "class", "async", "match", "await", "elif",
-    "else", "except", "finally",
-)  # fmt: skip
-_AFTER = " \t:([\"'"  # what follows one of them in code (``if(x)``, ``if"a"in s``)
-_GO_ON = ("elif", "else", "except", "finally")
-_BEFORE = {"elif": "if 1: pass\n", "else": "if 1: pass\n", "except": "try: pass\n"}
-_BEFORE["finally"] = _BEFORE["except"]
-_KEYWORDS = frozenset(
-    ("if", "for", "while", "with", "try", "def", "class", "async", "match", *_GO_ON)
-)
-_COMPOUND = (
-    ast.If, ast.For, ast.While, ast.With, ast.Try, ast.FunctionDef, ast.ClassDef,
-    ast.AsyncFunctionDef, ast.AsyncFor, ast.AsyncWith, ast.Match,
-)  # fmt: skip
-HEADER, WHOLE, DECORATOR = 1, 2, 3
 # what may finish a header cut anywhere (``if a and``, ``a.``, ``def long_na``, ``for c``)
 _ENDS = (":", " x:", "x:", "():", " in x:")
 _HEAD_LINE = 256  # a line's start that says whether it opens a declared tool's call
 _FIRST_BOUND, _LAST_BOUND = 64, 2048  # a first line that starts as code, judged at
-
-
-def opens_block(data: str, at: int, schemas: Schemas | None, *, final: bool) -> bool | None:
-    """``data[at:]``, at a line's start, begins as a block's header does (``if x:``,
-    ``try:``, ``for(``), or with ``await`` or a decorator (``@retry``): its line is read as
-    code, which Python's parser then judges; None while undecided. Only with tools
-    declared: a block's calls are what it would hide."""
-    if not schemas or at >= len(data):
-        return False if final or at < len(data) else None
-    if data[at] == "@":
-        if at + 1 >= len(data):
-            return False if final else None
-        return data[at + 1] in _IDENT and not data[at + 1].isdigit()
-    for word in _HEADERS:
-        end = at + len(word)
-        if data.startswith(word, at) and end < len(data):
-            if data[end] in _AFTER:
-                return True
-        elif not final and word.startswith(data[at : at + len(word)]) and end >= len(data):
-            return None
-    return False
-
-
-@functools.lru_cache(maxsize=16)  # (a line read again as code is judged once)
-def compound(code: str) -> int:
-    """What the statement ``code`` is to Python's parser (parsed, never run): a block's
-    header (:data:`HEADER`: ``if x:``, a comment after it, its condition over lines), a whole
-    compound statement on its line (:data:`WHOLE`: ``if x: f()``, ``else: g()``), a
-    decorator (:data:`DECORATOR`), or none (0: ``if you like, I can…``, ``match = 1``)."""
-    s = code.strip(lx.WS)
-    if s.startswith("@"):
-        return DECORATOR if parsed(s + "\ndef f(): pass") is not None else 0
-    word = _first_word(s)
-    if word not in _KEYWORDS or ":" not in s:
-        return 0  # (no parser needed: every compound statement has its ``:``)
-    before = _BEFORE.get(word, "")
-    after = "\nfinally: pass" if word == "try" else ""
-    body = "\n case _:\n  pass" if word == "match" else "\n pass" + after
-    colon = s.endswith(":")
-    if (colon or "#" in s) and _compound(before + s + body):
-        return HEADER
-    if (not colon or "#" in s) and _compound(before + s + after):
-        return WHOLE
-    return 0
-
-
-Columns = tuple[int, int]
-
-
-def columns(lead: str, start: Columns = (0, 0)) -> Columns:
-    """The column the spaces and tabs ``lead`` reach (from ``start``), a tab counted as one
-    column and as reaching the next multiple of 8: Python compares indentation both ways
-    (and refuses a block where they disagree), so a line is deeper than another if either
-    says so."""
-    one, eight = start
-    for c in lead:
-        one += 1
-        eight = eight + 1 if c == " " else (eight // 8 + 1) * 8
-    return one, eight
-
-
-def indentation(line: str, start: Columns = (0, 0)) -> tuple[Columns, int]:
-    """The columns ``line``'s leading spaces and tabs reach (from ``start``; a CRLF line's
-    ``\r`` is blank, and counts nothing), and where its words begin."""
-    k = 0
-    while k < len(line) and line[k] in " \t\r":
-        k += 1
-    return (columns(line[:k].replace("\r", ""), start) if k else start), k
-
-
-def deeper(a: Columns, b: Columns) -> bool:
-    """A line indented to ``a`` is deeper than one at ``b``, as either count says."""
-    return a[0] > b[0] or a[1] > b[1]
-
-
-def under(lead: Columns, top: Columns | None, *, next_line: bool) -> bool:
-    """A line indented to ``lead`` is under a line at ``top`` that led it: deeper, or the
-    very next line (``next_line``) at its indentation, or where the two counts disagree
-    (a tab against spaces: Python refuses such a block; its calls never run)."""
-    if top is None:
-        return False
-    return deeper(lead, top) or (next_line and not (lead[0] < top[0] and lead[1] < top[1]))
-
-
-# the words of a condition: a line of prose starting so (``if raining then``, ``else if
-# sunny:``) leads the lines indented under it, and, ending as a header does, the very next
-# line too; what follows it on its own line is under it (``if it rains, print(…)``)
-CONDITIONS = frozenset(("if", "elif", "else", "except", "elseif", "elsif", "catch"))
-_LEAD_AFTER = _AFTER + "{"  # what follows such a word (``else{``)
-_OPENED = (":", "{", " then", " do")  # how a header-like line ends that leads the next one too
-_MID_TRIED = 3  # the header words nearest a line's end tried as a header's start
-
-
-def leads(head: str, tail: str) -> int:
-    """What a line of prose leads, as a block's header would (its lines' calls are under a
-    condition: they never run): 0 nothing; 1 the lines indented more than it; 2 those and
-    the next line at its own indentation. A line starting with a condition's word,
-    lowercase, leads 1 (``if raining then``), and 2 if it ends as a header does (``:``,
-    ``{``, ``then``, ``do``: ``if (raining) {``, ``else if sunny:``); one starting with
-    another header's word leads 1 if it ends in ``:`` or ``{`` (``for each city:``; not
-    ``with pleasure!``, nor ``while we wait:`` the next line); one ending in a condition
-    Python reads after a ``;`` leads 2 (``Okay; if rain:``; not ``Let me try something
-    else:``). ``head`` is its start past its indentation, ``tail`` its end (its last 128
-    characters at most)."""
-    end = tail.rstrip(lx.WS)
-    word = _leading_word(head, end.endswith("{"))
-    if word in CONDITIONS:
-        return 2 if end.endswith(_OPENED) else 1
-    if word in _KEYWORDS:
-        return 1 if end.endswith((":", "{")) else 0
-    return 2 if mid_header(end) else 0
-
-
-def _leading_word(head: str, opens: bool = False) -> str:
-    """The header's or condition's word ``head`` starts with, past the ``}`` that closes a
-    block before a branch (``} else {``), as code goes on after it (``else{``, ``if(``);
-    ``""`` if none. ``catch`` counts only after a ``}``, before ``(`` or on a line that
-    ``opens`` a brace (``catch (e) {``; ``catch you later`` is a sentence)."""
-    k = 0
-    while k < len(head) and head[k] in "} \t":
-        k += 1
-    braced = "}" in head[:k]
-    head = head[k:] if braced else head
-    word = _first_word(head)
-    if word == "catch" and not (braced or opens or head.startswith(("catch (", "catch("))):
-        return ""
-    return word if len(head) == len(word) or head[len(word)] in _LEAD_AFTER else ""
-
-
-def starts_condition(head: str) -> bool:
-    """The line ``head`` starts (past its indentation) with a condition's word, lowercase
-    (``if it rains, …``)."""
-    return _leading_word(head) in CONDITIONS
-
-
-def mid_header(text: str) -> bool:
-    """``text`` ends in ``:`` and, from a condition's word after a ``;`` (a statement's end,
-    as code writes it), reads as a header: ``Okay; if rain:``."""
-    if not text.endswith(":"):
-        return False
-    found = []
-    for word in CONDITIONS:
-        k = text.find(word)
-        while k >= 0:
-            end = k + len(word)
-            if end < len(text) and text[end] in _AFTER and _after_semicolon(text, k):
-                found.append(k)
-            k = text.find(word, end)
-    found.sort()
-    return any(compound(text[k:]) == HEADER for k in found[-_MID_TRIED:])
-
-
-def _after_semicolon(text: str, k: int) -> bool:
-    """``text[k]`` follows a ``;`` and spaces (up to 8)."""
-    j = k - 1
-    while j >= 0 and k - j <= 8 and text[j] in " \t":
-        j -= 1
-    return j >= 0 and text[j] == ";"
-
-
-def _first_word(s: str) -> str:
-    """The name ``s`` starts with, as far as a header's word goes (8 characters)."""
-    j = 0
-    while j < len(s) and j < 8 and s[j] in _IDENT:
-        j += 1
-    return s[:j]
-
-
-def _compound(code: str) -> bool:
-    tree = parsed(code)
-    return tree is not None and isinstance(tree.body[-1] if tree.body else None, _COMPOUND)
 
 
 class Block(Ending):
@@ -256,6 +54,8 @@ class Block(Ending):
         "header",
         "indent",
         "keyword",
+        "led",
+        "nested",
         "said",
     )  # fmt: skip
 
@@ -267,6 +67,7 @@ class Block(Ending):
         self._bound = _FIRST_BOUND
         self.keyword = False  # its first statement started so (until its line ends)
         self.said = False  # that statement was a sentence (read again as the reply)
+        self.led = False  # it is a line under a line that led it: Python, or a sentence
         self.indent: Columns = (0, 0)  # its first line's (a block's lines are deeper)
         self._body = False  # a line of the block's own came
 
@@ -307,7 +108,7 @@ class Block(Ending):
                 self._body = True
                 return True
         j = k
-        for word in _GO_ON:
+        for word in GO_ON:
             end = j + len(word)
             if data.startswith(word, j) and end < len(data):
                 if data[end] in " \t:(":
@@ -335,7 +136,7 @@ class Block(Ending):
         taken off each line, ``if 1: pass`` before an ``else:``)."""
         text = textwrap.dedent(self._unsealed("".join(self._parts or ()), 0))
         self.compiled += len(text)
-        return parsed(_BEFORE.get(_first_word(text), "") + text) is not None
+        return parsed(BEFORE.get(first_word(text), "") + text) is not None
 
     def close(self) -> None:
         """The code is over where no line break ended its last line (the reply's end, a
@@ -356,13 +157,33 @@ class Block(Ending):
             kind = self._statement_kind(text)
             if kind in (HEADER, WHOLE):
                 self.block = True  # ``if x: get_weather(…)`` at the reply's end
-            elif not kind and self._sentence_line(text):
+            elif not kind and not self._under_itself(text) and self._sentence_line(text):
                 self.said = self.broken = True
+
+    def _under_itself(self, stmt: str) -> bool:
+        """The first statement ``stmt``, no Python, is code under its own header all the
+        same: it starts with a condition's word (or a header's, braces after it) and calls
+        a declared tool as code does, no space before its ``(`` (``if (raining) {
+        get_weather(…) }``, ``} catch (e) { end_call() }``, ``while (x) { f(…) }``, ``if it
+        rains, get_weather(…)``). It is never heard, and its calls are lost
+        (:attr:`nested`): whether they run is not known."""
+        word = leading_word(stmt.lstrip(lx.WS)[:_HEAD_LINE])
+        if word not in CONDITIONS and (word not in KEYWORDS or "{" not in stmt):
+            return False  # (``with pleasure! print(f(…))``: a sentence, then code)
+        self.compiled += len(stmt)
+        if not calls_declared(stmt, self._schemas, spaced=False):
+            return False
+        self.block = self._bol = self._body = self.nested = True
+        return True
 
     def _sentence_line(self, stmt: str) -> bool:
         """The first line ``stmt``, no compound statement, is a sentence: always, unless it
         starts with ``await`` and is Python or a declared tool's call as code writes one
-        (``await get_weather(…)``; not ``await search (results), then…``)."""
+        (``await get_weather(…)``; not ``await search (results), then…``), or it is
+        :attr:`led` and code as written (:func:`.codeend.code_line`: ``r.save()``)."""
+        if self.led:  # (under a line that led it: code as written is never heard)
+            self.compiled += len(stmt)
+            return not code_line(self._unsealed(stmt, self._len - len(stmt)))
         if not stmt.lstrip(lx.WS).startswith("await"):
             return True
         self.compiled += len(stmt)
@@ -414,7 +235,7 @@ class Block(Ending):
         """:func:`compound` of the statement ``stmt`` just read (its ``<|"|>`` strings read
         as ``""``)."""
         s = stmt.lstrip(lx.WS)
-        if not s.startswith("@") and _first_word(s) not in _KEYWORDS:
+        if not s.startswith("@") and first_word(s) not in KEYWORDS:
             return 0
         text = self._unsealed(stmt, self._len - len(stmt))
         self.compiled += len(text)

@@ -51,7 +51,6 @@ from . import lexer as lx
 from .block import DECORATOR, HEADER, Block
 from .calls import Meter, ToolCall
 from .codeend import continues, unfinished
-from .lexer import IDENT as _IDENT
 from .pyform import read_code
 from .pyscan import calls_declared, opens_call
 from .values import Schemas
@@ -66,7 +65,7 @@ _LINE, _LINES = 2048, 32  # how far unfinished Python naming no declared tool go
 
 class Code(Block):
     __slots__ = (
-        "_lines", "_names", "_stmt_len", "closed", "esc", "nested", "note", "opener",
+        "_lines", "_names", "_stmt_len", "closed", "esc", "note", "opener",
     )  # fmt: skip
 
     def __init__(
@@ -150,6 +149,14 @@ class Code(Block):
         if self.q == lx.QUOTE_TOKEN and c != "\n":
             return _GOES_ON  # sealed: nothing in it is markup, nor a place to read again from
         if c == "\n":
+            if self.keyword and (
+                (self.led and (self.depth > 0 or self.q))
+                or (self.depth > 0 and not self.q and self._brace_ends(data, i, j))
+            ):
+                # a line under a leader is judged alone; a header's line ending in ``{``
+                # opens a block of braces: a sentence, its lines read afresh (.lead.region)
+                self.broken = True
+                return _ENDS
             # a one-line string open at its line's end (no backslash before the break)
             one_line = len(self.q) == 1 and not self.esc
             if one_line and not (self.inline or self._declared(data[i:j])):
@@ -194,14 +201,6 @@ class Code(Block):
         if kind == lx.PARTIAL:
             return _GOES_ON if final else _HOLD
         return _GOES_ON if kind == lx.LITERAL else _MARKED
-
-    def _in_word(self, data: str, j: int) -> bool:
-        """``data[j]`` follows a name's character (``recall:``, ``if should_end_call:``): a
-        ``call:`` there is the code's text, not the marker."""
-        if j > 0:
-            return data[j - 1] in _IDENT
-        last = self._parts[-1] if self._parts else ""
-        return bool(last) and last[-1] in _IDENT
 
     def _cut(self) -> bool:
         """Code that ended inside its brackets or a string."""
@@ -482,6 +481,8 @@ class Code(Block):
                 elif kind:
                     self.block = self._bol = True  # the lines after it are its block
                     self._body = kind != HEADER  # (``if x: f()`` has its own)
+                elif first and self._under_itself(stmt):  # (``if (x) { f(…) }``)
+                    pass
                 elif first and self._sentence_line(stmt):
                     # a sentence that starts as a header does (``if you like, …``)
                     self.said = self.broken = self.done = True

@@ -24,7 +24,7 @@ from .lexer import IDENT as _IDENT
 from .pyscan import calls_declared, opens_call
 from .values import Schemas
 
-__all__ = ["Ending", "continues", "parsed", "unfinished"]
+__all__ = ["Ending", "code_line", "continues", "parsed", "unfinished"]
 
 _HEAD = 256  # a statement's start that says whether it opens a declared tool's call
 _SPACES = 16  # spaces read past inline code for a comment after it
@@ -60,6 +60,28 @@ def _sentence(tree: ast.Module | None, names: set[str]) -> bool:
         # ``Checking (Paris)``: a capitalised word is no function code calls alone
         return isinstance(value.func, ast.Name) and value.func.id[:1].isupper()
     return not (isinstance(value, ast.Name) and value.id in names)
+
+
+_CODE_VALUES = (ast.Call, ast.Attribute, ast.Subscript, ast.Await)
+
+
+def code_line(line: str) -> bool:
+    """``line`` is code as written, no sentence: Python reads it as statements, each an
+    assignment, an import, ``return``, ``pass``… or an expression that calls (no space
+    before its ``(``: ``Paris (France)`` is words), takes an attribute or an index
+    (``r.save()``, ``x = f(y)``, ``items[0]``); not a word or words Python happens to read
+    (``Okay``, ``not sure``, ``rain or shine``, ``Result: sunny``)."""
+    s = line.strip(lx.WS)
+    tree = parsed(s)
+    if tree is None or not tree.body:
+        return False
+    for node in tree.body:
+        if _sentence(ast.Module(body=[node], type_ignores=[]), set()):
+            return False
+        if isinstance(node, ast.Expr) and not isinstance(node.value, _CODE_VALUES):
+            return False
+    k = s.find("(")
+    return not (isinstance(tree.body[0], ast.Expr) and k > 0 and s[k - 1] in lx.WS)
 
 
 def _assigned(tree: ast.Module | None, names: set[str]) -> None:
@@ -122,6 +144,7 @@ class Ending:
     )  # fmt: skip
 
     # the fields (set by :class:`.code.Code`)
+    led: bool  # (:class:`.block.Block`'s: a line under a line that led it)
     _parts: list[str] | None
     _len: int
     _seals: list[tuple[int, int]]
@@ -145,6 +168,27 @@ class Ending:
     compiled: int
     done: bool
     trailing: int
+
+    def _brace_ends(self, data: str, i: int, j: int) -> bool:
+        """The statement's text before ``data[j]`` ends in ``{`` (past spaces)."""
+        k = j
+        while k > i and data[k - 1] in " \t\r":
+            k -= 1
+        if k > i:
+            return data[k - 1] == "{"
+        for part in reversed(self._stmt):
+            part = part.rstrip(" \t\r")
+            if part:
+                return part[-1] == "{"
+        return False
+
+    def _in_word(self, data: str, j: int) -> bool:
+        """``data[j]`` follows a name's character (``recall:``, ``if should_end_call:``): a
+        ``call:`` there is the code's text, not the marker."""
+        if j > 0:
+            return data[j - 1] in _IDENT
+        last = self._parts[-1] if self._parts else ""
+        return bool(last) and last[-1] in _IDENT
 
     def _cut(self) -> bool:
         raise NotImplementedError
@@ -342,6 +386,8 @@ class Ending:
         if self.inline:  # a declared tool's call cut off by the reply's end is no sentence
             return not self._cut()
         code = self._unsealed("".join(self._parts), 0)
+        if self.led:
+            return not code_line(code)  # a line under a leader, judged alone (indented)
         if _statements(code) or opens_call(code[:_HEAD].split("\n", 1)[0], self._schemas):
             return False  # Python, or a declared tool's call: code (its calls run or are lost)
         # no Python: a sentence, unless it was a declared tool's call or Python cut off (with

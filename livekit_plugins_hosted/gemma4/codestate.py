@@ -14,8 +14,9 @@ What code turns out to be prose is heard, and read again from its first marker o
 
 from __future__ import annotations
 
-from .block import Columns, columns, deeper, opens_block, under
 from .code import Code
+from .header import opens_block
+from .lead import Columns, columns, deeper, under
 from .lexer import WS
 from .pyscan import calls_declared, opens_assign, opens_bare, uncommented
 from .state import _ANSWER, _CODE, _TRIGGERS
@@ -93,6 +94,7 @@ class CodeStates(Tools):
         """Code at a line's start (``print(``, ``tool_code``, a declared tool's call, a
         block's header): where reading goes on, or None if the line is no code."""
         header: bool | None = False
+        led: bool | None = False
         at = _indented(data, i)  # (a fence or a block's header may be indented)
         # its indentation: at a segment's start what was taken already is kept (_track)
         self._fold()
@@ -135,14 +137,39 @@ class CodeStates(Tools):
                 self._buf = data[i:]
                 return len(data)
             if not bare:
-                return None
+                led = at - i <= _INDENT and self._led_line(data, at, lead, final)
+                if led is None:
+                    self._buf = data[i:]  # ``cal`` so far: ``call:`` is the model's marker
+                    return len(data)
+                if not led:
+                    return None
+                header = True
         self._code = Code(schemas=self._schemas)
         # ``if x:``: a sentence can start so too; its line is held a bounded while
         self._code.header = self._code.keyword = bool(header)
+        self._code.led = bool(led)
         self._code.indent = lead if header else (0, 0)
         self._lead_code(lead)
         self._state = _CODE
         return i
+
+    def _led_line(self, data: str, at: int, lead: Columns, final: bool) -> bool | None:
+        """The line at ``data[at]`` (indented to ``lead``), starting as a name does, is
+        under a line that led it (``if user confirms:`` then ``    r.save()``; in a block
+        ``{`` or ``then`` opened): it is read as code, and heard only if it is a sentence
+        (:func:`.codeend.code_line`), judged at its end or its bound, alone."""
+        c = data[at]
+        if not (c == "_" or ("a" <= c <= "z") or ("A" <= c <= "Z")):
+            return False
+        if data.startswith("call:", at):
+            return False  # the model's own call: read as markup
+        if not final and "call:".startswith(data[at:]):
+            return None
+        if not self._in_lead or self._code_lead is not None:
+            return False  # (words or code before it on its line)
+        if self._braces or self._ends:
+            return True
+        return self._under is not None and under(lead, self._under, next_line=self._under_next)
 
     def _lead_code(self, lead: Columns) -> None:
         """Code starts a line indented to ``lead``: under a line that led it (``if user
@@ -161,6 +188,8 @@ class CodeStates(Tools):
             else:
                 self._under = None  # back at that line's indentation: what it led is over
             self._under_next = False
+        if self._braces or self._ends:
+            self._code.nested = True  # in a block ``{`` or ``then`` opened: under its line
         self._code_lead, self._code_nested = lead, self._code.nested
 
     def _in_code(self, data: str, i: int, final: bool) -> int:
@@ -219,6 +248,9 @@ class CodeStates(Tools):
         if not self._schemas or code.inline or code.fenced:
             return
         text = code.text()
+        if text is not None:
+            self._indented_then(self._code_lead or (0, 0))
+            self._regions(text)
         if tail or text is None or text.endswith("\n"):
             self._new_line()
 
@@ -232,6 +264,8 @@ class CodeStates(Tools):
         self._to_answer()
         j = _indented(text, 0)
         j += j < len(text) and text[j] == "@"  # (``@john``: never read as code again)
+        while j < len(text) and text[j] in "} \t":  # (``} else {``: its branch's word)
+            j += 1
         while j < len(text) and (text[j].isalnum() or text[j] == "_"):
             j += 1
         self._emit(text[:j])  # (what its line leads, :meth:`_line_ended` judges at its end)

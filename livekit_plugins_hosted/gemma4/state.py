@@ -8,10 +8,19 @@ and code, :mod:`.stream` the answer, the thought and the public face. Nothing he
 from __future__ import annotations
 
 from . import lexer as lx
-from .block import Columns, deeper, indentation, leads, mid_header, starts_condition, under
 from .body import BODY_CAP, Body
 from .calls import Meter, ToolCall
 from .code import Code
+from .lead import (
+    Columns,
+    deeper,
+    indentation,
+    leads,
+    mid_header,
+    region,
+    starts_condition,
+    under,
+)
 from .lexer import WS
 from .values import Schemas
 
@@ -37,12 +46,13 @@ class Base:
     """The fields of one reply's reading and the moves every state makes."""
 
     __slots__ = (
-        "_after", "_bad", "_block", "_body", "_buf", "_busy", "_calls", "_code", "_code_lead",
-        "_code_nested", "_cols", "_doubt", "_dropped", "_explicit", "_fast", "_first", "_glue",
-        "_head", "_held", "_held_len", "_hname", "_hword", "_in_lead", "_label", "_last",
-        "_line", "_lost_tried", "_meter", "_ncalls", "_no_calls", "_out", "_pending", "_plain",
-        "_pos", "_repaired", "_reread", "_resume", "_schemas", "_seg_start", "_spoke", "_state",
-        "_thought", "_thought_len", "_under", "_under_next", "_work", "saw_thought",
+        "_after", "_bad", "_block", "_body", "_braces", "_buf", "_busy", "_calls", "_code",
+        "_code_lead", "_code_nested", "_cols", "_doubt", "_dropped", "_ends", "_explicit", "_fast",
+        "_first", "_glue", "_head", "_held", "_held_len", "_hname", "_hword", "_in_lead", "_label",
+        "_last", "_line", "_lost_tried", "_meter", "_ncalls", "_no_calls", "_out", "_pending",
+        "_plain", "_pos", "_repaired", "_reread", "_resume", "_schemas", "_seg_start", "_spoke",
+        "_state", "_then", "_thought", "_thought_len", "_under", "_under_next", "_work",
+        "saw_thought",
     )  # fmt: skip
 
     def __init__(self, *, in_thought: bool = False, schemas: Schemas | None = None) -> None:
@@ -81,11 +91,15 @@ class Base:
         self._lost_tried = False  # a marker was read as a lost opener's string text
         self._under: Columns | None = None  # a line of prose led what follows as a block's
         # header would (``if user confirms:``, ``if raining then``): a call on a line
-        # indented more than it (these columns) is under it, and lost (:func:`.block.leads`)
+        # indented more than it (these columns) is under it, and lost (:func:`.lead.leads`)
         self._under_next = False  # and so is one on the very next line, at its indentation
+        self._braces = self._ends = 0  # blocks ``{`` or ``then`` opened, not yet closed
+        # (:func:`.lead.region`): a call on a line in one is under it, whatever its indent
+        self._then: Columns | None = None  # a ``then`` line's, until the line after it: one
+        # indented deeper makes its block one of indentation (no ``end`` closes it)
         self._line: list[str] = []  # the answer's current line: pieces (its end, bounded)
         self._head = ""  # its first HEAD_KEPT characters past its indentation
-        self._cols: Columns = (0, 0)  # its indentation's columns (:func:`.block.columns`)
+        self._cols: Columns = (0, 0)  # its indentation's columns (:func:`.lead.columns`)
         self._in_lead = True  # nothing but indentation on it so far
         self._busy = False  # a call or code was read on it (a line, though nothing was said)
         self._code_lead: Columns | None = None  # the indentation of code begun on it
@@ -182,7 +196,7 @@ class Base:
 
     def _fold(self, more: str = "") -> None:
         """The current line's pieces (and ``more``) as one: its indentation counted
-        (:func:`.block.columns`), its first :data:`HEAD_KEPT` characters past it kept apart,
+        (:func:`.lead.columns`), its first :data:`HEAD_KEPT` characters past it kept apart,
         and its last :data:`LINE_KEPT` (held text stays bounded)."""
         line = "".join(self._line) + more if self._line else more
         if self._in_lead:
@@ -202,7 +216,7 @@ class Base:
 
     def _line_ended(self) -> None:
         """A line of the answer ended: one back at the indentation of a line that led a block
-        ends what that led; one like a header (:func:`.block.leads`) leads the lines after
+        ends what that led; one like a header (:func:`.lead.leads`) leads the lines after
         it. A line that held only a call or code is a line too (it ends what led it, if back
         at its indentation, and leads nothing)."""
         busy, code_lead, words = self._busy, self._code_lead, not self._in_lead
@@ -212,7 +226,7 @@ class Base:
         self._new_line()
         if not words and not busy:
             return  # a blank line changes nothing
-        top = self._under
+        top = led = self._under
         if top is not None and not deeper(at, top):
             top = None  # back at the header's indentation: what it led is over
         self._under_next = False
@@ -224,6 +238,41 @@ class Base:
             top = at if top is None else top
             self._under_next = kind == 2
         self._under = top
+        self._indented_then(at)
+        if words:
+            ends = self._ends
+            self._braces, self._ends = region(
+                self._braces, self._ends, head, end, kind, led is not None
+            )
+            if self._ends > ends:
+                self._then = at
+
+    def _indented_then(self, at: Columns) -> None:
+        """The first line after a ``then`` line (at ``at``): one indented deeper makes its
+        block one of indentation, over where a line is back at its indentation (what it
+        led, :attr:`_under`); one that is not goes on to its ``end``."""
+        then, self._then = self._then, None
+        if then is not None and deeper(at, then):
+            self._ends = max(self._ends - 1, 0)
+
+    def _regions(self, code: str) -> None:
+        """Lines of ``code`` read as code close and open blocks ``{`` and ``then`` opened
+        (``} else { f(…) }`` closes one and opens one it closes; :func:`.lead.region`)."""
+        start = 0
+        while start < len(code):
+            k = code.find("\n", start)
+            k = len(code) if k < 0 else k
+            at = start
+            while at < k and code[at] in " \t":
+                at += 1
+            head, end = code[at : min(k, at + HEAD_KEPT)], code[max(at, k - LINE_KEPT) : k]
+            end = end.rstrip(WS)
+            self._work += k - start
+            kind = leads(head, end) if "{" in code[at:k] or end.endswith(" then") else 0
+            self._braces, self._ends = region(
+                self._braces, self._ends, head, end, kind, False, code[at:k]
+            )
+            start = k + 1
 
     def _line_so_far(self, before: str) -> tuple[Columns, str, str]:
         """The answer's current line so far (``before``: its text not yet spoken): its
@@ -244,7 +293,7 @@ class Base:
         condition: the line is under a line that led it (or code on it was), or starts with
         a condition's word (``if it rains, print(…)``), or ends in a header after a ``;``
         (``Okay; if rain:``)."""
-        if self._code_nested:
+        if self._code_nested or self._braces or self._ends:
             return True
         at, head, tail = self._line_so_far(before)
         self._work += len(tail)

@@ -1,0 +1,186 @@
+"""Lines that lead, as a block's header would: a call under one never runs.
+
+    leader := condition-word … [":" | "{" | " then" | " do"]     (lowercase, at a line start)
+            | header-word … (":" | "{")  |  … ";" condition-word … ":"
+    region := leader-ending-in-"{" line* "}"  |  "if" … " then" line* ("end" | "fi" | "endif")
+
+A leader leads the lines indented deeper than it (:func:`under`), and, ending as a header
+does, the next line too; a block a ``{`` or ``then`` opened goes on to its close, at any
+indentation (:func:`region`). Indentation is counted as Python counts it (:func:`columns`).
+"""
+
+from __future__ import annotations
+
+from . import lexer as lx
+from .header import AFTER, HEADER, KEYWORDS, compound, first_word
+from .lexer import IDENT as _IDENT
+
+__all__ = [
+    "CONDITIONS",
+    "REGION_MAX",
+    "Columns",
+    "columns",
+    "deeper",
+    "indentation",
+    "leading_word",
+    "leads",
+    "mid_header",
+    "region",
+    "starts_condition",
+    "under",
+]
+
+Columns = tuple[int, int]
+
+
+def columns(lead: str, start: Columns = (0, 0)) -> Columns:
+    """The column the spaces and tabs ``lead`` reach (from ``start``), a tab counted as one
+    column and as reaching the next multiple of 8: Python compares indentation both ways
+    (and refuses a block where they disagree), so a line is deeper than another if either
+    says so."""
+    one, eight = start
+    for c in lead:
+        one += 1
+        eight = eight + 1 if c == " " else (eight // 8 + 1) * 8
+    return one, eight
+
+
+def indentation(line: str, start: Columns = (0, 0)) -> tuple[Columns, int]:
+    """The columns ``line``'s leading spaces and tabs reach (from ``start``; a CRLF line's
+    ``\r`` is blank, and counts nothing), and where its words begin."""
+    k = 0
+    while k < len(line) and line[k] in " \t\r":
+        k += 1
+    return (columns(line[:k].replace("\r", ""), start) if k else start), k
+
+
+def deeper(a: Columns, b: Columns) -> bool:
+    """A line indented to ``a`` is deeper than one at ``b``, as either count says."""
+    return a[0] > b[0] or a[1] > b[1]
+
+
+def under(lead: Columns, top: Columns | None, *, next_line: bool) -> bool:
+    """A line indented to ``lead`` is under a line at ``top`` that led it: deeper, or the
+    very next line (``next_line``) at its indentation, or where the two counts disagree
+    (a tab against spaces: Python refuses such a block; its calls never run)."""
+    if top is None:
+        return False
+    return deeper(lead, top) or (next_line and not (lead[0] < top[0] and lead[1] < top[1]))
+
+
+# the words of a condition: a line of prose starting so (``if raining then``, ``else if
+# sunny:``) leads the lines indented under it, and, ending as a header does, the very next
+# line too; what follows it on its own line is under it (``if it rains, print(…)``)
+CONDITIONS = frozenset(("if", "elif", "else", "except", "elseif", "elsif", "catch"))
+_LEADAFTER = AFTER + "{"  # what follows such a word (``else{``)
+_OPENED = (":", "{", " then", " do")  # how a header-like line ends that leads the next one too
+_MID_TRIED = 3  # the header words nearest a line's end tried as a header's start
+
+
+def leads(head: str, tail: str) -> int:
+    """What a line of prose leads, as a block's header would (its lines' calls are under a
+    condition: they never run): 0 nothing; 1 the lines indented more than it; 2 those and
+    the next line at its own indentation. A line starting with a condition's word,
+    lowercase, leads 1 (``if raining then``), and 2 if it ends as a header does (``:``,
+    ``{``, ``then``, ``do``: ``if (raining) {``, ``else if sunny:``); one starting with
+    another header's word leads 1 if it ends in ``:`` or ``{`` (``for each city:``; not
+    ``with pleasure!``, nor ``while we wait:`` the next line); one ending in a condition
+    Python reads after a ``;`` leads 2 (``Okay; if rain:``; not ``Let me try something
+    else:``). ``head`` is its start past its indentation, ``tail`` its end (its last 128
+    characters at most)."""
+    end = tail.rstrip(lx.WS)
+    word = leading_word(head, end.endswith("{"))
+    if word in CONDITIONS:
+        return 2 if end.endswith(_OPENED) else 1
+    if word in KEYWORDS:
+        return 1 if end.endswith((":", "{")) else 0
+    return 2 if mid_header(end) else 0
+
+
+# a block that a line opened with ``{`` (``if (raining) {``, ``} else {``, ``try {``) or
+# ``then`` (``if raining then``) goes on, its lines at any indentation, to the ``}`` or
+# ``end`` (``fi``, ``endif``) that closes it: a call in it is under that line
+_CLOSERS = frozenset(("end", "fi", "endif"))
+REGION_MAX = 64  # the most such blocks counted open, one inside another
+
+
+def region(
+    braces: int, ends: int, head: str, end: str, kind: int, led: bool, code: str = ""
+) -> Columns:
+    """The blocks still open after a line, that lines ending in ``{`` and ``then`` opened:
+    ``braces`` and ``ends`` before it, ``head`` its start past its indentation, ``end`` its
+    end, ``kind`` what it leads (:func:`leads`), ``led`` whether a line before led it (a
+    ``{`` alone on the line under ``if (x)`` opens its block). Each ``}`` a line starts
+    with closes one, as ``end`` (``fi``, ``endif``) does one ``then`` opened; a line
+    ending in ``{`` inside such a block, or leading as a header does, opens one, as a
+    line starting with ``if`` and ending in ``then`` does. A line read as ``code`` (its
+    whole text) opens and closes one at each brace (``} else { f(…) }``)."""
+    opens = bool(braces or ends or kind or (led and end == "{"))
+    if code and "{" not in code:
+        braces = max(braces - code.count("}"), 0)
+    elif code:
+        for c in code:
+            if c == "}":
+                braces = max(braces - 1, 0)
+            elif c == "{" and (opens or braces):
+                braces = min(braces + 1, REGION_MAX)
+    else:
+        k = 0
+        while k < len(head) and head[k] in "} \t":
+            k += 1
+        braces = max(braces - head.count("}", 0, k), 0)
+        if end.endswith("{") and (opens or braces):
+            braces = min(braces + 1, REGION_MAX)
+    word = first_word(head)
+    if word in _CLOSERS and (len(head) == len(word) or head[len(word)] not in _IDENT):
+        ends = max(ends - 1, 0)
+    elif word == "if" and kind and end.endswith(" then"):
+        ends = min(ends + 1, REGION_MAX)
+    return braces, ends
+
+
+def leading_word(head: str, opens: bool = False) -> str:
+    """The header's or condition's word ``head`` starts with, past the ``}`` that closes a
+    block before a branch (``} else {``), as code goes on after it (``else{``, ``if(``);
+    ``""`` if none. ``catch`` counts only after a ``}``, before ``(`` or on a line that
+    ``opens`` a brace (``catch (e) {``; ``catch you later`` is a sentence)."""
+    k = 0
+    while k < len(head) and head[k] in "} \t":
+        k += 1
+    braced = "}" in head[:k]
+    head = head[k:] if braced else head
+    word = first_word(head)
+    if word == "catch" and not (braced or opens or head.startswith(("catch (", "catch("))):
+        return ""
+    return word if len(head) == len(word) or head[len(word)] in _LEADAFTER else ""
+
+
+def starts_condition(head: str) -> bool:
+    """The line ``head`` starts (past its indentation) with a condition's word, lowercase
+    (``if it rains, …``)."""
+    return leading_word(head) in CONDITIONS
+
+
+def mid_header(text: str) -> bool:
+    """``text`` ends in ``:`` and, from a condition's word after a ``;`` (a statement's end,
+    as code writes it), reads as a header: ``Okay; if rain:``."""
+    if not text.endswith(":"):
+        return False
+    found = []
+    for word in CONDITIONS:
+        k = text.find(word)
+        while k >= 0:
+            end = k + len(word)
+            if end < len(text) and text[end] in AFTER and _after_semicolon(text, k):
+                found.append(k)
+            k = text.find(word, end)
+    found.sort()
+    return any(compound(text[k:]) == HEADER for k in found[-_MID_TRIED:])
+
+
+def _after_semicolon(text: str, k: int) -> bool:
+    """``text[k]`` follows a ``;`` and spaces (up to 8)."""
+    j = k - 1
+    while j >= 0 and k - j <= 8 and text[j] in " \t":
+        j -= 1
+    return j >= 0 and text[j] == ";"

@@ -1,0 +1,146 @@
+"""Blocks that braces or ``then`` open go on to their ``}`` or ``end`` (issue 21).
+
+Session 29 left two forms a model writes as pseudo-code: a block opened by ``{`` or ``then``
+whose lines are not indented (``if (x) {`` then ``search(…)`` then ``wire_money(…)``:
+only the first line after the leader was under it, so ``wire_money`` ran), and one line
+holding the condition and the call (``if (raining) { get_weather(…) }``: heard, the call
+neither run nor counted). A block a line opens with ``{`` now goes on, at any indentation,
+to the ``}`` that closes it (counted: nested blocks, ``} else {``); one a ``then`` line opens
+goes on to its ``end`` (``fi``, ``endif``), unless the line after it is indented deeper (a
+block of indentation, over where a line is back at the leader's). A line that starts with a
+condition's word and calls a declared tool as code does is code: never heard, its calls
+lost. The call after the block runs.
+
+Each reply is fed whole, one character at a time and cut in two at every position.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_gemma4_prose import _every_way, _read_pieces
+
+CALL = 'get_weather(city="Paris")'
+AFTER = 'search(query="y")'
+WIRE = "wire_money(amount=5)"
+RAN = [("search", {"query": "y"})]
+
+REGIONS = {
+    "braces": f"Let me check.\nif (raining) {{\nsearch(query='x')\n{WIRE}\n}}\nDone.\n{AFTER}",
+    "then-end": f"Let me check.\nif raining then\nsearch(query='x')\n{WIRE}\nend\nDone.\n{AFTER}",
+    "then-fi": f"Let me check.\nif raining then\n{WIRE}\nfi\nDone.\n{AFTER}",
+    "then-end-if": f"Let me check.\nif raining then\n{WIRE}\nend if\nDone.\n{AFTER}",
+    "allman": f"Sure.\nif (raining)\n{{\n{WIRE}\n}}\nDone.\n{AFTER}",
+    "else-brace": f"Sure.\nif (x) {{\n  search(query='x')\n}} else {{\n{WIRE}\n}}\nDone.\n{AFTER}",
+    "nested": f"Sure.\nif (a) {{\nif (b) {{\nsearch(query='x')\n}}\n{WIRE}\n}}\nDone.\n{AFTER}",
+    "try-catch": f"Sure.\ntry {{\nsearch(query='x')\n}} catch (e) {{\n{WIRE}\n}}\nDone.\n{AFTER}",
+    "print-in-braces": f"Sure.\nif (x) {{\nprint({WIRE})\n}}\nDone.\n{AFTER}",
+    "assigned-in-braces": f"Sure.\nif (x) {{\nr = {WIRE}\n}}\nDone.\n{AFTER}",
+    "fence-in-braces": f"Sure.\nif (x) {{\n```tool_code\n{WIRE}\n```\n}}\nDone.\n{AFTER}",
+    "elseif-lua": (
+        f"Sure.\nif a then\nsearch(query='x')\nelseif b then\n{WIRE}\nend\nDone.\n{AFTER}"
+    ),
+    "blank-lines": f"Sure.\nif (x) {{\n\n{WIRE}\n\n}}\nDone.\n{AFTER}",
+    "indented-braces": f"Sure.\nif (x) {{\n    {WIRE}\n}}\nDone.\n{AFTER}",
+    "crlf": f"Sure.\r\nif (x) {{\r\n{WIRE}\r\n}}\r\nDone.\r\n{AFTER}",
+}
+
+
+@pytest.mark.parametrize("text", REGIONS.values(), ids=REGIONS.keys())
+def test_a_block_braces_or_then_open_goes_on_to_its_close(text: str) -> None:
+    """Every call in the block is lost (never run, never heard); the one after it runs."""
+    for speech, got, dropped in _every_way(text):
+        assert got == RAN, (speech, got)
+        assert dropped >= 1, speech
+        assert "wire_money" not in speech and "search(" not in speech, speech
+        assert "Done." in speech, speech
+
+
+ONE_LINE = {
+    "braces": f"Sure.\nif (raining) {{ {CALL} }}\nDone.\n{AFTER}",
+    "then-end": f"Sure.\nif raining then {CALL} end\nDone.\n{AFTER}",
+    "c-style": f"Sure.\nif (raining) {CALL};\nDone.\n{AFTER}",
+    "comma": f"Sure.\nif it rains, {CALL}\nDone.\n{AFTER}",
+    "else-after-a-block": f"Sure.\nif x:\n    pass\n}} else {{ {WIRE} }}\nDone.\n{AFTER}",
+    "catch": f"Sure.\ntry {{\n}} catch (e) {{ {WIRE} }}\nDone.\n{AFTER}",
+    "else-brace-line": f"Sure.\nelse {{ {WIRE} }}\nDone.\n{AFTER}",
+    "elseif": f"Sure.\nelseif (x) {{ {WIRE} }}\nDone.\n{AFTER}",
+    "indented": f"Sure.\n    if (raining) {{ {CALL} }}\nDone.\n{AFTER}",
+    "while": f"Sure.\nwhile (x) {{ {WIRE} }}\nDone.\n{AFTER}",
+    "for-each": f"Sure.\nfor each city {{ {CALL} }}\nDone.\n{AFTER}",
+}
+
+
+@pytest.mark.parametrize("text", ONE_LINE.values(), ids=ONE_LINE.keys())
+def test_a_call_on_its_conditions_line_is_lost_never_heard(text: str) -> None:
+    """A condition and a declared tool's call on one line: the call is lost (counted), the
+    line never heard; the call after it runs."""
+    for speech, got, dropped in _every_way(text):
+        assert got == RAN, (speech, got)
+        assert dropped == 1, speech
+        assert "(" not in speech and "{" not in speech.split("Done.")[-1], speech
+        assert "get_weather" not in speech and "wire_money" not in speech, speech
+        assert speech.startswith("Sure.") and "Done." in speech, speech
+
+
+def test_a_condition_and_a_call_at_the_replys_end_is_lost() -> None:
+    for speech, got, dropped in _every_way(f"Sure.\nif (raining) {{ {CALL} }}"):
+        assert (got, dropped) == ([], 1), speech
+        assert speech.strip() == "Sure.", speech
+
+
+FREE = {
+    # a brace or ``end`` that opens or closes nothing: prose, and the call after it runs
+    "json": f'Here it is: {{\n"a": 1\n}}\n{AFTER}',
+    "brace-in-a-sentence": f"Sure {{that is}} fine.\n{AFTER}",
+    "closing-brace-alone": f"Sure.\n}}\n{AFTER}",
+    "end-alone": f"Sure.\nend of story.\n{AFTER}",
+    "catch-you-later": f"Sure.\ncatch you later.\n{AFTER}",
+    "branch-brace-no-call": f"Sure.\n}} else {{\n}}\n{AFTER}",
+    # a ``then`` block of indentation ends where a line is back at the leader's
+    "then-indented": f"if raining then\n    {CALL}\nDone.\n{AFTER}",
+    "capitalised": f"If (raining) {{\nWe check.\n}}\n{AFTER}",
+}
+
+
+@pytest.mark.parametrize("text", FREE.values(), ids=FREE.keys())
+def test_the_call_after_what_opens_no_block_runs(text: str) -> None:
+    for speech, got, _ in _every_way(text):
+        assert got == RAN, (speech, got)
+        assert "search(" not in speech, speech
+
+
+@pytest.mark.parametrize(
+    ("text", "heard"),
+    [
+        ("Sure.\n} else {\nDone.", "Sure. } else { Done."),
+        ("Sure.\n}}  }   } else {\nDone.", "Sure. }} } } else { Done."),
+        ("Sure.\n} catch (e) {\nDone.", "Sure. } catch (e) { Done."),
+        ("Sure.\ncatch you later\nDone.", "Sure. catch you later Done."),
+    ],
+    ids=["else", "braces", "catch", "catch-you-later"],
+)
+def test_a_branch_line_with_no_call_is_heard_whole(text: str, heard: str) -> None:
+    """A line starting with ``}`` and a branch's word is read as a header's line is, and,
+    calling nothing, heard as written (it once made the reading loop forever)."""
+    for speech, got, dropped in _every_way(text):
+        assert (" ".join(speech.split()), got, dropped) == (heard, [], 0)
+
+
+def test_a_block_left_open_loses_the_calls_after_it() -> None:
+    """A ``{`` never closed: every call after it is under it (lost, counted), and what is
+    said is still heard."""
+    text = f"Sure.\nif (x) {{\n{WIRE}\nOkay, done.\n{AFTER}"
+    for speech, got, dropped in _every_way(text):
+        assert (got, dropped) == ([], 2), speech
+        assert "Okay, done." in speech, speech
+
+
+def test_blocks_nested_past_the_count_stay_bounded() -> None:
+    """Braces nested past the count kept (64): each call inside is lost, and what follows
+    the last ``}`` is heard and runs."""
+    text = "Sure.\n" + "if (x) {\n" * 100 + f"{WIRE}\n" + "}\n" * 100 + f"Done.\n{AFTER}"
+    for pieces in ([text], list(text)):
+        speech, got, dropped = _read_pieces(pieces)
+        assert (got, dropped) == (RAN, 1), speech
+        assert speech.rstrip().endswith("Done."), speech
