@@ -43,6 +43,20 @@ REGIONS = {
     "blank-lines": f"Sure.\nif (x) {{\n\n{WIRE}\n\n}}\nDone.\n{AFTER}",
     "indented-braces": f"Sure.\nif (x) {{\n    {WIRE}\n}}\nDone.\n{AFTER}",
     "crlf": f"Sure.\r\nif (x) {{\r\n{WIRE}\r\n}}\r\nDone.\r\n{AFTER}",
+    # review 30a: a brace in a string or a comment is text; a comment after ``{``; a
+    # condition over two lines; nesting past 64; other languages' headers
+    "brace-in-a-string": f'Sure.\nif (x) {{\nsave_note(text="}}")\n{WIRE}\n}}\nDone.\n{AFTER}',
+    "brace-in-a-comment": f"Sure.\nif (x) {{\nsearch(query='x')  # }}\n{WIRE}\n}}\nDone.\n{AFTER}",
+    "comment-after-brace": f"Sure.\nif (raining) {{ // only when wet\n{WIRE}\n}}\nDone.\n{AFTER}",
+    "comment-after-then": f"Sure.\nif raining then -- wet\n{WIRE}\nend\nDone.\n{AFTER}",
+    "two-line-condition": f"Sure.\nif (raining &&\n    cold) {{\n{WIRE}\n}}\nDone.\n{AFTER}",
+    "past-64": "Sure.\n" + "if (x) {\n" * 65 + "}\n" * 64 + f"{WIRE}\n}}\nDone.\n{AFTER}",
+    "unless": f"Sure.\nunless (x) {{\n{WIRE}\n}}\nDone.\n{AFTER}",
+    "function": f"Sure.\nfunction later() {{\n{WIRE}\n}}\nDone.\n{AFTER}",
+    "switch": f"Sure.\nswitch (x) {{\ncase 1:\n{WIRE}\n}}\nDone.\n{AFTER}",
+    "c-style-next-line": f"Sure.\nif (x)\n{WIRE};\nDone.\n{AFTER}",
+    "else-alone": f"Sure.\nif x:\n  pass\n}}\nelse\n{WIRE}\nDone.\n{AFTER}",
+    "comma-next-line": f"Sure.\nif it rains,\n{WIRE}\nDone.\n{AFTER}",
 }
 
 
@@ -90,6 +104,13 @@ def test_a_condition_and_a_call_at_the_replys_end_is_lost() -> None:
 
 
 FREE = {
+    # review 30a: prose ending in ``then`` opens no block past its sentence; a brace in a
+    # string or a comment opens none
+    "then-in-prose": f"Sure.\nif it helps, we can plan the trip then\nLet me look.\n{AFTER}",
+    "then-wrapped": f"Tell me the city\nif you want a forecast, and then\nI will look.\n{AFTER}",
+    "brace-in-a-python-string": f'Sure.\nif "{{" in text:\n    search(query="x")\n{AFTER}\nDone.',
+    "brace-in-a-python-call": f'Sure.\nif x: save_note(text=":-{{")\n{AFTER}\nDone.',
+    "brace-in-a-python-comment": f"Sure.\nif ok: search(query='x')  # {{\n{AFTER}\nDone.",
     # a brace or ``end`` that opens or closes nothing: prose, and the call after it runs
     "json": f'Here it is: {{\n"a": 1\n}}\n{AFTER}',
     "brace-in-a-sentence": f"Sure {{that is}} fine.\n{AFTER}",

@@ -329,7 +329,13 @@ LED_CODE = {
     "index": "Sure.\nif user confirms:\n    search(query='x')\n    items[0].go()\nDone.",
     "in-braces": "Sure.\ntry {\n  x()\n} catch (e) {\n  log(e)\n}\nDone.",
     "in-then": "Sure.\nif raining then\nx.open()\nend\nDone.",
-    "return": "Sure.\nif user confirms:\n    return r\nDone.",
+    "return": "Sure.\nif user confirms:\n    return r.data\nDone.",
+    # review 30a: code past the 64 characters a first line is judged at
+    "long-string": "Sure.\nif user confirms:\n"
+    '    x = "a long value that goes past sixty-four characters, ok"\nDone.',
+    "long-sum": "Sure.\nif user confirms:\n    x = " + " + ".join(["1"] * 40) + "\nDone.",
+    "long-calls": "Sure.\nif user confirms:\n    " + "; ".join(["r.x()"] * 20) + "\nDone.",
+    "index-alone": "Sure.\nif user confirms:\n    items[0]\nDone.",
     "capitalised": "Sure.\nif user confirms:\n    Result = search(query='x')\n    Result.go()\nOk.",
     "argument-lines": "Sure.\nif user confirms:\n    search(query='x',\n        n=2)\nDone.",
 }
@@ -354,6 +360,12 @@ LED_WORDS = {
     "stray-quotes": ('if user confirms:\n    r = """\nDone.', 1),
     "in-braces": ("if (x) {\nOkay, I will check.\n}\nDone.", 1),
     "spaced-call": ("if user confirms:\n    hello (world)\nDone.", 1),
+    # review 30a: English that Python reads as a statement of words alone
+    "return-home": ("if it rains:\n    return home\nDone.", 1),
+    "pass": ("if it rains:\n    pass\nDone.", 1),
+    "global-warming": ("if it rains:\n    global warming\nDone.", 1),
+    "raise-funds": ("if it rains:\n    raise funds\nDone.", 1),
+    "long-sentence": (f"if user confirms:\n    I will check it. {LONG}\nDone.", 1),
 }
 
 

@@ -211,12 +211,17 @@ class Block(Ending):
         """The first line of code that started with a header's word is past its bound with
         ``seen`` its text so far: it goes on if it calls a declared tool, or still reads as
         the start of Python (an unfinished statement, or a header once ``:`` is added), up
-        to 2 KB; else it is a sentence."""
+        to 2 KB; else it is a sentence. A line under a leader goes on to its end (up to 2
+        KB): code as written may come anywhere on it. (One starting with a condition's word
+        does not: a sentence starting so is heard within 64 characters.)"""
         if calls_declared(seen, self._schemas, spaced=False):
             self.header = False
             return True
         if self._bound >= _LAST_BOUND:
             return False
+        if self.led:
+            self._bound *= 2
+            return True
         text = self._checkable(seen, 0).strip(lx.WS)
         cuts, k = [text], len(text)
         for _ in range(2):  # (and cut at its last spaces: a bound falls inside a word)

@@ -24,7 +24,7 @@ from .lexer import IDENT as _IDENT
 from .pyscan import calls_declared, opens_call
 from .values import Schemas
 
-__all__ = ["Ending", "code_line", "continues", "parsed", "unfinished"]
+__all__ = ["CODE_MARKS", "Ending", "code_line", "continues", "parsed", "unfinished"]
 
 _HEAD = 256  # a statement's start that says whether it opens a declared tool's call
 _SPACES = 16  # spaces read past inline code for a comment after it
@@ -63,23 +63,35 @@ def _sentence(tree: ast.Module | None, names: set[str]) -> bool:
 
 
 _CODE_VALUES = (ast.Call, ast.Attribute, ast.Subscript, ast.Await)
+CODE_MARKS = "(.[=\"'"  # what a line of code as written holds, one at least (no words do)
 
 
+@functools.lru_cache(maxsize=16)  # (a line repeated under a leader is parsed once)
 def code_line(line: str) -> bool:
     """``line`` is code as written, no sentence: Python reads it as statements, each an
-    assignment, an import, ``return``, ``pass``… or an expression that calls (no space
-    before its ``(``: ``Paris (France)`` is words), takes an attribute or an index
-    (``r.save()``, ``x = f(y)``, ``items[0]``); not a word or words Python happens to read
-    (``Okay``, ``not sure``, ``rain or shine``, ``Result: sunny``)."""
+    assignment or an expression that calls (no space before its ``(``: ``Paris (France)``
+    is words; nor a capitalised name alone, ``Checking(Paris)``), takes an attribute or an
+    index (``r.save()``, ``x = f(y)``, ``items[0]``), or another statement with one of
+    :data:`CODE_MARKS` in it (``return r.data``, not ``return home``); never a word or
+    words Python happens to read (``Okay``, ``not sure``, ``pass``, ``global warming``,
+    ``Result: sunny``)."""
     s = line.strip(lx.WS)
+    if not any(c in s for c in CODE_MARKS):
+        return False
     tree = parsed(s)
     if tree is None or not tree.body:
         return False
     for node in tree.body:
-        if _sentence(ast.Module(body=[node], type_ignores=[]), set()):
-            return False
-        if isinstance(node, ast.Expr) and not isinstance(node.value, _CODE_VALUES):
-            return False
+        if isinstance(node, ast.AnnAssign) and node.value is None:
+            return False  # ``Result: sunny``: a label
+        if isinstance(node, ast.Expr):
+            value = node.value
+            if not isinstance(value, _CODE_VALUES) or (
+                isinstance(value, ast.Call)
+                and isinstance(value.func, ast.Name)
+                and value.func.id[:1].isupper()
+            ):
+                return False
     k = s.find("(")
     return not (isinstance(tree.body[0], ast.Expr) and k > 0 and s[k - 1] in lx.WS)
 

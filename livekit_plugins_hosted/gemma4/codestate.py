@@ -15,11 +15,12 @@ What code turns out to be prose is heard, and read again from its first marker o
 from __future__ import annotations
 
 from .code import Code
+from .codeend import CODE_MARKS, code_line
 from .header import opens_block
 from .lead import Columns, columns, deeper, under
 from .lexer import WS
 from .pyscan import calls_declared, opens_assign, opens_bare, uncommented
-from .state import _ANSWER, _CODE, _TRIGGERS
+from .state import _ANSWER, _CODE, _PRINT, _TRIGGERS
 from .tools import Tools
 
 __all__ = ["CodeStates"]
@@ -49,6 +50,7 @@ def _python_fence(data: str, i: int, final: bool) -> int | bool | None:
 
 
 _INDENT = 16  # the most spaces before a block's header read
+_WHOLE = 2048  # a line under a leader judged at once if it is whole within this
 
 
 def _indented(data: str, i: int) -> int:
@@ -143,6 +145,9 @@ class CodeStates(Tools):
                     return len(data)
                 if not led:
                     return None
+                whole = self._led_whole(data, at, lead)
+                if whole is not None:
+                    return whole if whole >= 0 else None
                 header = True
         self._code = Code(schemas=self._schemas)
         # ``if x:``: a sentence can start so too; its line is held a bounded while
@@ -170,6 +175,38 @@ class CodeStates(Tools):
         if self._braces or self._ends:
             return True
         return self._under is not None and under(lead, self._under, next_line=self._under_next)
+
+    def _led_whole(self, data: str, at: int, lead: Columns) -> int | None:
+        """A line under a leader that is whole in ``data`` (at ``data[at]``, indented to
+        ``lead``), with no marker, fence, ``print(`` or declared call in it, is judged at
+        once, with no :class:`.code.Code` to read it: -1 if it is a sentence (heard as it
+        is), else where the reply goes on past it (code as written: never heard). None if
+        :class:`.code.Code` must read it."""
+        end = data.find("\n", at, at + _WHOLE)
+        if end < 0:
+            return None
+        line = data[at:end]
+        self._work += len(line)
+        if not any(c in line for c in CODE_MARKS):
+            return -1  # (a word or words: no code as written holds none of these)
+        if (
+            "<" in line
+            or "`" in line
+            or "call:" in line
+            or _PRINT in line
+            or calls_declared(line, self._schemas)
+        ):
+            return None
+        self._work += len(line)  # (Python's parser reads it)
+        if not code_line(line):
+            return -1
+        if self._under is not None:  # (the line is under it: what it led goes on)
+            self._under_next = False
+        self._indented_then(lead)
+        self._regions(line)
+        self._new_line()
+        self._seg_start = True
+        return end + 1
 
     def _lead_code(self, lead: Columns) -> None:
         """Code starts a line indented to ``lead``: under a line that led it (``if user

@@ -50,6 +50,11 @@ _COMPOUND = (
 HEADER, WHOLE, DECORATOR = 1, 2, 3
 
 
+_BY_FIRST: dict[str, tuple[str, ...]] = {}  # the header words by their first letter
+for _word in _HEADERS:
+    _BY_FIRST[_word[0]] = (*_BY_FIRST.get(_word[0], ()), _word)
+
+
 def opens_block(data: str, at: int, schemas: Schemas | None, *, final: bool) -> bool | None:
     """``data[at:]``, at a line's start, begins as a block's header does (``if x:``,
     ``try:``, ``for(``), or with ``await`` or a decorator (``@retry``): its line is read as
@@ -70,7 +75,7 @@ def opens_block(data: str, at: int, schemas: Schemas | None, *, final: bool) -> 
         return data[k] not in "}@ \t" and opens_block(data, k, schemas, final=final)
     if data.startswith("ca", at) or (not final and data[at:] == "c"):
         return _opens_catch(data, at, final)
-    for word in _HEADERS:
+    for word in _BY_FIRST.get(data[at], ()):
         end = at + len(word)
         if data.startswith(word, at) and end < len(data):
             if data[end] in AFTER:

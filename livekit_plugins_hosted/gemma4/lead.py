@@ -17,7 +17,6 @@ from .lexer import IDENT as _IDENT
 
 __all__ = [
     "CONDITIONS",
-    "REGION_MAX",
     "Columns",
     "columns",
     "deeper",
@@ -27,6 +26,7 @@ __all__ = [
     "mid_header",
     "region",
     "starts_condition",
+    "uncommented_end",
     "under",
 ]
 
@@ -71,9 +71,15 @@ def under(lead: Columns, top: Columns | None, *, next_line: bool) -> bool:
 # the words of a condition: a line of prose starting so (``if raining then``, ``else if
 # sunny:``) leads the lines indented under it, and, ending as a header does, the very next
 # line too; what follows it on its own line is under it (``if it rains, print(…)``)
-CONDITIONS = frozenset(("if", "elif", "else", "except", "elseif", "elsif", "catch"))
-_LEADAFTER = AFTER + "{"  # what follows such a word (``else{``)
-_OPENED = (":", "{", " then", " do")  # how a header-like line ends that leads the next one too
+CONDITIONS = frozenset(
+    ("if", "elif", "else", "except", "elseif", "elsif", "catch", "unless", "when")
+)
+# other languages' headers: they lead as Python's do (``function later() {``)
+_PSEUDO = frozenset(("function", "func", "fn", "foreach", "switch", "loop"))
+_LEAD_AFTER = AFTER + "{"  # what follows such a word (``else{``)
+# how a condition's line ends that leads the next one too (``if (x)`` and ``if it rains,``
+# as well: the next statement is its body)
+_OPENED = (":", "{", " then", " do", ")", ",", " else")
 _MID_TRIED = 3  # the header words nearest a line's end tried as a header's start
 
 
@@ -82,17 +88,20 @@ def leads(head: str, tail: str) -> int:
     condition: they never run): 0 nothing; 1 the lines indented more than it; 2 those and
     the next line at its own indentation. A line starting with a condition's word,
     lowercase, leads 1 (``if raining then``), and 2 if it ends as a header does (``:``,
-    ``{``, ``then``, ``do``: ``if (raining) {``, ``else if sunny:``); one starting with
-    another header's word leads 1 if it ends in ``:`` or ``{`` (``for each city:``; not
+    ``{``, ``then``, ``do``: ``if (raining) {``, ``else if sunny:``), or as a condition
+    whose body is the next statement (``)``, ``,``, ``else``: ``if (x)``, ``if it
+    rains,``), a comment after it aside; one starting with another header's word (or
+    another language's: ``function``, ``switch``…) leads 1 if it ends in ``:`` or ``{``
+    (``for each city:``; not
     ``with pleasure!``, nor ``while we wait:`` the next line); one ending in a condition
     Python reads after a ``;`` leads 2 (``Okay; if rain:``; not ``Let me try something
     else:``). ``head`` is its start past its indentation, ``tail`` its end (its last 128
     characters at most)."""
-    end = tail.rstrip(lx.WS)
+    end = uncommented_end(tail)
     word = leading_word(head, end.endswith("{"))
     if word in CONDITIONS:
-        return 2 if end.endswith(_OPENED) else 1
-    if word in KEYWORDS:
+        return 2 if end.endswith(_OPENED) or end == word else 1
+    if word in KEYWORDS or word in _PSEUDO:
         return 1 if end.endswith((":", "{")) else 0
     return 2 if mid_header(end) else 0
 
@@ -101,7 +110,8 @@ def leads(head: str, tail: str) -> int:
 # ``then`` (``if raining then``) goes on, its lines at any indentation, to the ``}`` or
 # ``end`` (``fi``, ``endif``) that closes it: a call in it is under that line
 _CLOSERS = frozenset(("end", "fi", "endif"))
-REGION_MAX = 64  # the most such blocks counted open, one inside another
+_COMMENTS = ("//", " #", "\t#", " --")  # a comment after a line's ``{`` or ``then``
+_SENTENCE_ENDS = (".", "!", "?")
 
 
 def region(
@@ -109,34 +119,68 @@ def region(
 ) -> Columns:
     """The blocks still open after a line, that lines ending in ``{`` and ``then`` opened:
     ``braces`` and ``ends`` before it, ``head`` its start past its indentation, ``end`` its
-    end, ``kind`` what it leads (:func:`leads`), ``led`` whether a line before led it (a
-    ``{`` alone on the line under ``if (x)`` opens its block). Each ``}`` a line starts
-    with closes one, as ``end`` (``fi``, ``endif``) does one ``then`` opened; a line
-    ending in ``{`` inside such a block, or leading as a header does, opens one, as a
+    end, ``kind`` what it leads (:func:`leads`), ``led`` whether it is under a line that
+    led it (``    cold) {`` under ``if (raining &&``; a ``{`` alone under ``if (x)``).
+    Each ``}`` a line starts with closes one, as ``end`` (``fi``, ``endif``) does one
+    ``then`` opened, and a sentence (a line of prose ending in ``.``, ``!`` or ``?``) each
+    ``then`` opened (prose writes no ``end``); a line ending in ``{`` (a comment after it
+    aside) inside such a block, under a leader or leading as a header does opens one, as a
     line starting with ``if`` and ending in ``then`` does. A line read as ``code`` (its
-    whole text) opens and closes one at each brace (``} else { f(…) }``)."""
-    opens = bool(braces or ends or kind or (led and end == "{"))
-    if code and "{" not in code:
-        braces = max(braces - code.count("}"), 0)
-    elif code:
-        for c in code:
-            if c == "}":
-                braces = max(braces - 1, 0)
-            elif c == "{" and (opens or braces):
-                braces = min(braces + 1, REGION_MAX)
+    whole text) opens and closes one at each brace outside its strings and comments
+    (``} else { f(…) }``). The counts are numbers, whatever the nesting: never capped, so
+    never wrong past a cap."""
+    opens = bool(braces or ends or kind or led)
+    if code:
+        braces = _braces(code, braces, opens)
     else:
         k = 0
         while k < len(head) and head[k] in "} \t":
             k += 1
         braces = max(braces - head.count("}", 0, k), 0)
+        end = uncommented_end(end)
         if end.endswith("{") and (opens or braces):
-            braces = min(braces + 1, REGION_MAX)
+            braces += 1
     word = first_word(head)
     if word in _CLOSERS and (len(head) == len(word) or head[len(word)] not in _IDENT):
         ends = max(ends - 1, 0)
-    elif word == "if" and kind and end.endswith(" then"):
-        ends = min(ends + 1, REGION_MAX)
+    elif word == "if" and kind and uncommented_end(end).endswith(" then"):
+        ends += 1
+    elif ends and not code and not kind and end.endswith(_SENTENCE_ENDS):
+        ends = 0  # (``if it helps, we can plan then`` was prose: it ends here)
     return braces, ends
+
+
+def uncommented_end(end: str) -> str:
+    """A line's end ``end`` without the comment after its code (``if (x) { // wet``)."""
+    for mark in _COMMENTS:
+        k = end.find(mark)
+        if k >= 0:
+            end = end[:k]
+    return end.rstrip(lx.WS)
+
+
+def _braces(code: str, braces: int, opens: bool) -> int:
+    """``braces`` after the line of code ``code``: each ``}`` closes one, each ``{`` opens
+    one (if ``opens``, or one is open); those in its strings and comments are text."""
+    if "{" not in code and "}" not in code:
+        return braces
+    i, n = 0, len(code)
+    while i < n:
+        c = code[i]
+        if c in "\"'":
+            j = i + 1
+            while j < n and code[j] != c:
+                j += 2 if code[j] == "\\" else 1
+            i = j + 1
+            continue
+        if c == "#" or code.startswith("//", i):
+            break
+        if c == "}":
+            braces = max(braces - 1, 0)
+        elif c == "{" and (opens or braces):
+            braces += 1
+        i += 1
+    return braces
 
 
 def leading_word(head: str, opens: bool = False) -> str:
@@ -152,7 +196,7 @@ def leading_word(head: str, opens: bool = False) -> str:
     word = first_word(head)
     if word == "catch" and not (braced or opens or head.startswith(("catch (", "catch("))):
         return ""
-    return word if len(head) == len(word) or head[len(word)] in _LEADAFTER else ""
+    return word if len(head) == len(word) or head[len(word)] in _LEAD_AFTER else ""
 
 
 def starts_condition(head: str) -> bool:

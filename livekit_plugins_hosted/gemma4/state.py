@@ -226,11 +226,13 @@ class Base:
         self._new_line()
         if not words and not busy:
             return  # a blank line changes nothing
-        top = led = self._under
+        end = tail.rstrip(WS)
+        top = before = self._under
         if top is not None and not deeper(at, top):
             top = None  # back at the header's indentation: what it led is over
+        # (under what led it: a ``{`` it ends with opens a block, as one alone does)
+        led = top is not None or self._under_next or (before is not None and end == "{")
         self._under_next = False
-        end = tail.rstrip(WS)
         if end.endswith(":"):
             self._work += len(tail)  # (its header words are read, and Python may be asked)
         kind = leads(head, end) if words else 0
@@ -241,9 +243,7 @@ class Base:
         self._indented_then(at)
         if words:
             ends = self._ends
-            self._braces, self._ends = region(
-                self._braces, self._ends, head, end, kind, led is not None
-            )
+            self._braces, self._ends = region(self._braces, self._ends, head, end, kind, led)
             if self._ends > ends:
                 self._then = at
 
