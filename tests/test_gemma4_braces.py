@@ -57,6 +57,17 @@ REGIONS = {
     "c-style-next-line": f"Sure.\nif (x)\n{WIRE};\nDone.\n{AFTER}",
     "else-alone": f"Sure.\nif x:\n  pass\n}}\nelse\n{WIRE}\nDone.\n{AFTER}",
     "comma-next-line": f"Sure.\nif it rains,\n{WIRE}\nDone.\n{AFTER}",
+    # review 30b: a ``//`` in a string is no comment; a condition's line read as code; a
+    # ``}`` in a sealed string over lines is text; a comment line ending in ``.`` is no
+    # sentence; a condition going on at the same indentation
+    "slashes-in-a-string": f'Sure.\nif (s.startsWith("//")) {{\n{WIRE}\n}}\nDone.\n{AFTER}',
+    "hash-in-a-header": f"Sure.\nif item #3 is sold out:\n{WIRE}\nDone.\n{AFTER}",
+    "dashes-then": f"Sure.\nif it rains -- and it will -- then\n{WIRE}\nend\nDone.\n{AFTER}",
+    "next-line-brace": f"Sure.\nif (x)\nr.go() {{\n    {WIRE}\n}}\nDone.\n{AFTER}",
+    "sealed-brace": f'Sure.\nif (x) {{\nsave_note(text=<|"|>a\n}}\nb<|"|>)\n{WIRE}\n}}\n'
+    f"Done.\n{AFTER}",
+    "comment-sentence": f"Sure.\nif x then\n-- pay the bill.\n{WIRE}\nend\nDone.\n{AFTER}",
+    "or-next-line": f"Sure.\nif (a ||\nb) {{\n{WIRE}\n}}\nDone.\n{AFTER}",
 }
 
 
@@ -104,6 +115,14 @@ def test_a_condition_and_a_call_at_the_replys_end_is_lost() -> None:
 
 
 FREE = {
+    # review 30b: a sentence with a URL; a snippet whose block a fence cut off; a brace
+    # closing mid-line; prose ending in ``then`` with a comma, or in ``)``
+    "url": f"Sure.\nif it rains, see https://weather.com/paris.\n{AFTER}",
+    "snippet-cut-off": f"Here is code:\n```js\nif (x) {{\n  go();\n```\nNow the weather.\n{AFTER}",
+    "brace-closing-mid-line": f"Here:\n```js\nif (x) {{\n  go(); }}\n```\nNow.\n{AFTER}",
+    "then-list": f"if you need more, ask me then\nOptions:\n- sunny\n- rainy\n{AFTER}",
+    "paren-prose": f"Sure.\nif you need anything (just ask)\n{AFTER}",
+    "when-comma-call": f"Sure.\nwhen it rains, get_weather(city='Rome')\n{AFTER}",
     # review 30a: prose ending in ``then`` opens no block past its sentence; a brace in a
     # string or a comment opens none
     "then-in-prose": f"Sure.\nif it helps, we can plan the trip then\nLet me look.\n{AFTER}",

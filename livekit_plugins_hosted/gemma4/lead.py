@@ -18,6 +18,7 @@ from .lexer import IDENT as _IDENT
 __all__ = [
     "CONDITIONS",
     "Columns",
+    "braces_after",
     "columns",
     "deeper",
     "indentation",
@@ -26,6 +27,7 @@ __all__ = [
     "mid_header",
     "region",
     "starts_condition",
+    "then_blocks",
     "uncommented_end",
     "under",
 ]
@@ -77,9 +79,9 @@ CONDITIONS = frozenset(
 # other languages' headers: they lead as Python's do (``function later() {``)
 _PSEUDO = frozenset(("function", "func", "fn", "foreach", "switch", "loop"))
 _LEAD_AFTER = AFTER + "{"  # what follows such a word (``else{``)
-# how a condition's line ends that leads the next one too (``if (x)`` and ``if it rains,``
-# as well: the next statement is its body)
-_OPENED = (":", "{", " then", " do", ")", ",", " else")
+# how a condition's line ends that leads the next one too (``if it rains,`` and ``else`` as
+# well: the next statement is its body; ``if (a ||``: the condition goes on there)
+_OPENED = (":", "{", " then", " do", ",", " else", "||", "&&", " and", " or", "(")
 _MID_TRIED = 3  # the header words nearest a line's end tried as a header's start
 
 
@@ -97,13 +99,33 @@ def leads(head: str, tail: str) -> int:
     Python reads after a ``;`` leads 2 (``Okay; if rain:``; not ``Let me try something
     else:``). ``head`` is its start past its indentation, ``tail`` its end (its last 128
     characters at most)."""
-    end = uncommented_end(tail)
-    word = leading_word(head, end.endswith("{"))
+    end = tail.rstrip(lx.WS)
+    bare = uncommented_end(end)  # (a comment after ``{`` or ``then`` aside)
+    word = leading_word(head, end.endswith("{") or bare.endswith("{"))
     if word in CONDITIONS:
-        return 2 if end.endswith(_OPENED) or end == word else 1
+        opened = end.endswith(_OPENED) or end == word or bare.endswith(("{", " then"))
+        if not opened and end.endswith(")"):
+            opened = _parenthesized(end, head, word)
+        return 2 if opened else 1
     if word in KEYWORDS or word in _PSEUDO:
-        return 1 if end.endswith((":", "{")) else 0
+        return 1 if end.endswith((":", "{")) or bare.endswith("{") else 0
     return 2 if mid_header(end) else 0
+
+
+def _parenthesized(end: str, head: str, word: str) -> bool:
+    """The condition's line (``head`` its start, ``end`` its end, the whole line if it is
+    short) is ``word (…)`` and no more: ``if (x)``, its body the next statement (not ``if
+    you need anything (just ask)``, nor ``if (x) f(…)``)."""
+    line = end.lstrip(lx.WS + "}")
+    if not line.startswith(word) or not head.lstrip("} \t").startswith(line[:8]):
+        return False
+    rest = line[len(word) :].lstrip(lx.WS)
+    depth = 0
+    for k, c in enumerate(rest):
+        depth += (c == "(") - (c == ")")
+        if depth == 0:
+            return k == len(rest) - 1 and k > 0
+    return False
 
 
 # a block that a line opened with ``{`` (``if (raining) {``, ``} else {``, ``try {``) or
@@ -115,7 +137,14 @@ _SENTENCE_ENDS = (".", "!", "?")
 
 
 def region(
-    braces: int, ends: int, head: str, end: str, kind: int, led: bool, code: str = ""
+    braces: int,
+    ends: int,
+    head: str,
+    end: str,
+    kind: int,
+    led: bool,
+    code: str = "",
+    whole: int = 0,
 ) -> Columns:
     """The blocks still open after a line, that lines ending in ``{`` and ``then`` opened:
     ``braces`` and ``ends`` before it, ``head`` its start past its indentation, ``end`` its
@@ -127,27 +156,54 @@ def region(
     aside) inside such a block, under a leader or leading as a header does opens one, as a
     line starting with ``if`` and ending in ``then`` does. A line read as ``code`` (its
     whole text) opens and closes one at each brace outside its strings and comments
-    (``} else { f(…) }``). The counts are numbers, whatever the nesting: never capped, so
-    never wrong past a cap."""
+    (``} else { f(…) }``); a line of prose shorter than ``whole`` (so ``end`` is all of
+    it) at each of its braces. The counts are numbers, whatever the nesting: never
+    capped, so never wrong past a cap."""
     opens = bool(braces or ends or kind or led)
+    bare = uncommented_end(end)
     if code:
-        braces = _braces(code, braces, opens)
+        braces = braces_after(code, braces, opens)
     else:
-        k = 0
-        while k < len(head) and head[k] in "} \t":
-            k += 1
-        braces = max(braces - head.count("}", 0, k), 0)
-        end = uncommented_end(end)
-        if end.endswith("{") and (opens or braces):
-            braces += 1
+        if len(end) < whole:  # (the whole line: each brace on it)
+            braces = _prose_braces(end, braces, opens)
+        else:  # (its start's ``}``, its end's ``{``)
+            k = 0
+            while k < len(head) and head[k] in "} \t":
+                k += 1
+            braces = max(braces - head.count("}", 0, k), 0)
+            if (end.endswith("{") or bare.endswith("{")) and (opens or braces):
+                braces += 1
+    return braces, then_blocks(ends, head, end, kind, bool(code))
+
+
+def then_blocks(ends: int, head: str, end: str, kind: int, code: bool) -> int:
+    """``ends`` (the blocks ``then`` opened) after a line (:func:`region`; ``code``: read
+    as code)."""
     word = first_word(head)
     if word in _CLOSERS and (len(head) == len(word) or head[len(word)] not in _IDENT):
-        ends = max(ends - 1, 0)
-    elif word == "if" and kind and uncommented_end(end).endswith(" then"):
-        ends += 1
-    elif ends and not code and not kind and end.endswith(_SENTENCE_ENDS):
-        ends = 0  # (``if it helps, we can plan then`` was prose: it ends here)
-    return braces, ends
+        return max(ends - 1, 0)
+    if word == "if" and kind and uncommented_end(end).endswith(" then") and "," not in end:
+        return ends + 1  # (``if you need more, ask me then`` is prose)
+    if (
+        ends
+        and not code
+        and not kind
+        and end.endswith(_SENTENCE_ENDS)
+        and not head.startswith(("#", "--", "//"))
+    ):
+        return 0  # (``if it helps we can plan then`` was prose: it ends here)
+    return ends
+
+
+def _prose_braces(line: str, braces: int, opens: bool) -> int:
+    """``braces`` after a line of prose ``line`` (whole): each ``}`` closes one, each ``{``
+    opens one if ``opens`` or one is open (``go(); }``, ``} else {``)."""
+    for c in line:
+        if c == "}":
+            braces = max(braces - 1, 0)
+        elif c == "{" and (opens or braces):
+            braces += 1
+    return braces
 
 
 def uncommented_end(end: str) -> str:
@@ -159,22 +215,33 @@ def uncommented_end(end: str) -> str:
     return end.rstrip(lx.WS)
 
 
-def _braces(code: str, braces: int, opens: bool) -> int:
-    """``braces`` after the line of code ``code``: each ``}`` closes one, each ``{`` opens
-    one (if ``opens``, or one is open); those in its strings and comments are text."""
+def braces_after(code: str, braces: int, opens: bool) -> int:
+    """``braces`` after the lines of code ``code``: each ``}`` closes one, each ``{`` opens
+    one (if ``opens``, or one is open); those in its strings (``<|"|>…<|"|>``, triple
+    quotes and template literals over lines, quotes to their line's end) and comments
+    (``#``, ``//``, to their line's end) are text."""
     if "{" not in code and "}" not in code:
         return braces
     i, n = 0, len(code)
     while i < n:
         c = code[i]
-        if c in "\"'":
-            j = i + 1
-            while j < n and code[j] != c:
-                j += 2 if code[j] == "\\" else 1
-            i = j + 1
+        if c == "<" and code.startswith(lx.QUOTE_TOKEN, i):
+            k = code.find(lx.QUOTE_TOKEN, i + len(lx.QUOTE_TOKEN))
+            i = n if k < 0 else k + len(lx.QUOTE_TOKEN)
+            continue
+        if c in "\"'`":
+            quote = code[i : i + 3] if code.startswith(c * 3, i) else c
+            i += len(quote)
+            while i < n and not code.startswith(quote, i):
+                if code[i] == "\n" and len(quote) == 1 and c != "`":
+                    break  # (a one-line string ends with its line)
+                i += 2 if code[i] == "\\" else 1
+            i += len(quote)
             continue
         if c == "#" or code.startswith("//", i):
-            break
+            k = code.find("\n", i)
+            i = n if k < 0 else k
+            continue
         if c == "}":
             braces = max(braces - 1, 0)
         elif c == "{" and (opens or braces):

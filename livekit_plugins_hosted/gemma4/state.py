@@ -13,12 +13,14 @@ from .calls import Meter, ToolCall
 from .code import Code
 from .lead import (
     Columns,
+    braces_after,
     deeper,
     indentation,
     leads,
     mid_header,
     region,
     starts_condition,
+    then_blocks,
     under,
 )
 from .lexer import WS
@@ -48,10 +50,10 @@ class Base:
     __slots__ = (
         "_after", "_bad", "_block", "_body", "_braces", "_buf", "_busy", "_calls", "_code",
         "_code_lead", "_code_nested", "_cols", "_doubt", "_dropped", "_ends", "_explicit", "_fast",
-        "_first", "_glue", "_head", "_held", "_held_len", "_hname", "_hword", "_in_lead", "_label",
-        "_last", "_line", "_lost_tried", "_meter", "_ncalls", "_no_calls", "_out", "_pending",
-        "_plain", "_pos", "_repaired", "_reread", "_resume", "_schemas", "_seg_start", "_spoke",
-        "_state", "_then", "_thought", "_thought_len", "_under", "_under_next", "_work",
+        "_fence", "_first", "_glue", "_head", "_held", "_held_len", "_hname", "_hword", "_in_lead",
+        "_label", "_last", "_line", "_lost_tried", "_meter", "_ncalls", "_no_calls", "_out",
+        "_pending", "_plain", "_pos", "_repaired", "_reread", "_resume", "_schemas", "_seg_start",
+        "_spoke", "_state", "_then", "_thought", "_thought_len", "_under", "_under_next", "_work",
         "saw_thought",
     )  # fmt: skip
 
@@ -95,6 +97,8 @@ class Base:
         self._under_next = False  # and so is one on the very next line, at its indentation
         self._braces = self._ends = 0  # blocks ``{`` or ``then`` opened, not yet closed
         # (:func:`.lead.region`): a call on a line in one is under it, whatever its indent
+        self._fence: Columns | None = None  # the blocks open where a ```` ``` ```` fence of
+        # prose opened (a snippet's blocks end with it: ``if (x) {`` cut off in one)
         self._then: Columns | None = None  # a ``then`` line's, until the line after it: one
         # indented deeper makes its block one of indentation (no ``end`` closes it)
         self._line: list[str] = []  # the answer's current line: pieces (its end, bounded)
@@ -220,6 +224,7 @@ class Base:
         it. A line that held only a call or code is a line too (it ends what led it, if back
         at its indentation, and leads nothing)."""
         busy, code_lead, words = self._busy, self._code_lead, not self._in_lead
+        nested = self._code_nested  # (code on it was judged under what led it)
         at = code_lead if code_lead is not None else self._cols
         tail = self._line[0][-LINE_KEPT:] if self._line else ""
         head = self._head
@@ -231,7 +236,7 @@ class Base:
         if top is not None and not deeper(at, top):
             top = None  # back at the header's indentation: what it led is over
         # (under what led it: a ``{`` it ends with opens a block, as one alone does)
-        led = top is not None or self._under_next or (before is not None and end == "{")
+        led = top is not None or self._under_next or nested or (before is not None and end == "{")
         self._under_next = False
         if end.endswith(":"):
             self._work += len(tail)  # (its header words are read, and Python may be asked)
@@ -241,9 +246,17 @@ class Base:
             self._under_next = kind == 2
         self._under = top
         self._indented_then(at)
+        if words and head.startswith("```"):
+            if self._fence is None:
+                self._fence = (self._braces, self._ends)
+            else:
+                (self._braces, self._ends), self._fence = self._fence, None
+            return
         if words:
             ends = self._ends
-            self._braces, self._ends = region(self._braces, self._ends, head, end, kind, led)
+            self._braces, self._ends = region(
+                self._braces, self._ends, head, end, kind, led, whole=LINE_KEPT
+            )
             if self._ends > ends:
                 self._then = at
 
@@ -258,7 +271,8 @@ class Base:
     def _regions(self, code: str) -> None:
         """Lines of ``code`` read as code close and open blocks ``{`` and ``then`` opened
         (``} else { f(…) }`` closes one and opens one it closes; :func:`.lead.region`)."""
-        start = 0
+        start, first = 0, True
+        braces = self._braces
         while start < len(code):
             k = code.find("\n", start)
             k = len(code) if k < 0 else k
@@ -269,10 +283,13 @@ class Base:
             end = end.rstrip(WS)
             self._work += k - start
             kind = leads(head, end) if "{" in code[at:k] or end.endswith(" then") else 0
-            self._braces, self._ends = region(
-                self._braces, self._ends, head, end, kind, False, code[at:k]
-            )
+            if first:  # (its first line says whether its braces open blocks)
+                braces = braces_after(code, braces, bool(braces or self._ends or kind))
+                self._work += len(code)
+            first = False
+            self._ends = then_blocks(self._ends, head, end, kind, True)
             start = k + 1
+        self._braces = braces
 
     def _line_so_far(self, before: str) -> tuple[Columns, str, str]:
         """The answer's current line so far (``before``: its text not yet spoken): its
