@@ -115,6 +115,19 @@ def test_a_condition_and_a_call_at_the_replys_end_is_lost() -> None:
 
 
 FREE = {
+    # review 30c: a ``{`` mid-line in prose opens nothing; nor does one in a string or a
+    # comment of a line in a block; ``when``/``unless`` are conditions only before ``(``;
+    # a line ending in ``and`` leads nothing
+    "brace-mid-prose": f"if you type a {{ by mistake, that is fine.\n\nLet me check.\n{AFTER}",
+    "emoticon": f"if you like emoticons :-{{ sorry.\n\nChecking now.\n{AFTER}",
+    "json-mid-prose": f'if you want it, it looks like {{"city": "Paris", ...\n\nOk.\n{AFTER}',
+    "brace-in-a-js-string": f'if x {{\n  let s = "{{";\n}}\n{AFTER}',
+    "brace-in-a-js-comment": f"if (x) {{\n  // TODO {{\n}}\n{AFTER}",
+    "brace-in-a-hash-comment": f"if (x) {{\n  # see {{\n}}\n{AFTER}",
+    "brace-in-a-template": f"if (x) {{\n  var t = `{{`;\n}}\n{AFTER}",
+    "when-colon": f"when I checked, the forecast was this:\n\n{AFTER}",
+    "unless-then": f"unless you object, I will check then\n{AFTER}",
+    "ending-in-and": f"Okay.\nif you want the forecast, I will look it up and\n{AFTER}",
     # review 30b: a sentence with a URL; a snippet whose block a fence cut off; a brace
     # closing mid-line; prose ending in ``then`` with a comma, or in ``)``
     "url": f"Sure.\nif it rains, see https://weather.com/paris.\n{AFTER}",
@@ -184,3 +197,20 @@ def test_blocks_nested_past_the_count_stay_bounded() -> None:
         speech, got, dropped = _read_pieces(pieces)
         assert (got, dropped) == (RAN, 1), speech
         assert speech.rstrip().endswith("Done."), speech
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"if you want, I can check. {CALL}",
+        f"else I would say {CALL}",
+        f"Sure.\nif you want, I can check. {CALL}\nDone.",
+    ],
+    ids=["sentence-then-call", "else-words", "mid-reply"],
+)
+def test_a_sentence_starting_as_a_condition_is_heard_whole(text: str) -> None:
+    """Review 30c: a condition's line whose call follows a sentence (or no condition's end)
+    is prose, heard whole (it was lost and the turn silent); the call mid-line is a word."""
+    for speech, got, dropped in _every_way(text):
+        assert (got, dropped) == ([], 0), speech
+        assert CALL in speech, speech

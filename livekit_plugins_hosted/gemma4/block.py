@@ -38,6 +38,8 @@ __all__ = ["DECORATOR", "HEADER", "Block"]
 
 # what may finish a header cut anywhere (``if a and``, ``a.``, ``def long_na``, ``for c``)
 _ENDS = (":", " x:", "x:", "():", " in x:")
+_BODY_MARKS = ("{", ")", " then ", ",", ":")  # what ends a condition before its body
+_SENTENCE_ENDS = (". ", "! ", "? ")
 _HEAD_LINE = 256  # a line's start that says whether it opens a declared tool's call
 _FIRST_BOUND, _LAST_BOUND = 64, 2048  # a first line that starts as code, judged at
 
@@ -166,15 +168,31 @@ class Block(Ending):
         a declared tool as code does, no space before its ``(`` (``if (raining) {
         get_weather(…) }``, ``} catch (e) { end_call() }``, ``while (x) { f(…) }``, ``if it
         rains, get_weather(…)``). It is never heard, and its calls are lost
-        (:attr:`nested`): whether they run is not known."""
+        (:attr:`nested`): whether they run is not known. The call follows what ends a
+        condition (``{``, ``)``, ``then``, ``,``, ``:``) with no sentence's end before it
+        (``if you want, I can check. get_weather(…)`` is a sentence, then a word)."""
         word = leading_word(stmt.lstrip(lx.WS)[:_HEAD_LINE])
         if word not in CONDITIONS and (word not in KEYWORDS or "{" not in stmt):
             return False  # (``with pleasure! print(f(…))``: a sentence, then code)
         self.compiled += len(stmt)
         if not calls_declared(stmt, self._schemas, spaced=False):
             return False
+        before = stmt[: self._first_call(stmt)]
+        if not any(mark in before for mark in _BODY_MARKS) or any(
+            end in before for end in _SENTENCE_ENDS
+        ):
+            return False  # (``if you want, I can check. f(…)``: a sentence, then a word)
         self.block = self._bol = self._body = self.nested = True
         return True
+
+    def _first_call(self, stmt: str) -> int:
+        """Where the first declared tool's name before ``(`` stands in ``stmt``."""
+        first = len(stmt)
+        for name in self._schemas or ():
+            k = stmt.find(name + "(")
+            if 0 <= k < first:
+                first = k
+        return first
 
     def _sentence_line(self, stmt: str) -> bool:
         """The first line ``stmt``, no compound statement, is a sentence: always, unless it

@@ -78,10 +78,11 @@ CONDITIONS = frozenset(
 )
 # other languages' headers: they lead as Python's do (``function later() {``)
 _PSEUDO = frozenset(("function", "func", "fn", "foreach", "switch", "loop"))
+_PAREN_ONLY = frozenset(("when", "unless"))  # conditions' words only before ``(``
 _LEAD_AFTER = AFTER + "{"  # what follows such a word (``else{``)
 # how a condition's line ends that leads the next one too (``if it rains,`` and ``else`` as
 # well: the next statement is its body; ``if (a ||``: the condition goes on there)
-_OPENED = (":", "{", " then", " do", ",", " else", "||", "&&", " and", " or", "(")
+_OPENED = (":", "{", " then", " do", ",", " else", "||", "&&")
 _MID_TRIED = 3  # the header words nearest a line's end tried as a header's start
 
 
@@ -157,22 +158,23 @@ def region(
     line starting with ``if`` and ending in ``then`` does. A line read as ``code`` (its
     whole text) opens and closes one at each brace outside its strings and comments
     (``} else { f(…) }``); a line of prose shorter than ``whole`` (so ``end`` is all of
-    it) at each of its braces. The counts are numbers, whatever the nesting: never
+    it) at each ``}`` no ``{`` on it opened. The counts are numbers, whatever the nesting: never
     capped, so never wrong past a cap."""
     opens = bool(braces or ends or kind or led)
     bare = uncommented_end(end)
     if code:
         braces = braces_after(code, braces, opens)
     else:
-        if len(end) < whole:  # (the whole line: each brace on it)
-            braces = _prose_braces(end, braces, opens)
-        else:  # (its start's ``}``, its end's ``{``)
+        if len(end) < whole:  # (the whole line: each ``}`` no ``{`` on it matched)
+            braces = _prose_closes(end, braces)
+        else:  # (its start's ``}``)
             k = 0
             while k < len(head) and head[k] in "} \t":
                 k += 1
             braces = max(braces - head.count("}", 0, k), 0)
-            if (end.endswith("{") or bare.endswith("{")) and (opens or braces):
-                braces += 1
+        note = head.startswith(("//", "#", "--", "/*", "*"))  # (a comment's line opens none)
+        if not note and (end.endswith("{") or bare.endswith("{")) and (opens or braces):
+            braces += 1
     return braces, then_blocks(ends, head, end, kind, bool(code))
 
 
@@ -195,14 +197,19 @@ def then_blocks(ends: int, head: str, end: str, kind: int, code: bool) -> int:
     return ends
 
 
-def _prose_braces(line: str, braces: int, opens: bool) -> int:
-    """``braces`` after a line of prose ``line`` (whole): each ``}`` closes one, each ``{``
-    opens one if ``opens`` or one is open (``go(); }``, ``} else {``)."""
+def _prose_closes(line: str, braces: int) -> int:
+    """``braces`` after the ``}`` of a line of prose ``line`` (whole) that no ``{`` before
+    it on the line opened (``go(); }``, ``} else {``; not ``{ a }``): its ``{`` open
+    nothing mid-line (``if you type a { by mistake``, ``let s = "{";``), only at its end."""
+    local = 0
     for c in line:
-        if c == "}":
-            braces = max(braces - 1, 0)
-        elif c == "{" and (opens or braces):
-            braces += 1
+        if c == "{":
+            local += 1
+        elif c == "}":
+            if local:
+                local -= 1
+            else:
+                braces = max(braces - 1, 0)
     return braces
 
 
@@ -254,7 +261,8 @@ def leading_word(head: str, opens: bool = False) -> str:
     """The header's or condition's word ``head`` starts with, past the ``}`` that closes a
     block before a branch (``} else {``), as code goes on after it (``else{``, ``if(``);
     ``""`` if none. ``catch`` counts only after a ``}``, before ``(`` or on a line that
-    ``opens`` a brace (``catch (e) {``; ``catch you later`` is a sentence)."""
+    ``opens`` a brace (``catch (e) {``; ``catch you later`` is a sentence); ``when`` and
+    ``unless`` only before ``(``."""
     k = 0
     while k < len(head) and head[k] in "} \t":
         k += 1
@@ -263,6 +271,8 @@ def leading_word(head: str, opens: bool = False) -> str:
     word = first_word(head)
     if word == "catch" and not (braced or opens or head.startswith(("catch (", "catch("))):
         return ""
+    if word in _PAREN_ONLY and not head[len(word) :].lstrip(" \t").startswith("("):
+        return ""  # (``when I checked, …`` is a sentence; ``when (x) {`` is not)
     return word if len(head) == len(word) or head[len(word)] in _LEAD_AFTER else ""
 
 
