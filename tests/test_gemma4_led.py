@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from livekit_plugins_hosted.gemma4 import Gemma4Parser
 from tests.test_gemma4_prose import _every_way
 
 CALL = 'get_weather(city="Paris")'
@@ -406,3 +407,18 @@ def test_a_native_call_under_a_leader_runs_and_is_never_heard(text: str) -> None
     for speech, got, dropped in _every_way(text):
         assert (got, dropped) == ([("search", {"query": "x"})], 0), speech
         assert "call" not in speech and "search" not in speech and "<" not in speech, speech
+
+
+@pytest.mark.parametrize("in_thought", [False, True], ids=["answer", "in-thought"])
+@pytest.mark.parametrize(
+    "text",
+    ["if user confirms:\n    ", "if (x) {\n   ", "thought\nthought\n ", "if x then\n\t"],
+    ids=["leader", "braces", "thought-label", "then"],
+)
+def test_a_reply_ending_in_spaces_under_a_leader_ends_cleanly(text: str, in_thought: bool) -> None:
+    """A line under a leader that is only spaces when the reply ends is read to its end
+    (an index past the text raised IndexError from finish(); found by the property test)."""
+    for pieces in ([text], list(text)):
+        parser = Gemma4Parser(in_thought=in_thought, schemas={"search": {}})
+        said = "".join(parser.feed(p)[0] for p in pieces) + parser.finish()[0]
+        assert "\n" not in said.strip() or said.strip().startswith(("if", "thought")), said

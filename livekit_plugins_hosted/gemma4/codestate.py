@@ -163,6 +163,8 @@ class CodeStates(Tools):
         under a line that led it (``if user confirms:`` then ``    r.save()``; in a block
         ``{`` or ``then`` opened): it is read as code, and heard only if it is a sentence
         (:func:`.codeend.code_line`), judged at its end or its bound, alone."""
+        if at >= len(data):
+            return False  # (only spaces, at the reply's end)
         c = data[at]
         if not (c == "_" or ("a" <= c <= "z") or ("A" <= c <= "Z")):
             return False
