@@ -29,8 +29,17 @@ import textwrap
 
 from . import lexer as lx
 from .codeend import Ending, code_line, parsed, unfinished
-from .header import BEFORE, DECORATOR, GO_ON, HEADER, KEYWORDS, WHOLE, compound, first_word
-from .header import opens_block as opens_block
+from .header import (
+    BEFORE,
+    DECORATOR,
+    GO_ON,
+    HEADER,
+    KEYWORDS,
+    WHOLE,
+    compound,
+    first_word,
+    opens_block,
+)
 from .lead import CONDITIONS, Columns, leading_word
 from .pyscan import calls_declared, opens_call
 

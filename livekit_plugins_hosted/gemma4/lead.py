@@ -168,10 +168,7 @@ def region(
         if len(end) < whole:  # (the whole line: each ``}`` no ``{`` on it matched)
             braces = _prose_closes(end, braces)
         else:  # (its start's ``}``)
-            k = 0
-            while k < len(head) and head[k] in "} \t":
-                k += 1
-            braces = max(braces - head.count("}", 0, k), 0)
+            braces = max(braces - head.count("}", 0, _closing(head)), 0)
         note = head.startswith(("//", "#", "--", "/*", "*"))  # (a comment's line opens none)
         if not note and (end.endswith("{") or bare.endswith("{")) and (opens or braces):
             braces += 1
@@ -195,6 +192,11 @@ def then_blocks(ends: int, head: str, end: str, kind: int, code: bool) -> int:
     ):
         return 0  # (``if it helps we can plan then`` was prose: it ends here)
     return ends
+
+
+def _closing(head: str) -> int:
+    """Where the ``}`` (and spaces) a line's start ``head`` closes blocks with end."""
+    return len(head) - len(head.lstrip("} \t"))
 
 
 def _prose_closes(line: str, braces: int) -> int:
@@ -263,9 +265,7 @@ def leading_word(head: str, opens: bool = False) -> str:
     ``""`` if none. ``catch`` counts only after a ``}``, before ``(`` or on a line that
     ``opens`` a brace (``catch (e) {``; ``catch you later`` is a sentence); ``when`` and
     ``unless`` only before ``(``."""
-    k = 0
-    while k < len(head) and head[k] in "} \t":
-        k += 1
+    k = _closing(head)
     braced = "}" in head[:k]
     head = head[k:] if braced else head
     word = first_word(head)
