@@ -68,6 +68,36 @@ REGIONS = {
     f"Done.\n{AFTER}",
     "comment-sentence": f"Sure.\nif x then\n-- pay the bill.\n{WIRE}\nend\nDone.\n{AFTER}",
     "or-next-line": f"Sure.\nif (a ||\nb) {{\n{WIRE}\n}}\nDone.\n{AFTER}",
+    # review 31a: a ``{`` mid-line after a header's end opens a block; ``when``/``unless``
+    # with no ``(`` lead as a condition, unless the line is a sentence; a condition going on
+    # past ``and``, ``or`` or ``(``; a comment closed before a header
+    "mid-line-brace": f"Sure.\nif (raining) {{ x = 1;\n{WIRE}\n}}\nDone.\n{AFTER}",
+    "mid-line-brace-words": f"Sure.\nif (raining) {{ let me check;\n{WIRE}\n}}\nDone.\n{AFTER}",
+    "mid-line-else": f"Sure.\nif (x) {{\n  a = 1;\n}} else {{ a = 2;\n{WIRE}\n}}\nDone.\n{AFTER}",
+    "mid-line-try": f"Sure.\ntry {{ a = 1;\n{WIRE}\n}}\nDone.\n{AFTER}",
+    "mid-line-for": f"Sure.\nfor (const c of cities) {{ log(c);\n{WIRE}\n}}\nDone.\n{AFTER}",
+    "unless-then": f"Sure.\nunless raining then\n{WIRE}\nend\nDone.\n{AFTER}",
+    "unless-ruby": f"Sure.\nunless raining\n  {WIRE}\nend\nDone.\n{AFTER}",
+    "unless-do": f"Sure.\nunless raining do\n  {WIRE}\nend\nDone.\n{AFTER}",
+    "unless-brace": f"Sure.\nunless raining {{\n{WIRE}\n}}\nDone.\n{AFTER}",
+    "when-colon": f"Sure.\nwhen raining:\n{WIRE}\nDone.\n{AFTER}",
+    "unless-colon": f"Sure.\nunless the user objects:\n{WIRE}\nDone.\n{AFTER}",
+    "case-when": f'Sure.\ncase weather\nwhen "rain"\n  {WIRE}\nend\nDone.\n{AFTER}',
+    "when-brace": f"Sure.\nwhen {{\n{WIRE}\n}}\nDone.\n{AFTER}",
+    "and-next-line": f"Sure.\nif (raining and\ncold) {{\n{WIRE}\n}}\nDone.\n{AFTER}",
+    "or-words": f"Sure.\nif raining or\nsnowing:\n{WIRE}\nDone.\n{AFTER}",
+    "and-then": f"Sure.\nif raining and\ncold then\n{WIRE}\nend\nDone.\n{AFTER}",
+    "call-in-condition": f"Sure.\nif (is_raining(\ncity)) {{\n{WIRE}\n}}\nDone.\n{AFTER}",
+    "paren-alone": f"Sure.\nif (\nraining) {{\n{WIRE}\n}}\nDone.\n{AFTER}",
+    "paren-lines": f"Sure.\nif (\n    raining\n) {{\n{WIRE}\n}}\nDone.\n{AFTER}",
+    "while-and": f"Sure.\nwhile (retries and\nnot done) {{\n{WIRE}\n}}\nDone.\n{AFTER}",
+    "kotlin-when": f"Sure.\nwhen {{\n    raining -> {WIRE}\n}}\nDone.\n{AFTER}",
+    "closing-brace-in-a-string": f'Sure.\nif (x) {{\n  let s = "}}";\n{WIRE}\n}}\nDone.\n{AFTER}',
+    "closing-brace-in-a-comment": f"Sure.\nif (x) {{\n  // done }}\n{WIRE}\n}}\nDone.\n{AFTER}",
+    "under-a-leader": f"Sure.\nif user confirms:\n    I will run {WIRE} now.\nDone.\n{AFTER}",
+    "closed-comment": (
+        f"Sure.\nif (a) {{\n/* b */ if (b) {{\n{WIRE}\n}}\nsearch(query='x')\n}}\nDone.\n{AFTER}"
+    ),
 }
 
 
@@ -93,6 +123,15 @@ ONE_LINE = {
     "indented": f"Sure.\n    if (raining) {{ {CALL} }}\nDone.\n{AFTER}",
     "while": f"Sure.\nwhile (x) {{ {WIRE} }}\nDone.\n{AFTER}",
     "for-each": f"Sure.\nfor each city {{ {CALL} }}\nDone.\n{AFTER}",
+    # review 31a: a ternary's ``?`` or a string's ``. `` is no sentence's end; a longer
+    # name holding a tool's is none of it; a call in the condition, or right after
+    # ``else``; ``do`` ends a condition
+    "ternary": f"Sure.\nif (x) {{ const amt = big ? 10 : 5; {WIRE}; }}\nDone.\n{AFTER}",
+    "sentence-in-a-string": f'Sure.\nif (x) {{ say("Sure. Pay."); {WIRE}; }}\nDone.\n{AFTER}',
+    "longer-name": f"Sure.\nif check_search(q) {{ {WIRE} }}\nDone.\n{AFTER}",
+    "else-call": f"Sure.\nelse {WIRE}\nDone.\n{AFTER}",
+    "do-end": f"Sure.\nif raining do {WIRE} end\nDone.\n{AFTER}",
+    "else-sealed": f'Sure.\nelse save_note(text=<|"|>pay rent<|"|>)\nDone.\n{AFTER}',
 }
 
 
@@ -106,6 +145,47 @@ def test_a_call_on_its_conditions_line_is_lost_never_heard(text: str) -> None:
         assert "(" not in speech and "{" not in speech.split("Done.")[-1], speech
         assert "get_weather" not in speech and "wire_money" not in speech, speech
         assert speech.startswith("Sure.") and "Done." in speech, speech
+
+
+def test_a_call_in_a_condition_is_lost_never_heard() -> None:
+    """Review 31a: a declared tool called in the condition itself (``if search(…) {``) was
+    heard with the call in its body, and neither counted."""
+    for text in (f"Sure.\nif {AFTER} {{ {WIRE} }}\nDone.", f"if {AFTER} {{ {WIRE} }}"):
+        for speech, got, dropped in _every_way(text):
+            assert got == [] and dropped >= 1, speech
+            assert "(" not in speech and "wire_money" not in speech, speech
+
+
+PAST_THE_WINDOW = {
+    # a condition's line judged as a sentence at 64 characters, its call later on it
+    "long-condition": (
+        f"Sure.\nif the caller is in Paris and wants the forecast for tomorrow, then {CALL}"
+        f"\nDone.\n{AFTER}"
+    ),
+    "long-braces": (
+        "Sure.\nif (weather_is_bad && temperature_is_low && the_user_said_yes_to_it) "
+        f"{WIRE};\nDone.\n{AFTER}"
+    ),
+    # other headers' words, never held as a block's header: their line is read as it comes
+    "function": f"Sure.\nfunction go() {{ {WIRE} }}\nDone.\n{AFTER}",
+    "when-paren": f"Sure.\nwhen (x) {{ {WIRE} }}\nDone.\n{AFTER}",
+    "unless-paren": f"Sure.\nunless (x) {{ {WIRE}; }}\nDone.\n{AFTER}",
+    "switch": f"Sure.\nswitch (x) {{ case 1: {WIRE} }}\nDone.\n{AFTER}",
+    "unless-then-end": f"Sure.\nunless raining then {WIRE} end\nDone.\n{AFTER}",
+}
+
+
+@pytest.mark.parametrize("text", PAST_THE_WINDOW.values(), ids=PAST_THE_WINDOW.keys())
+def test_a_call_later_on_a_conditions_line_is_lost_never_heard(text: str) -> None:
+    """Session 30 left these heard, the call neither run nor counted: a condition's line
+    heard as a sentence (past its first 64 characters), and lines starting with another
+    header's word. The line's words up to the call are heard as they came; the call and the
+    brackets after it never are, and the call is lost; the call after the line runs."""
+    for speech, got, dropped in _every_way(text):
+        assert (got, dropped) == (RAN, 1), speech
+        assert "wire_money" not in speech and "get_weather" not in speech, speech
+        assert "amount" not in speech and "}" not in speech, speech
+        assert speech.startswith("Sure.") and speech.rstrip().endswith("Done."), speech
 
 
 def test_a_condition_and_a_call_at_the_replys_end_is_lost() -> None:
@@ -136,6 +216,12 @@ FREE = {
     "then-list": f"if you need more, ask me then\nOptions:\n- sunny\n- rainy\n{AFTER}",
     "paren-prose": f"Sure.\nif you need anything (just ask)\n{AFTER}",
     "when-comma-call": f"Sure.\nwhen it rains, get_weather(city='Rome')\n{AFTER}",
+    # review 31a: a condition's line that is a sentence leads nothing
+    "when-sentence": f"Sure.\nwhen you are ready, just say so.\n{AFTER}",
+    "and-sentence": f"Okay.\nif you want the forecast, I will look it up and\nHere it is:\n{AFTER}",
+    "open-paren-sentence": f"Sure.\nif (you need anything\nJust ask.\n{AFTER}",
+    "brace-in-a-trailing-comment": f"Sure.\nif (x) {{\n  a = 1  // see {{\n}}\nDone.\n{AFTER}",
+    "when-mid-line-word": f'Sure.\nwhen I checked, get_weather(city="P") said sun.\n{AFTER}',
     # review 30a: prose ending in ``then`` opens no block past its sentence; a brace in a
     # string or a comment opens none
     "then-in-prose": f"Sure.\nif it helps, we can plan the trip then\nLet me look.\n{AFTER}",

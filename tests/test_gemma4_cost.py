@@ -163,6 +163,14 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "led_code_lines": lambda n: "if x:\n" + "".join(f"    r{k}.save()\n" for k in range(n // 16)),
     "led_long_lines": lambda n: "if (x) {\n" + ("a" * 70 + "(\n") * (n // 72),
     "condition_calls": lambda n: "".join(f"if (a{k}) {{ f(a=1) }}\n" for k in range(n // 22)),
+    # session 31: a declared call later on a line a header's word starts, or on a line in a
+    # block, looked for mid-line; a condition going on over lines; quotes blanked in lines
+    "watched_lines": lambda n: "".join(f"function g{k}() {{ f(a=1) }}\n" for k in range(n // 28)),
+    "long_watched_line": lambda n: "when (x) { " + "a<b " * (n // 4) + "f(a=1) }",
+    "watched_name_starts": lambda n: "if (x) { " + "get_wea " * (n // 8),
+    "block_mid_line_calls": lambda n: "if (x) {\n" + "a -> f(a=1)\n" * (n // 12),
+    "continued_conditions": lambda n: "if (a and\n" * (n // 10),
+    "quoted_block_lines": lambda n: "if (x) {\n" + 'say("a. b") x\n' * (n // 15),
 }
 
 
@@ -174,7 +182,10 @@ SHAPES: dict[str, Callable[[int], str]] = {
 # 48; 20 and 14 at seven-character deltas)
 # A line starting with a 70-character lowercase name is held to its end the same way
 # (``led_long_lines``: 42 at one-character deltas, 41.5 before session 30 too; 10 whole)
+# A declared tool's name begun at a delta's end on a watched line (``get_wea``) is held the
+# same way (``watched_name_starts``: 40.5 at one-character deltas)
 PER_CHARACTER = {
+    "watched_name_starts": 60,
     "print_then_spaces": 100,
     "name_then_spaces": 100,
     "head_brackets": 60,

@@ -40,15 +40,13 @@ from .header import (
     first_word,
     opens_block,
 )
-from .lead import CONDITIONS, Columns, leading_word
+from .lead import CONDITIONS, Columns, condition_call, leading_word
 from .pyscan import calls_declared, opens_call
 
 __all__ = ["DECORATOR", "HEADER", "Block"]
 
 # what may finish a header cut anywhere (``if a and``, ``a.``, ``def long_na``, ``for c``)
 _ENDS = (":", " x:", "x:", "():", " in x:")
-_BODY_MARKS = ("{", ")", " then ", ",", ":")  # what ends a condition before its body
-_SENTENCE_ENDS = (". ", "! ", "? ")
 _HEAD_LINE = 256  # a line's start that says whether it opens a declared tool's call
 _FIRST_BOUND, _LAST_BOUND = 64, 2048  # a first line that starts as code, judged at
 
@@ -186,19 +184,21 @@ class Block(Ending):
         self.compiled += len(stmt)
         if not calls_declared(stmt, self._schemas, spaced=False):
             return False
-        before = stmt[: self._first_call(stmt)]
-        if not any(mark in before for mark in _BODY_MARKS) or any(
-            end in before for end in _SENTENCE_ENDS
-        ):
+        line = stmt.lstrip(lx.WS)
+        before = line[: self._first_call(line)]
+        if not condition_call(before[:_HEAD_LINE], before):
             return False  # (``if you want, I can check. f(…)``: a sentence, then a word)
         self.block = self._bol = self._body = self.nested = True
         return True
 
     def _first_call(self, stmt: str) -> int:
-        """Where the first declared tool's name before ``(`` stands in ``stmt``."""
+        """Where the first declared tool's name before ``(`` stands in ``stmt`` (no part of
+        a longer name: ``check_search(``)."""
         first = len(stmt)
         for name in self._schemas or ():
             k = stmt.find(name + "(")
+            while 0 < k < first and stmt[k - 1] in lx.IDENT:
+                k = stmt.find(name + "(", k + 1)
             if 0 <= k < first:
                 first = k
         return first

@@ -17,10 +17,10 @@ from __future__ import annotations
 from .code import Code
 from .codeend import CODE_MARKS, code_line
 from .header import opens_block
-from .lead import Columns, columns, deeper, under
-from .lexer import WS
+from .lead import Columns, columns, condition_call, deeper, under, watches
+from .lexer import IDENT, WS
 from .pyscan import calls_declared, opens_assign, opens_bare, uncommented
-from .state import _ANSWER, _CODE, _PRINT, _TRIGGERS
+from .state import _ANSWER, _CODE, _PRINT, _TRIGGERS, HEAD_KEPT
 from .tools import Tools
 
 __all__ = ["CodeStates"]
@@ -49,6 +49,7 @@ def _python_fence(data: str, i: int, final: bool) -> int | bool | None:
     return False
 
 
+_NAME_MAX = 64  # a declared tool's name held at a delta's end (a watched line's)
 _INDENT = 16  # the most spaces before a block's header read
 _WHOLE = 2048  # a line under a leader judged at once if it is whole within this
 
@@ -70,6 +71,53 @@ class CodeStates(Tools):
         self._code = Code(inline=True, schemas=self._schemas)
         self._code.nested = nested
         self._state = _CODE
+
+    def _watching(self, data: str, i: int, end: int) -> bool:
+        """The answer's line (its text so far ``data[i:end]`` not yet taken) starts with a
+        header's or condition's word, or may still (:func:`.lead.watches`): a declared
+        tool's call on it is looked for (:meth:`_condition_call`)."""
+        if self._watch is None:
+            _, head, _ = self._line_so_far(data[i : min(end, i + HEAD_KEPT)])
+            self._watch = watches(head, whole=end < len(data) or len(head) >= HEAD_KEPT)
+            self._work += len(head)
+        return (self._watch is not False or self._blocked()) and not self._plain
+
+    def _blocked(self) -> bool:
+        """The answer's line may be in a block (``{``, ``then``) or under a line that led it:
+        a declared tool's call anywhere on it is under it (:meth:`_condition_call`)."""
+        return bool(self._braces or self._ends or self._code_nested) or self._under is not None
+
+    def _declared_at(self, data: str, i: int) -> int:
+        """Where the first declared tool's name before ``(`` stands in ``data[i:]``."""
+        first = len(data)
+        for name in self._schemas or ():
+            first = min(first, self._next(data, i, name + "("))
+        return first
+
+    def _condition_call(self, data: str, i: int, w: int) -> bool:
+        """The declared tool's call at ``data[w]`` (its name not part of a longer one) is
+        the body of the condition its line starts with (:func:`.lead.condition_call`)."""
+        if (data[w - 1] if w > i else self._last) in IDENT:
+            return False  # (``reget_weather(``: another name)
+        at, head, tail = self._line_so_far(data[i:w])
+        self._work += len(tail)
+        if self._braces or self._ends or self._code_nested:
+            return True  # (``when {`` then ``raining -> wire_money(…)``)
+        if under(at, self._under, next_line=self._under_next):
+            return True
+        return bool(self._watch) and condition_call(head, tail)
+
+    def _name_prefix(self, data: str, i: int) -> int:
+        """How many characters at the end of ``data[i:]`` could still begin a declared
+        tool's name (a name's start, to its ``(``)."""
+        j = len(data)
+        while j > i and len(data) - j <= _NAME_MAX and data[j - 1] in IDENT:
+            j -= 1
+        word = data[j:]
+        if not word or (j > i and data[j - 1] in IDENT):
+            return 0
+        self._work += len(word)
+        return len(word) if any(name.startswith(word) for name in self._schemas or ()) else 0
 
     def _past_deep_indent(self, data: str, i: int) -> int:
         """A line indented past :data:`_INDENT` (at ``data[i]``): the spaces before its last
@@ -236,6 +284,8 @@ class CodeStates(Tools):
         if held:
             self._buf = held
         if self._code.done:
+            if self._closers:  # (a condition's body on its line: its braces are the line's)
+                self._track(self._code.text() or "")
             again, plain = self._code_done()
             if again:  # it is read again only once
                 return self._again(again, data, k, final, plain=plain)

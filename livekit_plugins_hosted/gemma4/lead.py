@@ -3,6 +3,8 @@
     leader := condition-word … [":" | "{" | " then" | " do"]     (lowercase, at a line start)
             | header-word … (":" | "{")  |  … ";" condition-word … ":"
     region := leader-ending-in-"{" line* "}"  |  "if" … " then" line* ("end" | "fi" | "endif")
+    body   := leader-word … (mark | word) NAME "("   a declared call on its leader's line
+                                                    (mark: ``{ ) then do , :``), lost
 
 A leader leads the lines indented deeper than it (:func:`under`), and, ending as a header
 does, the next line too; a block a ``{`` or ``then`` opened goes on to its close, at any
@@ -16,10 +18,14 @@ from .header import AFTER, HEADER, KEYWORDS, compound, first_word
 from .lexer import IDENT as _IDENT
 
 __all__ = [
+    "BODY_MARKS",
     "CONDITIONS",
+    "CONTINUES",
+    "SENTENCE_BREAKS",
     "Columns",
     "braces_after",
     "columns",
+    "condition_call",
     "deeper",
     "indentation",
     "leading_word",
@@ -30,6 +36,7 @@ __all__ = [
     "then_blocks",
     "uncommented_end",
     "under",
+    "watches",
 ]
 
 Columns = tuple[int, int]
@@ -83,7 +90,12 @@ _LEAD_AFTER = AFTER + "{"  # what follows such a word (``else{``)
 # how a condition's line ends that leads the next one too (``if it rains,`` and ``else`` as
 # well: the next statement is its body; ``if (a ||``: the condition goes on there)
 _OPENED = (":", "{", " then", " do", ",", " else", "||", "&&")
+_GOES_ON = (" and", " or", "(")  # a condition's line that ends so may go on on the next
+CONTINUES = (*_GOES_ON, "&&", "||")
 _MID_TRIED = 3  # the header words nearest a line's end tried as a header's start
+_WATCHED = CONDITIONS | _PSEUDO  # a line starting so: a call after its condition is its body
+BODY_MARKS = ("{", ")", " then ", " do ", ",", ":")  # what ends a condition before its body
+SENTENCE_BREAKS = (". ", "! ", "? ")  # a sentence ends, another follows
 
 
 def leads(head: str, tail: str) -> int:
@@ -103,14 +115,34 @@ def leads(head: str, tail: str) -> int:
     end = tail.rstrip(lx.WS)
     bare = uncommented_end(end)  # (a comment after ``{`` or ``then`` aside)
     word = leading_word(head, end.endswith("{") or bare.endswith("{"))
+    if not word and _bare_condition(head, end):
+        word = "unless"  # (``unless raining then``, ``when raining:``)
     if word in CONDITIONS:
         opened = end.endswith(_OPENED) or end == word or bare.endswith(("{", " then"))
+        if not opened and end.endswith(_GOES_ON):
+            # (``if (raining and``, ``if raining or``: the condition goes on on the next
+            # line; not ``if you want it, I will look it up and``)
+            opened = end.count("(") > end.count(")") or "," not in end
         if not opened and end.endswith(")"):
             opened = _parenthesized(end, head, word)
         return 2 if opened else 1
     if word in KEYWORDS or word in _PSEUDO:
+        if end.endswith(CONTINUES) and end.count("(") > end.count(")"):
+            return 2  # (``while (retries and``: its condition goes on on the next line)
         return 1 if end.endswith((":", "{")) or bare.endswith("{") else 0
     return 2 if mid_header(end) else 0
+
+
+def _bare_condition(head: str, end: str) -> bool:
+    """The line (``head`` its start, ``end`` its end) starts with ``when`` or ``unless``
+    and no ``(`` (``unless raining do``, ``when "rain"``), and reads as a condition, not a
+    sentence: no comma on it (``when I checked, it was this:``) and no sentence's end at
+    its end."""
+    k = _closing(head)
+    word = first_word(head[k:])
+    if word not in _PAREN_ONLY or head[k + len(word) : k + len(word) + 1] not in ("", " ", "\t"):
+        return False
+    return "," not in end and not end.endswith(_SENTENCE_ENDS)
 
 
 def _parenthesized(end: str, head: str, word: str) -> bool:
@@ -135,6 +167,8 @@ def _parenthesized(end: str, head: str, word: str) -> bool:
 _CLOSERS = frozenset(("end", "fi", "endif"))
 _COMMENTS = ("//", " #", "\t#", " --")  # a comment after a line's ``{`` or ``then``
 _SENTENCE_ENDS = (".", "!", "?")
+_THEN_WORDS = frozenset(("if", "unless"))  # a line starting so and ending ``then`` opens one
+_BRACE_WORDS = frozenset(("else", "try", "do", "finally"))  # a ``{`` after one opens a block
 
 
 def region(
@@ -166,22 +200,31 @@ def region(
         braces = braces_after(code, braces, opens)
     else:
         if len(end) < whole:  # (the whole line: each ``}`` no ``{`` on it matched)
-            braces = _prose_closes(end, braces)
+            word = leading_word(head, opens=True)  # (``try { a = 1;``: a header's line)
+            header = word in _WATCHED or word in KEYWORDS
+            braces = _prose_closes(_code_part(end), braces, opens or header)
         else:  # (its start's ``}``)
             braces = max(braces - head.count("}", 0, _closing(head)), 0)
-        note = head.startswith(("//", "#", "--", "/*", "*"))  # (a comment's line opens none)
-        if not note and (end.endswith("{") or bare.endswith("{")) and (opens or braces):
+        # (a comment's line opens none; one whose comment is closed on it, ``/* b */ if
+        # (b) {``, does)
+        note = head.startswith(("//", "#", "--", "*")) or (
+            head.startswith("/*") and "*/" not in head and "*/" not in end
+        )
+        brace = bare.endswith("{") or (end.endswith("{") and _code_part(end).endswith("{"))
+        if not note and brace and (opens or braces):
             braces += 1
-    return braces, then_blocks(ends, head, end, kind, bool(code))
+    return braces, then_blocks(ends, head, end, kind, bool(code), led)
 
 
-def then_blocks(ends: int, head: str, end: str, kind: int, code: bool) -> int:
+def then_blocks(ends: int, head: str, end: str, kind: int, code: bool, led: bool = False) -> int:
     """``ends`` (the blocks ``then`` opened) after a line (:func:`region`; ``code``: read
-    as code)."""
+    as code; ``led``: under a line that led it, the condition going on there: ``if
+    raining and`` then ``cold then``)."""
     word = first_word(head)
     if word in _CLOSERS and (len(head) == len(word) or head[len(word)] not in _IDENT):
         return max(ends - 1, 0)
-    if word == "if" and kind and uncommented_end(end).endswith(" then") and "," not in end:
+    opening = (word in _THEN_WORDS and kind) or led
+    if opening and uncommented_end(end).endswith(" then") and "," not in end:
         return ends + 1  # (``if you need more, ask me then`` is prose)
     if (
         ends
@@ -199,20 +242,41 @@ def _closing(head: str) -> int:
     return len(head) - len(head.lstrip("} \t"))
 
 
-def _prose_closes(line: str, braces: int) -> int:
+def _prose_closes(line: str, braces: int, opens: bool) -> int:
     """``braces`` after the ``}`` of a line of prose ``line`` (whole) that no ``{`` before
     it on the line opened (``go(); }``, ``} else {``; not ``{ a }``): its ``{`` open
-    nothing mid-line (``if you type a { by mistake``, ``let s = "{";``), only at its end."""
-    local = 0
-    for c in line:
+    nothing mid-line (``if you type a { by mistake``, ``let s = "{";``), only at its end,
+    unless the line leads or is in a block (``opens``) and the ``{`` follows what ends a
+    header (``if (raining) { x = 1;``, ``} else { a = 2;``, ``try { a = 1;``): each such
+    one no ``}`` on the line closes opens a block (its line's last ``{`` is counted
+    apart, :func:`region`)."""
+    stack: list[bool] = []  # the line's ``{`` so far, not closed: whether each opens
+    # (the ``{`` its end is: ``if (x) {``, ``if (x) { // wet``)
+    end = line.rstrip(lx.WS)
+    last = len(end if end.endswith("{") else uncommented_end(end).rstrip(lx.WS)) - 1
+    for k, c in enumerate(line):
         if c == "{":
-            local += 1
+            stack.append(opens and k != last and _after_header(line, k))
         elif c == "}":
-            if local:
-                local -= 1
+            if stack:
+                stack.pop()
             else:
                 braces = max(braces - 1, 0)
-    return braces
+    return braces + sum(stack)
+
+
+def _after_header(line: str, k: int) -> bool:
+    """The ``{`` at ``line[k]`` follows a header's end: a ``)``, or ``else``, ``try``,
+    ``do`` or ``finally`` (spaces between)."""
+    j = k
+    while j > 0 and line[j - 1] in " \t":
+        j -= 1
+    if j > 0 and line[j - 1] == ")":
+        return True
+    i = j
+    while i > 0 and j - i < 8 and line[i - 1] in _IDENT:
+        i -= 1
+    return line[i:j] in _BRACE_WORDS and (i == 0 or line[i - 1] not in _IDENT)
 
 
 def uncommented_end(end: str) -> str:
@@ -274,6 +338,96 @@ def leading_word(head: str, opens: bool = False) -> str:
     if word in _PAREN_ONLY and not head[len(word) :].lstrip(" \t").startswith("("):
         return ""  # (``when I checked, …`` is a sentence; ``when (x) {`` is not)
     return word if len(head) == len(word) or head[len(word)] in _LEAD_AFTER else ""
+
+
+def watches(head: str, *, whole: bool) -> bool | None:
+    """A line starting ``head`` (past its indentation; ``whole``: all of its start there is)
+    starts with a condition's or a header's word (``if``, ``} else``, ``when (``,
+    ``function``, ``while``): a declared tool's call later on it may be that header's body
+    (:func:`condition_call`). None while its first word may still go on."""
+    k = _closing(head)
+    j = k
+    while j < len(head) and head[j] in _IDENT:
+        j += 1
+    if not whole and (j == len(head) or (head[k:j] in _PAREN_ONLY and not head[j:].strip())):
+        return None  # (``functio`` so far; ``when `` before its ``(`` or not)
+    word = leading_word(head, opens=True) or first_word(head[k:])
+    return word in _WATCHED or word in KEYWORDS
+
+
+def condition_call(head: str, before: str) -> bool:
+    """A declared tool's call written as code (no space before its ``(``) after ``before``,
+    on a line that starts with ``head`` (:func:`watches`), is its condition's or header's
+    code, as code writes one (``if search(…) {``, ``else wire_money(…)``, ``if the
+    caller is in Paris, then get_weather(…)``, ``function go() { end_call() }``): right
+    after a condition's word (and ``(`` or ``!``), or past what ends a condition (``{``,
+    ``)``, ``then``, ``do``, ``,``, ``:``; after a header's word that is no condition's, a
+    ``{``) with no sentence's end before it (``if you like, I can check. get_weather(…)``
+    is a sentence, then a word; the quoted text in it aside: ``say("Sure. Paying.")``).
+    ``before`` holds the line's end as far as it is kept; its start is in ``head``."""
+    text = (head, before)
+    word = leading_word(head, opens=any("{" in part for part in text))
+    if not word and _bare_condition(head, before.rstrip(lx.WS)):
+        word = "unless"  # (``unless raining then wire_money(…) end``)
+    if word not in _WATCHED and word not in KEYWORDS:
+        return False
+    line = before.lstrip("} \t")
+    if (word in CONDITIONS or word == "while") and line.startswith(word):
+        rest = line[len(word) :].lstrip(" \t")
+        if word == "else" and rest.startswith("if") and rest[2:3] in " \t(":
+            rest = rest[2:]  # (``} else if search(…) {``)
+        if not rest.strip(" \t(!"):
+            return True
+    plain = [_unquoted(part) for part in text]
+    marks = BODY_MARKS if word in _WATCHED else ("{",)
+    marked = any(mark in part for part in plain for mark in marks)
+    return marked and not any(_breaks(part) for part in plain)
+
+
+def _unquoted(text: str) -> str:
+    """``text`` with what its quotes hold blanked, its length kept (``"…"``,
+    ``<|"|>…<|"|>``, and ``'…'`` not after a letter: ``it's`` is no quote); a quote its
+    text never closes stays."""
+    if '"' not in text and "'" not in text:
+        return text
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        quote = lx.QUOTE_TOKEN if text.startswith(lx.QUOTE_TOKEN, i) else c
+        word = c == "'" and i > 0 and text[i - 1] in _IDENT  # (an apostrophe: ``it's``)
+        if quote == lx.QUOTE_TOKEN or c == '"' or (c == "'" and not word):
+            k = text.find(quote, i + len(quote))
+            if k >= 0:
+                out.append(" " * (k + len(quote) - i))
+                i = k + len(quote)
+                continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _code_part(line: str) -> str:
+    """A line's ``line`` code: what its quotes hold blanked, and a ``//`` or ``# `` comment
+    after it cut off (``let s = "}";``, ``a = 1  // see {``)."""
+    plain = _unquoted(line)
+    for mark in ("//", " # "):
+        k = plain.find(mark)
+        if k >= 0:
+            plain = plain[:k]
+    return plain.rstrip(lx.WS)
+
+
+def _breaks(text: str) -> bool:
+    """A sentence ends in ``text`` and another follows (``. ``, ``! ``, ``? ``; not the
+    ``?`` of a conditional expression, ``big ? 10 : 5``)."""
+    for mark in SENTENCE_BREAKS:
+        k = text.find(mark)
+        while k >= 0:
+            if mark[0] != "?" or ":" not in text[k:]:
+                return True
+            k = text.find(mark, k + 1)
+    return False
 
 
 def starts_condition(head: str) -> bool:

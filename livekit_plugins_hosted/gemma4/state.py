@@ -12,6 +12,7 @@ from .body import BODY_CAP, Body
 from .calls import Meter, ToolCall
 from .code import Code
 from .lead import (
+    CONTINUES,
     Columns,
     braces_after,
     deeper,
@@ -48,13 +49,13 @@ class Base:
     """The fields of one reply's reading and the moves every state makes."""
 
     __slots__ = (
-        "_after", "_bad", "_block", "_body", "_braces", "_buf", "_busy", "_calls", "_code",
-        "_code_lead", "_code_nested", "_cols", "_doubt", "_dropped", "_ends", "_explicit", "_fast",
-        "_fence", "_first", "_glue", "_head", "_held", "_held_len", "_hname", "_hword", "_in_lead",
-        "_label", "_last", "_line", "_lost_tried", "_meter", "_ncalls", "_no_calls", "_out",
-        "_pending", "_plain", "_pos", "_repaired", "_reread", "_resume", "_schemas", "_seg_start",
-        "_spoke", "_state", "_then", "_thought", "_thought_len", "_under", "_under_next", "_work",
-        "saw_thought",
+        "_after", "_bad", "_block", "_body", "_braces", "_buf", "_busy", "_calls", "_closers",
+        "_code", "_code_lead", "_code_nested", "_cols", "_cont", "_doubt", "_dropped", "_ends",
+        "_explicit", "_fast", "_fence", "_first", "_glue", "_head", "_held", "_held_len", "_hname",
+        "_hword", "_in_lead", "_label", "_last", "_line", "_lost_tried", "_meter", "_ncalls",
+        "_no_calls", "_out", "_pending", "_plain", "_pos", "_repaired", "_reread", "_resume",
+        "_schemas", "_seg_start", "_spoke", "_state", "_then", "_thought", "_thought_len",
+        "_under", "_under_next", "_watch", "_work", "saw_thought",
     )  # fmt: skip
 
     def __init__(self, *, in_thought: bool = False, schemas: Schemas | None = None) -> None:
@@ -97,6 +98,8 @@ class Base:
         self._under_next = False  # and so is one on the very next line, at its indentation
         self._braces = self._ends = 0  # blocks ``{`` or ``then`` opened, not yet closed
         # (:func:`.lead.region`): a call on a line in one is under it, whatever its indent
+        self._cont = 0  # the last line's condition goes on on the next: its brackets open
+        # (-1: none, ``if a and``)
         self._fence: Columns | None = None  # the blocks open where a ```` ``` ```` fence of
         # prose opened (a snippet's blocks end with it: ``if (x) {`` cut off in one)
         self._then: Columns | None = None  # a ``then`` line's, until the line after it: one
@@ -108,6 +111,9 @@ class Base:
         self._busy = False  # a call or code was read on it (a line, though nothing was said)
         self._code_lead: Columns | None = None  # the indentation of code begun on it
         self._code_nested = False  # that code was under a line that led it
+        self._closers = False  # a condition's body read on it: the brackets after it unheard
+        # it starts with a header's word: its calls are looked for (None: not known yet)
+        self._watch: bool | None = None if schemas else False
         self._doubt = False  # such text passed its cap: no call from here on runs (dropped)
         self._pos: dict[str, int] = {}  # look-aheads in the input being read
         self._work = 0
@@ -217,6 +223,7 @@ class Base:
     def _new_line(self) -> None:
         self._line, self._head, self._cols, self._in_lead = [], "", (0, 0), True
         self._busy, self._code_lead, self._code_nested = False, None, False
+        self._watch = None if self._schemas else False
 
     def _line_ended(self) -> None:
         """A line of the answer ended: one back at the indentation of a line that led a block
@@ -240,7 +247,17 @@ class Base:
         self._under_next = False
         if end.endswith(":"):
             self._work += len(tail)  # (its header words are read, and Python may be asked)
+        cont, self._cont = self._cont, 0
         kind = leads(head, end) if words else 0
+        if cont and words:  # the condition goes on here (``if raining or`` then ``snowing:``)
+            kind = kind or leads("if " + head, end)
+            depth = max(cont, 0) + end.count("(") - end.count(")")
+            if depth > 0 and not end.endswith((".", "!", "?")):
+                # (``if (`` then ``raining`` then ``) {``: its brackets open; a sentence
+                # or a line of code ends it all the same)
+                kind, self._cont = 2, depth
+        if kind == 2 and not self._cont and end.endswith(CONTINUES):
+            self._cont = max(end.count("(") - end.count(")"), 0) or -1  # (-1: one line)
         if kind:
             top = at if top is None else top
             self._under_next = kind == 2

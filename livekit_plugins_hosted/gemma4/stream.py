@@ -11,6 +11,8 @@
                                 | NAME ( … | name = NAME ( …          (.codestate, .pyscan)
                                 | ```python | if x: … | await …     (tools declared)
              | mid-line: print( NAME ( …       NAME declared; any other print( is a word
+             | mid-line: NAME ( …              on a line a header's word starts, past its
+                                               condition, or in a block: lost, never heard
 
 Each state reads its input with ``str.find`` and single-character-class searches, and hands
 on at most a small, capped held-back piece to the next delta (a marker's beginning up to 39
@@ -144,6 +146,8 @@ class Gemma4Parser(ThoughtStates):
             and not self._seg_start
             and self._last != "\n"
             and not self._glue
+            and self._watch is False  # (a line a header's word starts: its calls looked for)
+            and not self._blocked()
         )
         return self._take()
 
@@ -303,6 +307,15 @@ class Gemma4Parser(ThoughtStates):
 
     def _answer(self, data: str, i: int, final: bool) -> int:
         n = len(data)
+        if self._closers:
+            j = i
+            while j < n and data[j] in " \t;})]":
+                j += 1
+            self._track(data[i:j])  # never heard: the body's closing brackets
+            if j == n:
+                return n
+            self._closers = False
+            i = j
         if self._seg_start:
             j = i
             while j < n and data[j] in WS:
@@ -340,9 +353,20 @@ class Gemma4Parser(ThoughtStates):
         f = self._next(data, i, _FENCE)  # a fence is code wherever it opens
         line = self._next(data, i, "\n")
         p = n if self._plain else self._next(data, i, _PRINT)
-        if line < k and line < c and line < f and line < p:
+        # on a line starting with a header's word, a declared tool's call (``if (x) {
+        # get_weather(…) }``, past where the line was judged as a header's)
+        w = self._declared_at(data, i) if self._schemas and self._watching(data, i, line) else n
+        if line < k and line < c and line < f and line < p and line < w:
             self._emit(data[i : line + 1])
             return line + 1
+        if w < k and w < c and w < f and w < p:
+            if not self._condition_call(data, i, w):
+                self._emit(data[i : w + 1])  # (a word in a sentence: heard)
+                return w + 1
+            self._emit(data[i:w])
+            self._start_inline(True)  # the condition's body: never heard, its call lost
+            self._closers = True  # (and the ``}`` or ``;`` after it on its line)
+            return w
         if p < k and p < c and p < f:
             # code only if a declared tool's call follows (``print(get_weather(``)
             opens = opens_inline(data, p + len(_PRINT), self._schemas, final=final)
@@ -377,6 +401,8 @@ class Gemma4Parser(ThoughtStates):
                 t = max(call_prefix(data, i), fence_prefix(data, i))
                 if not self._plain:
                     t = max(t, print_prefix(data, i))
+                    if self._watch is not False:
+                        t = max(t, self._name_prefix(data, i))
                 if not t and n > i and data[-1] == "|":
                     t = 1  # a "|" glued before a marker the next delta may bring
             self._emit(data[i : n - t])
