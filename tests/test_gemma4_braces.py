@@ -175,6 +175,27 @@ PAST_THE_WINDOW = {
 }
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"if it rains:\n- {CALL}\nDone.",
+        f"if (raining) {{\n  - {CALL}\n}}\nDone.",
+        f"if (raining) {{\n  1. {CALL}\n}}\nDone.",
+        f"if (raining) {{\n  > {CALL}\n}}\nDone.",
+        f"else\n{{ {AFTER} }}\nDone.",
+    ],
+    ids=["dash-under-a-leader", "dash-in-a-block", "number", "quote", "brace-alone"],
+)
+def test_a_call_mid_line_in_a_block_is_lost_however_cut(text: str) -> None:
+    """Review 31b: a call mid-line on a line in a block was lost when the reply came whole,
+    and heard when its name came in pieces (a name's start is held now, as ``print(``)."""
+    for speech, got, dropped in _every_way(text):
+        assert (got, dropped) == ([], 1), speech
+        assert "get_weather" not in speech and "search" not in speech, speech
+        assert "query" not in speech and "city" not in speech, speech
+        assert speech.rstrip().endswith("Done."), speech
+
+
 @pytest.mark.parametrize("text", PAST_THE_WINDOW.values(), ids=PAST_THE_WINDOW.keys())
 def test_a_call_later_on_a_conditions_line_is_lost_never_heard(text: str) -> None:
     """Session 30 left these heard, the call neither run nor counted: a condition's line
@@ -222,6 +243,13 @@ FREE = {
     "open-paren-sentence": f"Sure.\nif (you need anything\nJust ask.\n{AFTER}",
     "brace-in-a-trailing-comment": f"Sure.\nif (x) {{\n  a = 1  // see {{\n}}\nDone.\n{AFTER}",
     "when-mid-line-word": f'Sure.\nwhen I checked, get_weather(city="P") said sun.\n{AFTER}',
+    # review 31b: a ``//`` in a URL and a ``#`` in a one-line block hide no ``}``; a line
+    # ending in ``then`` under a leader opens no ``then`` block; a plural is a word
+    "url-in-a-block": f"Sure.\nif (x) {{ see http://a.b }}\n{AFTER}",
+    "hash-in-a-block": f"if (x) {{ room # 4 }}\n{AFTER}\nDone.",
+    "then-under-a-leader": f"Sure.\nif it rains:\n  we can talk then\n{AFTER}",
+    "plural-in-a-function-line": f"Sure.\nfunction words aside, save_note(s) are fine.\n{AFTER}",
+    "plural-in-a-condition": f"Sure.\nif you want, I can save the save_note(s) again.\n{AFTER}",
     # review 30a: prose ending in ``then`` opens no block past its sentence; a brace in a
     # string or a comment opens none
     "then-in-prose": f"Sure.\nif it helps, we can plan the trip then\nLet me look.\n{AFTER}",

@@ -171,6 +171,9 @@ SHAPES: dict[str, Callable[[int], str]] = {
     "block_mid_line_calls": lambda n: "if (x) {\n" + "a -> f(a=1)\n" * (n // 12),
     "continued_conditions": lambda n: "if (a and\n" * (n // 10),
     "quoted_block_lines": lambda n: "if (x) {\n" + 'say("a. b") x\n' * (n // 15),
+    # review 31b: names' starts on a watched line, read again with each delta; prose there
+    "watched_name_runs": lambda n: ("if you want " + "get_weathe " * n)[:n],
+    "watched_prose": lambda n: ("if you want " + "Hello there, how are you. " * n)[:n],
 }
 
 

@@ -146,3 +146,22 @@ async def test_the_llm_turn_calls_the_tool(text: str, step: int) -> None:
     got = await _turn(text, step)
     assert got["calls"] == ["get_weather"] and got["error"] is None, got
     assert "get_weather" not in got["said"] and "<" not in got["said"], got
+
+
+@pytest.mark.parametrize(
+    ("text", "heard"),
+    [
+        (f"Sure.\nprint({CALL})\nDone.", "Sure. Done."),
+        (f"Sure.\nprint({CALL}))\nDone.", "Sure. Done."),
+        (f"Sure. print(  {CALL}) Done.", "Sure. Done."),
+        (f"Sure ({CALL}) and done.", "Sure ( and done."),
+        ("Sure. I print( things) ok.", "Sure. I print( things) ok."),
+    ],
+    ids=["line", "two-brackets", "mid-line", "bracket", "a-word"],
+)
+def test_print_around_a_native_call_is_never_heard(text: str, heard: str) -> None:
+    """Session 31: ``print(`` wrapping the model's own call, and the brackets after it,
+    were heard (``print( ) Done.``, ``))``); the call ran, as it still does."""
+    calls = WEATHER if "tool_call" in text else []
+    for speech, got, dropped in _every_way(text):
+        assert (" ".join(speech.split()), got, dropped) == (heard, calls, 0)

@@ -40,7 +40,7 @@ from .header import (
     first_word,
     opens_block,
 )
-from .lead import CONDITIONS, Columns, condition_call, leading_word
+from .lead import CONDITIONS, Columns, condition_call, leading_word, plural
 from .pyscan import calls_declared, opens_call
 
 __all__ = ["DECORATOR", "HEADER", "Block"]
@@ -185,7 +185,10 @@ class Block(Ending):
         if not calls_declared(stmt, self._schemas, spaced=False):
             return False
         line = stmt.lstrip(lx.WS)
-        before = line[: self._first_call(line)]
+        first = self._first_call(line)
+        if first >= len(line):
+            return False  # (``if you want, I can run the search(es) again.``: a word)
+        before = line[:first]
         if not condition_call(before[:_HEAD_LINE], before):
             return False  # (``if you want, I can check. f(…)``: a sentence, then a word)
         self.block = self._bol = self._body = self.nested = True
@@ -193,11 +196,14 @@ class Block(Ending):
 
     def _first_call(self, stmt: str) -> int:
         """Where the first declared tool's name before ``(`` stands in ``stmt`` (no part of
-        a longer name: ``check_search(``)."""
+        a longer name, ``check_search(``, nor a plural, ``search(es)``); its length if
+        none."""
         first = len(stmt)
         for name in self._schemas or ():
             k = stmt.find(name + "(")
-            while 0 < k < first and stmt[k - 1] in lx.IDENT:
+            while 0 <= k < first and (
+                (k > 0 and stmt[k - 1] in lx.IDENT) or plural(stmt, k + len(name) + 1)
+            ):
                 k = stmt.find(name + "(", k + 1)
             if 0 <= k < first:
                 first = k

@@ -17,7 +17,7 @@ from __future__ import annotations
 from .code import Code
 from .codeend import CODE_MARKS, code_line
 from .header import opens_block
-from .lead import Columns, columns, condition_call, deeper, under, watches
+from .lead import Columns, columns, condition_call, deeper, plural, starts_name, under, watches
 from .lexer import IDENT, WS
 from .pyscan import calls_declared, opens_assign, opens_bare, uncommented
 from .state import _ANSWER, _CODE, _PRINT, _TRIGGERS, HEAD_KEPT
@@ -50,6 +50,7 @@ def _python_fence(data: str, i: int, final: bool) -> int | bool | None:
 
 
 _NAME_MAX = 64  # a declared tool's name held at a delta's end (a watched line's)
+_CALLED = "\0called"  # (the look-ahead key of :meth:`_declared_at`)
 _INDENT = 16  # the most spaces before a block's header read
 _WHOLE = 2048  # a line under a leader judged at once if it is whole within this
 
@@ -88,11 +89,29 @@ class CodeStates(Tools):
         return bool(self._braces or self._ends or self._code_nested) or self._under is not None
 
     def _declared_at(self, data: str, i: int) -> int:
-        """Where the first declared tool's name before ``(`` stands in ``data[i:]``."""
-        first = len(data)
-        for name in self._schemas or ():
-            first = min(first, self._next(data, i, name + "("))
-        return first
+        """Where the first declared tool's name before ``(`` stands in ``data[i:]`` (not a
+        plural's ``(es)``: ``search(es)`` is a word). Each ``(`` is looked at once: the
+        answer is kept for the input being read (:meth:`_next`)."""
+        n = len(data)
+        found = self._pos.get(_CALLED, -1)
+        if found >= i:
+            return found
+        j = i
+        while True:
+            k = data.find("(", j)
+            if k < 0:
+                found = n
+                break
+            s = k
+            while s > i and k - s < _NAME_MAX and data[s - 1] in IDENT:
+                s -= 1
+            self._work += k - j
+            if s < k and data[s:k] in (self._schemas or ()) and not plural(data, k + 1):
+                found = s
+                break
+            j = k + 1
+        self._pos[_CALLED] = found
+        return found
 
     def _condition_call(self, data: str, i: int, w: int) -> bool:
         """The declared tool's call at ``data[w]`` (its name not part of a longer one) is
@@ -117,7 +136,27 @@ class CodeStates(Tools):
         if not word or (j > i and data[j - 1] in IDENT):
             return 0
         self._work += len(word)
-        return len(word) if any(name.startswith(word) for name in self._schemas or ()) else 0
+        return len(word) if starts_name(self._tool_names, word) else 0
+
+    def _name_at_end(self, text: str) -> bool:
+        """``text``, a plain delta on a watched line, ends in what may begin a declared
+        tool's name (with the line's pieces before it: ``get`` then ``_wea``)."""
+        j = len(text)
+        while j > 0 and text[j - 1] in IDENT:
+            j -= 1
+        word = text[j:]
+        if not word:
+            return False
+        if j == 0:  # (the word may have begun in the line's pieces before it)
+            for piece in reversed(self._line):
+                k = len(piece)
+                while k > 0 and len(word) + len(piece) - k <= _NAME_MAX and piece[k - 1] in IDENT:
+                    k -= 1
+                word = piece[k:] + word
+                if k > 0 or len(word) > _NAME_MAX:
+                    break
+        self._work += len(word)
+        return len(word) <= _NAME_MAX and starts_name(self._tool_names, word)
 
     def _past_deep_indent(self, data: str, i: int) -> int:
         """A line indented past :data:`_INDENT` (at ``data[i]``): the spaces before its last

@@ -13,6 +13,8 @@ indentation (:func:`region`). Indentation is counted as Python counts it (:func:
 
 from __future__ import annotations
 
+import bisect
+
 from . import lexer as lx
 from .header import AFTER, HEADER, KEYWORDS, compound, first_word
 from .lexer import IDENT as _IDENT
@@ -31,8 +33,10 @@ __all__ = [
     "leading_word",
     "leads",
     "mid_header",
+    "plural",
     "region",
     "starts_condition",
+    "starts_name",
     "then_blocks",
     "uncommented_end",
     "under",
@@ -168,6 +172,7 @@ _CLOSERS = frozenset(("end", "fi", "endif"))
 _COMMENTS = ("//", " #", "\t#", " --")  # a comment after a line's ``{`` or ``then``
 _SENTENCE_ENDS = (".", "!", "?")
 _THEN_WORDS = frozenset(("if", "unless"))  # a line starting so and ending ``then`` opens one
+_PLURALS = ("s)", "es)", "ies)")  # after a name's ``(``: a plural, no call
 _BRACE_WORDS = frozenset(("else", "try", "do", "finally"))  # a ``{`` after one opens a block
 
 
@@ -180,6 +185,7 @@ def region(
     led: bool,
     code: str = "",
     whole: int = 0,
+    cont: bool = False,
 ) -> Columns:
     """The blocks still open after a line, that lines ending in ``{`` and ``then`` opened:
     ``braces`` and ``ends`` before it, ``head`` its start past its indentation, ``end`` its
@@ -213,17 +219,17 @@ def region(
         brace = bare.endswith("{") or (end.endswith("{") and _code_part(end).endswith("{"))
         if not note and brace and (opens or braces):
             braces += 1
-    return braces, then_blocks(ends, head, end, kind, bool(code), led)
+    return braces, then_blocks(ends, head, end, kind, bool(code), cont)
 
 
-def then_blocks(ends: int, head: str, end: str, kind: int, code: bool, led: bool = False) -> int:
+def then_blocks(ends: int, head: str, end: str, kind: int, code: bool, cont: bool = False) -> int:
     """``ends`` (the blocks ``then`` opened) after a line (:func:`region`; ``code``: read
-    as code; ``led``: under a line that led it, the condition going on there: ``if
-    raining and`` then ``cold then``)."""
+    as code; ``cont``: the line goes on with a condition, ``if raining and`` then ``cold
+    then``)."""
     word = first_word(head)
     if word in _CLOSERS and (len(head) == len(word) or head[len(word)] not in _IDENT):
         return max(ends - 1, 0)
-    opening = (word in _THEN_WORDS and kind) or led
+    opening = (word in _THEN_WORDS and kind) or cont
     if opening and uncommented_end(end).endswith(" then") and "," not in end:
         return ends + 1  # (``if you need more, ask me then`` is prose)
     if (
@@ -346,6 +352,8 @@ def watches(head: str, *, whole: bool) -> bool | None:
     ``function``, ``while``): a declared tool's call later on it may be that header's body
     (:func:`condition_call`). None while its first word may still go on."""
     k = _closing(head)
+    if k < len(head) and not ("a" <= head[k] <= "z"):
+        return False  # (every such word is lowercase: ``The``, ``1.``, ``-`` start none)
     j = k
     while j < len(head) and head[j] in _IDENT:
         j += 1
@@ -384,6 +392,21 @@ def condition_call(head: str, before: str) -> bool:
     return marked and not any(_breaks(part) for part in plain)
 
 
+def plural(text: str, at: int) -> bool | None:
+    """``text[at:]``, after a name's ``(``, makes it a plural (``search(es)``,
+    ``file(s)``), a word; None while what came may still be one."""
+    rest = text[at : at + 4]
+    if rest.startswith(_PLURALS):
+        return True
+    return None if len(rest) < 4 and any(p.startswith(rest) for p in _PLURALS) else False
+
+
+def starts_name(names: tuple[str, ...], word: str) -> bool:
+    """``word`` begins one of the sorted ``names``."""
+    k = bisect.bisect_left(names, word)
+    return k < len(names) and names[k].startswith(word)
+
+
 def _unquoted(text: str) -> str:
     """``text`` with what its quotes hold blanked, its length kept (``"…"``,
     ``<|"|>…<|"|>``, and ``'…'`` not after a letter: ``it's`` is no quote); a quote its
@@ -408,14 +431,13 @@ def _unquoted(text: str) -> str:
 
 
 def _code_part(line: str) -> str:
-    """A line's ``line`` code: what its quotes hold blanked, and a ``//`` or ``# `` comment
-    after it cut off (``let s = "}";``, ``a = 1  // see {``)."""
+    """A line's ``line`` code: what its quotes hold blanked, and a ``//`` comment after it
+    cut off (``let s = "}";``, ``a = 1  // see {``; not ``http://``)."""
     plain = _unquoted(line)
-    for mark in ("//", " # "):
-        k = plain.find(mark)
-        if k >= 0:
-            plain = plain[:k]
-    return plain.rstrip(lx.WS)
+    k = plain.find("//")
+    while k > 0 and plain[k - 1] == ":":  # (``http://``: no comment)
+        k = plain.find("//", k + 2)
+    return (plain[:k] if k >= 0 else plain).rstrip(lx.WS)
 
 
 def _breaks(text: str) -> bool:

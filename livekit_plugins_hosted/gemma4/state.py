@@ -51,16 +51,17 @@ class Base:
     __slots__ = (
         "_after", "_bad", "_block", "_body", "_braces", "_buf", "_busy", "_calls", "_closers",
         "_code", "_code_lead", "_code_nested", "_cols", "_cont", "_doubt", "_dropped", "_ends",
-        "_explicit", "_fast", "_fence", "_first", "_glue", "_head", "_held", "_held_len", "_hname",
-        "_hword", "_in_lead", "_label", "_last", "_line", "_lost_tried", "_meter", "_ncalls",
-        "_no_calls", "_out", "_pending", "_plain", "_pos", "_repaired", "_reread", "_resume",
-        "_schemas", "_seg_start", "_spoke", "_state", "_then", "_thought", "_thought_len",
-        "_under", "_under_next", "_watch", "_work", "saw_thought",
+        "_explicit", "_fast", "_fence", "_first", "_glue", "_head", "_held", "_held_len",
+        "_held_name", "_hname", "_hword", "_in_lead", "_label", "_last", "_line", "_lost_tried",
+        "_meter", "_ncalls", "_no_calls", "_out", "_pending", "_plain", "_pos", "_repaired",
+        "_reread", "_resume", "_schemas", "_seg_start", "_spoke", "_state", "_then", "_thought",
+        "_thought_len", "_tool_names", "_under", "_under_next", "_watch", "_work", "saw_thought",
     )  # fmt: skip
 
     def __init__(self, *, in_thought: bool = False, schemas: Schemas | None = None) -> None:
         self._state = _THOUGHT if in_thought else _ANSWER
         self._schemas = schemas
+        self._tool_names = tuple(sorted(schemas)) if schemas else ()  # (for a name's start)
         self._buf = ""  # input not yet decided: at most a few dozen characters
         self._seg_start = True  # an answer segment with nothing spoken yet
         self._spoke = False
@@ -69,13 +70,15 @@ class Base:
         self.saw_thought = False
         """A thought marker came in the text: the server passes Gemma 4's raw thought through."""
         self._last = ""  # the last answer character consumed (_MARK after a dropped marker)
-        self._fast = False  # answer under way, nothing held: a plain chunk goes straight out
+        self._fast = 0  # answer under way, nothing held: a plain chunk goes straight out (2: on a
+        # line whose calls are looked for, unless it ends in what may begin a tool's name)
         self._glue = 0  # a marker ended the last input: how many "|" or ">" may still be glued
         self._first = not in_thought  # the reply's very start (a bare "thought\n" is possible)
         self._explicit = False  # the current thought was opened in the reply
         self._thought: list[str] = []  # an implicit thought's text, released if never closed
         self._thought_len = 0
         self._label = ""  # a channel's label read so far
+        self._held_name = False  # ``_buf`` holds only what may begin a declared tool's name
         self._held: list[str] | None = []  # a bare call's / head's text (None: past its cap)
         self._held_len = 0
         self._hname = ""  # the name read so far in a bare call or a <tool_call> head
@@ -272,7 +275,7 @@ class Base:
         if words:
             ends = self._ends
             self._braces, self._ends = region(
-                self._braces, self._ends, head, end, kind, led, whole=LINE_KEPT
+                self._braces, self._ends, head, end, kind, led, whole=LINE_KEPT, cont=bool(cont)
             )
             if self._ends > ends:
                 self._then = at
@@ -396,6 +399,7 @@ class Base:
             self._thought = []
         else:
             self._to_answer()
+            self._closers = True  # (``print(<|tool_call>…<tool_call|>)``: its ``)`` unheard)
 
 
 def call_prefix(data: str, i: int) -> int:
@@ -412,6 +416,24 @@ def print_prefix(data: str, i: int) -> int:
         if len(data) - t >= i and data.endswith(_PRINT[:t]):
             return t
     return 0
+
+
+_NATIVE = ("<|tool_call>", "<tool_call>", "call:")  # the model's own call openers
+
+
+def native_after(data: str, at: int, final: bool) -> bool | None:
+    """``data[at:]``, after a mid-line ``print(``, is the model's own call (``print(
+    <|tool_call>…``; spaces before it, up to 16): the ``print(`` only wraps it. None while
+    undecided."""
+    j = at
+    while j < len(data) and j - at < 16 and data[j] in " \t":
+        j += 1
+    rest = data[j : j + 12]
+    if any(rest.startswith(opener) for opener in _NATIVE):
+        return True
+    if final or j - at >= 16 or len(data) - j >= 12:
+        return False
+    return None if any(opener.startswith(rest) for opener in _NATIVE) else False
 
 
 def fence_prefix(data: str, i: int) -> int:

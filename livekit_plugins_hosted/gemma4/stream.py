@@ -28,7 +28,8 @@ from . import lexer as lx
 from .body import Body
 from .calls import NAME_CHARS, ToolCall, repair
 from .code import Code
-from .lexer import WS
+from .lead import plural, starts_name
+from .lexer import IDENT, WS
 from .pyscan import opens_inline
 from .state import (
     _ANSWER,
@@ -47,6 +48,7 @@ from .state import (
     _THOUGHT_LABEL,
     call_prefix,
     fence_prefix,
+    native_after,
     print_prefix,
 )
 from .thought import LOST_OPENERS, ThoughtStates
@@ -54,6 +56,8 @@ from .thought import LOST_OPENERS, ThoughtStates
 __all__ = ["Gemma4Parser"]
 
 _HELD_AT_START = (_THOUGHT_LABEL, *LOST_OPENERS)
+NAME_START = "".join(sorted(IDENT))  # (a name's characters, for ``str.strip``)
+_NAME_MAX = 64  # a declared tool's name held (as :mod:`.codestate` holds one)
 _JOIN = 64  # input read with what a re-read left held: more than any held piece needs
 
 
@@ -119,12 +123,16 @@ class Gemma4Parser(ThoughtStates):
                 return "", []
             last = text[-1]
             # else it may end in "c"…"call" or "p"…"print", or a "|" glued to a marker
-            if last != "|" and (
-                last not in "calprint"
-                or (
-                    ("c" not in text[-4:] or last not in "cal")
-                    and ("p" not in text[-5:] or last not in "print")
+            if (
+                last != "|"
+                and (
+                    last not in "calprint"
+                    or (
+                        ("c" not in text[-4:] or last not in "cal")
+                        and ("p" not in text[-5:] or last not in "print")
+                    )
                 )
+                and (self._fast == 1 or last not in IDENT or not self._name_at_end(text))
             ):
                 self._last = last
                 if self._schemas:  # (what a line leads matters only to tools' calls)
@@ -135,20 +143,31 @@ class Gemma4Parser(ThoughtStates):
                 return text, []
         if self._state >= _ENDED:
             return "", []
+        if self._held_name and text and not text.strip(NAME_START):
+            # a declared tool's name held (``get_wea``) and more of a name: still held,
+            # never read again (``crm_lookup_…`` one character at a time)
+            word = self._buf + text
+            self._work += len(text)
+            if len(word) <= _NAME_MAX and starts_name(self._tool_names, word):
+                self._buf = word
+                return "", []
+        self._held_name = False
         data = self._buf + text if self._buf else text
         self._buf = ""
         if self._glue:
             data = data[self._unglue(data) :]
         self._run(data, final=False)
-        self._fast = (
+        fast = (
             self._state == _ANSWER
             and not self._buf
             and not self._seg_start
             and self._last != "\n"
             and not self._glue
-            and self._watch is False  # (a line a header's word starts: its calls looked for)
-            and not self._blocked()
+            and self._watch is not None
         )
+        # (on a line a header's word starts, or in a block, its calls are looked for: a
+        # delta ending in what may begin a declared tool's name is read, and held)
+        self._fast = 0 if not fast else 2 if self._watch or self._blocked() else 1
         return self._take()
 
     def finish(self) -> tuple[str, list[ToolCall]]:
@@ -162,7 +181,7 @@ class Gemma4Parser(ThoughtStates):
         self._settle()
         if self._state != _ENDED:
             self._state = _DONE
-        self._fast = False
+        self._fast = 0
         return self._take()
 
     def _settle(self) -> None:
@@ -360,6 +379,10 @@ class Gemma4Parser(ThoughtStates):
             self._emit(data[i : line + 1])
             return line + 1
         if w < k and w < c and w < f and w < p:
+            if plural(data, data.find("(", w) + 1) is None and not final:
+                self._emit(data[i:w])
+                self._buf = data[w:]  # (``search(e`` at the delta's end: ``search(es)``?)
+                return n
             if not self._condition_call(data, i, w):
                 self._emit(data[i : w + 1])  # (a word in a sentence: heard)
                 return w + 1
@@ -375,8 +398,14 @@ class Gemma4Parser(ThoughtStates):
                 self._buf = data[p:]  # ``print(get_wea`` at the delta's end: held, bounded
                 return n
             if not opens:
-                self._emit(data[i : p + len(_PRINT)])  # a word in a sentence: no code, no strings
-                return p + len(_PRINT)
+                wraps = native_after(data, p + len(_PRINT), final)
+                if wraps is None:
+                    self._emit(data[i:p])
+                    self._buf = data[p:]  # ``print(<|tool`` at the delta's end: held, bounded
+                    return n
+                # ``print(<|tool_call>…``: the model's own call, its wrapper never heard
+                self._emit(data[i : p if wraps else p + len(_PRINT)])
+                return p + len(_PRINT)  # (else a word in a sentence: no code, no strings)
             # a name before ``print(`` (``blueprint(get_weather(…))``): the call's result goes
             # to a function not known, so it never runs (counted lost); nor does it after a
             # header on its line (``Okay; if rain: print(…)``: under a condition)
@@ -401,8 +430,10 @@ class Gemma4Parser(ThoughtStates):
                 t = max(call_prefix(data, i), fence_prefix(data, i))
                 if not self._plain:
                     t = max(t, print_prefix(data, i))
-                    if self._watch is not False:
-                        t = max(t, self._name_prefix(data, i))
+                    if self._watch is not False or self._blocked():
+                        named = self._name_prefix(data, i)
+                        self._held_name = named >= t and named > 0  # (all it holds)
+                        t = max(t, named)
                 if not t and n > i and data[-1] == "|":
                     t = 1  # a "|" glued before a marker the next delta may bring
             self._emit(data[i : n - t])
