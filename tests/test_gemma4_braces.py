@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.test_gemma4_grammar import Q
 from tests.test_gemma4_prose import _every_way, _read_pieces
 
 CALL = 'get_weather(city="Paris")'
@@ -91,6 +92,11 @@ REGIONS = {
     "paren-alone": f"Sure.\nif (\nraining) {{\n{WIRE}\n}}\nDone.\n{AFTER}",
     "paren-lines": f"Sure.\nif (\n    raining\n) {{\n{WIRE}\n}}\nDone.\n{AFTER}",
     "while-and": f"Sure.\nwhile (retries and\nnot done) {{\n{WIRE}\n}}\nDone.\n{AFTER}",
+    # review 31c: a condition going on on a line starting with ``and``, ``&&``
+    "and-line-then": f"Sure.\nif approved\n  and not cancelled then\n{WIRE}\nend\nDone.\n{AFTER}",
+    "comma-and-then": f"Sure.\nif it rains,\nand it is cold then\n{WIRE}\nend\nDone.\n{AFTER}",
+    "ampersands-then": f"Sure.\nif approved\n  && open then\n{WIRE}\nend\nDone.\n{AFTER}",
+    "colon-and-then": f"Sure.\nif approved:\nand not cancelled then\n{WIRE}\nend\nDone.\n{AFTER}",
     "kotlin-when": f"Sure.\nwhen {{\n    raining -> {WIRE}\n}}\nDone.\n{AFTER}",
     "closing-brace-in-a-string": f'Sure.\nif (x) {{\n  let s = "}}";\n{WIRE}\n}}\nDone.\n{AFTER}',
     "closing-brace-in-a-comment": f"Sure.\nif (x) {{\n  // done }}\n{WIRE}\n}}\nDone.\n{AFTER}",
@@ -132,6 +138,9 @@ ONE_LINE = {
     "else-call": f"Sure.\nelse {WIRE}\nDone.\n{AFTER}",
     "do-end": f"Sure.\nif raining do {WIRE} end\nDone.\n{AFTER}",
     "else-sealed": f'Sure.\nelse save_note(text=<|"|>pay rent<|"|>)\nDone.\n{AFTER}',
+    # review 31c: ``s`` is a name, not a plural's ending
+    "call-with-s": f"Sure.\nif raining {{ search(s) }}\nDone.\n{AFTER}",
+    "loop-call-with-s": f"Sure.\nwhile (more) {{ search(s); }}\nDone.\n{AFTER}",
 }
 
 
@@ -196,6 +205,33 @@ def test_a_call_mid_line_in_a_block_is_lost_however_cut(text: str) -> None:
         assert speech.rstrip().endswith("Done."), speech
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Sure.\nfunction words aside, search(es) are fine.",
+        "Sure.\nif you want, I can run the search(es) again.",
+    ],
+    ids=["function-line", "condition"],
+)
+def test_a_plural_is_a_word(text: str) -> None:
+    """Review 31b: ``search(es)`` on a condition's line was read as a call: the sentence
+    swallowed and the turn an error. ``search(s)`` is a call (``s`` a name: review 31c)."""
+    for speech, got, dropped in _every_way(f"{text}\n{AFTER}"):
+        assert (got, dropped) == (RAN, 0), speech
+        assert speech.rstrip() == text, speech
+
+
+def test_a_condition_after_a_native_call_keeps_its_line() -> None:
+    """Review 31c: after a native call on a condition's line, a ``;`` or ``)`` then a call
+    was dropped, and the call read as a line's start: it ran under the condition."""
+    native = f"<|tool_call>call:search{{query:{Q}q{Q}}}<tool_call|>"
+    for sep in (";", ")"):
+        for word in ("when approved:", "unless cancelled:", "if approved:"):
+            for speech, got, dropped in _every_way(f"{word} {native}{sep} {WIRE}"):
+                assert (got, dropped) == ([("search", {"query": "q"})], 1), speech
+                assert "wire_money" not in speech and "amount" not in speech, speech
+
+
 @pytest.mark.parametrize("text", PAST_THE_WINDOW.values(), ids=PAST_THE_WINDOW.keys())
 def test_a_call_later_on_a_conditions_line_is_lost_never_heard(text: str) -> None:
     """Session 30 left these heard, the call neither run nor counted: a condition's line
@@ -248,8 +284,6 @@ FREE = {
     "url-in-a-block": f"Sure.\nif (x) {{ see http://a.b }}\n{AFTER}",
     "hash-in-a-block": f"if (x) {{ room # 4 }}\n{AFTER}\nDone.",
     "then-under-a-leader": f"Sure.\nif it rains:\n  we can talk then\n{AFTER}",
-    "plural-in-a-function-line": f"Sure.\nfunction words aside, save_note(s) are fine.\n{AFTER}",
-    "plural-in-a-condition": f"Sure.\nif you want, I can save the save_note(s) again.\n{AFTER}",
     # review 30a: prose ending in ``then`` opens no block past its sentence; a brace in a
     # string or a comment opens none
     "then-in-prose": f"Sure.\nif it helps, we can plan the trip then\nLet me look.\n{AFTER}",

@@ -154,7 +154,7 @@ async def test_the_llm_turn_calls_the_tool(text: str, step: int) -> None:
         (f"Sure.\nprint({CALL})\nDone.", "Sure. Done."),
         (f"Sure.\nprint({CALL}))\nDone.", "Sure. Done."),
         (f"Sure. print(  {CALL}) Done.", "Sure. Done."),
-        (f"Sure ({CALL}) and done.", "Sure ( and done."),
+        (f"Sure ({CALL}) and done.", "Sure ( ) and done."),
         ("Sure. I print( things) ok.", "Sure. I print( things) ok."),
     ],
     ids=["line", "two-brackets", "mid-line", "bracket", "a-word"],

@@ -172,7 +172,7 @@ _CLOSERS = frozenset(("end", "fi", "endif"))
 _COMMENTS = ("//", " #", "\t#", " --")  # a comment after a line's ``{`` or ``then``
 _SENTENCE_ENDS = (".", "!", "?")
 _THEN_WORDS = frozenset(("if", "unless"))  # a line starting so and ending ``then`` opens one
-_PLURALS = ("s)", "es)", "ies)")  # after a name's ``(``: a plural, no call
+_PLURALS = ("es)", "ies)")  # after a name's ``(``: a plural, no call (``(s)`` is a name)
 _BRACE_WORDS = frozenset(("else", "try", "do", "finally"))  # a ``{`` after one opens a block
 
 
@@ -393,8 +393,8 @@ def condition_call(head: str, before: str) -> bool:
 
 
 def plural(text: str, at: int) -> bool | None:
-    """``text[at:]``, after a name's ``(``, makes it a plural (``search(es)``,
-    ``file(s)``), a word; None while what came may still be one."""
+    """``text[at:]``, after a name's ``(``, makes it a plural (``search(es)``), a word;
+    None while what came may still be one (``search(s)`` is a call: ``s`` is a name)."""
     rest = text[at : at + 4]
     if rest.startswith(_PLURALS):
         return True

@@ -43,6 +43,7 @@ _PRINT = "print("  # code anywhere else: a call if it names a tool
 LINE_KEPT, HEAD_KEPT = 128, 32  # an answer line's end and its start past its indentation,
 # kept to judge it (_track)
 _PIECES = 16  # the pieces of a line kept before they are joined
+_JOINED = ("and ", "or ", "&&", "||")  # a line led that starts so goes on with its condition
 
 
 class Base:
@@ -55,7 +56,8 @@ class Base:
         "_held_name", "_hname", "_hword", "_in_lead", "_label", "_last", "_line", "_lost_tried",
         "_meter", "_ncalls", "_no_calls", "_out", "_pending", "_plain", "_pos", "_repaired",
         "_reread", "_resume", "_schemas", "_seg_start", "_spoke", "_state", "_then", "_thought",
-        "_thought_len", "_tool_names", "_under", "_under_next", "_watch", "_work", "saw_thought",
+        "_thought_len", "_tool_names", "_under", "_under_next", "_watch", "_work", "_wrapped",
+        "saw_thought",
     )  # fmt: skip
 
     def __init__(self, *, in_thought: bool = False, schemas: Schemas | None = None) -> None:
@@ -115,6 +117,7 @@ class Base:
         self._code_lead: Columns | None = None  # the indentation of code begun on it
         self._code_nested = False  # that code was under a line that led it
         self._closers = False  # a condition's body read on it: the brackets after it unheard
+        self._wrapped = False  # and ``print(`` before the model's own call, unheard: its ``)``
         # it starts with a header's word: its calls are looked for (None: not known yet)
         self._watch: bool | None = None if schemas else False
         self._doubt = False  # such text passed its cap: no call from here on runs (dropped)
@@ -227,6 +230,7 @@ class Base:
         self._line, self._head, self._cols, self._in_lead = [], "", (0, 0), True
         self._busy, self._code_lead, self._code_nested = False, None, False
         self._watch = None if self._schemas else False
+        self._wrapped = False
 
     def _line_ended(self) -> None:
         """A line of the answer ended: one back at the indentation of a line that led a block
@@ -251,6 +255,8 @@ class Base:
         if end.endswith(":"):
             self._work += len(tail)  # (its header words are read, and Python may be asked)
         cont, self._cont = self._cont, 0
+        if led and words and head.startswith(_JOINED):
+            cont = cont or -1  # (``if approved`` then ``  and not cancelled then``)
         kind = leads(head, end) if words else 0
         if cont and words:  # the condition goes on here (``if raining or`` then ``snowing:``)
             kind = kind or leads("if " + head, end)
