@@ -154,14 +154,41 @@ async def test_the_llm_turn_calls_the_tool(text: str, step: int) -> None:
         (f"Sure.\nprint({CALL})\nDone.", "Sure. Done."),
         (f"Sure.\nprint({CALL}))\nDone.", "Sure. Done."),
         (f"Sure. print(  {CALL}) Done.", "Sure. Done."),
-        (f"Sure ({CALL}) and done.", "Sure ( ) and done."),
+        (f"Sure ({CALL}) and done.", "Sure ( and done."),
+        (f"print({CALL}) Done.", "Done."),
+        (f"Sure.\nprint({CALL}) Done.", "Sure. Done."),
+        (f"Okay, print({CALL}{CALL})) Done.", "Okay, Done."),
+        (f"print({CALL})<|channel>thought\nok<channel|>All set.", "All set."),
+        (f"{CALL}" + ";" * 17 + "\nok", "ok"),
         ("Sure. I print( things) ok.", "Sure. I print( things) ok."),
     ],
-    ids=["line", "two-brackets", "mid-line", "bracket", "a-word"],
+    ids=[
+        "line",
+        "two-brackets",
+        "mid-line",
+        "bracket",
+        "line-start-then-words",
+        "after-a-sentence",
+        "two-calls",
+        "then-a-thought",
+        "closers-past-16",
+        "a-word",
+    ],
 )
 def test_print_around_a_native_call_is_never_heard(text: str, heard: str) -> None:
     """Session 31: ``print(`` wrapping the model's own call, and the brackets after it,
-    were heard (``print( ) Done.``, ``))``); the call ran, as it still does."""
-    calls = WEATHER if "tool_call" in text else []
+    were heard (``print( ) Done.``, ``))``); the call ran, as it still does. Review 31d:
+    whatever follows the brackets on their line (words, a marker, more brackets)."""
+    calls = WEATHER * text.count("<|tool_call>")
     for speech, got, dropped in _every_way(text):
         assert (" ".join(speech.split()), got, dropped) == (heard, calls, 0)
+
+
+def test_a_call_after_a_native_call_and_a_separator_runs() -> None:
+    """Review 31d: ``<|tool_call>…<tool_call|>; get_weather(…)`` is two calls: the second
+    was heard with its arguments, and neither run nor counted."""
+    for sep in (";", ")", "];"):
+        text = f"{CALL}{sep} {PY_CALL.replace('Paris', 'Rome')}"
+        for speech, got, dropped in _every_way(text):
+            assert got == [*WEATHER, ("get_weather", {"city": "Rome"})], speech
+            assert (speech.strip(), dropped) == ("", 0), speech

@@ -28,6 +28,7 @@ __all__ = [
     "braces_after",
     "columns",
     "condition_call",
+    "condition_line",
     "deeper",
     "indentation",
     "leading_word",
@@ -450,6 +451,16 @@ def _breaks(text: str) -> bool:
                 return True
             k = text.find(mark, k + 1)
     return False
+
+
+def condition_line(head: str, end: str) -> bool:
+    """The line so far (``head`` its start, ``end`` its end) is a header's with its body to
+    come on it: ``when approved:`` (no ``(``, no comma), ``while waiting:``, ``for x in y:``."""
+    if not end.endswith(":"):
+        return False
+    if _bare_condition(head, end):
+        return True
+    return leading_word(head) in KEYWORDS
 
 
 def starts_condition(head: str) -> bool:

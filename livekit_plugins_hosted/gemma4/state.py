@@ -15,6 +15,7 @@ from .lead import (
     CONTINUES,
     Columns,
     braces_after,
+    condition_line,
     deeper,
     indentation,
     leads,
@@ -56,8 +57,7 @@ class Base:
         "_held_name", "_hname", "_hword", "_in_lead", "_label", "_last", "_line", "_lost_tried",
         "_meter", "_ncalls", "_no_calls", "_out", "_pending", "_plain", "_pos", "_repaired",
         "_reread", "_resume", "_schemas", "_seg_start", "_spoke", "_state", "_then", "_thought",
-        "_thought_len", "_tool_names", "_under", "_under_next", "_watch", "_work", "_wrapped",
-        "saw_thought",
+        "_thought_len", "_tool_names", "_under", "_under_next", "_watch", "_work", "saw_thought",
     )  # fmt: skip
 
     def __init__(self, *, in_thought: bool = False, schemas: Schemas | None = None) -> None:
@@ -117,7 +117,6 @@ class Base:
         self._code_lead: Columns | None = None  # the indentation of code begun on it
         self._code_nested = False  # that code was under a line that led it
         self._closers = False  # a condition's body read on it: the brackets after it unheard
-        self._wrapped = False  # and ``print(`` before the model's own call, unheard: its ``)``
         # it starts with a header's word: its calls are looked for (None: not known yet)
         self._watch: bool | None = None if schemas else False
         self._doubt = False  # such text passed its cap: no call from here on runs (dropped)
@@ -230,7 +229,6 @@ class Base:
         self._line, self._head, self._cols, self._in_lead = [], "", (0, 0), True
         self._busy, self._code_lead, self._code_nested = False, None, False
         self._watch = None if self._schemas else False
-        self._wrapped = False
 
     def _line_ended(self) -> None:
         """A line of the answer ended: one back at the indentation of a line that led a block
@@ -342,7 +340,11 @@ class Base:
         self._work += len(tail)
         if under(at, self._under, next_line=self._under_next):
             return True
-        return starts_condition(head) or mid_header(tail.rstrip(WS))
+        end = tail.rstrip(WS)
+        # (``when approved: <|tool_call>…; f(…)``, ``while waiting: …; f(…)``: the header's
+        # line, its body after the ``:``)
+        closed = end.rstrip(" \t;})]")  # (the brackets after a call on it)
+        return starts_condition(head) or mid_header(end) or condition_line(head, closed)
 
     def _say(self, text: str) -> None:
         """Text in the current reading state: spoken in an answer, kept in a thought."""

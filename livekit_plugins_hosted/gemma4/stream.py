@@ -328,29 +328,16 @@ class Gemma4Parser(ThoughtStates):
         n = len(data)
         if self._closers:
             # the brackets after a call its line's condition led, or after the model's own
-            # call (``print(<|tool_call>…<tool_call|>)``): never heard if they end the line;
-            # if more follows on it, they are its text, and what follows stays mid-line
-            if self._wrapped:  # (the ``)`` of a ``print(`` never heard: never heard either)
-                j = i
-                while j < n and j - i < 16 and data[j] in " \t":
-                    j += 1
-                if j == n and not final and j - i < 16:
-                    self._buf = data[i:]
-                    return n
-                self._wrapped = False
-                if j < n and data[j] == ")":
-                    self._track(data[i : j + 1])
-                    i = j + 1
+            # call (``print(<|tool_call>…<tool_call|>)``): never heard; what follows them is
+            # read as after the call (code there is judged by what leads its line)
             j = i
-            while j < n and j - i < 16 and data[j] in " \t;})]":
+            while j < n and data[j] in " \t;})]":
                 j += 1
-            if j == n and not final and j - i < 16:
-                self._buf = data[i:]  # (what follows them decides: held, bounded)
+            self._track(data[i:j])  # (never heard; the line's braces, counted)
+            if j == n:
                 return n
             self._closers = False
-            if j == n or data[j] in "\r\n":
-                self._track(data[i:j])  # (never heard; the line's braces, counted)
-                i = j
+            i = j
         if self._seg_start:
             j = i
             while j < n and data[j] in WS:
@@ -421,7 +408,6 @@ class Gemma4Parser(ThoughtStates):
                     return n
                 # ``print(<|tool_call>…``: the model's own call, its wrapper never heard
                 self._emit(data[i : p if wraps else p + len(_PRINT)])
-                self._wrapped = wraps
                 return p + len(_PRINT)  # (else a word in a sentence: no code, no strings)
             # a name before ``print(`` (``blueprint(get_weather(…))``): the call's result goes
             # to a function not known, so it never runs (counted lost); nor does it after a
