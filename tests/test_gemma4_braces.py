@@ -226,7 +226,13 @@ def test_a_condition_after_a_native_call_keeps_its_line() -> None:
     was dropped, and the call read as a line's start: it ran under the condition."""
     native = f"<|tool_call>call:search{{query:{Q}q{Q}}}<tool_call|>"
     for sep in (";", ")"):
-        for word in ("when approved:", "unless cancelled:", "while waiting:", "if approved:"):
+        for word in (
+            "when approved:",
+            "unless cancelled:",
+            "while waiting:",
+            "for x in items:",
+            "if approved:",
+        ):
             for speech, got, dropped in _every_way(f"{word} {native}{sep} {WIRE}"):
                 assert (got, dropped) == ([("search", {"query": "q"})], 1), speech
                 assert "wire_money" not in speech and "amount" not in speech, speech

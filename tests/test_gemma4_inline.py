@@ -192,3 +192,25 @@ def test_a_call_after_a_native_call_and_a_separator_runs() -> None:
         for speech, got, dropped in _every_way(text):
             assert got == [*WEATHER, ("get_weather", {"city": "Rome"})], speech
             assert (speech.strip(), dropped) == ("", 0), speech
+
+
+@pytest.mark.parametrize(
+    "lead",
+    ["try this:", "for example:", "while you wait:", "for sure:", "with pleasure:", "match point:"],
+)
+def test_prose_ending_in_a_colon_leads_no_call_on_its_line(lead: str) -> None:
+    """Review 31e: a lowercase line that only looks like a header (``for example:``), or a
+    header whose body runs whatever happens (``try:``, ``with …:``), led the code after a
+    call on it: the call was lost (the turn an error, or a call silently gone)."""
+    native = CALL.replace("Paris", "Rome")
+    rome = [("get_weather", {"city": "Rome"})]
+    cases = [
+        (f"{lead} ```tool_code\n{PY_CALL}\n```", WEATHER),
+        (f"{lead} {native} {PY_CALL}", rome + WEATHER),
+    ]
+    if not lead.startswith("with"):  # (``with pleasure: print(f(…))`` is Python: a block)
+        cases.append((f"{lead} print({PY_CALL})\nOne moment.", WEATHER))
+    for text, calls in cases:
+        for speech, got, dropped in _every_way(text):
+            assert (got, dropped) == (calls, 0), speech
+            assert "get_weather" not in speech and "city" not in speech, speech

@@ -172,6 +172,7 @@ def _parenthesized(end: str, head: str, word: str) -> bool:
 _CLOSERS = frozenset(("end", "fi", "endif"))
 _COMMENTS = ("//", " #", "\t#", " --")  # a comment after a line's ``{`` or ``then``
 _SENTENCE_ENDS = (".", "!", "?")
+_LOOPS = frozenset(("while", "for"))  # a loop's header: its body may run or not
 _THEN_WORDS = frozenset(("if", "unless"))  # a line starting so and ending ``then`` opens one
 _PLURALS = ("es)", "ies)")  # after a name's ``(``: a plural, no call (``(s)`` is a name)
 _BRACE_WORDS = frozenset(("else", "try", "do", "finally"))  # a ``{`` after one opens a block
@@ -454,13 +455,16 @@ def _breaks(text: str) -> bool:
 
 
 def condition_line(head: str, end: str) -> bool:
-    """The line so far (``head`` its start, ``end`` its end) is a header's with its body to
-    come on it: ``when approved:`` (no ``(``, no comma), ``while waiting:``, ``for x in y:``."""
+    """The line so far (``head`` its start, ``end`` its end) is a condition's or a loop's
+    header with its body to come on it: ``when approved:`` (no ``(``, no comma), ``while
+    waiting:`` or ``for x in y:`` as Python's parser reads a header (not ``for example:``,
+    ``while you wait:``; nor ``try:`` or ``with …:``, whose bodies run whatever happens)."""
     if not end.endswith(":"):
         return False
     if _bare_condition(head, end):
         return True
-    return leading_word(head) in KEYWORDS
+    whole = end.startswith(head) or head.startswith(end)  # (the line is all in ``end``)
+    return leading_word(head) in _LOOPS and whole and compound(end) == HEADER
 
 
 def starts_condition(head: str) -> bool:
