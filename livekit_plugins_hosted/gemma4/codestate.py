@@ -17,7 +17,17 @@ from __future__ import annotations
 from .code import Code
 from .codeend import CODE_MARKS, code_line
 from .header import opens_block
-from .lead import Columns, columns, condition_call, deeper, plural, starts_name, under, watches
+from .lead import (
+    NAME_MAX,
+    Columns,
+    columns,
+    condition_call,
+    deeper,
+    plural,
+    starts_name,
+    under,
+    watches,
+)
 from .lexer import IDENT, WS
 from .pyscan import calls_declared, opens_assign, opens_bare, uncommented
 from .state import _ANSWER, _CODE, _PRINT, _TRIGGERS, HEAD_KEPT
@@ -49,7 +59,6 @@ def _python_fence(data: str, i: int, final: bool) -> int | bool | None:
     return False
 
 
-_NAME_MAX = 64  # a declared tool's name held at a delta's end (a watched line's)
 _CALLED = "\0called"  # (the look-ahead key of :meth:`_declared_at`)
 _INDENT = 16  # the most spaces before a block's header read
 _WHOLE = 2048  # a line under a leader judged at once if it is whole within this
@@ -103,7 +112,7 @@ class CodeStates(Tools):
                 found = n
                 break
             s = k
-            while s > i and k - s < _NAME_MAX and data[s - 1] in IDENT:
+            while s > i and k - s < NAME_MAX and data[s - 1] in IDENT:
                 s -= 1
             self._work += k - j
             if s < k and data[s:k] in (self._schemas or ()) and not plural(data, k + 1):
@@ -130,7 +139,7 @@ class CodeStates(Tools):
         """How many characters at the end of ``data[i:]`` could still begin a declared
         tool's name (a name's start, to its ``(``)."""
         j = len(data)
-        while j > i and len(data) - j <= _NAME_MAX and data[j - 1] in IDENT:
+        while j > i and len(data) - j <= NAME_MAX and data[j - 1] in IDENT:
             j -= 1
         word = data[j:]
         if not word or (j > i and data[j - 1] in IDENT):
@@ -150,13 +159,13 @@ class CodeStates(Tools):
         if j == 0:  # (the word may have begun in the line's pieces before it)
             for piece in reversed(self._line):
                 k = len(piece)
-                while k > 0 and len(word) + len(piece) - k <= _NAME_MAX and piece[k - 1] in IDENT:
+                while k > 0 and len(word) + len(piece) - k <= NAME_MAX and piece[k - 1] in IDENT:
                     k -= 1
                 word = piece[k:] + word
-                if k > 0 or len(word) > _NAME_MAX:
+                if k > 0 or len(word) > NAME_MAX:
                     break
         self._work += len(word)
-        return len(word) <= _NAME_MAX and starts_name(self._tool_names, word)
+        return len(word) <= NAME_MAX and starts_name(self._tool_names, word)
 
     def _past_deep_indent(self, data: str, i: int) -> int:
         """A line indented past :data:`_INDENT` (at ``data[i]``): the spaces before its last

@@ -20,10 +20,9 @@ from .header import AFTER, HEADER, KEYWORDS, compound, first_word
 from .lexer import IDENT as _IDENT
 
 __all__ = [
-    "BODY_MARKS",
     "CONDITIONS",
     "CONTINUES",
-    "SENTENCE_BREAKS",
+    "NAME_MAX",
     "Columns",
     "braces_after",
     "columns",
@@ -99,8 +98,8 @@ _GOES_ON = (" and", " or", "(")  # a condition's line that ends so may go on on 
 CONTINUES = (*_GOES_ON, "&&", "||")
 _MID_TRIED = 3  # the header words nearest a line's end tried as a header's start
 _WATCHED = CONDITIONS | _PSEUDO  # a line starting so: a call after its condition is its body
-BODY_MARKS = ("{", ")", " then ", " do ", ",", ":")  # what ends a condition before its body
-SENTENCE_BREAKS = (". ", "! ", "? ")  # a sentence ends, another follows
+_BODY_MARKS = ("{", ")", " then ", " do ", ",", ":")  # what ends a condition before its body
+_SENTENCE_BREAKS = (". ", "! ", "? ")  # a sentence ends, another follows
 
 
 def leads(head: str, tail: str) -> int:
@@ -119,9 +118,7 @@ def leads(head: str, tail: str) -> int:
     characters at most)."""
     end = tail.rstrip(lx.WS)
     bare = uncommented_end(end)  # (a comment after ``{`` or ``then`` aside)
-    word = leading_word(head, end.endswith("{") or bare.endswith("{"))
-    if not word and _bare_condition(head, end):
-        word = "unless"  # (``unless raining then``, ``when raining:``)
+    word = _condition_word(head, end, end.endswith("{") or bare.endswith("{"))
     if word in CONDITIONS:
         opened = end.endswith(_OPENED) or end == word or bare.endswith(("{", " then"))
         if not opened and end.endswith(_GOES_ON):
@@ -136,6 +133,15 @@ def leads(head: str, tail: str) -> int:
             return 2  # (``while (retries and``: its condition goes on on the next line)
         return 1 if end.endswith((":", "{")) or bare.endswith("{") else 0
     return 2 if mid_header(end) else 0
+
+
+def _condition_word(head: str, end: str, opens: bool) -> str:
+    """The word the line (``head`` its start, ``end`` its end) leads with
+    (:func:`leading_word`), ``when``/``unless`` with no ``(`` read as ``unless`` where
+    the line is a condition's (:func:`_bare_condition`: ``unless raining then``, ``when
+    raining:``)."""
+    word = leading_word(head, opens)
+    return "unless" if not word and _bare_condition(head, end) else word
 
 
 def _bare_condition(head: str, end: str) -> bool:
@@ -207,10 +213,11 @@ def region(
     if code:
         braces = braces_after(code, braces, opens)
     else:
+        plain = _code_part(end)  # (its quotes blanked, a ``//`` comment cut)
         if len(end) < whole:  # (the whole line: each ``}`` no ``{`` on it matched)
             word = leading_word(head, opens=True)  # (``try { a = 1;``: a header's line)
             header = word in _WATCHED or word in KEYWORDS
-            braces = _prose_closes(_code_part(end), braces, opens or header)
+            braces = _prose_closes(plain, braces, opens or header)
         else:  # (its start's ``}``)
             braces = max(braces - head.count("}", 0, _closing(head)), 0)
         # (a comment's line opens none; one whose comment is closed on it, ``/* b */ if
@@ -218,7 +225,7 @@ def region(
         note = head.startswith(("//", "#", "--", "*")) or (
             head.startswith("/*") and "*/" not in head and "*/" not in end
         )
-        brace = bare.endswith("{") or (end.endswith("{") and _code_part(end).endswith("{"))
+        brace = bare.endswith("{") or (end.endswith("{") and plain.endswith("{"))
         if not note and brace and (opens or braces):
             braces += 1
     return braces, then_blocks(ends, head, end, kind, bool(code), cont)
@@ -376,9 +383,7 @@ def condition_call(head: str, before: str) -> bool:
     is a sentence, then a word; the quoted text in it aside: ``say("Sure. Paying.")``).
     ``before`` holds the line's end as far as it is kept; its start is in ``head``."""
     text = (head, before)
-    word = leading_word(head, opens=any("{" in part for part in text))
-    if not word and _bare_condition(head, before.rstrip(lx.WS)):
-        word = "unless"  # (``unless raining then wire_money(…) end``)
+    word = _condition_word(head, before.rstrip(lx.WS), any("{" in part for part in text))
     if word not in _WATCHED and word not in KEYWORDS:
         return False
     line = before.lstrip("} \t")
@@ -389,7 +394,7 @@ def condition_call(head: str, before: str) -> bool:
         if not rest.strip(" \t(!"):
             return True
     plain = [_unquoted(part) for part in text]
-    marks = BODY_MARKS if word in _WATCHED else ("{",)
+    marks = _BODY_MARKS if word in _WATCHED else ("{",)
     marked = any(mark in part for part in plain for mark in marks)
     return marked and not any(_breaks(part) for part in plain)
 
@@ -401,6 +406,9 @@ def plural(text: str, at: int) -> bool | None:
     if rest.startswith(_PLURALS):
         return True
     return None if len(rest) < 4 and any(p.startswith(rest) for p in _PLURALS) else False
+
+
+NAME_MAX = 64  # the longest start of a declared tool's name held or walked back over
 
 
 def starts_name(names: tuple[str, ...], word: str) -> bool:
@@ -445,7 +453,7 @@ def _code_part(line: str) -> str:
 def _breaks(text: str) -> bool:
     """A sentence ends in ``text`` and another follows (``. ``, ``! ``, ``? ``; not the
     ``?`` of a conditional expression, ``big ? 10 : 5``)."""
-    for mark in SENTENCE_BREAKS:
+    for mark in _SENTENCE_BREAKS:
         k = text.find(mark)
         while k >= 0:
             if mark[0] != "?" or ":" not in text[k:]:

@@ -28,7 +28,7 @@ from . import lexer as lx
 from .body import Body
 from .calls import NAME_CHARS, ToolCall, repair
 from .code import Code
-from .lead import plural, starts_name
+from .lead import NAME_MAX, plural, starts_name
 from .lexer import IDENT, WS
 from .pyscan import opens_inline
 from .state import (
@@ -56,8 +56,7 @@ from .thought import LOST_OPENERS, ThoughtStates
 __all__ = ["Gemma4Parser"]
 
 _HELD_AT_START = (_THOUGHT_LABEL, *LOST_OPENERS)
-NAME_START = "".join(sorted(IDENT))  # (a name's characters, for ``str.strip``)
-_NAME_MAX = 64  # a declared tool's name held (as :mod:`.codestate` holds one)
+_IDENT_CHARS = "".join(sorted(IDENT))  # (a name's characters, for ``str.strip``)
 _JOIN = 64  # input read with what a re-read left held: more than any held piece needs
 
 
@@ -143,12 +142,12 @@ class Gemma4Parser(ThoughtStates):
                 return text, []
         if self._state >= _ENDED:
             return "", []
-        if self._held_name and text and not text.strip(NAME_START):
+        if self._held_name and text and not text.strip(_IDENT_CHARS):
             # a declared tool's name held (``get_wea``) and more of a name: still held,
             # never read again (``crm_lookup_…`` one character at a time)
             word = self._buf + text
             self._work += len(text)
-            if len(word) <= _NAME_MAX and starts_name(self._tool_names, word):
+            if len(word) <= NAME_MAX and starts_name(self._tool_names, word):
                 self._buf = word
                 return "", []
         self._held_name = False
